@@ -1,0 +1,66 @@
+"""Validation of scalar arguments shared by the public functions."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from undertow._core import UndertowError
+
+NAN_POLICIES = ("raise", "omit", "bin")
+
+
+def check_bins_and_binning(bins: Any, binning: Any) -> tuple[int, str, list[float] | None]:
+    """(bins, binning name, explicit edges or None). An array in `bins` or `binning` means
+    explicit edges."""
+    if not isinstance(binning, str):
+        edges = _edges(binning, "binning")
+        return len(edges) - 1, "explicit", edges
+    if isinstance(bins, np.ndarray | list | tuple):
+        edges = _edges(bins, "bins")
+        return len(edges) - 1, "explicit", edges
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral):
+        raise TypeError(f"bins: expected an int >= 2 or an array of edges, got {type(bins).__name__}")
+    if bins < 2:
+        raise UndertowError(f"bins: must be >= 2, got {bins}")
+    if binning not in ("quantile", "uniform"):
+        raise UndertowError(f"binning: must be 'quantile', 'uniform' or an array of edges, got {binning!r}")
+    return int(bins), binning, None
+
+
+def _edges(value: Any, argument: str) -> list[float]:
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu" or array.ndim != 1:
+        raise TypeError(f"{argument}: explicit edges must be a 1-D array of real numbers")
+    if array.size < 3:
+        raise UndertowError(f"{argument}: explicit edges must define at least 2 bins (3 edges), got {array.size}")
+    edges = array.astype(np.float64)
+    if np.isnan(edges).any() or not np.all(np.diff(edges) > 0):
+        raise UndertowError(f"{argument}: explicit edges must be strictly increasing and not NaN")
+    return edges.tolist()
+
+
+def check_nan_policy(nan_policy: Any) -> str:
+    if nan_policy not in NAN_POLICIES:
+        raise UndertowError(f"nan_policy: must be one of {NAN_POLICIES}, got {nan_policy!r}")
+    return str(nan_policy)
+
+
+def check_eps(eps: Any) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (0.0 < float(eps) < 1.0):
+        raise UndertowError(f"eps: must be a number in (0, 1), got {eps!r}")
+    return float(eps)
+
+
+def check_thresholds(thresholds: Any) -> tuple[float, float]:
+    try:
+        moderate, significant = (float(t) for t in thresholds)
+    except (TypeError, ValueError):
+        raise UndertowError(f"thresholds: expected two numbers (moderate, significant), got {thresholds!r}") from None
+    if not (np.isfinite(moderate) and np.isfinite(significant) and 0 <= moderate <= significant):
+        raise UndertowError(
+            f"thresholds: must be finite with 0 <= moderate <= significant, got ({moderate}, {significant})"
+        )
+    return moderate, significant

@@ -1,0 +1,147 @@
+"""Input normalization: what users have in, exactly one layout out to Rust.
+
+Rust entry points take C-contiguous, native-endian float32 or float64 arrays only. Everything
+else is decided here, once, and documented:
+
+* float32 / float64, contiguous, native byte order: passed as is (no copy).
+* float16 -> float32 and integer -> float64: one copy (exact: every float16 is a float32 and
+  integers up to 2**53 are exact in float64).
+* non-contiguous or big-endian arrays: one copy to a contiguous native array.
+* polars Series: ``to_numpy()`` (zero-copy for one chunk without nulls; nulls become NaN, which
+  the ``nan_policy`` then governs).
+* bool, complex, string and object arrays are refused with a TypeError naming the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from undertow._core import UndertowError
+
+try:  # polars is a dependency, but keep import errors readable
+    import polars as pl
+except ImportError:  # pragma: no cover
+    pl = None  # type: ignore[assignment]
+
+
+def is_polars_series(value: Any) -> bool:
+    return pl is not None and isinstance(value, pl.Series)
+
+
+def is_polars_frame(value: Any) -> bool:
+    return pl is not None and isinstance(value, pl.DataFrame)
+
+
+def _refuse_dtype(array: np.ndarray, argument: str) -> None:
+    kind = array.dtype.kind
+    if kind in "fiu":
+        return
+    names = {"b": "bool", "c": "complex", "O": "object", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta"}
+    raise TypeError(
+        f"{argument}: expected real numbers (float or integer dtype), got {names.get(kind, str(array.dtype))} "
+        f"array (dtype {array.dtype})"
+    )
+
+
+def as_float_array(value: Any, argument: str, ndim: int = 1) -> np.ndarray:
+    """`value` as a C-contiguous native float32/float64 array of `ndim` dimensions."""
+    if is_polars_series(value):
+        if not value.dtype.is_numeric():
+            raise TypeError(f"{argument}: expected a numeric polars Series, got dtype {value.dtype}")
+        value = value.to_numpy()
+    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    _refuse_dtype(array, argument)
+    if array.ndim != ndim:
+        raise UndertowError(f"{argument}: expected a {ndim}-D array, got {array.ndim}-D with shape {array.shape}")
+    if array.size == 0:
+        raise UndertowError(f"{argument}: is empty (shape {array.shape})")
+    if array.dtype.kind in "iu":
+        array = array.astype(np.float64)
+    elif array.dtype.itemsize == 2:
+        array = array.astype(np.float32)
+    elif array.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{argument}: unsupported float dtype {array.dtype} (use float32 or float64)")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if ndim == 2 and array.flags.f_contiguous and not array.flags.c_contiguous:
+        return array  # column-major: each column is contiguous; the caller walks columns
+    return np.ascontiguousarray(array)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One named column of a table: numeric (float array) or categorical (polars Series)."""
+
+    name: str
+    categorical: bool
+    values: Any
+
+
+def _is_categorical_series(series: Any) -> bool:
+    dtype = series.dtype
+    return dtype in (pl.String, pl.Boolean) or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def table_columns(table: Any, argument: str, categorical: Any = None) -> tuple[list[Column], np.ndarray | None]:
+    """Splits a table into columns. Returns (columns, matrix) where matrix is the 2-D numeric
+    array when the table was one (so the caller can use the one-pass row kernel)."""
+    forced = {str(c) for c in (categorical or [])}
+    if isinstance(table, np.ndarray) or (isinstance(table, list | tuple) and not isinstance(table, Mapping)):
+        array = np.asarray(table)
+        if array.ndim != 2:
+            raise UndertowError(f"{argument}: expected a 2-D array (rows x columns), got {array.ndim}-D")
+        names = [str(j) for j in range(array.shape[1])]
+        if forced & set(names):
+            columns = [
+                Column(name, name in forced, pl.Series(name, array[:, j]) if name in forced else array[:, j])
+                for j, name in enumerate(names)
+            ]
+            return [_normalize(c, argument) for c in columns], None
+        matrix = as_float_array(array, argument, ndim=2)
+        return [Column(name, False, None) for name in names], matrix
+    if is_polars_frame(table):
+        items = [(name, table.get_column(name)) for name in table.columns]
+    elif isinstance(table, Mapping):
+        items = [(str(name), values) for name, values in table.items()]
+    else:
+        raise TypeError(
+            f"{argument}: expected a 2-D numpy array, a polars DataFrame or a dict of arrays, got {type(table).__name__}"
+        )
+    if not items:
+        raise UndertowError(f"{argument}: has no columns")
+    unknown = forced - {name for name, _ in items}
+    if unknown:
+        raise UndertowError(f"categorical: names columns not in {argument}: {sorted(unknown)}")
+    columns = []
+    for name, values in items:
+        series = values if is_polars_series(values) else _to_series(name, values, argument)
+        is_cat = name in forced or _is_categorical_series(series)
+        columns.append(_normalize(Column(name, is_cat, series), argument))
+    return columns, None
+
+
+def _to_series(name: str, values: Any, argument: str) -> Any:
+    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    if array.ndim != 1:
+        raise UndertowError(f"{argument}: column {name!r} must be 1-D, got shape {array.shape}")
+    if array.dtype.kind in "USO":
+        return pl.Series(name, array.tolist(), dtype=pl.String if array.dtype.kind in "US" else None, strict=False)
+    return pl.Series(name, array)
+
+
+def _normalize(column: Column, argument: str) -> Column:
+    series = column.values
+    if column.categorical:
+        if not is_polars_series(series):
+            series = pl.Series(column.name, series)
+        if series.len() == 0:
+            raise UndertowError(f"{argument}: column {column.name!r} is empty")
+        return Column(column.name, True, series)
+    arg = f"{argument} column {column.name!r}"
+    if is_polars_series(series) and not series.dtype.is_numeric():
+        raise TypeError(f"{arg}: dtype {series.dtype} is neither numeric nor categorical")
+    return Column(column.name, False, as_float_array(series, arg))

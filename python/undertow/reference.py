@@ -1,0 +1,253 @@
+"""PSI over many columns: a fitted Reference, its mergeable accumulator, and the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from undertow import _core
+from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
+from undertow._categorical import UNSEEN, count_categories, fit_categories
+from undertow._core import UndertowError
+from undertow._inputs import Column, table_columns
+from undertow._results import PsiReport, PsiResult
+
+
+def fit_numeric_column(name: str, values: np.ndarray, bins: int, binning: str, edges: Any, nan_policy: str) -> Any:
+    fit = _core.fit_numeric_f32 if values.dtype == np.float32 else _core.fit_numeric_f64
+    return fit(name, values, bins, binning, edges, nan_policy)
+
+
+class Reference:
+    """A fitted PSI reference for many columns at once.
+
+    Bin edges come from the reference alone: quantiles (numpy's "linear" method, duplicates
+    removed), equal width over its min..max, or explicit edges; the outer edges are open so
+    mass moving outside the reference range counts as drift. Categorical columns bin by the
+    reference's categories plus an "unseen" bin.
+
+    >>> import numpy as np, undertow as ut
+    >>> ref = ut.Reference.fit({"age": np.arange(1000.0)}, bins=4)
+    >>> ref.psi({"age": np.arange(1000.0)}).status
+    'stable'
+    """
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+        self._columns = core.columns()
+        self._index = {c["name"]: i for i, c in enumerate(self._columns)}
+
+    @classmethod
+    def fit(
+        cls,
+        table: Any,
+        bins: int = 10,
+        binning: Any = "quantile",
+        categorical: Any = None,
+        nan_policy: str = "raise",
+        eps: float = 1e-4,
+        thresholds: tuple[float, float] = (0.1, 0.25),
+    ) -> Reference:
+        """Fits bin edges (numeric) or categories (categorical) per column of `table`: a 2-D
+        numpy array (columns named "0", "1", ...), a polars DataFrame or a dict of arrays.
+        Integer columns named in `categorical` are treated as categories."""
+        bins, binning_name, edges = check_bins_and_binning(bins, binning)
+        nan_policy = check_nan_policy(nan_policy)
+        eps = check_eps(eps)
+        moderate, significant = check_thresholds(thresholds)
+        columns, matrix = table_columns(table, "table", categorical)
+        fitted = []
+        for j, column in enumerate(columns):
+            if column.categorical:
+                categories, counts, missing = fit_categories(column.values)
+                fitted.append(_core.ReferenceColumn.categorical(column.name, categories, counts.tolist(), missing))
+            else:
+                # A strided column of a C-ordered matrix is copied one column at a time: peak
+                # extra memory is one column, not the matrix.
+                values = column.values if matrix is None else np.ascontiguousarray(matrix[:, j])
+                fitted.append(fit_numeric_column(column.name, values, bins, binning_name, edges, nan_policy))
+        return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant))
+
+    @property
+    def columns(self) -> list[str]:
+        return [c["name"] for c in self._columns]
+
+    @property
+    def nan_policy(self) -> str:
+        return self._core.nan_policy
+
+    @property
+    def thresholds(self) -> tuple[float, float]:
+        return self._core.thresholds
+
+    def edges(self, column: str) -> np.ndarray:
+        """Bin edges of a numeric column, outer edges open (-inf, +inf)."""
+        info = self._columns[self._index[column]]
+        if info["kind"] != "numeric":
+            raise UndertowError(f"column: {column!r} is categorical")
+        return np.concatenate(([-np.inf], info["edges"], [np.inf]))
+
+    def accumulator(self) -> PsiAccumulator:
+        """An empty accumulator: update it with batches, merge others, finalize to a report."""
+        return PsiAccumulator(_core.PsiAccumulator(self._core))
+
+    def psi(self, table: Any) -> PsiReport:
+        """PSI of every column of `table` (same column set) against this reference."""
+        return self.accumulator().update(table).finalize()
+
+    def to_bytes(self) -> bytes:
+        """Versioned, checksummed bytes (not pickle): safe to store and to load from anywhere."""
+        return self._core.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Reference:
+        return cls(_core.PsiReference.from_bytes(_as_bytes(data)))
+
+    def __reduce__(self) -> Any:
+        return (Reference.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        kinds = [f"{c['name']}:{'num' if c['kind'] == 'numeric' else 'cat'}" for c in self._columns[:8]]
+        more = "" if len(self._columns) <= 8 else f", ... {len(self._columns) - 8} more"
+        return f"Reference(columns=[{', '.join(kinds)}{more}], nan_policy={self.nan_policy!r})"
+
+
+def _as_bytes(data: Any) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
+class PsiAccumulator:
+    """Current-side counts against a Reference: update with batches, merge with other
+    accumulators (other threads, files, machines), finalize to a PsiReport. Counts are
+    integers, so any split of the data gives bit for bit the result of one call.
+
+    >>> import numpy as np, undertow as ut
+    >>> ref = ut.Reference.fit({"x": np.arange(100.0)}, bins=4)
+    >>> a, b = ref.accumulator(), ref.accumulator()
+    >>> a.update({"x": np.arange(50.0)}).merge(b.update({"x": np.arange(50.0, 100.0)})).finalize()["x"].value
+    0.0
+    """
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+        self._reference = Reference(core.reference)
+
+    @property
+    def reference(self) -> Reference:
+        return self._reference
+
+    @property
+    def rows(self) -> int:
+        return self._core.rows
+
+    def update(self, batch: Any) -> PsiAccumulator:
+        """Adds a batch with the reference's column set (any order). Returns self."""
+        ref = self._reference
+        columns, matrix = table_columns(batch, "actual", _categorical_names(ref))
+        names = [c.name for c in columns]
+        missing = [n for n in ref.columns if n not in names]
+        extra = [n for n in names if n not in ref._index]
+        if missing or extra:
+            raise UndertowError(
+                f"actual: columns differ from the reference: missing {missing}, unexpected {extra}"
+            )
+        if matrix is not None:
+            self._update_matrix(names, matrix)
+            return self
+        # Validate every column before counting any, so a bad batch leaves no partial update.
+        plans = [(ref._index[c.name], c) for c in columns]
+        for j, column in plans:
+            kind = ref._columns[j]["kind"]
+            if (kind == "categorical") != column.categorical:
+                raise UndertowError(
+                    f"actual: column {column.name!r} is {kind} in the reference but "
+                    f"{'categorical' if column.categorical else 'numeric'} here"
+                )
+        staged = self._copy_core()
+        for j, column in plans:
+            _update_column(staged, ref, j, column)
+        self._core = staged
+        return self
+
+    def _copy_core(self) -> Any:
+        return _core.PsiAccumulator.from_bytes(self._core.to_bytes())
+
+    def _update_matrix(self, names: list[str], matrix: np.ndarray) -> None:
+        ref = self._reference
+        indices = [ref._index[n] for n in names]
+        if any(ref._columns[j]["kind"] != "numeric" for j in indices):
+            raise UndertowError("actual: a numeric matrix cannot update categorical columns")
+        if matrix.flags.c_contiguous:
+            update = self._core.update_rows_f32 if matrix.dtype == np.float32 else self._core.update_rows_f64
+            update(indices, matrix)  # one pass; refused atomically under nan_policy="raise"
+            return
+        staged = self._copy_core()  # column-major: contiguous columns, no copy of the data
+        update = staged.update_f32 if matrix.dtype == np.float32 else staged.update_f64
+        for position, j in enumerate(indices):
+            update(j, matrix[:, position])
+        self._core = staged
+
+    def merge(self, other: PsiAccumulator) -> PsiAccumulator:
+        """Adds another accumulator's counts (same reference). Returns self."""
+        if not isinstance(other, PsiAccumulator):
+            raise TypeError(f"other: expected a PsiAccumulator, got {type(other).__name__}")
+        self._core.merge(other._core)
+        return self
+
+    def finalize(self) -> PsiReport:
+        ref = self._reference
+        results = []
+        for info, out in zip(ref._columns, self._core.finalize(), strict=True):
+            numeric = info["kind"] == "numeric"
+            results.append(
+                PsiResult(
+                    value=float(out["value"]),
+                    status=out["status"],
+                    edges=np.concatenate(([-np.inf], info["edges"], [np.inf])) if numeric else None,
+                    expected_counts=out["expected_counts"].astype(np.int64),
+                    actual_counts=out["actual_counts"].astype(np.int64),
+                    expected_proportions=out["expected_proportions"],
+                    actual_proportions=out["actual_proportions"],
+                    expected_missing=int(out["expected_missing"]),
+                    actual_missing=int(out["actual_missing"]),
+                    nan_policy=ref.nan_policy,
+                    eps=ref._core.eps,
+                    kind=info["kind"],
+                    categories=None if numeric else [*info["categories"]],
+                    name=info["name"],
+                )
+            )
+        return PsiReport(results, ref.thresholds, rows=self.rows)
+
+    def to_bytes(self) -> bytes:
+        """Versioned, checksummed bytes holding the reference and the counts."""
+        return self._core.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PsiAccumulator:
+        return cls(_core.PsiAccumulator.from_bytes(_as_bytes(data)))
+
+    def __reduce__(self) -> Any:
+        return (PsiAccumulator.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return f"PsiAccumulator(rows={self.rows}, columns={len(self._reference.columns)})"
+
+
+def _categorical_names(ref: Reference) -> list[str]:
+    return [c["name"] for c in ref._columns if c["kind"] == "categorical"]
+
+
+def _update_column(core: Any, ref: Reference, j: int, column: Column) -> None:
+    if column.categorical:
+        counts, missing = count_categories(column.values, ref._columns[j]["categories"])
+        core.update_counts(j, counts.tolist(), missing)
+    else:
+        update = core.update_f32 if column.values.dtype == np.float32 else core.update_f64
+        update(j, column.values)
+
+
+__all__ = ["UNSEEN", "PsiAccumulator", "Reference"]

@@ -1,0 +1,200 @@
+//! Bin edges for PSI, fitted on the reference (expected) side alone.
+//!
+//! Only interior edges are stored: the outer edges are always open (-inf, +inf) so that mass
+//! moving outside the reference range lands in the outer bins and counts as drift instead of
+//! vanishing. Bin i is `[edge[i-1], edge[i])`; the first is `(-inf, edge[0])`, the last
+//! `[edge[last], +inf)`.
+
+use crate::count::count_at_least;
+use crate::error::{Error, Result};
+use crate::quantile::{linear_quantiles, linspace_unit};
+use crate::sample::Sample;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Binning {
+    /// Quantiles of the reference (numpy's "linear" method), duplicates removed.
+    Quantile,
+    /// Equal width over the reference's finite min..max (numpy.linspace).
+    Uniform,
+    /// Edges given by the user (strictly increasing; the outer two are replaced by -inf, +inf).
+    Explicit(Vec<f64>),
+}
+
+/// Finite count, min and max of the finite values (one pass).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub total: u64,
+    pub finite: u64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn summarize<T: Sample>(data: &[T]) -> Summary {
+    let (finite, min, max) = data
+        .par_chunks(1 << 18)
+        .map(|chunk| {
+            let mut finite = 0u64;
+            let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &x in chunk {
+                if x.is_finite_value() {
+                    let v = x.to_f64();
+                    finite += 1;
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+            }
+            (finite, min, max)
+        })
+        .reduce(
+            || (0, f64::INFINITY, f64::NEG_INFINITY),
+            |a, b| (a.0 + b.0, a.1.min(b.1), a.2.max(b.2)),
+        );
+    Summary { total: data.len() as u64, finite, min, max }
+}
+
+/// numpy's `np.linspace(start, stop, num)` in float64, bit for bit.
+pub fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {
+    let div = (num - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut y: Vec<f64> = if step == 0.0 {
+        (0..num).map(|i| (i as f64 / div) * delta + start).collect()
+    } else {
+        (0..num).map(|i| i as f64 * step + start).collect()
+    };
+    y[num - 1] = stop;
+    y
+}
+
+/// Interior edges of one reference column and its number of finite values (no edges when
+/// there are no finite values).
+pub fn fit_interior_edges<T: Sample>(
+    data: &[T],
+    bins: usize,
+    binning: &Binning,
+) -> Result<(Vec<f64>, u64)> {
+    let (interior, finite, min, max) = match binning {
+        Binning::Explicit(edges) => {
+            let finite = data.par_chunks(1 << 18).map(|c| c.iter().filter(|x| x.is_finite_value()).count() as u64).sum();
+            return Ok((validate_explicit(edges)?, finite));
+        }
+        Binning::Quantile => {
+            // min and max are the 0 and 1 quantiles: no separate pass for them.
+            let (q, finite) = linear_quantiles(data, &linspace_unit(bins));
+            (q[1..bins].to_vec(), finite, q[0], q[bins])
+        }
+        Binning::Uniform => {
+            let s = summarize(data);
+            let interior = if s.finite > 0 { linspace(s.min, s.max, bins + 1)[1..bins].to_vec() } else { vec![] };
+            (interior, s.finite, s.min, s.max)
+        }
+    };
+    if finite == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    let mut interior = interior;
+    interior.sort_by(|a, b| a.total_cmp(b));
+    interior.dedup();
+    if min == max {
+        // A constant reference: bins below / equal / above the one value, so a move either way is
+        // drift (plain de-duplication would leave a single edge and miss a rise).
+        interior = vec![min, min.next_up()];
+    }
+    Ok((interior, finite))
+}
+
+fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
+    if edges.len() < 3 {
+        return Err(Error::invalid(
+            "bins",
+            format!("explicit edges must define at least 2 bins (3 edges), got {} edges", edges.len()),
+        ));
+    }
+    if edges.iter().any(|e| e.is_nan()) {
+        return Err(Error::invalid("bins", "explicit edges contain NaN"));
+    }
+    if let Some(i) = edges.windows(2).position(|w| w[0] >= w[1]) {
+        return Err(Error::invalid(
+            "bins",
+            format!(
+                "explicit edges must be strictly increasing, but edge {} ({}) >= edge {} ({})",
+                i,
+                edges[i],
+                i + 1,
+                edges[i + 1]
+            ),
+        ));
+    }
+    let interior = edges[1..edges.len() - 1].to_vec();
+    if interior.iter().any(|e| !e.is_finite()) {
+        return Err(Error::invalid("bins", "explicit interior edges must be finite"));
+    }
+    Ok(interior)
+}
+
+/// Counts of finite values per bin (`interior.len() + 1` bins) and the number of non-finite
+/// values, in one pass.
+pub fn bin_counts<T: Sample>(data: &[T], interior: &[f64]) -> (Vec<u64>, u64) {
+    let thresholds = thresholds_for::<T>(interior);
+    let counts = count_at_least(data, &thresholds);
+    (bins_from_at_least(&counts.at_least, counts.finite), counts.total - counts.finite)
+}
+
+/// Thresholds for the counting kernel: each interior edge, then +inf (to count +inf values).
+pub fn thresholds_for<T: Sample>(interior: &[f64]) -> Vec<T> {
+    interior
+        .iter()
+        .chain(std::iter::once(&f64::INFINITY))
+        .map(|&e| T::threshold_at_least(e))
+        .collect()
+}
+
+/// Bin counts of finite values from `at_least` over `thresholds_for(interior)`.
+pub fn bins_from_at_least(at_least: &[u64], finite: u64) -> Vec<u64> {
+    let m = at_least.len() - 1; // interior edges
+    let positive_infinite = at_least[m];
+    let mut bins = Vec::with_capacity(m + 1);
+    bins.push(finite - (at_least[0] - positive_infinite));
+    for i in 1..m {
+        bins.push(at_least[i - 1] - at_least[i]);
+    }
+    bins.push(at_least[m - 1] - positive_infinite);
+    bins
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linspace_matches_numpy() {
+        // printed by numpy 2.4: list(np.linspace(-1.3, 2.9, 7))
+        let y = linspace(-1.3, 2.9, 7);
+        assert_eq!(y, vec![-1.3, -0.6, 0.10000000000000009, 0.8, 1.5000000000000002, 2.2, 2.9]);
+        assert_eq!(linspace(2.0, 2.0, 3), vec![2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn bin_counts_open_outer_edges() {
+        let data = [-5.0f64, 0.0, 0.5, 1.0, 1.5, 2.0, 99.0, f64::NAN, f64::INFINITY];
+        let (bins, missing) = bin_counts(&data, &[0.0, 1.0, 2.0]);
+        assert_eq!(bins, vec![1, 2, 2, 2]);
+        assert_eq!(missing, 2);
+    }
+
+    #[test]
+    fn constant_reference_gets_three_bins() {
+        let data = vec![3.0f32; 10];
+        let (e, _) = fit_interior_edges(&data, 10, &Binning::Quantile).unwrap();
+        assert_eq!(e, vec![3.0, 3.0f64.next_up()]);
+        assert_eq!(bin_counts(&data, &e).0, vec![0, 10, 0]);
+    }
+
+    #[test]
+    fn explicit_edges_are_validated() {
+        assert!(fit_interior_edges(&[1.0f64], 2, &Binning::Explicit(vec![0.0, 1.0])).is_err());
+        assert!(validate_explicit(&[0.0, 2.0, 1.0]).is_err());
+        assert_eq!(validate_explicit(&[f64::NEG_INFINITY, 0.5, 9.0]).unwrap(), vec![0.5]);
+    }
+}

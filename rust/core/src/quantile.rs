@@ -1,0 +1,312 @@
+//! Exact quantiles without copying or sorting the input (numpy's default "linear" method).
+//!
+//! numpy copies the array and partitions it (O(n) extra memory). Here the order statistics are
+//! found by radix selection on order-preserving integer keys: one pass builds a histogram of the
+//! top 16 key bits, which locates the bucket of every wanted rank; each further pass refines only
+//! those buckets by the next 16 bits, or gathers a bucket's values once it holds few enough of
+//! them. float32 needs two passes, float64 typically three. Extra memory is a few histograms,
+//! independent of n. Non-finite values are skipped: quantiles are of the finite values.
+
+use crate::sample::Sample;
+use rayon::prelude::*;
+
+const RADIX_BITS: u32 = 16;
+const RADIX: usize = 1 << RADIX_BITS;
+/// A bucket with at most this many values is gathered and selected directly.
+const GATHER_MAX: u64 = 1 << 15;
+
+/// The values at the given ranks (0-based, among finite values, ascending order).
+/// Every rank must be < the number of finite values.
+pub fn order_statistics<T: Sample>(data: &[T], ranks: &[u64]) -> Vec<f64> {
+    select(data, &top_histogram(data), ranks)
+}
+
+/// `order_statistics` given the top-bits histogram of `data` (from `top_histogram`).
+fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
+    let mut wanted: Vec<u64> = ranks.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+
+    // Each target: the rank left to find inside the bucket with key prefix `prefix`.
+    struct Target {
+        rank: u64,
+        prefix: u64,
+        value: Option<f64>,
+    }
+    let mut targets: Vec<Target> = wanted
+        .iter()
+        .map(|&rank| {
+            let (bucket, rest) = locate(top, rank);
+            Target { rank: rest, prefix: bucket as u64, value: None }
+        })
+        .collect();
+    let mut bucket_sizes: Vec<u64> = wanted.iter().map(|&r| top[locate(top, r).0]).collect();
+
+    let mut prefix_bits = RADIX_BITS;
+    while targets.iter().any(|t| t.value.is_none()) {
+        // Targets whose key is fully known are done without another pass.
+        for t in targets.iter_mut().filter(|t| t.value.is_none()) {
+            if prefix_bits >= T::KEY_BITS {
+                t.value = Some(T::from_order_key(t.prefix));
+            }
+        }
+        let mut slots: Vec<(u64, bool)> = targets // (prefix, gather?)
+            .iter()
+            .zip(&bucket_sizes)
+            .filter(|(t, _)| t.value.is_none())
+            .map(|(t, &size)| (t.prefix, size <= GATHER_MAX))
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        if slots.is_empty() {
+            break;
+        }
+        let pass = refine_pass(data, &slots, prefix_bits);
+        for (t, size) in targets.iter_mut().zip(bucket_sizes.iter_mut()) {
+            if t.value.is_some() {
+                continue;
+            }
+            let slot = slots.partition_point(|s| s.0 < t.prefix);
+            if slots[slot].1 {
+                let values = &pass.gathered[slot];
+                t.value = Some(select_sorted(values, t.rank as usize));
+            } else {
+                let histogram = &pass.histograms[slot];
+                let (digit, rest) = locate(histogram, t.rank);
+                t.prefix = (t.prefix << RADIX_BITS) | digit as u64;
+                t.rank = rest;
+                *size = histogram[digit];
+            }
+        }
+        prefix_bits += RADIX_BITS;
+    }
+    let found: Vec<f64> = targets.iter().map(|t| t.value.unwrap_or(f64::NAN)).collect();
+    ranks
+        .iter()
+        .map(|r| found[wanted.partition_point(|w| w < r)])
+        .collect()
+}
+
+/// Bucket holding `rank` and the rank inside it.
+fn locate(histogram: &[u64], rank: u64) -> (usize, u64) {
+    let mut below = 0u64;
+    for (bucket, &count) in histogram.iter().enumerate() {
+        if rank < below + count {
+            return (bucket, rank - below);
+        }
+        below += count;
+    }
+    (histogram.len() - 1, 0)
+}
+
+fn select_sorted(values: &[f64], rank: usize) -> f64 {
+    let mut values = values.to_vec();
+    let rank = rank.min(values.len().saturating_sub(1));
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let (_, v, _) = values.select_nth_unstable_by(rank, |a, b| a.total_cmp(b));
+    *v
+}
+
+/// Splits `data` into one contiguous part per thread (deterministic; bounded memory).
+fn parts<T>(data: &[T]) -> Vec<&[T]> {
+    let threads = rayon::current_num_threads().max(1);
+    let size = data.len().div_ceil(threads).max(1 << 16);
+    data.chunks(size).collect()
+}
+
+fn top_histogram<T: Sample>(data: &[T]) -> Vec<u64> {
+    let shift = T::KEY_BITS - RADIX_BITS;
+    let partials: Vec<Vec<u64>> = parts(data)
+        .into_par_iter()
+        .map(|part| {
+            let mut total = vec![0u64; RADIX];
+            // u32 counters keep the histogram in L2; flushed before they could overflow.
+            let mut local = vec![0u32; RADIX];
+            for piece in part.chunks(u32::MAX as usize) {
+                for &x in piece {
+                    if x.is_finite_value() {
+                        local[(x.order_key() >> shift) as usize] += 1;
+                    }
+                }
+                for (t, l) in total.iter_mut().zip(local.iter_mut()) {
+                    *t += *l as u64;
+                    *l = 0;
+                }
+            }
+            total
+        })
+        .collect();
+    let mut histogram = vec![0u64; RADIX];
+    for p in &partials {
+        for (h, c) in histogram.iter_mut().zip(p) {
+            *h += c;
+        }
+    }
+    histogram
+}
+
+struct PassResult {
+    histograms: Vec<Vec<u64>>,
+    gathered: Vec<Vec<f64>>,
+}
+
+/// One pass over `data` for the buckets in `slots` (sorted prefixes of `prefix_bits` bits):
+/// a histogram of the next 16 bits for refined slots, the values for gathered ones.
+fn refine_pass<T: Sample>(data: &[T], slots: &[(u64, bool)], prefix_bits: u32) -> PassResult {
+    let shift = T::KEY_BITS - prefix_bits;
+    let next_shift = shift.saturating_sub(RADIX_BITS);
+    let top_shift = T::KEY_BITS - RADIX_BITS;
+    // A 64 Ki-entry filter on the top 16 bits rejects almost every value with one lookup.
+    let mut filter = vec![false; RADIX];
+    for &(prefix, _) in slots {
+        filter[(prefix >> (prefix_bits - RADIX_BITS)) as usize] = true;
+    }
+    let empty = || PassResult {
+        histograms: slots.iter().map(|s| if s.1 { Vec::new() } else { vec![0u64; RADIX] }).collect(),
+        gathered: vec![Vec::new(); slots.len()],
+    };
+    let partials: Vec<PassResult> = parts(data)
+        .into_par_iter()
+        .map(|part| {
+            let mut result = empty();
+            for &x in part {
+                if !x.is_finite_value() {
+                    continue;
+                }
+                let key = x.order_key();
+                if !filter[(key >> top_shift) as usize] {
+                    continue;
+                }
+                let prefix = key >> shift;
+                let slot = slots.partition_point(|s| s.0 < prefix);
+                if slot == slots.len() || slots[slot].0 != prefix {
+                    continue;
+                }
+                if slots[slot].1 {
+                    result.gathered[slot].push(x.to_f64());
+                } else {
+                    let digit = ((key >> next_shift) as usize) & (RADIX - 1);
+                    result.histograms[slot][digit] += 1;
+                }
+            }
+            result
+        })
+        .collect();
+    let mut merged = empty();
+    for p in partials {
+        for (m, h) in merged.histograms.iter_mut().zip(&p.histograms) {
+            for (a, b) in m.iter_mut().zip(h) {
+                *a += b;
+            }
+        }
+        for (m, g) in merged.gathered.iter_mut().zip(p.gathered) {
+            m.extend(g);
+        }
+    }
+    merged
+}
+
+/// numpy's `np.linspace(0, 1, bins + 1)`, bit for bit.
+pub fn linspace_unit(bins: usize) -> Vec<f64> {
+    let step = 1.0 / bins as f64;
+    let mut q: Vec<f64> = (0..=bins).map(|i| i as f64 * step + 0.0).collect();
+    q[bins] = 1.0;
+    q
+}
+
+/// `np.quantile(finite_values, q)` (method "linear") in float64, bit for bit, and the number of
+/// finite values (the quantiles are NaN when there are none).
+pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> (Vec<f64>, u64) {
+    let top = top_histogram(data);
+    let n_finite: u64 = top.iter().sum();
+    if n_finite == 0 {
+        return (vec![f64::NAN; q.len()], 0);
+    }
+    let last = (n_finite - 1) as f64;
+    let plan: Vec<(u64, u64, f64)> = q
+        .iter()
+        .map(|&qi| {
+            let virtual_index = last * qi;
+            if virtual_index >= last {
+                (n_finite - 1, n_finite - 1, 0.0)
+            } else {
+                let previous = virtual_index.floor();
+                (previous as u64, previous as u64 + 1, virtual_index - previous)
+            }
+        })
+        .collect();
+    let ranks: Vec<u64> = plan.iter().flat_map(|&(a, b, _)| [a, b]).collect();
+    let values = select(data, &top, &ranks);
+    let quantiles = plan
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, _, gamma))| {
+            let (a, b) = (values[2 * i], values[2 * i + 1]);
+            // numpy's _lerp: two formulas so that gamma near 1 does not lose b.
+            let diff = b - a;
+            if gamma >= 0.5 {
+                b - diff * (1.0 - gamma)
+            } else {
+                a + diff * gamma
+            }
+        })
+        .collect();
+    (quantiles, n_finite)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted_finite(data: &[f64]) -> Vec<f64> {
+        let mut v: Vec<f64> = data.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    }
+
+    #[test]
+    fn order_statistics_match_sorting() {
+        let mut state = 42u64;
+        let mut data: Vec<f64> = (0..200_000)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                if i % 7 == 0 { (u * 10.0).round() } else { (u - 0.3) * 1e3 }
+            })
+            .collect();
+        data[3] = f64::NAN;
+        data[4] = f64::NEG_INFINITY;
+        data[5] = -0.0;
+        let sorted = sorted_finite(&data);
+        let ranks: Vec<u64> = vec![0, 1, 17, 1000, 99_999, 150_000, sorted.len() as u64 - 1];
+        let got = order_statistics(&data, &ranks);
+        for (r, g) in ranks.iter().zip(got) {
+            assert_eq!(g, sorted[*r as usize], "rank {r}");
+        }
+        let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+        let sorted32 = sorted_finite(&as32.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        let got = order_statistics(&as32, &ranks);
+        for (r, g) in ranks.iter().zip(got) {
+            assert_eq!(g, sorted32[*r as usize], "rank {r} (f32)");
+        }
+    }
+
+    #[test]
+    fn constant_and_tiny_inputs() {
+        let data = vec![2.5f64; 100_000];
+        assert_eq!(linear_quantiles(&data, &linspace_unit(4)), (vec![2.5; 5], 100_000));
+        let one = [7.0f32];
+        assert_eq!(linear_quantiles(&one, &[0.0, 0.5, 1.0]).0, vec![7.0; 3]);
+        let two = [1.0f64, 3.0];
+        assert_eq!(linear_quantiles(&two, &[0.0, 0.25, 0.5, 1.0]).0, vec![1.0, 1.5, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn linspace_matches_numpy_values() {
+        // np.linspace(0, 1, 11)[3] == 0.30000000000000004
+        assert_eq!(linspace_unit(10)[3], 0.30000000000000004);
+        assert_eq!(linspace_unit(10)[10], 1.0);
+    }
+}

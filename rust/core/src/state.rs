@@ -1,0 +1,439 @@
+//! The fitted PSI reference and its mergeable accumulator (fit -> update -> merge -> finalize).
+//!
+//! The reference holds, per column, the bin edges (numeric) or the categories (categorical) and
+//! the reference counts. An accumulator holds the current side's integer counts, so merging is
+//! addition and `finalize` after any split of the data into batches, threads, files or machines
+//! gives bit for bit the result of one call over all of it.
+
+use crate::codec::{Kind, Reader, Writer};
+use crate::count::count_at_least_rows;
+use crate::edges::{bin_counts, bins_from_at_least, thresholds_for};
+use crate::error::{Error, Result};
+use crate::psi::{proportions, psi_from_proportions, status, validate_eps, validate_thresholds};
+use crate::sample::Sample;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NanPolicy {
+    /// Non-finite values are an error naming the column and the count.
+    Raise,
+    /// Non-finite values are dropped from both sides.
+    Omit,
+    /// Non-finite values get their own bin: a rising missing rate is drift.
+    Bin,
+}
+
+impl NanPolicy {
+    pub fn parse(text: &str) -> Result<NanPolicy> {
+        match text {
+            "raise" => Ok(NanPolicy::Raise),
+            "omit" => Ok(NanPolicy::Omit),
+            "bin" => Ok(NanPolicy::Bin),
+            other => Err(Error::invalid(
+                "nan_policy",
+                format!("must be 'raise', 'omit' or 'bin', got {other:?}"),
+            )),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            NanPolicy::Raise => "raise",
+            NanPolicy::Omit => "omit",
+            NanPolicy::Bin => "bin",
+        }
+    }
+    /// Checks a side's missing count against the policy.
+    pub fn check(self, argument: &str, column: &str, missing: u64) -> Result<()> {
+        if self == NanPolicy::Raise && missing > 0 {
+            return Err(Error::invalid(
+                argument,
+                format!(
+                    "column {column:?} has {missing} missing values (NaN, inf or null); pass \
+                     nan_policy='omit' to drop them or 'bin' to count them in their own bin"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnKind {
+    /// Interior edges; bins = edges + 1.
+    Numeric { edges: Vec<f64> },
+    /// Reference categories; bins = categories + 1, the last for categories unseen in the
+    /// reference.
+    Categorical { categories: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceColumn {
+    pub name: String,
+    pub kind: ColumnKind,
+    /// Reference counts per bin (missing values excluded).
+    pub counts: Vec<u64>,
+    pub missing: u64,
+}
+
+impl ReferenceColumn {
+    pub fn bins(&self) -> usize {
+        match &self.kind {
+            ColumnKind::Numeric { edges } => edges.len() + 1,
+            ColumnKind::Categorical { categories } => categories.len() + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PsiReference {
+    pub columns: Vec<ReferenceColumn>,
+    pub nan_policy: NanPolicy,
+    pub eps: f64,
+    pub moderate: f64,
+    pub significant: f64,
+}
+
+/// One column's finalized PSI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPsi {
+    pub value: f64,
+    pub status: &'static str,
+    /// Counts per bin, with a trailing missing bin under nan_policy "bin".
+    pub expected_counts: Vec<u64>,
+    pub actual_counts: Vec<u64>,
+    pub expected_proportions: Vec<f64>,
+    pub actual_proportions: Vec<f64>,
+    pub expected_missing: u64,
+    pub actual_missing: u64,
+}
+
+impl PsiReference {
+    pub fn new(
+        columns: Vec<ReferenceColumn>,
+        nan_policy: NanPolicy,
+        eps: f64,
+        moderate: f64,
+        significant: f64,
+    ) -> Result<Self> {
+        validate_eps(eps)?;
+        validate_thresholds(moderate, significant)?;
+        if columns.is_empty() {
+            return Err(Error::invalid("table", "has no columns"));
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].iter().any(|o| o.name == c.name) {
+                return Err(Error::invalid("table", format!("column name {:?} appears twice", c.name)));
+            }
+            validate_column(c).map_err(|m| Error::invalid("reference", m))?;
+            nan_policy.check("expected", &c.name, c.missing)?;
+            let total: u64 = c.counts.iter().sum::<u64>()
+                + if nan_policy == NanPolicy::Bin { c.missing } else { 0 };
+            if total == 0 {
+                return Err(Error::invalid("expected", format!("column {:?} has no values", c.name)));
+            }
+        }
+        Ok(PsiReference { columns, nan_policy, eps, moderate, significant })
+    }
+
+    /// Fits a numeric column: edges from `data` alone, then its counts.
+    pub fn fit_numeric<T: Sample>(
+        name: &str,
+        data: &[T],
+        bins: usize,
+        binning: &crate::edges::Binning,
+        nan_policy: NanPolicy,
+    ) -> Result<ReferenceColumn> {
+        if bins < 2 && !matches!(binning, crate::edges::Binning::Explicit(_)) {
+            return Err(Error::invalid("bins", format!("must be >= 2, got {bins}")));
+        }
+        if data.is_empty() {
+            return Err(Error::invalid("expected", format!("column {name:?} is empty")));
+        }
+        // The fitting pass counts the finite values, so the policy is checked right after it.
+        let (edges, finite) = crate::edges::fit_interior_edges(data, bins, binning)?;
+        nan_policy.check("expected", name, data.len() as u64 - finite)?;
+        if finite == 0 {
+            return Err(Error::invalid(
+                "expected",
+                format!("column {name:?} has no finite values to fit bin edges on"),
+            ));
+        }
+        let (counts, missing) = bin_counts(data, &edges);
+        Ok(ReferenceColumn { name: name.to_string(), kind: ColumnKind::Numeric { edges }, counts, missing })
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        self.write(&mut w);
+        w.finish(Kind::PsiReference)
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.u8(match self.nan_policy {
+            NanPolicy::Raise => 0,
+            NanPolicy::Omit => 1,
+            NanPolicy::Bin => 2,
+        });
+        w.f64(self.eps);
+        w.f64(self.moderate);
+        w.f64(self.significant);
+        w.u64(self.columns.len() as u64);
+        for c in &self.columns {
+            w.str(&c.name);
+            match &c.kind {
+                ColumnKind::Numeric { edges } => {
+                    w.u8(0);
+                    w.f64s(edges);
+                }
+                ColumnKind::Categorical { categories } => {
+                    w.u8(1);
+                    w.u64(categories.len() as u64);
+                    categories.iter().for_each(|s| w.str(s));
+                }
+            }
+            w.u64s(&c.counts);
+            w.u64(c.missing);
+        }
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, Kind::PsiReference)?;
+        let reference = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(reference)
+    }
+
+    fn read(r: &mut Reader) -> Result<Self> {
+        let nan_policy = match r.u8()? {
+            0 => NanPolicy::Raise,
+            1 => NanPolicy::Omit,
+            2 => NanPolicy::Bin,
+            other => return Err(Error::InvalidState(format!("unknown nan_policy code {other}"))),
+        };
+        let (eps, moderate, significant) = (r.f64()?, r.f64()?, r.f64()?);
+        let n = r.u64()?;
+        let mut columns = Vec::new();
+        for _ in 0..n {
+            let name = r.str()?;
+            let kind = match r.u8()? {
+                0 => ColumnKind::Numeric { edges: r.f64s()? },
+                1 => {
+                    let k = r.u64()?;
+                    let mut categories = Vec::new();
+                    for _ in 0..k {
+                        categories.push(r.str()?);
+                    }
+                    ColumnKind::Categorical { categories }
+                }
+                other => return Err(Error::InvalidState(format!("unknown column kind {other}"))),
+            };
+            let counts = r.u64s()?;
+            let missing = r.u64()?;
+            columns.push(ReferenceColumn { name, kind, counts, missing });
+        }
+        PsiReference::new(columns, nan_policy, eps, moderate, significant)
+            .map_err(|e| Error::InvalidState(e.to_string()))
+    }
+}
+
+fn validate_column(c: &ReferenceColumn) -> std::result::Result<(), String> {
+    if let ColumnKind::Numeric { edges } = &c.kind {
+        if edges.is_empty() || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("column {:?}: edges must be finite and strictly increasing", c.name));
+        }
+    }
+    if c.counts.len() != c.bins() {
+        return Err(format!("column {:?}: {} counts for {} bins", c.name, c.counts.len(), c.bins()));
+    }
+    Ok(())
+}
+
+/// Current-side counts against a fitted reference.
+#[derive(Debug, Clone)]
+pub struct PsiAccumulator {
+    reference: Arc<PsiReference>,
+    counts: Vec<Vec<u64>>,
+    missing: Vec<u64>,
+}
+
+impl PsiAccumulator {
+    pub fn new(reference: Arc<PsiReference>) -> Self {
+        let counts = reference.columns.iter().map(|c| vec![0; c.bins()]).collect();
+        let missing = vec![0; reference.columns.len()];
+        PsiAccumulator { reference, counts, missing }
+    }
+
+    pub fn reference(&self) -> &Arc<PsiReference> {
+        &self.reference
+    }
+
+    fn numeric_edges(&self, column: usize) -> Result<&[f64]> {
+        let c = self.reference.columns.get(column).ok_or_else(|| Error::invalid("column", "index out of range"))?;
+        match &c.kind {
+            ColumnKind::Numeric { edges } => Ok(edges),
+            ColumnKind::Categorical { .. } => {
+                Err(Error::invalid("actual", format!("column {:?} is categorical in the reference", c.name)))
+            }
+        }
+    }
+
+    /// Adds one numeric column's values. Under nan_policy "raise" a batch with missing values
+    /// is refused before anything is added.
+    pub fn update_numeric<T: Sample>(&mut self, column: usize, data: &[T]) -> Result<()> {
+        let edges = self.numeric_edges(column)?;
+        let (bins, missing) = bin_counts(data, edges);
+        self.reference.nan_policy.check("actual", &self.reference.columns[column].name, missing)?;
+        add(&mut self.counts[column], &bins);
+        self.missing[column] += missing;
+        Ok(())
+    }
+
+    /// Adds a C-ordered block whose `columns.len()` columns are the reference columns at those
+    /// indices, in one pass over memory.
+    pub fn update_numeric_rows<T: Sample>(&mut self, columns: &[usize], data: &[T]) -> Result<()> {
+        let ncols = columns.len();
+        if ncols == 0 || data.len() % ncols != 0 {
+            return Err(Error::invalid("actual", "matrix shape does not match its columns"));
+        }
+        let thresholds: Vec<Vec<T>> = columns
+            .iter()
+            .map(|&j| self.numeric_edges(j).map(thresholds_for::<T>))
+            .collect::<Result<_>>()?;
+        let counted = count_at_least_rows(data, ncols, &thresholds);
+        for (&j, c) in columns.iter().zip(&counted) {
+            self.reference.nan_policy.check("actual", &self.reference.columns[j].name, c.total - c.finite)?;
+        }
+        for (&j, c) in columns.iter().zip(&counted) {
+            add(&mut self.counts[j], &bins_from_at_least(&c.at_least, c.finite));
+            self.missing[j] += c.total - c.finite;
+        }
+        Ok(())
+    }
+
+    /// Adds counts computed elsewhere (categorical columns are encoded by the caller).
+    pub fn update_counts(&mut self, column: usize, counts: &[u64], missing: u64) -> Result<()> {
+        let c = self.reference.columns.get(column).ok_or_else(|| Error::invalid("column", "index out of range"))?;
+        if counts.len() != c.bins() {
+            return Err(Error::invalid("counts", format!("{} counts for {} bins", counts.len(), c.bins())));
+        }
+        self.reference.nan_policy.check("actual", &c.name, missing)?;
+        add(&mut self.counts[column], counts);
+        self.missing[column] += missing;
+        Ok(())
+    }
+
+    pub fn merge(&mut self, other: &PsiAccumulator) -> Result<()> {
+        if *self.reference != *other.reference {
+            return Err(Error::invalid("other", "accumulators of different references cannot be merged"));
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            add(a, b);
+        }
+        for (a, b) in self.missing.iter_mut().zip(&other.missing) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    /// Rows seen so far (taken from the first column).
+    pub fn rows(&self) -> u64 {
+        self.counts.first().map(|c| c.iter().sum::<u64>()).unwrap_or(0) + self.missing.first().copied().unwrap_or(0)
+    }
+
+    pub fn finalize(&self) -> Result<Vec<ColumnPsi>> {
+        let r = &self.reference;
+        r.columns
+            .iter()
+            .zip(self.counts.iter().zip(&self.missing))
+            .map(|(c, (counts, &missing))| {
+                let mut expected_counts = c.counts.clone();
+                let mut actual_counts = counts.clone();
+                if r.nan_policy == NanPolicy::Bin {
+                    expected_counts.push(c.missing);
+                    actual_counts.push(missing);
+                }
+                if actual_counts.iter().sum::<u64>() == 0 {
+                    return Err(Error::invalid("actual", format!("column {:?} has no values", c.name)));
+                }
+                let expected_proportions = proportions(&expected_counts);
+                let actual_proportions = proportions(&actual_counts);
+                let value = psi_from_proportions(&expected_proportions, &actual_proportions, r.eps);
+                Ok(ColumnPsi {
+                    value,
+                    status: status(value, r.moderate, r.significant),
+                    expected_counts,
+                    actual_counts,
+                    expected_proportions,
+                    actual_proportions,
+                    expected_missing: c.missing,
+                    actual_missing: missing,
+                })
+            })
+            .collect()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.bytes(&self.reference.to_bytes());
+        for (counts, &missing) in self.counts.iter().zip(&self.missing) {
+            w.u64s(counts);
+            w.u64(missing);
+        }
+        w.finish(Kind::PsiAccumulator)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, Kind::PsiAccumulator)?;
+        let reference = Arc::new(PsiReference::from_bytes(r.bytes()?)?);
+        let mut acc = PsiAccumulator::new(reference);
+        for j in 0..acc.counts.len() {
+            let counts = r.u64s()?;
+            if counts.len() != acc.counts[j].len() {
+                return Err(Error::InvalidState("accumulator counts do not match the reference bins".into()));
+            }
+            acc.counts[j] = counts;
+            acc.missing[j] = r.u64()?;
+        }
+        r.finish()?;
+        Ok(acc)
+    }
+}
+
+fn add(into: &mut [u64], from: &[u64]) {
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edges::Binning;
+
+    fn reference() -> Arc<PsiReference> {
+        let data: Vec<f64> = (0..1000).map(|i| i as f64 / 10.0).collect();
+        let col = PsiReference::fit_numeric("x", &data, 10, &Binning::Quantile, NanPolicy::Bin).unwrap();
+        Arc::new(PsiReference::new(vec![col], NanPolicy::Bin, 1e-4, 0.1, 0.25).unwrap())
+    }
+
+    #[test]
+    fn split_merge_equals_one_pass_and_round_trips() {
+        let r = reference();
+        let mut current: Vec<f64> = (0..777).map(|i| (i as f64 * 0.37) % 120.0 - 5.0).collect();
+        current[10] = f64::NAN;
+        let mut whole = PsiAccumulator::new(r.clone());
+        whole.update_numeric(0, &current).unwrap();
+        let mut a = PsiAccumulator::new(r.clone());
+        let mut b = PsiAccumulator::new(r.clone());
+        a.update_numeric(0, &current[..300]).unwrap();
+        b.update_numeric(0, &current[300..]).unwrap();
+        let b = PsiAccumulator::from_bytes(&b.to_bytes()).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.finalize().unwrap(), whole.finalize().unwrap());
+        assert_eq!(PsiReference::from_bytes(&r.to_bytes()).unwrap(), *r);
+    }
+}
