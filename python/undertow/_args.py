@@ -35,7 +35,9 @@ def _edges(value: Any, argument: str) -> list[float]:
     if array.dtype.kind not in "fiu" or array.ndim != 1:
         raise TypeError(f"{argument}: explicit edges must be a 1-D array of real numbers")
     if array.size < 3:
-        raise UndertowError(f"{argument}: explicit edges must define at least 2 bins (3 edges), got {array.size}")
+        raise UndertowError(
+            f"{argument}: explicit edges must define at least 2 bins (3 edges), got {array.size}"
+        )
     edges = array.astype(np.float64)
     if np.isnan(edges).any() or not np.all(np.diff(edges) > 0):
         raise UndertowError(f"{argument}: explicit edges must be strictly increasing and not NaN")
@@ -58,7 +60,9 @@ def check_thresholds(thresholds: Any) -> tuple[float, float]:
     try:
         moderate, significant = (float(t) for t in thresholds)
     except (TypeError, ValueError):
-        raise UndertowError(f"thresholds: expected two numbers (moderate, significant), got {thresholds!r}") from None
+        raise UndertowError(
+            f"thresholds: expected two numbers (moderate, significant), got {thresholds!r}"
+        ) from None
     if not (np.isfinite(moderate) and np.isfinite(significant) and 0 <= moderate <= significant):
         raise UndertowError(
             f"thresholds: must be finite with 0 <= moderate <= significant, got ({moderate}, {significant})"

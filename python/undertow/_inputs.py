@@ -40,10 +40,18 @@ def _refuse_dtype(array: np.ndarray, argument: str) -> None:
     kind = array.dtype.kind
     if kind in "fiu":
         return
-    names = {"b": "bool", "c": "complex", "O": "object", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta"}
+    names = {
+        "b": "bool",
+        "c": "complex",
+        "O": "object",
+        "U": "string",
+        "S": "bytes",
+        "M": "datetime",
+        "m": "timedelta",
+    }
     raise TypeError(
-        f"{argument}: expected real numbers (float or integer dtype), got {names.get(kind, str(array.dtype))} "
-        f"array (dtype {array.dtype})"
+        f"{argument}: expected real numbers (float or integer dtype), "
+        f"got {names.get(kind, str(array.dtype))} array (dtype {array.dtype})"
     )
 
 
@@ -56,7 +64,9 @@ def as_float_array(value: Any, argument: str, ndim: int = 1) -> np.ndarray:
     array = np.asarray(value) if not isinstance(value, np.ndarray) else value
     _refuse_dtype(array, argument)
     if array.ndim != ndim:
-        raise UndertowError(f"{argument}: expected a {ndim}-D array, got {array.ndim}-D with shape {array.shape}")
+        raise UndertowError(
+            f"{argument}: expected a {ndim}-D array, got {array.ndim}-D with shape {array.shape}"
+        )
     if array.size == 0:
         raise UndertowError(f"{argument}: is empty (shape {array.shape})")
     if array.dtype.kind in "iu":
@@ -86,7 +96,9 @@ def _is_categorical_series(series: Any) -> bool:
     return dtype in (pl.String, pl.Boolean) or isinstance(dtype, pl.Categorical | pl.Enum)
 
 
-def table_columns(table: Any, argument: str, categorical: Any = None) -> tuple[list[Column], np.ndarray | None]:
+def table_columns(
+    table: Any, argument: str, categorical: Any = None
+) -> tuple[list[Column], np.ndarray | None]:
     """Splits a table into columns. Returns (columns, matrix) where matrix is the 2-D numeric
     array when the table was one (so the caller can use the one-pass row kernel)."""
     forced = {str(c) for c in (categorical or [])}
@@ -109,7 +121,8 @@ def table_columns(table: Any, argument: str, categorical: Any = None) -> tuple[l
         items = [(str(name), values) for name, values in table.items()]
     else:
         raise TypeError(
-            f"{argument}: expected a 2-D numpy array, a polars DataFrame or a dict of arrays, got {type(table).__name__}"
+            f"{argument}: expected a 2-D numpy array, a polars DataFrame or a dict of arrays, "
+            f"got {type(table).__name__}"
         )
     if not items:
         raise UndertowError(f"{argument}: has no columns")
@@ -129,7 +142,9 @@ def _to_series(name: str, values: Any, argument: str) -> Any:
     if array.ndim != 1:
         raise UndertowError(f"{argument}: column {name!r} must be 1-D, got shape {array.shape}")
     if array.dtype.kind in "USO":
-        return pl.Series(name, array.tolist(), dtype=pl.String if array.dtype.kind in "US" else None, strict=False)
+        return pl.Series(
+            name, array.tolist(), dtype=pl.String if array.dtype.kind in "US" else None, strict=False
+        )
     return pl.Series(name, array)
 
 

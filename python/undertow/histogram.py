@@ -12,7 +12,9 @@ from undertow._core import UndertowError
 from undertow._inputs import as_float_array
 
 
-def histogram(x: Any, bins: Any = 10, range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: A002
+def histogram(
+    x: Any, bins: Any = 10, range: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Counts and edges with numpy.histogram's semantics: bins ``[e0, e1), ..., [e_{n-1}, e_n]``
     (the last one closed), values outside the edges ignored, edges identical to
     ``np.histogram_bin_edges`` (same values and dtype). `bins` is an int (>= 1) or an array of

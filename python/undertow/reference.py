@@ -14,7 +14,9 @@ from undertow._inputs import Column, table_columns
 from undertow._results import PsiReport, PsiResult
 
 
-def fit_numeric_column(name: str, values: np.ndarray, bins: int, binning: str, edges: Any, nan_policy: str) -> Any:
+def fit_numeric_column(
+    name: str, values: np.ndarray, bins: int, binning: str, edges: Any, nan_policy: str
+) -> Any:
     fit = _core.fit_numeric_f32 if values.dtype == np.float32 else _core.fit_numeric_f64
     return fit(name, values, bins, binning, edges, nan_policy)
 
@@ -61,7 +63,9 @@ class Reference:
         for j, column in enumerate(columns):
             if column.categorical:
                 categories, counts, missing = fit_categories(column.values)
-                fitted.append(_core.ReferenceColumn.categorical(column.name, categories, counts.tolist(), missing))
+                fitted.append(
+                    _core.ReferenceColumn.categorical(column.name, categories, counts.tolist(), missing)
+                )
             else:
                 # A strided column of a C-ordered matrix is copied one column at a time: peak
                 # extra memory is one column, not the matrix.

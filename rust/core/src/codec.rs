@@ -41,7 +41,11 @@ fn crc32(bytes: &[u8]) -> u32 {
         for (i, entry) in table.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *entry = c;
         }
@@ -114,7 +118,11 @@ impl<'a> Reader<'a> {
             return Err(bad("not undertow state (missing the UNDERTOW header)"));
         }
         if bytes.len() < HEADER + 4 {
-            return Err(bad(format!("truncated: {} bytes, the header alone needs {}", bytes.len(), HEADER + 4)));
+            return Err(bad(format!(
+                "truncated: {} bytes, the header alone needs {}",
+                bytes.len(),
+                HEADER + 4
+            )));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
         let mut length = [0u8; 8];
@@ -122,13 +130,20 @@ impl<'a> Reader<'a> {
         let length = u64::from_le_bytes(length);
         let expected_len = (HEADER as u64).saturating_add(length).saturating_add(4);
         if (bytes.len() as u64) < expected_len {
-            return Err(bad(format!("truncated: {} bytes, expected {expected_len}", bytes.len())));
+            return Err(bad(format!(
+                "truncated: {} bytes, expected {expected_len}",
+                bytes.len()
+            )));
         }
         if (bytes.len() as u64) > expected_len {
-            return Err(bad(format!("{} trailing bytes after the state", bytes.len() as u64 - expected_len)));
+            return Err(bad(format!(
+                "{} trailing bytes after the state",
+                bytes.len() as u64 - expected_len
+            )));
         }
         let end = bytes.len() - 4;
-        let stored = u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
+        let stored =
+            u32::from_le_bytes([bytes[end], bytes[end + 1], bytes[end + 2], bytes[end + 3]]);
         if crc32(&bytes[..end]) != stored {
             return Err(bad("checksum mismatch: the bytes are corrupted"));
         }
@@ -138,15 +153,25 @@ impl<'a> Reader<'a> {
             )));
         }
         match Kind::from_u8(bytes[10]) {
-            Some(k) if k == kind => Ok(Reader { body: &bytes[HEADER..end], pos: 0 }),
-            Some(other) => Err(bad(format!("these bytes hold {}, not {}", other.name(), kind.name()))),
+            Some(k) if k == kind => Ok(Reader {
+                body: &bytes[HEADER..end],
+                pos: 0,
+            }),
+            Some(other) => Err(bad(format!(
+                "these bytes hold {}, not {}",
+                other.name(),
+                kind.name()
+            ))),
             None => Err(bad(format!("unknown state kind {}", bytes[10]))),
         }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.body.len() - self.pos < n {
-            return Err(bad(format!("body ends early at byte {} (needs {n} more)", self.pos)));
+            return Err(bad(format!(
+                "body ends early at byte {} (needs {n} more)",
+                self.pos
+            )));
         }
         let out = &self.body[self.pos..self.pos + n];
         self.pos += n;
@@ -168,7 +193,9 @@ impl<'a> Reader<'a> {
         let n = self.u64()?;
         let left = (self.body.len() - self.pos) as u64;
         if n.saturating_mul(item_size.max(1) as u64) > left {
-            return Err(bad(format!("a length of {n} does not fit in the {left} bytes left")));
+            return Err(bad(format!(
+                "a length of {n} does not fit in the {left} bytes left"
+            )));
         }
         Ok(n as usize)
     }
@@ -191,7 +218,10 @@ impl<'a> Reader<'a> {
     /// Fails unless the whole body was read.
     pub fn finish(self) -> Result<()> {
         if self.pos != self.body.len() {
-            return Err(bad(format!("{} unread bytes in the body", self.body.len() - self.pos)));
+            return Err(bad(format!(
+                "{} unread bytes in the body",
+                self.body.len() - self.pos
+            )));
         }
         Ok(())
     }
@@ -224,7 +254,10 @@ mod tests {
         for i in 0..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[i] ^= 0x10;
-            assert!(Reader::open(&damaged, Kind::PsiReference).is_err(), "flip at {i}");
+            assert!(
+                Reader::open(&damaged, Kind::PsiReference).is_err(),
+                "flip at {i}"
+            );
         }
         assert!(Reader::open(&bytes, Kind::PsiAccumulator).is_err());
     }

@@ -39,7 +39,11 @@ pub struct AtLeastCounts {
 
 impl AtLeastCounts {
     fn zeros(thresholds: usize) -> Self {
-        AtLeastCounts { at_least: vec![0; thresholds], finite: 0, total: 0 }
+        AtLeastCounts {
+            at_least: vec![0; thresholds],
+            finite: 0,
+            total: 0,
+        }
     }
     fn add(&mut self, other: &AtLeastCounts) {
         for (a, b) in self.at_least.iter_mut().zip(&other.at_least) {
@@ -166,7 +170,7 @@ pub fn count_at_least_rows<T: Sample>(
     }
     let plan = RowPlan::new(thresholds);
     let rows_per_task = (TASK_VALUES / ncols).max(1);
-    let zero = || vec![AtLeastCounts::zeros(0); 0];
+    let zero = Vec::<AtLeastCounts>::new;
     let merged = data
         .par_chunks(rows_per_task * ncols)
         .map(|rows| plan.count_rows(rows, ncols, thresholds))
@@ -181,7 +185,10 @@ pub fn count_at_least_rows<T: Sample>(
             a
         });
     if merged.is_empty() {
-        thresholds.iter().map(|t| AtLeastCounts::zeros(t.len())).collect()
+        thresholds
+            .iter()
+            .map(|t| AtLeastCounts::zeros(t.len()))
+            .collect()
     } else {
         merged
     }
@@ -199,7 +206,11 @@ impl<T: Sample> RowPlan<T> {
     fn new(thresholds: &[Vec<T>]) -> Self {
         let ncols = thresholds.len();
         let max_thresholds = thresholds.iter().map(Vec::len).max().unwrap_or(0);
-        let dense_blocks = if max_thresholds <= DENSE_MAX { ncols / LANES } else { 0 };
+        let dense_blocks = if max_thresholds <= DENSE_MAX {
+            ncols / LANES
+        } else {
+            0
+        };
         let pad = T::threshold_above(f64::INFINITY); // NaN: never counted, ignored anyway
         let mut transposed = vec![[pad; LANES]; dense_blocks * max_thresholds];
         for b in 0..dense_blocks {
@@ -211,12 +222,18 @@ impl<T: Sample> RowPlan<T> {
                 }
             }
         }
-        RowPlan { dense_blocks, max_thresholds, transposed }
+        RowPlan {
+            dense_blocks,
+            max_thresholds,
+            transposed,
+        }
     }
 
     fn count_rows(&self, rows: &[T], ncols: usize, thresholds: &[Vec<T>]) -> Vec<AtLeastCounts> {
-        let mut out: Vec<AtLeastCounts> =
-            thresholds.iter().map(|t| AtLeastCounts::zeros(t.len())).collect();
+        let mut out: Vec<AtLeastCounts> = thresholds
+            .iter()
+            .map(|t| AtLeastCounts::zeros(t.len()))
+            .collect();
         let nrows = rows.len() / ncols;
         for c in out.iter_mut() {
             c.total = nrows as u64;
@@ -227,8 +244,10 @@ impl<T: Sample> RowPlan<T> {
         }
         // Remaining columns (or all of them when thresholds are many): per value.
         if dense_cols < ncols {
-            let mut cells: Vec<Vec<u64>> =
-                thresholds[dense_cols..].iter().map(|t| vec![0u64; t.len() + 1]).collect();
+            let mut cells: Vec<Vec<u64>> = thresholds[dense_cols..]
+                .iter()
+                .map(|t| vec![0u64; t.len() + 1])
+                .collect();
             let mut finite = vec![0u64; ncols - dense_cols];
             for row in rows.chunks_exact(ncols) {
                 for (j, &x) in row[dense_cols..].iter().enumerate() {
@@ -325,7 +344,9 @@ mod tests {
         let mut state = seed;
         (0..n)
             .map(|_| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((state >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
             })
             .collect()
@@ -339,15 +360,22 @@ mod tests {
         data[99] = f64::NEG_INFINITY;
         data[1000] = 0.5; // exactly on a threshold
         for count in [1usize, 9, 32, 33, 120] {
-            let thresholds: Vec<f64> =
-                (0..count).map(|k| -2.0 + 4.0 * (k as f64 + 0.5) / count as f64).collect();
+            let thresholds: Vec<f64> = (0..count)
+                .map(|k| -2.0 + 4.0 * (k as f64 + 0.5) / count as f64)
+                .collect();
             let mut thresholds = thresholds;
             thresholds.push(0.5);
             thresholds.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            assert_eq!(count_at_least(&data, &thresholds), naive(&data, &thresholds));
+            assert_eq!(
+                count_at_least(&data, &thresholds),
+                naive(&data, &thresholds)
+            );
             let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
             let back: Vec<f64> = as32.iter().map(|&x| x as f64).collect();
-            let t32: Vec<f32> = thresholds.iter().map(|&t| f32::threshold_at_least(t)).collect();
+            let t32: Vec<f32> = thresholds
+                .iter()
+                .map(|&t| f32::threshold_at_least(t))
+                .collect();
             assert_eq!(count_at_least(&as32, &t32), naive(&back, &thresholds));
         }
     }
@@ -359,7 +387,9 @@ mod tests {
             let thresholds: Vec<Vec<f64>> = (0..ncols)
                 .map(|j| {
                     let m = 1 + (nthresholds + j) % (nthresholds + 1);
-                    (0..m).map(|k| -1.5 + 3.0 * k as f64 / m as f64 + j as f64 * 1e-3).collect()
+                    (0..m)
+                        .map(|k| -1.5 + 3.0 * k as f64 / m as f64 + j as f64 * 1e-3)
+                        .collect()
                 })
                 .collect();
             let by_rows = count_at_least_rows(&data, ncols, &thresholds);

@@ -50,7 +50,12 @@ pub fn summarize<T: Sample>(data: &[T]) -> Summary {
             || (0, f64::INFINITY, f64::NEG_INFINITY),
             |a, b| (a.0 + b.0, a.1.min(b.1), a.2.max(b.2)),
         );
-    Summary { total: data.len() as u64, finite, min, max }
+    Summary {
+        total: data.len() as u64,
+        finite,
+        min,
+        max,
+    }
 }
 
 /// numpy's `np.linspace(start, stop, num)` in float64, bit for bit.
@@ -76,7 +81,10 @@ pub fn fit_interior_edges<T: Sample>(
 ) -> Result<(Vec<f64>, u64)> {
     let (interior, finite, min, max) = match binning {
         Binning::Explicit(edges) => {
-            let finite = data.par_chunks(1 << 18).map(|c| c.iter().filter(|x| x.is_finite_value()).count() as u64).sum();
+            let finite = data
+                .par_chunks(1 << 18)
+                .map(|c| c.iter().filter(|x| x.is_finite_value()).count() as u64)
+                .sum();
             return Ok((validate_explicit(edges)?, finite));
         }
         Binning::Quantile => {
@@ -86,7 +94,11 @@ pub fn fit_interior_edges<T: Sample>(
         }
         Binning::Uniform => {
             let s = summarize(data);
-            let interior = if s.finite > 0 { linspace(s.min, s.max, bins + 1)[1..bins].to_vec() } else { vec![] };
+            let interior = if s.finite > 0 {
+                linspace(s.min, s.max, bins + 1)[1..bins].to_vec()
+            } else {
+                vec![]
+            };
             (interior, s.finite, s.min, s.max)
         }
     };
@@ -108,7 +120,10 @@ fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
     if edges.len() < 3 {
         return Err(Error::invalid(
             "bins",
-            format!("explicit edges must define at least 2 bins (3 edges), got {} edges", edges.len()),
+            format!(
+                "explicit edges must define at least 2 bins (3 edges), got {} edges",
+                edges.len()
+            ),
         ));
     }
     if edges.iter().any(|e| e.is_nan()) {
@@ -128,7 +143,10 @@ fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
     }
     let interior = edges[1..edges.len() - 1].to_vec();
     if interior.iter().any(|e| !e.is_finite()) {
-        return Err(Error::invalid("bins", "explicit interior edges must be finite"));
+        return Err(Error::invalid(
+            "bins",
+            "explicit interior edges must be finite",
+        ));
     }
     Ok(interior)
 }
@@ -138,7 +156,10 @@ fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
 pub fn bin_counts<T: Sample>(data: &[T], interior: &[f64]) -> (Vec<u64>, u64) {
     let thresholds = thresholds_for::<T>(interior);
     let counts = count_at_least(data, &thresholds);
-    (bins_from_at_least(&counts.at_least, counts.finite), counts.total - counts.finite)
+    (
+        bins_from_at_least(&counts.at_least, counts.finite),
+        counts.total - counts.finite,
+    )
 }
 
 /// Thresholds for the counting kernel: each interior edge, then +inf (to count +inf values).
@@ -171,13 +192,34 @@ mod tests {
     fn linspace_matches_numpy() {
         // printed by numpy 2.4: list(np.linspace(-1.3, 2.9, 7))
         let y = linspace(-1.3, 2.9, 7);
-        assert_eq!(y, vec![-1.3, -0.6, 0.10000000000000009, 0.8, 1.5000000000000002, 2.2, 2.9]);
+        assert_eq!(
+            y,
+            vec![
+                -1.3,
+                -0.6,
+                0.10000000000000009,
+                0.8,
+                1.5000000000000002,
+                2.2,
+                2.9
+            ]
+        );
         assert_eq!(linspace(2.0, 2.0, 3), vec![2.0, 2.0, 2.0]);
     }
 
     #[test]
     fn bin_counts_open_outer_edges() {
-        let data = [-5.0f64, 0.0, 0.5, 1.0, 1.5, 2.0, 99.0, f64::NAN, f64::INFINITY];
+        let data = [
+            -5.0f64,
+            0.0,
+            0.5,
+            1.0,
+            1.5,
+            2.0,
+            99.0,
+            f64::NAN,
+            f64::INFINITY,
+        ];
         let (bins, missing) = bin_counts(&data, &[0.0, 1.0, 2.0]);
         assert_eq!(bins, vec![1, 2, 2, 2]);
         assert_eq!(missing, 2);
@@ -195,6 +237,9 @@ mod tests {
     fn explicit_edges_are_validated() {
         assert!(fit_interior_edges(&[1.0f64], 2, &Binning::Explicit(vec![0.0, 1.0])).is_err());
         assert!(validate_explicit(&[0.0, 2.0, 1.0]).is_err());
-        assert_eq!(validate_explicit(&[f64::NEG_INFINITY, 0.5, 9.0]).unwrap(), vec![0.5]);
+        assert_eq!(
+            validate_explicit(&[f64::NEG_INFINITY, 0.5, 9.0]).unwrap(),
+            vec![0.5]
+        );
     }
 }

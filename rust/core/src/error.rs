@@ -12,7 +12,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(argument: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::InvalidArgument { argument: argument.into(), message: message.into() }
+        Error::InvalidArgument {
+            argument: argument.into(),
+            message: message.into(),
+        }
     }
 }
 

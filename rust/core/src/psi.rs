@@ -25,13 +25,20 @@ pub fn psi_from_proportions(expected: &[f64], actual: &[f64], eps: f64) -> f64 {
 
 pub fn validate_eps(eps: f64) -> Result<()> {
     if !(eps > 0.0 && eps < 1.0) {
-        return Err(Error::invalid("eps", format!("must be in (0, 1), got {eps}")));
+        return Err(Error::invalid(
+            "eps",
+            format!("must be in (0, 1), got {eps}"),
+        ));
     }
     Ok(())
 }
 
 pub fn validate_thresholds(moderate: f64, significant: f64) -> Result<()> {
-    if !(moderate.is_finite() && significant.is_finite() && 0.0 <= moderate && moderate <= significant) {
+    if !(moderate.is_finite()
+        && significant.is_finite()
+        && 0.0 <= moderate
+        && moderate <= significant)
+    {
         return Err(Error::invalid(
             "thresholds",
             format!("must be two finite numbers 0 <= moderate <= significant, got ({moderate}, {significant})"),

@@ -37,7 +37,11 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
         .iter()
         .map(|&rank| {
             let (bucket, rest) = locate(top, rank);
-            Target { rank: rest, prefix: bucket as u64, value: None }
+            Target {
+                rank: rest,
+                prefix: bucket as u64,
+                value: None,
+            }
         })
         .collect();
     let mut bucket_sizes: Vec<u64> = wanted.iter().map(|&r| top[locate(top, r).0]).collect();
@@ -80,7 +84,10 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
         }
         prefix_bits += RADIX_BITS;
     }
-    let found: Vec<f64> = targets.iter().map(|t| t.value.unwrap_or(f64::NAN)).collect();
+    let found: Vec<f64> = targets
+        .iter()
+        .map(|t| t.value.unwrap_or(f64::NAN))
+        .collect();
     ranks
         .iter()
         .map(|r| found[wanted.partition_point(|w| w < r)])
@@ -164,7 +171,10 @@ fn refine_pass<T: Sample>(data: &[T], slots: &[(u64, bool)], prefix_bits: u32) -
         filter[(prefix >> (prefix_bits - RADIX_BITS)) as usize] = true;
     }
     let empty = || PassResult {
-        histograms: slots.iter().map(|s| if s.1 { Vec::new() } else { vec![0u64; RADIX] }).collect(),
+        histograms: slots
+            .iter()
+            .map(|s| if s.1 { Vec::new() } else { vec![0u64; RADIX] })
+            .collect(),
         gathered: vec![Vec::new(); slots.len()],
     };
     let partials: Vec<PassResult> = parts(data)
@@ -233,7 +243,11 @@ pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> (Vec<f64>, u64) {
                 (n_finite - 1, n_finite - 1, 0.0)
             } else {
                 let previous = virtual_index.floor();
-                (previous as u64, previous as u64 + 1, virtual_index - previous)
+                (
+                    previous as u64,
+                    previous as u64 + 1,
+                    virtual_index - previous,
+                )
             }
         })
         .collect();
@@ -273,7 +287,11 @@ mod tests {
             .map(|i| {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
                 let u = (state >> 11) as f64 / (1u64 << 53) as f64;
-                if i % 7 == 0 { (u * 10.0).round() } else { (u - 0.3) * 1e3 }
+                if i % 7 == 0 {
+                    (u * 10.0).round()
+                } else {
+                    (u - 0.3) * 1e3
+                }
             })
             .collect();
         data[3] = f64::NAN;
@@ -296,11 +314,17 @@ mod tests {
     #[test]
     fn constant_and_tiny_inputs() {
         let data = vec![2.5f64; 100_000];
-        assert_eq!(linear_quantiles(&data, &linspace_unit(4)), (vec![2.5; 5], 100_000));
+        assert_eq!(
+            linear_quantiles(&data, &linspace_unit(4)),
+            (vec![2.5; 5], 100_000)
+        );
         let one = [7.0f32];
         assert_eq!(linear_quantiles(&one, &[0.0, 0.5, 1.0]).0, vec![7.0; 3]);
         let two = [1.0f64, 3.0];
-        assert_eq!(linear_quantiles(&two, &[0.0, 0.25, 0.5, 1.0]).0, vec![1.0, 1.5, 2.0, 3.0]);
+        assert_eq!(
+            linear_quantiles(&two, &[0.0, 0.25, 0.5, 1.0]).0,
+            vec![1.0, 1.5, 2.0, 3.0]
+        );
     }
 
     #[test]

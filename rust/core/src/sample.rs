@@ -60,12 +60,20 @@ impl Sample for f32 {
     #[inline(always)]
     fn order_key(self) -> u64 {
         let bits = (self + 0.0).to_bits(); // + 0.0 turns -0.0 into +0.0
-        let key = if bits & 0x8000_0000 != 0 { !bits } else { bits | 0x8000_0000 };
+        let key = if bits & 0x8000_0000 != 0 {
+            !bits
+        } else {
+            bits | 0x8000_0000
+        };
         key as u64
     }
     fn from_order_key(key: u64) -> f64 {
         let key = key as u32;
-        let bits = if key & 0x8000_0000 != 0 { key & 0x7FFF_FFFF } else { !key };
+        let bits = if key & 0x8000_0000 != 0 {
+            key & 0x7FFF_FFFF
+        } else {
+            !key
+        };
         f32::from_bits(bits) as f64
     }
 }
@@ -102,7 +110,11 @@ impl Sample for f64 {
         }
     }
     fn from_order_key(key: u64) -> f64 {
-        let bits = if key & 0x8000_0000_0000_0000 != 0 { key & 0x7FFF_FFFF_FFFF_FFFF } else { !key };
+        let bits = if key & 0x8000_0000_0000_0000 != 0 {
+            key & 0x7FFF_FFFF_FFFF_FFFF
+        } else {
+            !key
+        };
         f64::from_bits(bits)
     }
 }
@@ -113,10 +125,32 @@ mod tests {
 
     #[test]
     fn float32_thresholds_preserve_comparisons() {
-        let edges = [0.1f64, -0.1, 1.0, 1e-40, -3.4e38, 3.5e38, 0.0, -0.0, f64::INFINITY];
+        let edges = [
+            0.1f64,
+            -0.1,
+            1.0,
+            1e-40,
+            -3.4e38,
+            3.5e38,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+        ];
         let probes: Vec<f32> = vec![
-            0.1, -0.1, 1.0, 0.099_999_994, 0.100_000_01, 1e-40, 0.0, -0.0, f32::MAX, -f32::MAX,
-            f32::INFINITY, f32::NEG_INFINITY, 1.0f32.next_up(), 1.0f32.next_down(),
+            0.1,
+            -0.1,
+            1.0,
+            0.099_999_994,
+            0.100_000_01,
+            1e-40,
+            0.0,
+            -0.0,
+            f32::MAX,
+            -f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.0f32.next_up(),
+            1.0f32.next_down(),
         ];
         for &edge in &edges {
             let at_least = f32::threshold_at_least(edge);

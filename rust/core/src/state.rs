@@ -122,17 +122,33 @@ impl PsiReference {
         }
         for (i, c) in columns.iter().enumerate() {
             if columns[..i].iter().any(|o| o.name == c.name) {
-                return Err(Error::invalid("table", format!("column name {:?} appears twice", c.name)));
+                return Err(Error::invalid(
+                    "table",
+                    format!("column name {:?} appears twice", c.name),
+                ));
             }
             validate_column(c).map_err(|m| Error::invalid("reference", m))?;
             nan_policy.check("expected", &c.name, c.missing)?;
             let total: u64 = c.counts.iter().sum::<u64>()
-                + if nan_policy == NanPolicy::Bin { c.missing } else { 0 };
+                + if nan_policy == NanPolicy::Bin {
+                    c.missing
+                } else {
+                    0
+                };
             if total == 0 {
-                return Err(Error::invalid("expected", format!("column {:?} has no values", c.name)));
+                return Err(Error::invalid(
+                    "expected",
+                    format!("column {:?} has no values", c.name),
+                ));
             }
         }
-        Ok(PsiReference { columns, nan_policy, eps, moderate, significant })
+        Ok(PsiReference {
+            columns,
+            nan_policy,
+            eps,
+            moderate,
+            significant,
+        })
     }
 
     /// Fits a numeric column: edges from `data` alone, then its counts.
@@ -147,7 +163,10 @@ impl PsiReference {
             return Err(Error::invalid("bins", format!("must be >= 2, got {bins}")));
         }
         if data.is_empty() {
-            return Err(Error::invalid("expected", format!("column {name:?} is empty")));
+            return Err(Error::invalid(
+                "expected",
+                format!("column {name:?} is empty"),
+            ));
         }
         // The fitting pass counts the finite values, so the policy is checked right after it.
         let (edges, finite) = crate::edges::fit_interior_edges(data, bins, binning)?;
@@ -159,7 +178,12 @@ impl PsiReference {
             ));
         }
         let (counts, missing) = bin_counts(data, &edges);
-        Ok(ReferenceColumn { name: name.to_string(), kind: ColumnKind::Numeric { edges }, counts, missing })
+        Ok(ReferenceColumn {
+            name: name.to_string(),
+            kind: ColumnKind::Numeric { edges },
+            counts,
+            missing,
+        })
     }
 
     pub fn column_index(&self, name: &str) -> Option<usize> {
@@ -212,7 +236,11 @@ impl PsiReference {
             0 => NanPolicy::Raise,
             1 => NanPolicy::Omit,
             2 => NanPolicy::Bin,
-            other => return Err(Error::InvalidState(format!("unknown nan_policy code {other}"))),
+            other => {
+                return Err(Error::InvalidState(format!(
+                    "unknown nan_policy code {other}"
+                )))
+            }
         };
         let (eps, moderate, significant) = (r.f64()?, r.f64()?, r.f64()?);
         let n = r.u64()?;
@@ -233,7 +261,12 @@ impl PsiReference {
             };
             let counts = r.u64s()?;
             let missing = r.u64()?;
-            columns.push(ReferenceColumn { name, kind, counts, missing });
+            columns.push(ReferenceColumn {
+                name,
+                kind,
+                counts,
+                missing,
+            });
         }
         PsiReference::new(columns, nan_policy, eps, moderate, significant)
             .map_err(|e| Error::InvalidState(e.to_string()))
@@ -242,12 +275,23 @@ impl PsiReference {
 
 fn validate_column(c: &ReferenceColumn) -> std::result::Result<(), String> {
     if let ColumnKind::Numeric { edges } = &c.kind {
-        if edges.is_empty() || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(format!("column {:?}: edges must be finite and strictly increasing", c.name));
+        if edges.is_empty()
+            || edges.iter().any(|e| !e.is_finite())
+            || edges.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err(format!(
+                "column {:?}: edges must be finite and strictly increasing",
+                c.name
+            ));
         }
     }
     if c.counts.len() != c.bins() {
-        return Err(format!("column {:?}: {} counts for {} bins", c.name, c.counts.len(), c.bins()));
+        return Err(format!(
+            "column {:?}: {} counts for {} bins",
+            c.name,
+            c.counts.len(),
+            c.bins()
+        ));
     }
     Ok(())
 }
@@ -262,9 +306,17 @@ pub struct PsiAccumulator {
 
 impl PsiAccumulator {
     pub fn new(reference: Arc<PsiReference>) -> Self {
-        let counts = reference.columns.iter().map(|c| vec![0; c.bins()]).collect();
+        let counts = reference
+            .columns
+            .iter()
+            .map(|c| vec![0; c.bins()])
+            .collect();
         let missing = vec![0; reference.columns.len()];
-        PsiAccumulator { reference, counts, missing }
+        PsiAccumulator {
+            reference,
+            counts,
+            missing,
+        }
     }
 
     pub fn reference(&self) -> &Arc<PsiReference> {
@@ -272,12 +324,17 @@ impl PsiAccumulator {
     }
 
     fn numeric_edges(&self, column: usize) -> Result<&[f64]> {
-        let c = self.reference.columns.get(column).ok_or_else(|| Error::invalid("column", "index out of range"))?;
+        let c = self
+            .reference
+            .columns
+            .get(column)
+            .ok_or_else(|| Error::invalid("column", "index out of range"))?;
         match &c.kind {
             ColumnKind::Numeric { edges } => Ok(edges),
-            ColumnKind::Categorical { .. } => {
-                Err(Error::invalid("actual", format!("column {:?} is categorical in the reference", c.name)))
-            }
+            ColumnKind::Categorical { .. } => Err(Error::invalid(
+                "actual",
+                format!("column {:?} is categorical in the reference", c.name),
+            )),
         }
     }
 
@@ -286,7 +343,9 @@ impl PsiAccumulator {
     pub fn update_numeric<T: Sample>(&mut self, column: usize, data: &[T]) -> Result<()> {
         let edges = self.numeric_edges(column)?;
         let (bins, missing) = bin_counts(data, edges);
-        self.reference.nan_policy.check("actual", &self.reference.columns[column].name, missing)?;
+        self.reference
+            .nan_policy
+            .check("actual", &self.reference.columns[column].name, missing)?;
         add(&mut self.counts[column], &bins);
         self.missing[column] += missing;
         Ok(())
@@ -296,8 +355,11 @@ impl PsiAccumulator {
     /// indices, in one pass over memory.
     pub fn update_numeric_rows<T: Sample>(&mut self, columns: &[usize], data: &[T]) -> Result<()> {
         let ncols = columns.len();
-        if ncols == 0 || data.len() % ncols != 0 {
-            return Err(Error::invalid("actual", "matrix shape does not match its columns"));
+        if ncols == 0 || !data.len().is_multiple_of(ncols) {
+            return Err(Error::invalid(
+                "actual",
+                "matrix shape does not match its columns",
+            ));
         }
         let thresholds: Vec<Vec<T>> = columns
             .iter()
@@ -305,10 +367,17 @@ impl PsiAccumulator {
             .collect::<Result<_>>()?;
         let counted = count_at_least_rows(data, ncols, &thresholds);
         for (&j, c) in columns.iter().zip(&counted) {
-            self.reference.nan_policy.check("actual", &self.reference.columns[j].name, c.total - c.finite)?;
+            self.reference.nan_policy.check(
+                "actual",
+                &self.reference.columns[j].name,
+                c.total - c.finite,
+            )?;
         }
         for (&j, c) in columns.iter().zip(&counted) {
-            add(&mut self.counts[j], &bins_from_at_least(&c.at_least, c.finite));
+            add(
+                &mut self.counts[j],
+                &bins_from_at_least(&c.at_least, c.finite),
+            );
             self.missing[j] += c.total - c.finite;
         }
         Ok(())
@@ -316,11 +385,20 @@ impl PsiAccumulator {
 
     /// Adds counts computed elsewhere (categorical columns are encoded by the caller).
     pub fn update_counts(&mut self, column: usize, counts: &[u64], missing: u64) -> Result<()> {
-        let c = self.reference.columns.get(column).ok_or_else(|| Error::invalid("column", "index out of range"))?;
+        let c = self
+            .reference
+            .columns
+            .get(column)
+            .ok_or_else(|| Error::invalid("column", "index out of range"))?;
         if counts.len() != c.bins() {
-            return Err(Error::invalid("counts", format!("{} counts for {} bins", counts.len(), c.bins())));
+            return Err(Error::invalid(
+                "counts",
+                format!("{} counts for {} bins", counts.len(), c.bins()),
+            ));
         }
-        self.reference.nan_policy.check("actual", &c.name, missing)?;
+        self.reference
+            .nan_policy
+            .check("actual", &c.name, missing)?;
         add(&mut self.counts[column], counts);
         self.missing[column] += missing;
         Ok(())
@@ -328,7 +406,10 @@ impl PsiAccumulator {
 
     pub fn merge(&mut self, other: &PsiAccumulator) -> Result<()> {
         if *self.reference != *other.reference {
-            return Err(Error::invalid("other", "accumulators of different references cannot be merged"));
+            return Err(Error::invalid(
+                "other",
+                "accumulators of different references cannot be merged",
+            ));
         }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             add(a, b);
@@ -341,7 +422,11 @@ impl PsiAccumulator {
 
     /// Rows seen so far (taken from the first column).
     pub fn rows(&self) -> u64 {
-        self.counts.first().map(|c| c.iter().sum::<u64>()).unwrap_or(0) + self.missing.first().copied().unwrap_or(0)
+        self.counts
+            .first()
+            .map(|c| c.iter().sum::<u64>())
+            .unwrap_or(0)
+            + self.missing.first().copied().unwrap_or(0)
     }
 
     pub fn finalize(&self) -> Result<Vec<ColumnPsi>> {
@@ -357,7 +442,10 @@ impl PsiAccumulator {
                     actual_counts.push(missing);
                 }
                 if actual_counts.iter().sum::<u64>() == 0 {
-                    return Err(Error::invalid("actual", format!("column {:?} has no values", c.name)));
+                    return Err(Error::invalid(
+                        "actual",
+                        format!("column {:?} has no values", c.name),
+                    ));
                 }
                 let expected_proportions = proportions(&expected_counts);
                 let actual_proportions = proportions(&actual_counts);
@@ -393,7 +481,9 @@ impl PsiAccumulator {
         for j in 0..acc.counts.len() {
             let counts = r.u64s()?;
             if counts.len() != acc.counts[j].len() {
-                return Err(Error::InvalidState("accumulator counts do not match the reference bins".into()));
+                return Err(Error::InvalidState(
+                    "accumulator counts do not match the reference bins".into(),
+                ));
             }
             acc.counts[j] = counts;
             acc.missing[j] = r.u64()?;
@@ -416,7 +506,8 @@ mod tests {
 
     fn reference() -> Arc<PsiReference> {
         let data: Vec<f64> = (0..1000).map(|i| i as f64 / 10.0).collect();
-        let col = PsiReference::fit_numeric("x", &data, 10, &Binning::Quantile, NanPolicy::Bin).unwrap();
+        let col =
+            PsiReference::fit_numeric("x", &data, 10, &Binning::Quantile, NanPolicy::Bin).unwrap();
         Arc::new(PsiReference::new(vec![col], NanPolicy::Bin, 1e-4, 0.1, 0.25).unwrap())
     }
 

@@ -13,7 +13,12 @@ use std::sync::Arc;
 use undertow_core::edges::Binning;
 use undertow_core::state::{self, ColumnKind, NanPolicy};
 
-create_exception!(undertow, UndertowError, PyValueError, "Bad input or state for undertow (a ValueError).");
+create_exception!(
+    undertow,
+    UndertowError,
+    PyValueError,
+    "Bad input or state for undertow (a ValueError)."
+);
 
 fn to_py(err: undertow_core::Error) -> PyErr {
     UndertowError::new_err(err.to_string())
@@ -27,7 +32,10 @@ fn detached<T: Send>(
     py.detach(work).map_err(to_py)
 }
 
-fn contiguous<'a, T: numpy::Element>(array: &'a PyReadonlyArray1<'_, T>, argument: &str) -> PyResult<&'a [T]> {
+fn contiguous<'a, T: numpy::Element>(
+    array: &'a PyReadonlyArray1<'_, T>,
+    argument: &str,
+) -> PyResult<&'a [T]> {
     array
         .as_slice()
         .map_err(|_| PyTypeError::new_err(format!("{argument}: expected a C-contiguous array")))
@@ -52,9 +60,15 @@ macro_rules! typed_entry_points {
     ($t:ty, $hist:ident, $fit:ident) => {
         /// numpy.histogram counts of `x` for `edges` (last bin closed).
         #[pyfunction]
-        fn $hist<'py>(py: Python<'py>, x: PyReadonlyArray1<'py, $t>, edges: Vec<f64>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        fn $hist<'py>(
+            py: Python<'py>,
+            x: PyReadonlyArray1<'py, $t>,
+            edges: Vec<f64>,
+        ) -> PyResult<Bound<'py, PyArray1<u64>>> {
             let data = contiguous(&x, "x")?;
-            let counts = detached(py, || undertow_core::histogram::histogram_counts(data, &edges))?;
+            let counts = detached(py, || {
+                undertow_core::histogram::histogram_counts(data, &edges)
+            })?;
             Ok(counts.into_pyarray(py))
         }
 
@@ -73,7 +87,9 @@ macro_rules! typed_entry_points {
             let data = contiguous(&x, "expected")?;
             let binning = parse_binning(binning, edges)?;
             let policy = parse_policy(nan_policy)?;
-            let column = detached(py, || state::PsiReference::fit_numeric(name, data, bins, &binning, policy))?;
+            let column = detached(py, || {
+                state::PsiReference::fit_numeric(name, data, bins, &binning, policy)
+            })?;
             Ok(ReferenceColumn { inner: column })
         }
     };
@@ -95,7 +111,12 @@ impl ReferenceColumn {
     #[staticmethod]
     fn categorical(name: String, categories: Vec<String>, counts: Vec<u64>, missing: u64) -> Self {
         ReferenceColumn {
-            inner: state::ReferenceColumn { name, kind: ColumnKind::Categorical { categories }, counts, missing },
+            inner: state::ReferenceColumn {
+                name,
+                kind: ColumnKind::Categorical { categories },
+                counts,
+                missing,
+            },
         }
     }
     #[getter]
@@ -113,11 +134,25 @@ struct PsiReference {
 #[pymethods]
 impl PsiReference {
     #[new]
-    fn new(columns: Vec<ReferenceColumn>, nan_policy: &str, eps: f64, moderate: f64, significant: f64) -> PyResult<Self> {
+    fn new(
+        columns: Vec<ReferenceColumn>,
+        nan_policy: &str,
+        eps: f64,
+        moderate: f64,
+        significant: f64,
+    ) -> PyResult<Self> {
         let columns = columns.into_iter().map(|c| c.inner).collect();
-        let reference = state::PsiReference::new(columns, parse_policy(nan_policy)?, eps, moderate, significant)
-            .map_err(to_py)?;
-        Ok(PsiReference { inner: Arc::new(reference) })
+        let reference = state::PsiReference::new(
+            columns,
+            parse_policy(nan_policy)?,
+            eps,
+            moderate,
+            significant,
+        )
+        .map_err(to_py)?;
+        Ok(PsiReference {
+            inner: Arc::new(reference),
+        })
     }
 
     /// Per column: (name, kind, edges or categories, counts, missing).
@@ -164,7 +199,9 @@ impl PsiReference {
 
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        Ok(PsiReference { inner: Arc::new(state::PsiReference::from_bytes(data).map_err(to_py)?) })
+        Ok(PsiReference {
+            inner: Arc::new(state::PsiReference::from_bytes(data).map_err(to_py)?),
+        })
     }
 }
 
@@ -197,7 +234,9 @@ fn update_rows<T: numpy::Element + undertow_core::sample::Sample>(
             columns.len()
         )));
     }
-    let data = x.as_slice().map_err(|_| PyTypeError::new_err("actual: expected a C-contiguous matrix"))?;
+    let data = x
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("actual: expected a C-contiguous matrix"))?;
     detached(py, || inner.update_numeric_rows(&columns, data))
 }
 
@@ -205,28 +244,52 @@ fn update_rows<T: numpy::Element + undertow_core::sample::Sample>(
 impl PsiAccumulator {
     #[new]
     fn new(reference: &PsiReference) -> Self {
-        PsiAccumulator { inner: state::PsiAccumulator::new(reference.inner.clone()) }
+        PsiAccumulator {
+            inner: state::PsiAccumulator::new(reference.inner.clone()),
+        }
     }
 
     /// Adds one numeric float32 column (1-D, C-contiguous).
-    fn update_f32(&mut self, py: Python<'_>, column: usize, x: PyReadonlyArray1<'_, f32>) -> PyResult<()> {
+    fn update_f32(
+        &mut self,
+        py: Python<'_>,
+        column: usize,
+        x: PyReadonlyArray1<'_, f32>,
+    ) -> PyResult<()> {
         update_one(py, &mut self.inner, column, x)
     }
     /// Adds one numeric float64 column (1-D, C-contiguous).
-    fn update_f64(&mut self, py: Python<'_>, column: usize, x: PyReadonlyArray1<'_, f64>) -> PyResult<()> {
+    fn update_f64(
+        &mut self,
+        py: Python<'_>,
+        column: usize,
+        x: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<()> {
         update_one(py, &mut self.inner, column, x)
     }
     /// Adds a C-ordered float32 matrix whose columns are the reference columns `columns`.
-    fn update_rows_f32(&mut self, py: Python<'_>, columns: Vec<usize>, x: PyReadonlyArray2<'_, f32>) -> PyResult<()> {
+    fn update_rows_f32(
+        &mut self,
+        py: Python<'_>,
+        columns: Vec<usize>,
+        x: PyReadonlyArray2<'_, f32>,
+    ) -> PyResult<()> {
         update_rows(py, &mut self.inner, columns, x)
     }
     /// Adds a C-ordered float64 matrix whose columns are the reference columns `columns`.
-    fn update_rows_f64(&mut self, py: Python<'_>, columns: Vec<usize>, x: PyReadonlyArray2<'_, f64>) -> PyResult<()> {
+    fn update_rows_f64(
+        &mut self,
+        py: Python<'_>,
+        columns: Vec<usize>,
+        x: PyReadonlyArray2<'_, f64>,
+    ) -> PyResult<()> {
         update_rows(py, &mut self.inner, columns, x)
     }
 
     fn update_counts(&mut self, column: usize, counts: Vec<u64>, missing: u64) -> PyResult<()> {
-        self.inner.update_counts(column, &counts, missing).map_err(to_py)
+        self.inner
+            .update_counts(column, &counts, missing)
+            .map_err(to_py)
     }
 
     fn merge(&mut self, other: &PsiAccumulator) -> PyResult<()> {
@@ -240,7 +303,9 @@ impl PsiAccumulator {
 
     #[getter]
     fn reference(&self) -> PsiReference {
-        PsiReference { inner: self.inner.reference().clone() }
+        PsiReference {
+            inner: self.inner.reference().clone(),
+        }
     }
 
     /// Per column: a dict of value, status, counts and proportions.
@@ -254,7 +319,10 @@ impl PsiAccumulator {
                 d.set_item("status", r.status)?;
                 d.set_item("expected_counts", r.expected_counts.into_pyarray(py))?;
                 d.set_item("actual_counts", r.actual_counts.into_pyarray(py))?;
-                d.set_item("expected_proportions", r.expected_proportions.into_pyarray(py))?;
+                d.set_item(
+                    "expected_proportions",
+                    r.expected_proportions.into_pyarray(py),
+                )?;
                 d.set_item("actual_proportions", r.actual_proportions.into_pyarray(py))?;
                 d.set_item("expected_missing", r.expected_missing)?;
                 d.set_item("actual_missing", r.actual_missing)?;
@@ -269,7 +337,9 @@ impl PsiAccumulator {
 
     #[staticmethod]
     fn from_bytes(data: &[u8]) -> PyResult<Self> {
-        Ok(PsiAccumulator { inner: state::PsiAccumulator::from_bytes(data).map_err(to_py)? })
+        Ok(PsiAccumulator {
+            inner: state::PsiAccumulator::from_bytes(data).map_err(to_py)?,
+        })
     }
 }
 
