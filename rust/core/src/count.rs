@@ -1,19 +1,23 @@
 //! Counting values against sorted thresholds: the kernel under histograms and PSI.
 //!
-//! Output is `at_least[k] = #{x : x >= thresholds[k]}` plus the number of finite values; bin
-//! counts are differences of neighbours. Two strategies, chosen by the number of thresholds:
+//! Output is `at_least[k] = #{x : x >= thresholds[k]}`; bin counts are differences of
+//! neighbours. Callers put sentinels in the thresholds instead of asking for extra counts:
+//! `Sample::LOWEST` first counts finite values and +inf, `+inf` last counts +inf, so missing
+//! values fall out of the same pass. NaN is never `>=` anything, so it is never counted.
 //!
-//! * dense (<= 32 thresholds, the PSI case): every value is compared against every threshold and
-//!   the comparison masks are summed in per-lane u32 counters. No scatter, no branches, so the
-//!   loop vectorizes (16 lanes) and runs at memory speed; for 10 bins that is ~2.5 vector ops per
-//!   value, well under the ~1 value/ns a core can read from DRAM. Scatter-increment histograms
-//!   stall on store forwarding when neighbouring values land in the same bin, which is the
-//!   common case for a handful of bins.
+//! Two strategies, chosen by the number of thresholds:
+//!
+//! * dense (<= 32 thresholds, the PSI case): every value is compared with every threshold and
+//!   the comparison masks are summed. No scatter, no branches: the loop vectorizes and runs at
+//!   memory speed (for 10 bins, 12 thresholds: ~2 vector uops per value on 8 lanes). A scatter
+//!   histogram stalls on store forwarding when neighbouring values hit the same bin, which is
+//!   the common case for a handful of bins.
 //! * search (more thresholds): a binary search per value and one increment.
 //!
-//! The machine's best vector width is chosen at run time (`is_x86_feature_detected!`), never
-//! at compile time, so wheels stay portable. Work is split in fixed-size tasks over rayon and the
-//! partial counts are integers, so results are identical for any thread count.
+//! AVX2 is chosen at run time (`is_x86_feature_detected!`), never at compile time, so wheels
+//! stay portable; elsewhere the same code is compiled for the baseline (SSE2, NEON). Work is
+//! split in fixed-size tasks over rayon and the partial counts are integers, so results are
+//! identical for any thread count.
 
 use crate::sample::Sample;
 use rayon::prelude::*;
@@ -24,15 +28,12 @@ pub const DENSE_MAX: usize = 32;
 /// small enough that u32 lane counters cannot overflow.
 const TASK_VALUES: usize = 1 << 18;
 /// Values per inner block: stays in L1 while every threshold sweeps it.
-const BLOCK_VALUES: usize = 1024;
-const LANES: usize = 16;
+const BLOCK_VALUES: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AtLeastCounts {
     /// `at_least[k]` = number of values `>= thresholds[k]` (NaN never counts).
     pub at_least: Vec<u64>,
-    /// Number of finite values.
-    pub finite: u64,
     /// Number of values seen.
     pub total: u64,
 }
@@ -41,7 +42,6 @@ impl AtLeastCounts {
     fn zeros(thresholds: usize) -> Self {
         AtLeastCounts {
             at_least: vec![0; thresholds],
-            finite: 0,
             total: 0,
         }
     }
@@ -49,19 +49,23 @@ impl AtLeastCounts {
         for (a, b) in self.at_least.iter_mut().zip(&other.at_least) {
             *a += b;
         }
-        self.finite += other.finite;
         self.total += other.total;
-    }
-    /// Number of values exactly equal to +inf, given that the last threshold is +inf.
-    pub fn nonfinite(&self) -> u64 {
-        self.total - self.finite
     }
 }
 
 /// Counts of one 1-D array. `thresholds` must be non-decreasing; NaN thresholds only at the end.
 pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts {
     data.par_chunks(TASK_VALUES)
-        .map(|chunk| count_chunk(chunk, thresholds))
+        .map(|chunk| {
+            let mut counts = AtLeastCounts::zeros(thresholds.len());
+            counts.total = chunk.len() as u64;
+            if thresholds.len() <= DENSE_MAX {
+                dense_dispatch(chunk, thresholds, &mut counts.at_least);
+            } else {
+                search_count(chunk, thresholds, &mut counts.at_least);
+            }
+            counts
+        })
         .reduce(
             || AtLeastCounts::zeros(thresholds.len()),
             |mut a, b| {
@@ -71,18 +75,7 @@ pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts 
         )
 }
 
-fn count_chunk<T: Sample>(chunk: &[T], thresholds: &[T]) -> AtLeastCounts {
-    let mut counts = AtLeastCounts::zeros(thresholds.len());
-    counts.total = chunk.len() as u64;
-    if thresholds.len() <= DENSE_MAX {
-        counts.finite = dense_dispatch(chunk, thresholds, &mut counts.at_least);
-    } else {
-        counts.finite = search_count(chunk, thresholds, &mut counts.at_least);
-    }
-    counts
-}
-
-fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) -> u64 {
+fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -90,45 +83,22 @@ fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]
             return unsafe { dense_avx2(chunk, thresholds, at_least) };
         }
     }
-    dense::<T, LANES>(chunk, thresholds, at_least)
+    dense(chunk, thresholds, at_least)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dense_avx2<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) -> u64 {
-    dense::<T, LANES>(chunk, thresholds, at_least)
+unsafe fn dense_avx2<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
+    dense(chunk, thresholds, at_least)
 }
 
 #[inline(always)]
-fn dense<T: Sample, const L: usize>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) -> u64 {
-    let mut lanes: Vec<[u32; L]> = vec![[0u32; L]; thresholds.len()];
-    let mut finite_lanes = [0u32; L];
-    let (body, tail) = chunk.as_chunks::<L>();
-    for block in body.chunks(BLOCK_VALUES / L) {
-        for (k, &threshold) in thresholds.iter().enumerate() {
-            let mut acc = lanes[k];
-            for values in block {
-                for l in 0..L {
-                    acc[l] += (values[l] >= threshold) as u32;
-                }
-            }
-            lanes[k] = acc;
+fn dense<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
+    for block in chunk.chunks(BLOCK_VALUES) {
+        for (count, &threshold) in at_least.iter_mut().zip(thresholds) {
+            *count += T::count_at_least(block, threshold);
         }
-        let mut acc = finite_lanes;
-        for values in block {
-            for l in 0..L {
-                acc[l] += values[l].is_finite_value() as u32;
-            }
-        }
-        finite_lanes = acc;
     }
-    for (k, &threshold) in thresholds.iter().enumerate() {
-        let from_lanes: u64 = lanes[k].iter().map(|&c| c as u64).sum();
-        let from_tail = tail.iter().filter(|&&x| x >= threshold).count() as u64;
-        at_least[k] += from_lanes + from_tail;
-    }
-    let finite: u64 = finite_lanes.iter().map(|&c| c as u64).sum();
-    finite + tail.iter().filter(|x| x.is_finite_value()).count() as u64
 }
 
 /// Index of the cell of `x`: the number of thresholds `<= x` (NaN: 0).
@@ -137,15 +107,12 @@ fn cell_of<T: Sample>(x: T, thresholds: &[T]) -> usize {
     thresholds.partition_point(|&t| t <= x)
 }
 
-fn search_count<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) -> u64 {
+fn search_count<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
     let mut cells = vec![0u64; thresholds.len() + 1];
-    let mut finite = 0u64;
     for &x in chunk {
         cells[cell_of(x, thresholds)] += 1;
-        finite += x.is_finite_value() as u64;
     }
     cells_to_at_least(&cells, at_least);
-    finite
 }
 
 /// `at_least[k] += sum(cells[k+1..])`.
@@ -165,163 +132,230 @@ pub fn count_at_least_rows<T: Sample>(
     thresholds: &[Vec<T>],
 ) -> Vec<AtLeastCounts> {
     assert_eq!(thresholds.len(), ncols, "one threshold list per column");
-    if ncols == 0 {
-        return Vec::new();
+    let empty = || {
+        thresholds
+            .iter()
+            .map(|t| AtLeastCounts::zeros(t.len()))
+            .collect::<Vec<_>>()
+    };
+    if ncols == 0 || data.is_empty() {
+        return empty();
     }
-    let plan = RowPlan::new(thresholds);
     let rows_per_task = (TASK_VALUES / ncols).max(1);
-    let zero = Vec::<AtLeastCounts>::new;
-    let merged = data
-        .par_chunks(rows_per_task * ncols)
-        .map(|rows| plan.count_rows(rows, ncols, thresholds))
-        .reduce(zero, |a, b| {
-            if a.is_empty() {
-                return b;
-            }
-            let mut a = a;
+    data.par_chunks(rows_per_task * ncols)
+        .map(|rows| {
+            let mut out = empty();
+            rows::count(rows, ncols, thresholds, &mut out);
+            out
+        })
+        .reduce(empty, |mut a, b| {
             for (x, y) in a.iter_mut().zip(&b) {
                 x.add(y);
             }
             a
-        });
-    if merged.is_empty() {
-        thresholds
-            .iter()
-            .map(|t| AtLeastCounts::zeros(t.len()))
-            .collect()
-    } else {
-        merged
-    }
+        })
 }
 
-/// Thresholds of the columns that the dense row kernel handles, transposed to
-/// `[column block][threshold][lane]` so one row's block of L values meets L thresholds at once.
-struct RowPlan<T> {
-    dense_blocks: usize,
-    max_thresholds: usize,
-    transposed: Vec<[T; LANES]>,
-}
+mod rows {
+    //! The row-major kernel. Lanes run across columns: a row's block of 8 (float32) or 4
+    //! (float64) consecutive values meets the k-th threshold of those 8 columns in one compare.
+    //! Rows are taken in tiles that fit in L2; for each column block the tile is swept once per
+    //! group of thresholds whose accumulators stay in registers, so memory is read once and the
+    //! per-value cost matches the 1-D kernel. Columns beyond the last full block, and CPUs
+    //! without AVX2, take the scalar path.
 
-impl<T: Sample> RowPlan<T> {
-    fn new(thresholds: &[Vec<T>]) -> Self {
-        let ncols = thresholds.len();
-        let max_thresholds = thresholds.iter().map(Vec::len).max().unwrap_or(0);
-        let dense_blocks = if max_thresholds <= DENSE_MAX {
-            ncols / LANES
-        } else {
-            0
-        };
-        let pad = T::threshold_above(f64::INFINITY); // NaN: never counted, ignored anyway
-        let mut transposed = vec![[pad; LANES]; dense_blocks * max_thresholds];
-        for b in 0..dense_blocks {
-            for k in 0..max_thresholds {
-                for l in 0..LANES {
-                    if let Some(&t) = thresholds[b * LANES + l].get(k) {
-                        transposed[b * max_thresholds + k][l] = t;
-                    }
-                }
-            }
-        }
-        RowPlan {
-            dense_blocks,
-            max_thresholds,
-            transposed,
-        }
-    }
+    use super::{cell_of, cells_to_at_least, AtLeastCounts, DENSE_MAX};
+    use crate::sample::Sample;
 
-    fn count_rows(&self, rows: &[T], ncols: usize, thresholds: &[Vec<T>]) -> Vec<AtLeastCounts> {
-        let mut out: Vec<AtLeastCounts> = thresholds
-            .iter()
-            .map(|t| AtLeastCounts::zeros(t.len()))
-            .collect();
+    pub fn count<T: Sample>(
+        rows: &[T],
+        ncols: usize,
+        thresholds: &[Vec<T>],
+        out: &mut [AtLeastCounts],
+    ) {
         let nrows = rows.len() / ncols;
         for c in out.iter_mut() {
             c.total = nrows as u64;
         }
-        let dense_cols = self.dense_blocks * LANES;
-        if self.dense_blocks > 0 {
-            rows_dense_dispatch(self, rows, ncols, &mut out);
+        let done = vectorized(rows, ncols, thresholds, out);
+        if done < ncols {
+            scalar(rows, ncols, done, thresholds, out);
         }
-        // Remaining columns (or all of them when thresholds are many): per value.
-        if dense_cols < ncols {
-            let mut cells: Vec<Vec<u64>> = thresholds[dense_cols..]
-                .iter()
-                .map(|t| vec![0u64; t.len() + 1])
-                .collect();
-            let mut finite = vec![0u64; ncols - dense_cols];
-            for row in rows.chunks_exact(ncols) {
-                for (j, &x) in row[dense_cols..].iter().enumerate() {
-                    cells[j][cell_of(x, &thresholds[dense_cols + j])] += 1;
-                    finite[j] += x.is_finite_value() as u64;
+    }
+
+    /// Counts the columns it can; returns how many leading columns it did.
+    #[allow(unused_variables)]
+    fn vectorized<T: Sample>(
+        rows: &[T],
+        ncols: usize,
+        thresholds: &[Vec<T>],
+        out: &mut [AtLeastCounts],
+    ) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let max = thresholds.iter().map(Vec::len).max().unwrap_or(0);
+            if max <= DENSE_MAX && std::is_x86_feature_detected!("avx2") {
+                use std::any::TypeId;
+                // SAFETY (both calls): AVX2 is available (checked above) and T is the type the
+                // kernel reads, checked by TypeId, so the slice casts only rename the type.
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    let rows = unsafe { &*(rows as *const [T] as *const [f32]) };
+                    let t: Vec<Vec<f32>> = thresholds
+                        .iter()
+                        .map(|v| v.iter().map(|x| x.to_f64() as f32).collect())
+                        .collect();
+                    return unsafe { avx2::count_f32(rows, ncols, &t, out) };
+                }
+                if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    let rows = unsafe { &*(rows as *const [T] as *const [f64]) };
+                    let t: Vec<Vec<f64>> = thresholds
+                        .iter()
+                        .map(|v| v.iter().map(|x| x.to_f64()).collect())
+                        .collect();
+                    return unsafe { avx2::count_f64(rows, ncols, &t, out) };
                 }
             }
-            for (j, column_cells) in cells.iter().enumerate() {
-                let counts = &mut out[dense_cols + j];
-                cells_to_at_least(column_cells, &mut counts.at_least);
-                counts.finite += finite[j];
+        }
+        0
+    }
+
+    fn scalar<T: Sample>(
+        rows: &[T],
+        ncols: usize,
+        from: usize,
+        thresholds: &[Vec<T>],
+        out: &mut [AtLeastCounts],
+    ) {
+        let mut cells: Vec<Vec<u64>> = thresholds[from..]
+            .iter()
+            .map(|t| vec![0u64; t.len() + 1])
+            .collect();
+        for row in rows.chunks_exact(ncols) {
+            for (j, &x) in row[from..].iter().enumerate() {
+                cells[j][cell_of(x, &thresholds[from + j])] += 1;
             }
         }
-        out
+        for (j, column_cells) in cells.iter().enumerate() {
+            cells_to_at_least(column_cells, &mut out[from + j].at_least);
+        }
     }
-}
 
-fn rows_dense_dispatch<T: Sample>(
-    plan: &RowPlan<T>,
-    rows: &[T],
-    ncols: usize,
-    out: &mut [AtLeastCounts],
-) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { rows_dense_avx2(plan, rows, ncols, out) };
-        }
-    }
-    rows_dense(plan, rows, ncols, out)
-}
+    mod avx2 {
+        use super::AtLeastCounts;
+        use std::arch::x86_64::*;
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn rows_dense_avx2<T: Sample>(
-    plan: &RowPlan<T>,
-    rows: &[T],
-    ncols: usize,
-    out: &mut [AtLeastCounts],
-) {
-    rows_dense(plan, rows, ncols, out)
-}
+        /// Threshold registers per sweep of a tile: G thresholds + G accumulators + 1 value
+        /// register fit in the 16 ymm registers.
+        const GROUP: usize = 7;
+        /// Bytes of rows per tile: comfortably inside L2, so re-sweeps never touch DRAM.
+        const TILE_BYTES: usize = 96 * 1024;
 
-#[inline(always)]
-fn rows_dense<T: Sample>(plan: &RowPlan<T>, rows: &[T], ncols: usize, out: &mut [AtLeastCounts]) {
-    let m = plan.max_thresholds;
-    let blocks = plan.dense_blocks;
-    let mut lanes = vec![[0u32; LANES]; blocks * m];
-    let mut finite_lanes = vec![[0u32; LANES]; blocks];
-    for row in rows.chunks_exact(ncols) {
-        let (row_blocks, _) = row[..blocks * LANES].as_chunks::<LANES>();
-        for (b, values) in row_blocks.iter().enumerate() {
-            let thresholds = &plan.transposed[b * m..(b + 1) * m];
-            let acc = &mut lanes[b * m..(b + 1) * m];
-            for k in 0..m {
-                for l in 0..LANES {
-                    acc[k][l] += (values[l] >= thresholds[k][l]) as u32;
+        macro_rules! kernel {
+            ($name:ident, $t:ty, $lanes:expr, $vec:ty, $load:ident, $set1:ident, $cmp:ident, $cast:ident, $sub:ident, $acc:ty) => {
+                #[target_feature(enable = "avx2")]
+                pub unsafe fn $name(
+                    rows: &[$t],
+                    ncols: usize,
+                    thresholds: &[Vec<$t>],
+                    out: &mut [AtLeastCounts],
+                ) -> usize {
+                    const L: usize = $lanes;
+                    let blocks = ncols / L;
+                    if blocks == 0 {
+                        return 0;
+                    }
+                    let nrows = rows.len() / ncols;
+                    let tile_rows = (TILE_BYTES / (ncols * std::mem::size_of::<$t>())).max(1);
+                    let mut tile_start = 0;
+                    while tile_start < nrows {
+                        let tile_end = (tile_start + tile_rows).min(nrows);
+                        for b in 0..blocks {
+                            let m = (0..L)
+                                .map(|l| thresholds[b * L + l].len())
+                                .max()
+                                .unwrap_or(0);
+                            let mut k0 = 0;
+                            while k0 < m {
+                                let g = (m - k0).min(GROUP);
+                                // thresholds k0..k0+g of the L columns; missing ones are NaN (never counted)
+                                let mut t = [$set1(0.0); GROUP];
+                                for i in 0..g {
+                                    let mut lanes = [<$t>::NAN; L];
+                                    for l in 0..L {
+                                        if let Some(&v) = thresholds[b * L + l].get(k0 + i) {
+                                            lanes[l] = v;
+                                        }
+                                    }
+                                    t[i] = $load(lanes.as_ptr());
+                                }
+                                let mut acc = [_mm256_setzero_si256(); GROUP];
+                                let base = rows.as_ptr().add(b * L);
+                                macro_rules! sweep {
+                                    ($g:expr) => {{
+                                        for r in tile_start..tile_end {
+                                            let x = $load(base.add(r * ncols));
+                                            for i in 0..$g {
+                                                acc[i] = $sub(
+                                                    acc[i],
+                                                    $cast($cmp::<_CMP_GE_OQ>(x, t[i])),
+                                                );
+                                            }
+                                        }
+                                    }};
+                                }
+                                match g {
+                                    1 => sweep!(1),
+                                    2 => sweep!(2),
+                                    3 => sweep!(3),
+                                    4 => sweep!(4),
+                                    5 => sweep!(5),
+                                    6 => sweep!(6),
+                                    _ => sweep!(GROUP),
+                                }
+                                for i in 0..g {
+                                    let mut lanes = [0 as $acc; L];
+                                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc[i]);
+                                    for l in 0..L {
+                                        if let Some(c) = out[b * L + l].at_least.get_mut(k0 + i) {
+                                            *c += lanes[l] as u64;
+                                        }
+                                    }
+                                }
+                                k0 += g;
+                            }
+                        }
+                        tile_start = tile_end;
+                    }
+                    blocks * L
                 }
-            }
-            for l in 0..LANES {
-                finite_lanes[b][l] += values[l].is_finite_value() as u32;
-            }
+            };
         }
-    }
-    for b in 0..blocks {
-        for l in 0..LANES {
-            let column = &mut out[b * LANES + l];
-            let own = column.at_least.len();
-            for k in 0..own {
-                column.at_least[k] += lanes[b * m + k][l] as u64;
-            }
-            column.finite += finite_lanes[b][l] as u64;
-        }
+
+        kernel!(
+            count_f32,
+            f32,
+            8,
+            __m256,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_cmp_ps,
+            _mm256_castps_si256,
+            _mm256_sub_epi32,
+            u32
+        );
+        kernel!(
+            count_f64,
+            f64,
+            4,
+            __m256d,
+            _mm256_loadu_pd,
+            _mm256_set1_pd,
+            _mm256_cmp_pd,
+            _mm256_castpd_si256,
+            _mm256_sub_epi64,
+            u64
+        );
     }
 }
 
@@ -335,7 +369,6 @@ mod tests {
                 .iter()
                 .map(|&t| data.iter().filter(|&&x| x >= t).count() as u64)
                 .collect(),
-            finite: data.iter().filter(|x| x.is_finite()).count() as u64,
             total: data.len() as u64,
         }
     }
@@ -359,13 +392,14 @@ mod tests {
         data[17] = f64::INFINITY;
         data[99] = f64::NEG_INFINITY;
         data[1000] = 0.5; // exactly on a threshold
-        for count in [1usize, 9, 32, 33, 120] {
-            let thresholds: Vec<f64> = (0..count)
+        for count in [1usize, 9, 31, 33, 120] {
+            let mut thresholds: Vec<f64> = (0..count)
                 .map(|k| -2.0 + 4.0 * (k as f64 + 0.5) / count as f64)
                 .collect();
-            let mut thresholds = thresholds;
             thresholds.push(0.5);
             thresholds.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            thresholds.insert(0, f64::MIN);
+            thresholds.push(f64::INFINITY);
             assert_eq!(
                 count_at_least(&data, &thresholds),
                 naive(&data, &thresholds)
@@ -382,8 +416,16 @@ mod tests {
 
     #[test]
     fn rows_agree_with_columns() {
-        for (ncols, nthresholds) in [(3usize, 4usize), (16, 9), (37, 9), (40, 40)] {
-            let data = pseudo_random(ncols * 2003, ncols as u64);
+        for (ncols, nthresholds, nrows) in [
+            (3usize, 4usize, 2003usize),
+            (8, 9, 5000),
+            (37, 12, 3001),
+            (40, 40, 500),
+            (100, 3, 70_000),
+        ] {
+            let mut data = pseudo_random(ncols * nrows, ncols as u64);
+            data[ncols + 1] = f64::NAN;
+            data[2 * ncols + 2] = f64::INFINITY;
             let thresholds: Vec<Vec<f64>> = (0..ncols)
                 .map(|j| {
                     let m = 1 + (nthresholds + j) % (nthresholds + 1);
@@ -393,9 +435,26 @@ mod tests {
                 })
                 .collect();
             let by_rows = count_at_least_rows(&data, ncols, &thresholds);
+            let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            let t32: Vec<Vec<f32>> = thresholds
+                .iter()
+                .map(|t| t.iter().map(|&e| f32::threshold_at_least(e)).collect())
+                .collect();
+            let by_rows32 = count_at_least_rows(&as32, ncols, &t32);
             for j in 0..ncols {
                 let column: Vec<f64> = data.iter().skip(j).step_by(ncols).copied().collect();
                 assert_eq!(by_rows[j], naive(&column, &thresholds[j]), "column {j}");
+                let column32: Vec<f64> = as32
+                    .iter()
+                    .skip(j)
+                    .step_by(ncols)
+                    .map(|&x| x as f64)
+                    .collect();
+                assert_eq!(
+                    by_rows32[j],
+                    naive(&column32, &thresholds[j]),
+                    "column {j} f32"
+                );
             }
         }
     }

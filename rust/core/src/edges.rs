@@ -31,25 +31,30 @@ pub struct Summary {
 }
 
 pub fn summarize<T: Sample>(data: &[T]) -> Summary {
-    let (finite, min, max) = data
+    // Min and max of order keys: branch-free integer min/max that vectorizes, where float
+    // min/max with NaN rules does not. Non-finite values map to the neutral key.
+    let (finite, min_key, max_key) = data
         .par_chunks(1 << 18)
         .map(|chunk| {
-            let mut finite = 0u64;
-            let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+            let (mut finite, mut lo, mut hi) = (0u64, u64::MAX, 0u64);
             for &x in chunk {
-                if x.is_finite_value() {
-                    let v = x.to_f64();
-                    finite += 1;
-                    min = min.min(v);
-                    max = max.max(v);
-                }
+                let ok = x.is_finite_value();
+                let key = x.order_key();
+                finite += ok as u64;
+                lo = lo.min(if ok { key } else { u64::MAX });
+                hi = hi.max(if ok { key } else { 0 });
             }
-            (finite, min, max)
+            (finite, lo, hi)
         })
         .reduce(
-            || (0, f64::INFINITY, f64::NEG_INFINITY),
+            || (0, u64::MAX, 0),
             |a, b| (a.0 + b.0, a.1.min(b.1), a.2.max(b.2)),
         );
+    let (min, max) = if finite > 0 {
+        (T::from_order_key(min_key), T::from_order_key(max_key))
+    } else {
+        (f64::INFINITY, f64::NEG_INFINITY)
+    };
     Summary {
         total: data.len() as u64,
         finite,
@@ -154,34 +159,25 @@ fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
 /// Counts of finite values per bin (`interior.len() + 1` bins) and the number of non-finite
 /// values, in one pass.
 pub fn bin_counts<T: Sample>(data: &[T], interior: &[f64]) -> (Vec<u64>, u64) {
-    let thresholds = thresholds_for::<T>(interior);
-    let counts = count_at_least(data, &thresholds);
-    (
-        bins_from_at_least(&counts.at_least, counts.finite),
-        counts.total - counts.finite,
-    )
+    let counts = count_at_least(data, &thresholds_for::<T>(interior));
+    bins_from_at_least(&counts.at_least, counts.total)
 }
 
-/// Thresholds for the counting kernel: each interior edge, then +inf (to count +inf values).
+/// Thresholds for the counting kernel: the lowest finite value (counts finite values and +inf),
+/// each interior edge, then +inf (counts +inf).
 pub fn thresholds_for<T: Sample>(interior: &[f64]) -> Vec<T> {
-    interior
-        .iter()
-        .chain(std::iter::once(&f64::INFINITY))
-        .map(|&e| T::threshold_at_least(e))
+    std::iter::once(T::LOWEST)
+        .chain(interior.iter().map(|&e| T::threshold_at_least(e)))
+        .chain(std::iter::once(T::INFINITY))
         .collect()
 }
 
-/// Bin counts of finite values from `at_least` over `thresholds_for(interior)`.
-pub fn bins_from_at_least(at_least: &[u64], finite: u64) -> Vec<u64> {
-    let m = at_least.len() - 1; // interior edges
-    let positive_infinite = at_least[m];
-    let mut bins = Vec::with_capacity(m + 1);
-    bins.push(finite - (at_least[0] - positive_infinite));
-    for i in 1..m {
-        bins.push(at_least[i - 1] - at_least[i]);
-    }
-    bins.push(at_least[m - 1] - positive_infinite);
-    bins
+/// (finite values per bin, non-finite count) from `at_least` over `thresholds_for(interior)`:
+/// bin i is `at_least[i] - at_least[i + 1]`, and +inf cancels out of every difference.
+pub fn bins_from_at_least(at_least: &[u64], total: u64) -> (Vec<u64>, u64) {
+    let bins = at_least.windows(2).map(|w| w[0] - w[1]).collect();
+    let finite = at_least[0] - at_least[at_least.len() - 1];
+    (bins, total - finite)
 }
 
 #[cfg(test)]

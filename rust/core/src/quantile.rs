@@ -132,10 +132,10 @@ fn top_histogram<T: Sample>(data: &[T]) -> Vec<u64> {
             // u32 counters keep the histogram in L2; flushed before they could overflow.
             let mut local = vec![0u32; RADIX];
             for piece in part.chunks(u32::MAX as usize) {
+                // No finiteness test in the loop: non-finite keys land in buckets of their own,
+                // zeroed below.
                 for &x in piece {
-                    if x.is_finite_value() {
-                        local[(x.order_key() >> shift) as usize] += 1;
-                    }
+                    local[(x.order_key() >> shift) as usize] += 1;
                 }
                 for (t, l) in total.iter_mut().zip(local.iter_mut()) {
                     *t += *l as u64;
@@ -151,6 +151,13 @@ fn top_histogram<T: Sample>(data: &[T]) -> Vec<u64> {
             *h += c;
         }
     }
+    // -inf and negative NaNs sort below the lowest finite value's bucket, +inf and positive NaNs
+    // from the +inf bucket up; both start exactly at a bucket boundary, so finite values never
+    // share a bucket with them.
+    let first_finite = (T::LOWEST.order_key() >> shift) as usize;
+    let past_finite = (T::INFINITY.order_key() >> shift) as usize;
+    histogram[..first_finite].fill(0);
+    histogram[past_finite..].fill(0);
     histogram
 }
 
@@ -166,9 +173,12 @@ fn refine_pass<T: Sample>(data: &[T], slots: &[(u64, bool)], prefix_bits: u32) -
     let next_shift = shift.saturating_sub(RADIX_BITS);
     let top_shift = T::KEY_BITS - RADIX_BITS;
     // A 64 Ki-entry filter on the top 16 bits rejects almost every value with one lookup.
-    let mut filter = vec![false; RADIX];
+    // Target buckets hold finite values only, so the filter also drops non-finite values. A
+    // bitset (8 KiB) stays in L1.
+    let mut filter = vec![0u64; RADIX / 64];
     for &(prefix, _) in slots {
-        filter[(prefix >> (prefix_bits - RADIX_BITS)) as usize] = true;
+        let top = (prefix >> (prefix_bits - RADIX_BITS)) as usize;
+        filter[top / 64] |= 1 << (top % 64);
     }
     let empty = || PassResult {
         histograms: slots
@@ -182,11 +192,9 @@ fn refine_pass<T: Sample>(data: &[T], slots: &[(u64, bool)], prefix_bits: u32) -
         .map(|part| {
             let mut result = empty();
             for &x in part {
-                if !x.is_finite_value() {
-                    continue;
-                }
                 let key = x.order_key();
-                if !filter[(key >> top_shift) as usize] {
+                let top = (key >> top_shift) as usize;
+                if filter[top / 64] & (1 << (top % 64)) == 0 {
                     continue;
                 }
                 let prefix = key >> shift;

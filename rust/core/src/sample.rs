@@ -10,6 +10,13 @@ pub trait Sample: Copy + Send + Sync + PartialOrd + 'static {
     const KEY_BITS: u32;
     /// Name used in messages.
     const NAME: &'static str;
+    /// The lowest finite value: `#{x >= LOWEST}` counts finite values and +inf.
+    const LOWEST: Self;
+    const INFINITY: Self;
+
+    /// `#{x in block : x >= threshold}`, written as a plain reduction so LLVM vectorizes it
+    /// (compare, then subtract the all-ones mask) for whatever target features the caller has.
+    fn count_at_least(block: &[Self], threshold: Self) -> u64;
 
     fn to_f64(self) -> f64;
     fn is_finite_value(self) -> bool;
@@ -26,6 +33,14 @@ pub trait Sample: Copy + Send + Sync + PartialOrd + 'static {
 impl Sample for f32 {
     const KEY_BITS: u32 = 32;
     const NAME: &'static str = "float32";
+    const LOWEST: Self = f32::MIN;
+    const INFINITY: Self = f32::INFINITY;
+
+    #[inline(always)]
+    fn count_at_least(block: &[Self], threshold: Self) -> u64 {
+        // u32 lanes: twice the lanes of u64; callers pass blocks far below 2^32 values.
+        block.iter().map(|&x| (x >= threshold) as u32).sum::<u32>() as u64
+    }
 
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -81,6 +96,13 @@ impl Sample for f32 {
 impl Sample for f64 {
     const KEY_BITS: u32 = 64;
     const NAME: &'static str = "float64";
+    const LOWEST: Self = f64::MIN;
+    const INFINITY: Self = f64::INFINITY;
+
+    #[inline(always)]
+    fn count_at_least(block: &[Self], threshold: Self) -> u64 {
+        block.iter().map(|&x| (x >= threshold) as u64).sum::<u64>()
+    }
 
     #[inline(always)]
     fn to_f64(self) -> f64 {

@@ -366,19 +366,18 @@ impl PsiAccumulator {
             .map(|&j| self.numeric_edges(j).map(thresholds_for::<T>))
             .collect::<Result<_>>()?;
         let counted = count_at_least_rows(data, ncols, &thresholds);
-        for (&j, c) in columns.iter().zip(&counted) {
-            self.reference.nan_policy.check(
-                "actual",
-                &self.reference.columns[j].name,
-                c.total - c.finite,
-            )?;
+        let binned: Vec<(Vec<u64>, u64)> = counted
+            .iter()
+            .map(|c| bins_from_at_least(&c.at_least, c.total))
+            .collect();
+        for (&j, (_, missing)) in columns.iter().zip(&binned) {
+            self.reference
+                .nan_policy
+                .check("actual", &self.reference.columns[j].name, *missing)?;
         }
-        for (&j, c) in columns.iter().zip(&counted) {
-            add(
-                &mut self.counts[j],
-                &bins_from_at_least(&c.at_least, c.finite),
-            );
-            self.missing[j] += c.total - c.finite;
+        for (&j, (bins, missing)) in columns.iter().zip(&binned) {
+            add(&mut self.counts[j], bins);
+            self.missing[j] += missing;
         }
         Ok(())
     }
