@@ -261,36 +261,42 @@ mod rows {
                     out: &mut [AtLeastCounts],
                 ) -> usize {
                     const L: usize = $lanes;
-                    let blocks = ncols / L;
-                    if blocks == 0 {
+                    if ncols < L {
                         return 0;
+                    }
+                    // Full blocks, then one block ending at the last column whose lanes that a
+                    // full block already counted get NaN thresholds (never counted, skipped).
+                    let mut starts: Vec<(usize, usize)> =
+                        (0..ncols / L).map(|b| (b * L, 0)).collect();
+                    if ncols % L != 0 {
+                        starts.push((ncols - L, L - ncols % L));
                     }
                     let nrows = rows.len() / ncols;
                     let tile_rows = (TILE_BYTES / (ncols * std::mem::size_of::<$t>())).max(1);
                     let mut tile_start = 0;
                     while tile_start < nrows {
                         let tile_end = (tile_start + tile_rows).min(nrows);
-                        for b in 0..blocks {
-                            let m = (0..L)
-                                .map(|l| thresholds[b * L + l].len())
+                        for &(start, first_lane) in &starts {
+                            let m = (first_lane..L)
+                                .map(|l| thresholds[start + l].len())
                                 .max()
                                 .unwrap_or(0);
                             let mut k0 = 0;
                             while k0 < m {
                                 let g = (m - k0).min(GROUP);
-                                // thresholds k0..k0+g of the L columns; missing ones are NaN (never counted)
+                                // thresholds k0..k0+g of the L columns; missing ones are NaN
                                 let mut t = [$set1(0.0); GROUP];
                                 for i in 0..g {
                                     let mut lanes = [<$t>::NAN; L];
-                                    for l in 0..L {
-                                        if let Some(&v) = thresholds[b * L + l].get(k0 + i) {
+                                    for l in first_lane..L {
+                                        if let Some(&v) = thresholds[start + l].get(k0 + i) {
                                             lanes[l] = v;
                                         }
                                     }
                                     t[i] = $load(lanes.as_ptr());
                                 }
                                 let mut acc = [_mm256_setzero_si256(); GROUP];
-                                let base = rows.as_ptr().add(b * L);
+                                let base = rows.as_ptr().add(start);
                                 macro_rules! sweep {
                                     ($g:expr) => {{
                                         for r in tile_start..tile_end {
@@ -316,8 +322,8 @@ mod rows {
                                 for i in 0..g {
                                     let mut lanes = [0 as $acc; L];
                                     _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc[i]);
-                                    for l in 0..L {
-                                        if let Some(c) = out[b * L + l].at_least.get_mut(k0 + i) {
+                                    for l in first_lane..L {
+                                        if let Some(c) = out[start + l].at_least.get_mut(k0 + i) {
                                             *c += lanes[l] as u64;
                                         }
                                     }
@@ -327,7 +333,7 @@ mod rows {
                         }
                         tile_start = tile_end;
                     }
-                    blocks * L
+                    ncols
                 }
             };
         }
