@@ -10,6 +10,8 @@ import numpy as np
 from undertow._core import UndertowError
 
 NAN_POLICIES = ("raise", "omit", "bin")
+# Far beyond any useful PSI resolution; refusing more keeps a typo from allocating gigabytes.
+MAX_BINS = 1_000_000
 
 
 def check_bins_and_binning(bins: Any, binning: Any) -> tuple[int, str, list[float] | None]:
@@ -25,6 +27,8 @@ def check_bins_and_binning(bins: Any, binning: Any) -> tuple[int, str, list[floa
         raise TypeError(f"bins: expected an int >= 2 or an array of edges, got {type(bins).__name__}")
     if bins < 2:
         raise UndertowError(f"bins: must be >= 2, got {bins}")
+    if bins > MAX_BINS:
+        raise UndertowError(f"bins: must be <= {MAX_BINS:,}, got {bins:,}")
     if binning not in ("quantile", "uniform"):
         raise UndertowError(f"binning: must be 'quantile', 'uniform' or an array of edges, got {binning!r}")
     return int(bins), binning, None

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from undertow import _core
+from undertow._args import MAX_BINS
 from undertow._core import UndertowError
 from undertow._inputs import as_float_array
 
@@ -39,10 +40,11 @@ def histogram(
             raise TypeError(f"bins: expected an int or an array of edges, got {type(bins).__name__}")
         if bins < 1:
             raise UndertowError(f"bins: must be >= 1, got {bins}")
+        if bins > MAX_BINS:
+            raise UndertowError(f"bins: must be <= {MAX_BINS:,}, got {bins:,}")
         if range is None:
-            finite = np.isfinite(values[[0]])  # cheap pre-check; the full check is min/max below
             lo, hi = _min_max(values)
-            if not (np.isfinite(lo) and np.isfinite(hi)) or not finite.all():
+            if not (np.isfinite(lo) and np.isfinite(hi)):
                 raise UndertowError(f"x: autodetected range of [{lo}, {hi}] is not finite")
             bounds = np.array([lo, hi], dtype=values.dtype)
             edges = np.histogram_bin_edges(bounds, bins=int(bins))
