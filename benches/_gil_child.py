@@ -23,6 +23,7 @@ import threading
 import time
 
 import numpy as np
+
 import undertow as ut
 
 

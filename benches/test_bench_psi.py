@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import undertow as ut
 from _common import _is_quick, is_big, note, record, size_label
 from _memory import peak_rss_growth
+
+import undertow as ut
 
 BINS = 10
 EPS = 1e-4

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import polars as pl
+
 from undertow.demo import DATA, FEATURES, load, run
 
 

@@ -25,7 +25,10 @@ def fit_categories(series: pl.Series) -> tuple[list[str], np.ndarray, int]:
     """(categories, counts including a 0 for unseen, missing) of a reference column."""
     missing = series.null_count()
     present = series.drop_nulls()
-    # sort by the original values (numeric order for integers), then stringify
+    # sorted by value (numeric order for integers); Categorical/Enum by their labels, not by
+    # their physical (insertion or declaration) order
+    if isinstance(present.dtype, pl.Categorical | pl.Enum):
+        present = present.cast(pl.String)
     distinct = present.unique().sort()
     categories = _keys(distinct).to_list()
     counts = count_categories(series, categories)[0]

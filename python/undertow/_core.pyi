@@ -17,6 +17,8 @@ __all__ = [
     "UndertowError",
     "fit_numeric_f32",
     "fit_numeric_f64",
+    "fit_numeric_rows_f32",
+    "fit_numeric_rows_f64",
     "histogram_counts_f32",
     "histogram_counts_f64",
 ]
@@ -29,6 +31,22 @@ def fit_numeric_f32(
 def fit_numeric_f64(
     name: str, x: npt.NDArray[np.float64], bins: int, binning: str, edges: list[float] | None, nan_policy: str
 ) -> ReferenceColumn: ...
+def fit_numeric_rows_f32(
+    names: list[str],
+    x: npt.NDArray[np.float32],
+    bins: int,
+    binning: str,
+    edges: list[float] | None,
+    nan_policy: str,
+) -> list[ReferenceColumn]: ...
+def fit_numeric_rows_f64(
+    names: list[str],
+    x: npt.NDArray[np.float64],
+    bins: int,
+    binning: str,
+    edges: list[float] | None,
+    nan_policy: str,
+) -> list[ReferenceColumn]: ...
 
 @final
 class ReferenceColumn:

@@ -55,7 +55,7 @@ def _refuse_dtype(array: np.ndarray, argument: str) -> None:
     )
 
 
-def as_float_array(value: Any, argument: str, ndim: int = 1) -> np.ndarray:
+def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool = False) -> np.ndarray:
     """`value` as a C-contiguous native float32/float64 array of `ndim` dimensions."""
     if is_polars_series(value):
         if not value.dtype.is_numeric():
@@ -67,7 +67,7 @@ def as_float_array(value: Any, argument: str, ndim: int = 1) -> np.ndarray:
         raise UndertowError(
             f"{argument}: expected a {ndim}-D array, got {array.ndim}-D with shape {array.shape}"
         )
-    if array.size == 0:
+    if array.size == 0 and not allow_empty:
         raise UndertowError(f"{argument}: is empty (shape {array.shape})")
     if array.dtype.kind in "iu":
         array = array.astype(np.float64)
@@ -97,7 +97,7 @@ def _is_categorical_series(series: Any) -> bool:
 
 
 def table_columns(
-    table: Any, argument: str, categorical: Any = None
+    table: Any, argument: str, categorical: Any = None, allow_empty: bool = False
 ) -> tuple[list[Column], np.ndarray | None]:
     """Splits a table into columns. Returns (columns, matrix) where matrix is the 2-D numeric
     array when the table was one (so the caller can use the one-pass row kernel)."""
@@ -112,8 +112,8 @@ def table_columns(
                 Column(name, name in forced, pl.Series(name, array[:, j]) if name in forced else array[:, j])
                 for j, name in enumerate(names)
             ]
-            return [_normalize(c, argument) for c in columns], None
-        matrix = as_float_array(array, argument, ndim=2)
+            return [_normalize(c, argument, allow_empty) for c in columns], None
+        matrix = as_float_array(array, argument, ndim=2, allow_empty=allow_empty)
         return [Column(name, False, None) for name in names], matrix
     if is_polars_frame(table):
         items = [(name, table.get_column(name)) for name in table.columns]
@@ -133,7 +133,10 @@ def table_columns(
     for name, values in items:
         series = values if is_polars_series(values) else _to_series(name, values, argument)
         is_cat = name in forced or _is_categorical_series(series)
-        columns.append(_normalize(Column(name, is_cat, series), argument))
+        columns.append(_normalize(Column(name, is_cat, series), argument, allow_empty))
+    lengths = {c.name: len(c.values) for c in columns}
+    if len(set(lengths.values())) > 1:
+        raise UndertowError(f"{argument}: columns have different lengths: {lengths}")
     return columns, None
 
 
@@ -142,21 +145,21 @@ def _to_series(name: str, values: Any, argument: str) -> Any:
     if array.ndim != 1:
         raise UndertowError(f"{argument}: column {name!r} must be 1-D, got shape {array.shape}")
     if array.dtype.kind in "USO":
-        return pl.Series(
-            name, array.tolist(), dtype=pl.String if array.dtype.kind in "US" else None, strict=False
-        )
+        # NaN and None in object arrays of labels are missing values, not a "nan" category
+        items = [None if isinstance(v, float) and v != v else v for v in array.tolist()]
+        return pl.Series(name, items, dtype=pl.String if array.dtype.kind in "US" else None, strict=False)
     return pl.Series(name, array)
 
 
-def _normalize(column: Column, argument: str) -> Column:
+def _normalize(column: Column, argument: str, allow_empty: bool = False) -> Column:
     series = column.values
     if column.categorical:
         if not is_polars_series(series):
             series = pl.Series(column.name, series)
-        if series.len() == 0:
+        if series.len() == 0 and not allow_empty:
             raise UndertowError(f"{argument}: column {column.name!r} is empty")
         return Column(column.name, True, series)
     arg = f"{argument} column {column.name!r}"
     if is_polars_series(series) and not series.dtype.is_numeric():
         raise TypeError(f"{arg}: dtype {series.dtype} is neither numeric nor categorical")
-    return Column(column.name, False, as_float_array(series, arg))
+    return Column(column.name, False, as_float_array(series, arg, allow_empty=allow_empty))

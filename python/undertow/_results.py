@@ -109,6 +109,9 @@ class PsiReport:
         except KeyError:
             raise KeyError(f"no column {name!r}; columns are {self.columns}") from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.results)
 

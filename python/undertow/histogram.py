@@ -27,6 +27,9 @@ def histogram(
     array([1, 3])
     """
     values = as_float_array(x, "x")
+    # numpy computes edges in the input's own float type (float16 edges for float16 data);
+    # float16 -> float32 is exact, so counting the converted values against them is exact too.
+    edge_dtype = _source_dtype(x, values)
     if isinstance(bins, np.ndarray | list | tuple):
         edges = np.asarray(bins)
         if edges.ndim != 1 or edges.dtype.kind not in "fiu":
@@ -46,7 +49,7 @@ def histogram(
             lo, hi = _min_max(values)
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 raise UndertowError(f"x: autodetected range of [{lo}, {hi}] is not finite")
-            bounds = np.array([lo, hi], dtype=values.dtype)
+            bounds = np.array([lo, hi], dtype=edge_dtype)
             edges = np.histogram_bin_edges(bounds, bins=int(bins))
         else:
             try:
@@ -58,10 +61,17 @@ def histogram(
             if lo > hi:
                 raise UndertowError(f"range: max must be larger than min, got ({lo}, {hi})")
             # numpy derives the edges from the range and the dtype of x alone
-            edges = np.histogram_bin_edges(values[:0], bins=int(bins), range=range)
+            edges = np.histogram_bin_edges(np.empty(0, dtype=edge_dtype), bins=int(bins), range=range)
     count = _core.histogram_counts_f32 if values.dtype == np.float32 else _core.histogram_counts_f64
     counts = count(values, edges.astype(np.float64).tolist())
     return counts.astype(np.int64), edges
+
+
+def _source_dtype(x: Any, values: np.ndarray) -> np.dtype:
+    dtype = getattr(x, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f" and dtype.itemsize == 2:
+        return np.dtype(np.float16)
+    return values.dtype
 
 
 def _min_max(values: np.ndarray) -> tuple[float, float]:

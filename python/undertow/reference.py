@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -59,17 +60,23 @@ class Reference:
         eps = check_eps(eps)
         moderate, significant = check_thresholds(thresholds)
         columns, matrix = table_columns(table, "table", categorical)
+        if matrix is not None and matrix.flags.c_contiguous:
+            fit_rows = (
+                _core.fit_numeric_rows_f32 if matrix.dtype == np.float32 else _core.fit_numeric_rows_f64
+            )
+            names = [c.name for c in columns]
+            fitted = fit_rows(names, matrix, bins, binning_name, edges, nan_policy)
+            return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant))
         fitted = []
-        for j, column in enumerate(columns):
+        matrix_columns = _matrix_columns(matrix) if matrix is not None else None
+        for column in columns:
             if column.categorical:
                 categories, counts, missing = fit_categories(column.values)
                 fitted.append(
                     _core.ReferenceColumn.categorical(column.name, categories, counts.tolist(), missing)
                 )
             else:
-                # A strided column of a C-ordered matrix is copied one column at a time: peak
-                # extra memory is one column, not the matrix.
-                values = column.values if matrix is None else np.ascontiguousarray(matrix[:, j])
+                values = column.values if matrix_columns is None else next(matrix_columns)
                 fitted.append(fit_numeric_column(column.name, values, bins, binning_name, edges, nan_policy))
         return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant))
 
@@ -117,6 +124,11 @@ class Reference:
         return f"Reference(columns=[{', '.join(kinds)}{more}], nan_policy={self.nan_policy!r})"
 
 
+def _matrix_columns(matrix: np.ndarray) -> Iterator[np.ndarray]:
+    """The columns of a Fortran-ordered matrix: contiguous views, no copy."""
+    yield from (matrix[:, j] for j in range(matrix.shape[1]))
+
+
 def _as_bytes(data: Any) -> bytes:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data: expected bytes, got {type(data).__name__}")
@@ -150,7 +162,8 @@ class PsiAccumulator:
     def update(self, batch: Any) -> PsiAccumulator:
         """Adds a batch with the reference's column set (any order). Returns self."""
         ref = self._reference
-        columns, matrix = table_columns(batch, "actual", _categorical_names(ref))
+        # An empty batch is a no-op (a filter upstream may leave nothing), not an error.
+        columns, matrix = table_columns(batch, "actual", _categorical_names(ref), allow_empty=True)
         names = [c.name for c in columns]
         missing = [n for n in ref.columns if n not in names]
         extra = [n for n in names if n not in ref._index]
@@ -198,7 +211,8 @@ class PsiAccumulator:
         """Adds another accumulator's counts (same reference). Returns self."""
         if not isinstance(other, PsiAccumulator):
             raise TypeError(f"other: expected a PsiAccumulator, got {type(other).__name__}")
-        self._core.merge(other._core)
+        source = other._core if other is not self else self._copy_core()  # acc.merge(acc) doubles
+        self._core.merge(source)
         return self
 
     def finalize(self) -> PsiReport:

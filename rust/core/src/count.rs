@@ -19,8 +19,8 @@
 //! split in fixed-size tasks over rayon and the partial counts are integers, so results are
 //! identical for any thread count.
 
+use crate::parallel::map_reduce;
 use crate::sample::Sample;
-use rayon::prelude::*;
 
 /// Thresholds up to this many use the dense strategy.
 pub const DENSE_MAX: usize = 32;
@@ -55,8 +55,10 @@ impl AtLeastCounts {
 
 /// Counts of one 1-D array. `thresholds` must be non-decreasing; NaN thresholds only at the end.
 pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts {
-    data.par_chunks(TASK_VALUES)
-        .map(|chunk| {
+    map_reduce(
+        data,
+        TASK_VALUES,
+        |chunk| {
             let mut counts = AtLeastCounts::zeros(thresholds.len());
             counts.total = chunk.len() as u64;
             if thresholds.len() <= DENSE_MAX {
@@ -65,14 +67,13 @@ pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts 
                 search_count(chunk, thresholds, &mut counts.at_least);
             }
             counts
-        })
-        .reduce(
-            || AtLeastCounts::zeros(thresholds.len()),
-            |mut a, b| {
-                a.add(&b);
-                a
-            },
-        )
+        },
+        || AtLeastCounts::zeros(thresholds.len()),
+        |mut a, b| {
+            a.add(&b);
+            a
+        },
+    )
 }
 
 fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
@@ -142,18 +143,22 @@ pub fn count_at_least_rows<T: Sample>(
         return empty();
     }
     let rows_per_task = (TASK_VALUES / ncols).max(1);
-    data.par_chunks(rows_per_task * ncols)
-        .map(|rows| {
+    map_reduce(
+        data,
+        rows_per_task * ncols,
+        |rows| {
             let mut out = empty();
             rows::count(rows, ncols, thresholds, &mut out);
             out
-        })
-        .reduce(empty, |mut a, b| {
+        },
+        empty,
+        |mut a, b| {
             for (x, y) in a.iter_mut().zip(&b) {
                 x.add(y);
             }
             a
-        })
+        },
+    )
 }
 
 mod rows {

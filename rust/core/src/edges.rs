@@ -7,9 +7,9 @@
 
 use crate::count::count_at_least;
 use crate::error::{Error, Result};
+use crate::parallel::map_reduce;
 use crate::quantile::{linear_quantiles, linspace_unit};
 use crate::sample::Sample;
-use rayon::prelude::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Binning {
@@ -33,9 +33,10 @@ pub struct Summary {
 pub fn summarize<T: Sample>(data: &[T]) -> Summary {
     // Min and max of order keys: branch-free integer min/max that vectorizes, where float
     // min/max with NaN rules does not. Non-finite values map to the neutral key.
-    let (finite, min_key, max_key) = data
-        .par_chunks(1 << 18)
-        .map(|chunk| {
+    let (finite, min_key, max_key) = map_reduce(
+        data,
+        1 << 18,
+        |chunk| {
             let (mut finite, mut lo, mut hi) = (0u64, u64::MAX, 0u64);
             for &x in chunk {
                 let ok = x.is_finite_value();
@@ -45,11 +46,10 @@ pub fn summarize<T: Sample>(data: &[T]) -> Summary {
                 hi = hi.max(if ok { key } else { 0 });
             }
             (finite, lo, hi)
-        })
-        .reduce(
-            || (0, u64::MAX, 0),
-            |a, b| (a.0 + b.0, a.1.min(b.1), a.2.max(b.2)),
-        );
+        },
+        || (0, u64::MAX, 0),
+        |a, b| (a.0 + b.0, a.1.min(b.1), a.2.max(b.2)),
+    );
     let (min, max) = if finite > 0 {
         (T::from_order_key(min_key), T::from_order_key(max_key))
     } else {
@@ -86,11 +86,9 @@ pub fn fit_interior_edges<T: Sample>(
 ) -> Result<(Vec<f64>, u64)> {
     let (interior, finite, min, max) = match binning {
         Binning::Explicit(edges) => {
-            let finite = data
-                .par_chunks(1 << 18)
-                .map(|c| c.iter().filter(|x| x.is_finite_value()).count() as u64)
-                .sum();
-            return Ok((validate_explicit(edges)?, finite));
+            let interior = validate_explicit(edges)?;
+            let finite = data.len() as u64 - bin_counts(data, &interior).1;
+            return Ok((interior, finite));
         }
         Binning::Quantile => {
             // min and max are the 0 and 1 quantiles: no separate pass for them.

@@ -7,6 +7,7 @@ pub mod count;
 pub mod edges;
 pub mod error;
 pub mod histogram;
+pub mod parallel;
 pub mod psi;
 pub mod quantile;
 pub mod sample;

@@ -7,8 +7,8 @@
 //! them. float32 needs two passes, float64 typically three. Extra memory is a few histograms,
 //! independent of n. Non-finite values are skipped: quantiles are of the finite values.
 
+use crate::parallel::map_parts;
 use crate::sample::Sample;
-use rayon::prelude::*;
 
 const RADIX_BITS: u32 = 16;
 const RADIX: usize = 1 << RADIX_BITS;
@@ -116,35 +116,30 @@ fn select_sorted(values: &[f64], rank: usize) -> f64 {
     *v
 }
 
-/// Splits `data` into one contiguous part per thread (deterministic; bounded memory).
-fn parts<T>(data: &[T]) -> Vec<&[T]> {
-    let threads = rayon::current_num_threads().max(1);
-    let size = data.len().div_ceil(threads).max(1 << 16);
-    data.chunks(size).collect()
-}
+/// Per-part state here is a 64 Ki-bucket histogram (per target bucket in refine passes), so
+/// the number of parts is capped: more threads would add memory, not speed, to a pass this short.
+const MAX_PARTS: usize = 8;
+const MIN_PART: usize = 1 << 16;
 
 fn top_histogram<T: Sample>(data: &[T]) -> Vec<u64> {
     let shift = T::KEY_BITS - RADIX_BITS;
-    let partials: Vec<Vec<u64>> = parts(data)
-        .into_par_iter()
-        .map(|part| {
-            let mut total = vec![0u64; RADIX];
-            // u32 counters keep the histogram in L2; flushed before they could overflow.
-            let mut local = vec![0u32; RADIX];
-            for piece in part.chunks(u32::MAX as usize) {
-                // No finiteness test in the loop: non-finite keys land in buckets of their own,
-                // zeroed below.
-                for &x in piece {
-                    local[(x.order_key() >> shift) as usize] += 1;
-                }
-                for (t, l) in total.iter_mut().zip(local.iter_mut()) {
-                    *t += *l as u64;
-                    *l = 0;
-                }
+    let partials: Vec<Vec<u64>> = map_parts(data, MAX_PARTS, MIN_PART, |part| {
+        let mut total = vec![0u64; RADIX];
+        // u32 counters keep the histogram in L2; flushed before they could overflow.
+        let mut local = vec![0u32; RADIX];
+        for piece in part.chunks(u32::MAX as usize) {
+            // No finiteness test in the loop: non-finite keys land in buckets of their own,
+            // zeroed below.
+            for &x in piece {
+                local[(x.order_key() >> shift) as usize] += 1;
             }
-            total
-        })
-        .collect();
+            for (t, l) in total.iter_mut().zip(local.iter_mut()) {
+                *t += *l as u64;
+                *l = 0;
+            }
+        }
+        total
+    });
     let mut histogram = vec![0u64; RADIX];
     for p in &partials {
         for (h, c) in histogram.iter_mut().zip(p) {
@@ -187,31 +182,28 @@ fn refine_pass<T: Sample>(data: &[T], slots: &[(u64, bool)], prefix_bits: u32) -
             .collect(),
         gathered: vec![Vec::new(); slots.len()],
     };
-    let partials: Vec<PassResult> = parts(data)
-        .into_par_iter()
-        .map(|part| {
-            let mut result = empty();
-            for &x in part {
-                let key = x.order_key();
-                let top = (key >> top_shift) as usize;
-                if filter[top / 64] & (1 << (top % 64)) == 0 {
-                    continue;
-                }
-                let prefix = key >> shift;
-                let slot = slots.partition_point(|s| s.0 < prefix);
-                if slot == slots.len() || slots[slot].0 != prefix {
-                    continue;
-                }
-                if slots[slot].1 {
-                    result.gathered[slot].push(x.to_f64());
-                } else {
-                    let digit = ((key >> next_shift) as usize) & (RADIX - 1);
-                    result.histograms[slot][digit] += 1;
-                }
+    let partials: Vec<PassResult> = map_parts(data, MAX_PARTS, MIN_PART, |part| {
+        let mut result = empty();
+        for &x in part {
+            let key = x.order_key();
+            let top = (key >> top_shift) as usize;
+            if filter[top / 64] & (1 << (top % 64)) == 0 {
+                continue;
             }
-            result
-        })
-        .collect();
+            let prefix = key >> shift;
+            let slot = slots.partition_point(|s| s.0 < prefix);
+            if slot == slots.len() || slots[slot].0 != prefix {
+                continue;
+            }
+            if slots[slot].1 {
+                result.gathered[slot].push(x.to_f64());
+            } else {
+                let digit = ((key >> next_shift) as usize) & (RADIX - 1);
+                result.histograms[slot][digit] += 1;
+            }
+        }
+        result
+    });
     let mut merged = empty();
     for p in partials {
         for (m, h) in merged.histograms.iter_mut().zip(&p.histograms) {

@@ -498,6 +498,50 @@ fn add(into: &mut [u64], from: &[u64]) {
     }
 }
 
+/// Columns of a C-ordered matrix fitted `FIT_BLOCK` at a time: the block is transposed into a
+/// scratch buffer reading rows in order (each row's 16 float32 values are one cache line), so
+/// fitting reads the matrix about once instead of once per column, with 16 columns of scratch.
+const FIT_BLOCK: usize = 16;
+
+pub fn fit_numeric_rows<T: Sample>(
+    names: &[String],
+    data: &[T],
+    bins: usize,
+    binning: &crate::edges::Binning,
+    nan_policy: NanPolicy,
+) -> Result<Vec<ReferenceColumn>> {
+    let ncols = names.len();
+    if ncols == 0 || !data.len().is_multiple_of(ncols) {
+        return Err(Error::invalid(
+            "table",
+            "matrix shape does not match its columns",
+        ));
+    }
+    let nrows = data.len() / ncols;
+    let mut fitted = Vec::with_capacity(ncols);
+    let mut scratch: Vec<T> = Vec::new();
+    for start in (0..ncols).step_by(FIT_BLOCK) {
+        let width = FIT_BLOCK.min(ncols - start);
+        scratch.clear();
+        scratch.resize(width * nrows, T::INFINITY);
+        for (r, row) in data.chunks_exact(ncols).enumerate() {
+            for (c, &x) in row[start..start + width].iter().enumerate() {
+                scratch[c * nrows + r] = x;
+            }
+        }
+        for (c, column) in scratch.chunks_exact(nrows).enumerate() {
+            fitted.push(PsiReference::fit_numeric(
+                &names[start + c],
+                column,
+                bins,
+                binning,
+                nan_policy,
+            )?);
+        }
+    }
+    Ok(fitted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

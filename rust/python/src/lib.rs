@@ -57,7 +57,40 @@ fn parse_policy(nan_policy: &str) -> PyResult<NanPolicy> {
 }
 
 macro_rules! typed_entry_points {
-    ($t:ty, $hist:ident, $fit:ident) => {
+    ($t:ty, $hist:ident, $fit:ident, $fit_rows:ident) => {
+        /// Fits every column of a C-ordered matrix (names given per column).
+        #[pyfunction]
+        #[pyo3(signature = (names, x, bins, binning, edges, nan_policy))]
+        fn $fit_rows(
+            py: Python<'_>,
+            names: Vec<String>,
+            x: PyReadonlyArray2<'_, $t>,
+            bins: usize,
+            binning: &str,
+            edges: Option<Vec<f64>>,
+            nan_policy: &str,
+        ) -> PyResult<Vec<ReferenceColumn>> {
+            if x.shape()[1] != names.len() {
+                return Err(UndertowError::new_err(format!(
+                    "table: matrix has {} columns, expected {}",
+                    x.shape()[1],
+                    names.len()
+                )));
+            }
+            let data = x
+                .as_slice()
+                .map_err(|_| PyTypeError::new_err("table: expected a C-contiguous matrix"))?;
+            let binning = parse_binning(binning, edges)?;
+            let policy = parse_policy(nan_policy)?;
+            let columns = detached(py, || {
+                state::fit_numeric_rows(&names, data, bins, &binning, policy)
+            })?;
+            Ok(columns
+                .into_iter()
+                .map(|inner| ReferenceColumn { inner })
+                .collect())
+        }
+
         /// numpy.histogram counts of `x` for `edges` (last bin closed).
         #[pyfunction]
         fn $hist<'py>(
@@ -95,8 +128,18 @@ macro_rules! typed_entry_points {
     };
 }
 
-typed_entry_points!(f32, histogram_counts_f32, fit_numeric_f32);
-typed_entry_points!(f64, histogram_counts_f64, fit_numeric_f64);
+typed_entry_points!(
+    f32,
+    histogram_counts_f32,
+    fit_numeric_f32,
+    fit_numeric_rows_f32
+);
+typed_entry_points!(
+    f64,
+    histogram_counts_f64,
+    fit_numeric_f64,
+    fit_numeric_rows_f64
+);
 
 /// One fitted reference column (numeric edges or categories, with reference counts).
 #[pyclass(frozen, from_py_object, module = "undertow._core")]
@@ -351,6 +394,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(histogram_counts_f64, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f32, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_numeric_rows_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_numeric_rows_f64, m)?)?;
     m.add_class::<ReferenceColumn>()?;
     m.add_class::<PsiReference>()?;
     m.add_class::<PsiAccumulator>()?;
