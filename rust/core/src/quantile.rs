@@ -33,10 +33,11 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
         prefix: u64,
         value: Option<f64>,
     }
+    let top_sums = running_sums(top);
     let mut targets: Vec<Target> = wanted
         .iter()
         .map(|&rank| {
-            let (bucket, rest) = locate(top, rank);
+            let (bucket, rest) = locate(&top_sums, rank);
             Target {
                 rank: rest,
                 prefix: bucket as u64,
@@ -44,7 +45,10 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
             }
         })
         .collect();
-    let mut bucket_sizes: Vec<u64> = wanted.iter().map(|&r| top[locate(top, r).0]).collect();
+    let mut bucket_sizes: Vec<u64> = wanted
+        .iter()
+        .map(|&r| top[locate(&top_sums, r).0])
+        .collect();
 
     let mut prefix_bits = RADIX_BITS;
     while targets.iter().any(|t| t.value.is_none()) {
@@ -66,6 +70,7 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
             break;
         }
         let pass = refine_pass(data, &slots, prefix_bits);
+        let sums: Vec<Vec<u64>> = pass.histograms.iter().map(|h| running_sums(h)).collect();
         for (t, size) in targets.iter_mut().zip(bucket_sizes.iter_mut()) {
             if t.value.is_some() {
                 continue;
@@ -76,7 +81,7 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
                 t.value = Some(select_sorted(values, t.rank as usize));
             } else {
                 let histogram = &pass.histograms[slot];
-                let (digit, rest) = locate(histogram, t.rank);
+                let (digit, rest) = locate(&sums[slot], t.rank);
                 t.prefix = (t.prefix << RADIX_BITS) | digit as u64;
                 t.rank = rest;
                 *size = histogram[digit];
@@ -94,16 +99,23 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
         .collect()
 }
 
-/// Bucket holding `rank` and the rank inside it.
-fn locate(histogram: &[u64], rank: u64) -> (usize, u64) {
-    let mut below = 0u64;
-    for (bucket, &count) in histogram.iter().enumerate() {
-        if rank < below + count {
-            return (bucket, rank - below);
-        }
-        below += count;
-    }
-    (histogram.len() - 1, 0)
+/// `sums[i]` = number of values in buckets `0..=i`.
+fn running_sums(histogram: &[u64]) -> Vec<u64> {
+    histogram
+        .iter()
+        .scan(0u64, |total, &count| {
+            *total += count;
+            Some(*total)
+        })
+        .collect()
+}
+
+/// Bucket holding `rank` (given the running sums of its histogram) and the rank inside it:
+/// a binary search, not a scan of 64 Ki buckets per rank.
+fn locate(sums: &[u64], rank: u64) -> (usize, u64) {
+    let bucket = sums.partition_point(|&s| s <= rank).min(sums.len() - 1);
+    let below = if bucket == 0 { 0 } else { sums[bucket - 1] };
+    (bucket, rank.saturating_sub(below))
 }
 
 fn select_sorted(values: &[f64], rank: usize) -> f64 {
