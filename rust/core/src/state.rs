@@ -503,6 +503,34 @@ fn add(into: &mut [u64], from: &[u64]) {
 /// fitting reads the matrix about once instead of once per column, with 16 columns of scratch.
 const FIT_BLOCK: usize = 16;
 
+/// Copies columns `start..start + width` of the row-major `data` into `out` column after
+/// column, in parallel over row ranges (each task writes its own range of every column).
+fn transpose_block<T: Sample>(data: &[T], ncols: usize, start: usize, width: usize, out: &mut [T]) {
+    use rayon::prelude::*;
+    let nrows = data.len() / ncols;
+    let rows_per_task = 1 << 14;
+    let mut tasks: Vec<Vec<&mut [T]>> = (0..nrows.div_ceil(rows_per_task))
+        .map(|_| Vec::with_capacity(width))
+        .collect();
+    for column in out.chunks_mut(nrows) {
+        for (task, piece) in tasks.iter_mut().zip(column.chunks_mut(rows_per_task)) {
+            task.push(piece);
+        }
+    }
+    tasks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(t, mut columns)| {
+            let first_row = t * rows_per_task;
+            let rows = &data[first_row * ncols..((first_row + rows_per_task).min(nrows)) * ncols];
+            for (r, row) in rows.chunks_exact(ncols).enumerate() {
+                for (column, &x) in columns.iter_mut().zip(&row[start..start + width]) {
+                    column[r] = x;
+                }
+            }
+        });
+}
+
 pub fn fit_numeric_rows<T: Sample>(
     names: &[String],
     data: &[T],
@@ -518,17 +546,16 @@ pub fn fit_numeric_rows<T: Sample>(
         ));
     }
     let nrows = data.len() / ncols;
+    if nrows == 0 {
+        return Err(Error::invalid("table", "has no rows"));
+    }
     let mut fitted = Vec::with_capacity(ncols);
     let mut scratch: Vec<T> = Vec::new();
     for start in (0..ncols).step_by(FIT_BLOCK) {
         let width = FIT_BLOCK.min(ncols - start);
         scratch.clear();
         scratch.resize(width * nrows, T::INFINITY);
-        for (r, row) in data.chunks_exact(ncols).enumerate() {
-            for (c, &x) in row[start..start + width].iter().enumerate() {
-                scratch[c * nrows + r] = x;
-            }
-        }
+        transpose_block(data, ncols, start, width, &mut scratch);
         for (c, column) in scratch.chunks_exact(nrows).enumerate() {
             fitted.push(PsiReference::fit_numeric(
                 &names[start + c],
