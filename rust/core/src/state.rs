@@ -582,6 +582,32 @@ mod tests {
     }
 
     #[test]
+    fn matrix_fit_equals_column_fits() {
+        let (nrows, ncols) = (40_003usize, 19usize);
+        let data: Vec<f32> = (0..nrows * ncols)
+            .map(|i| ((i * 7919) % 1013) as f32 * 0.37 - (i % ncols) as f32)
+            .collect();
+        let names: Vec<String> = (0..ncols).map(|j| j.to_string()).collect();
+        let fitted =
+            fit_numeric_rows(&names, &data, 10, &Binning::Quantile, NanPolicy::Raise).unwrap();
+        for j in 0..ncols {
+            let column: Vec<f32> = data.iter().skip(j).step_by(ncols).copied().collect();
+            let one = PsiReference::fit_numeric(
+                &names[j],
+                &column,
+                10,
+                &Binning::Quantile,
+                NanPolicy::Raise,
+            )
+            .unwrap();
+            assert_eq!(fitted[j], one, "column {j}");
+        }
+        assert!(
+            fit_numeric_rows(&names, &data[..0], 10, &Binning::Quantile, NanPolicy::Raise).is_err()
+        );
+    }
+
+    #[test]
     fn split_merge_equals_one_pass_and_round_trips() {
         let r = reference();
         let mut current: Vec<f64> = (0..777).map(|i| (i as f64 * 0.37) % 120.0 - 5.0).collect();
