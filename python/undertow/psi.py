@@ -8,7 +8,7 @@ from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
 from undertow._inputs import as_float_array
 from undertow._results import PsiResult
-from undertow.reference import PsiAccumulator, Reference, fit_numeric_column
+from undertow.reference import PsiAccumulator, fit_numeric_column
 
 
 def psi(
@@ -58,4 +58,4 @@ def psi(
     return PsiAccumulator(accumulator).finalize().results[0]
 
 
-__all__ = ["Reference", "psi"]
+__all__ = ["psi"]
