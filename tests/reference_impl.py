@@ -237,3 +237,12 @@ def sprinkle_missing(rng, x: np.ndarray, n_nan: int, n_posinf: int = 0, n_neginf
     vals = [np.nan] * n_nan + [np.inf] * n_posinf + [-np.inf] * n_neginf
     x[pos] = np.array(vals[:total], dtype=x.dtype)
     return x
+
+
+def assert_reports_identical(a, b):
+    """Two PsiReports with the same columns, statuses, values and counts."""
+    assert list(a.columns) == list(b.columns)
+    assert a.status == b.status
+    for name in a.columns:
+        assert a[name].kind == b[name].kind
+        assert_same_result(a[name], b[name], categorical=a[name].kind == "categorical")

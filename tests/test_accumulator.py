@@ -7,20 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference_impl import (
     assert_psi_matches,
+    assert_reports_identical,
     assert_same_result,
     categorical_psi_reference,
     psi_reference,
 )
 
 import undertow as ut
-
-
-def assert_reports_identical(a, b):
-    assert list(a.columns) == list(b.columns)
-    assert a.status == b.status
-    for name in a.columns:
-        assert a[name].kind == b[name].kind
-        assert_same_result(a[name], b[name], categorical=a[name].kind == "categorical")
 
 
 def _numeric(seed, n, shift=0.0):
