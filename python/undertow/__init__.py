@@ -1,7 +1,8 @@
 """undertow: drift you cannot see from the surface.
 
-Fast, correct drift statistics with a Rust core: numpy-compatible histograms, PSI per column
-with mergeable accumulators and safe serialization.
+Fast, correct drift statistics with a Rust core: numpy-compatible histograms, PSI per column,
+embedding drift (cosine, PCA, MMD with a calibrated permutation test), all with mergeable
+accumulators and safe serialization.
 
 >>> import numpy as np, undertow as ut
 >>> ut.psi(np.arange(1000.0), np.arange(1000.0)).value
@@ -10,6 +11,10 @@ with mergeable accumulators and safe serialization.
 
 from undertow._core import FORMAT_VERSION, UndertowError
 from undertow._results import ColumnPsi, PsiReport, PsiResult
+from undertow.embedding.cosine import CosineDrift, cosine_drift
+from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
+from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.histogram import histogram
 from undertow.psi import psi
 from undertow.reference import PsiAccumulator, Reference
@@ -18,13 +23,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FORMAT_VERSION",
+    "PCA",
     "ColumnPsi",
+    "CosineDrift",
+    "CovarianceAccumulator",
+    "EmbeddingAccumulator",
+    "EmbeddingDrift",
+    "EmbeddingDriftReport",
+    "MmdResult",
     "PsiAccumulator",
     "PsiReport",
     "PsiResult",
     "Reference",
+    "RffAccumulator",
     "UndertowError",
     "__version__",
+    "cosine_drift",
     "histogram",
+    "median_bandwidth",
+    "mmd",
     "psi",
 ]

@@ -16,6 +16,11 @@ const HEADER: usize = 8 + 2 + 1 + 8;
 pub enum Kind {
     PsiReference = 1,
     PsiAccumulator = 2,
+    Covariance = 3,
+    Pca = 4,
+    Rff = 5,
+    EmbeddingReference = 6,
+    EmbeddingAccumulator = 7,
 }
 
 impl Kind {
@@ -23,12 +28,22 @@ impl Kind {
         match self {
             Kind::PsiReference => "a PSI reference",
             Kind::PsiAccumulator => "a PSI accumulator",
+            Kind::Covariance => "a covariance accumulator",
+            Kind::Pca => "a PCA",
+            Kind::Rff => "an RFF MMD accumulator",
+            Kind::EmbeddingReference => "an embedding drift reference",
+            Kind::EmbeddingAccumulator => "an embedding drift accumulator",
         }
     }
     fn from_u8(value: u8) -> Option<Kind> {
         match value {
             1 => Some(Kind::PsiReference),
             2 => Some(Kind::PsiAccumulator),
+            3 => Some(Kind::Covariance),
+            4 => Some(Kind::Pca),
+            5 => Some(Kind::Rff),
+            6 => Some(Kind::EmbeddingReference),
+            7 => Some(Kind::EmbeddingAccumulator),
             _ => None,
         }
     }

@@ -3,14 +3,21 @@
 //! No Python types here; `rust/python` converts and calls these functions with the GIL released.
 
 pub mod codec;
+pub mod cosine;
 pub mod count;
 pub mod edges;
 pub mod error;
 pub mod histogram;
+pub mod mmd;
 pub mod parallel;
+pub mod pca;
 pub mod psi;
 pub mod quantile;
+pub mod random;
+pub mod rff;
 pub mod sample;
+pub mod simd;
+pub mod special;
 pub mod state;
 
 pub use error::{Error, Result};

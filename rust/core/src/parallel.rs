@@ -44,3 +44,17 @@ where
         data.par_chunks(size).map(&map).collect()
     }
 }
+
+/// Maps task indices `0..count` and returns the results in index order, so that callers can
+/// reduce floating-point partials in a fixed order: bit-identical results for any thread count.
+pub fn map_indexed<R, M>(count: usize, map: M) -> Vec<R>
+where
+    R: Send,
+    M: Fn(usize) -> R + Sync + Send,
+{
+    if single_threaded() {
+        (0..count).map(map).collect()
+    } else {
+        (0..count).into_par_iter().map(map).collect()
+    }
+}

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use undertow_core::edges::Binning;
 use undertow_core::state::{self, ColumnKind, NanPolicy};
 
+mod embedding;
+
 create_exception!(
     undertow,
     UndertowError,
@@ -399,5 +401,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReferenceColumn>()?;
     m.add_class::<PsiReference>()?;
     m.add_class::<PsiAccumulator>()?;
+    embedding::register(m)?;
     Ok(())
 }

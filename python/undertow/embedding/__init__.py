@@ -1,0 +1,1 @@
+"""Embedding drift: cosine statistics, PCA, MMD and the combined EmbeddingDrift report."""

@@ -1,0 +1,72 @@
+"""The body of an embedding state: a JSON header (scalars, and the name, dtype, shape and length
+of each blob) followed by the blobs: little-endian arrays and the bytes of nested states, which
+carry their own envelopes. The whole body travels inside the checksummed, versioned envelope of
+the Rust codec, so corruption is caught there; here every length and shape is checked again."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from undertow import _core
+from undertow._core import UndertowError
+
+_DTYPES = {"f8": np.dtype("<f8"), "u8": np.dtype("<u8"), "i8": np.dtype("<i8")}
+
+
+def pack(kind: str, meta: dict[str, Any], blobs: dict[str, Any]) -> bytes:
+    entries = []
+    parts = []
+    for name, value in blobs.items():
+        if isinstance(value, np.ndarray):
+            code = {"f": "f8", "u": "u8", "i": "i8"}[value.dtype.kind]
+            data = np.ascontiguousarray(value, dtype=_DTYPES[code]).tobytes()
+            entries.append({"name": name, "dtype": code, "shape": list(value.shape), "length": len(data)})
+        else:
+            data = bytes(value)
+            entries.append({"name": name, "dtype": "bytes", "shape": None, "length": len(data)})
+        parts.append(data)
+    header = json.dumps({"meta": meta, "blobs": entries}, sort_keys=True).encode()
+    body = len(header).to_bytes(8, "little") + header + b"".join(parts)
+    return _core.seal_embedding(body, kind)
+
+
+def unpack(data: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data: expected bytes, got {type(data).__name__}")
+    body = _core.open_embedding(bytes(data), kind)
+
+    def bad(message: str) -> UndertowError:
+        return UndertowError(f"invalid undertow state bytes: {message}")
+
+    if len(body) < 8:
+        raise bad("the body is too short")
+    size = int.from_bytes(body[:8], "little")
+    if size > len(body) - 8:
+        raise bad("the header length exceeds the body")
+    try:
+        header = json.loads(body[8 : 8 + size])
+        meta, entries = header["meta"], header["blobs"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise bad(f"unreadable header ({exc})") from None
+    pos = 8 + size
+    blobs: dict[str, Any] = {}
+    for entry in entries:
+        length = int(entry["length"])
+        if length < 0 or pos + length > len(body):
+            raise bad(f"blob {entry['name']!r} runs past the body")
+        raw = body[pos : pos + length]
+        pos += length
+        if entry["dtype"] == "bytes":
+            blobs[entry["name"]] = raw
+            continue
+        dtype = _DTYPES.get(entry["dtype"])
+        shape = tuple(int(s) for s in entry["shape"])
+        if dtype is None or int(np.prod(shape)) * dtype.itemsize != length:
+            raise bad(f"blob {entry['name']!r} does not match its shape")
+        blobs[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    if pos != len(body):
+        raise bad(f"{len(body) - pos} unread bytes in the body")
+    return meta, blobs

@@ -1,0 +1,473 @@
+"""EmbeddingDrift: fit a reference once, compare current embeddings (one shot or streamed).
+
+The reference is split by a seeded hash of each row: up to `sample` rows (at most half) are
+held out, the PCA is fitted on the rest. The two-sample tests (MMD, the domain classifier) and
+the per-component PSI bins use the held-out rows, so both sides reach the tests through a basis
+neither was fitted on. (With an in-sample PCA the reference's variance along its own top axes
+is inflated, and the MMD test fires on samples of one distribution.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from undertow import _core
+from undertow._args import check_thresholds
+from undertow._core import UndertowError
+from undertow._results import _plain
+from undertow.embedding._classifier import domain_auc
+from undertow.embedding._pack import pack, unpack
+from undertow.embedding._sample import merge_samples, row_keys, smallest
+from undertow.embedding._vectors import as_matrix, check_count, check_seed
+from undertow.embedding.cosine import QUANTILE_LEVELS, CosineDrift, CosineReference, _check_tolerance
+from undertow.embedding.mmd import MmdResult, mmd
+from undertow.embedding.pca import PCA
+from undertow.reference import PsiAccumulator, Reference
+
+# Cosine quantiles of a stream come from counts on a fixed grid over [-1, 1] (resolution 3e-5).
+GRID = 65_536
+SEVERE_AUC = 0.9
+SEVERE_CENTROID = 0.25
+
+
+def _probability(value: Any, argument: str) -> float:
+    x = float(value)
+    if not (math.isfinite(x) and 0 < x < 1):
+        raise UndertowError(f"{argument}: must be in (0, 1), got {value!r}")
+    return x
+
+
+def _grid_counts(cosines: np.ndarray) -> np.ndarray:
+    index = np.clip(((cosines + 1.0) * (GRID / 2.0)).astype(np.int64), 0, GRID - 1)
+    return np.bincount(index, minlength=GRID).astype(np.int64)
+
+
+def _grid_quantiles(counts: np.ndarray, levels: tuple[float, ...]) -> np.ndarray:
+    """numpy's linear-method quantiles, with each order statistic placed inside its grid cell
+    (the cell's values spread evenly): within one cell width (3.1e-5) of the exact values."""
+    total = int(counts.sum())
+    cumulative = np.cumsum(counts)
+    width = 2.0 / GRID
+
+    def order_statistic(i: int) -> float:
+        j = min(int(np.searchsorted(cumulative, i, side="right")), GRID - 1)
+        before = int(cumulative[j] - counts[j])
+        inside = (i - before + 0.5) / counts[j] if counts[j] else 0.5
+        return -1.0 + (j + inside) * width
+
+    out = []
+    for q in levels:
+        rank = q * (total - 1)
+        lo = math.floor(rank)
+        hi = min(lo + 1, total - 1)
+        a, b = order_statistic(lo), order_statistic(hi)
+        out.append(a + (rank - lo) * (b - a))
+    return np.array(out)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingDriftReport:
+    """Embedding drift of current vectors against a fitted EmbeddingDrift.
+
+    status: "stable" when ``mmd.p_value >= alpha``; otherwise "drift", or "severe" when also
+    ``domain_auc >= 0.9`` or ``cosine.centroid_distance >= 0.25``. Under no drift a non-stable
+    status is exactly as frequent as a permutation p-value below alpha (the test is calibrated).
+    ``drifted_share`` is the share of PCA components whose PSI is at least
+    ``component_threshold`` (0.25, the PSI "significant" threshold).
+    """
+
+    status: str
+    cosine: CosineDrift
+    mmd: MmdResult
+    component_psi: np.ndarray
+    component_threshold: float
+    drifted_share: float
+    domain_auc: float
+    alpha: float
+    n_reference: int
+    n_current: int
+    components: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "cosine": self.cosine.to_dict(),
+            "mmd": self.mmd.to_dict(),
+            "component_psi": _plain(self.component_psi),
+            "component_threshold": self.component_threshold,
+            "drifted_share": self.drifted_share,
+            "domain_auc": self.domain_auc,
+            "alpha": self.alpha,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "components": self.components,
+        }
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row per metric: section, metric, value, threshold and whether it flags drift."""
+        c, m = self.cosine, self.mmd
+        rows = [
+            ("cosine", "centroid_distance", c.centroid_distance, SEVERE_CENTROID),
+            ("cosine", "cosine_psi", c.cosine_psi, None),
+            ("cosine", "current_off_norm_share", c.current_off_norm_share, None),
+            ("mmd", "mmd2", m.value, None),
+            ("mmd", "p_value", m.p_value, self.alpha),
+            ("pca", "drifted_share", self.drifted_share, None),
+            ("pca", "max_component_psi", float(np.max(self.component_psi)), self.component_threshold),
+            ("classifier", "domain_auc", self.domain_auc, SEVERE_AUC),
+        ]
+        flags = {
+            "centroid_distance": c.centroid_distance >= SEVERE_CENTROID,
+            "cosine_psi": c.status == "significant",
+            "p_value": m.p_value is not None and m.p_value < self.alpha,
+            "max_component_psi": self.drifted_share > 0,
+            "domain_auc": self.domain_auc >= SEVERE_AUC,
+        }
+        return pl.DataFrame(
+            {
+                "section": [r[0] for r in rows],
+                "metric": [r[1] for r in rows],
+                "value": [None if r[2] is None else float(r[2]) for r in rows],
+                "threshold": [None if r[3] is None else float(r[3]) for r in rows],
+                "flagged": [flags.get(r[1]) for r in rows],
+            },
+            schema={
+                "section": pl.String,
+                "metric": pl.String,
+                "value": pl.Float64,
+                "threshold": pl.Float64,
+                "flagged": pl.Boolean,
+            },
+        )
+
+    def __repr__(self) -> str:
+        p = "None" if self.mmd.p_value is None else f"{self.mmd.p_value:.4g}"
+        return (
+            f"EmbeddingDriftReport(status={self.status!r}\n"
+            f"  mmd: MMD^2={self.mmd.value:.4g}, p={p} (alpha {self.alpha}), "
+            f"bandwidth={self.mmd.bandwidth:.4g}, rows {self.mmd.n_x}/{self.mmd.n_y}\n"
+            f"  cosine: centroid distance={self.cosine.centroid_distance:.4g}, "
+            f"cosine PSI={self.cosine.cosine_psi:.4g} ({self.cosine.status})\n"
+            f"  pca: {self.components} components, drifted share={self.drifted_share:.3g} "
+            f"(PSI >= {self.component_threshold}), max PSI={float(np.max(self.component_psi)):.4g}\n"
+            f"  classifier: domain AUC={self.domain_auc:.4f}\n"
+            f"  rows: reference {self.n_reference}, current {self.n_current})"
+        )
+
+
+class EmbeddingDrift:
+    """A fitted embedding-drift reference: cosine reference, PCA basis, held-out projections.
+
+    >>> import numpy as np, undertow as ut
+    >>> rng = np.random.default_rng(0)
+    >>> emb = ut.EmbeddingDrift.fit(rng.normal(size=(4000, 32)), components=8, permutations=100)
+    >>> emb.compare(rng.normal(size=(2000, 32)) + 0.3).status
+    'severe'
+    """
+
+    def __init__(self, settings: dict[str, Any], cosine: CosineReference, pca: PCA, components_ref: Reference,
+                 sample: np.ndarray, n_reference: int) -> None:  # fmt: skip
+        self._settings = settings
+        self._cosine = cosine
+        self._pca = pca
+        self._components_ref = components_ref
+        self._sample = sample
+        self._n_reference = n_reference
+
+    @classmethod
+    def fit(
+        cls,
+        reference: Any,
+        components: int = 32,
+        *,
+        bins: int = 10,
+        sample: int = 2000,
+        seed: int = 0,
+        permutations: int = 200,
+        alpha: float = 0.05,
+        component_threshold: float = 0.25,
+        norm_tolerance: float = 0.01,
+        thresholds: tuple[float, float] = (0.1, 0.25),
+    ) -> EmbeddingDrift:
+        """Fits the reference half of every statistic (two passes over `reference` for the
+        cosine section, one for the covariance)."""
+        ref = as_matrix(reference, "reference", min_rows=4)
+        n, d = ref.shape
+        settings = {
+            "components": check_count(components, "components", 1, d),
+            "bins": check_count(bins, "bins", 2, 1_000_000),
+            "sample": check_count(sample, "sample", 2),
+            "seed": check_seed(seed),
+            "permutations": check_count(permutations, "permutations", 1, 100_000),
+            "alpha": _probability(alpha, "alpha"),
+            "component_threshold": float(component_threshold),
+            "norm_tolerance": _check_tolerance(norm_tolerance),
+            "thresholds": list(check_thresholds(thresholds)),
+        }
+        if not (math.isfinite(settings["component_threshold"]) and settings["component_threshold"] > 0):
+            raise UndertowError(f"component_threshold: must be a positive number, got {component_threshold!r}")
+        cosine = CosineReference.fit(ref, bins, settings["norm_tolerance"], tuple(thresholds))
+        held = np.sort(smallest(row_keys(ref, settings["seed"]), min(settings["sample"], n // 2)))
+        covariance = _core.Covariance(d)
+        start = 0
+        for stop in [*held.tolist(), n]:
+            if stop > start:
+                covariance.update(ref[start:stop])
+            start = stop + 1
+        pca = PCA(covariance.finalize(settings["components"]))
+        projections = np.asarray(pca.transform(ref[held]), dtype=np.float64)
+        components_ref = Reference.fit(_named(projections), bins=settings["bins"], thresholds=tuple(thresholds))
+        return cls(settings, cosine, pca, components_ref, projections, n)
+
+    @property
+    def pca(self) -> PCA:
+        return self._pca
+
+    @property
+    def dim(self) -> int:
+        return self._cosine.dim
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self._settings)
+
+    def accumulator(self) -> EmbeddingAccumulator:
+        return EmbeddingAccumulator(self)
+
+    def compare(self, current: Any) -> EmbeddingDriftReport:
+        """The report for `current` (rows are vectors of the reference's dimension)."""
+        cur = as_matrix(current, "current")
+        acc = EmbeddingAccumulator(self)
+        cosines = acc._update(cur, keep_cosines=True)
+        return acc._finalize(exact_cosines=cosines)
+
+    def to_bytes(self) -> bytes:
+        c = self._cosine.state()
+        meta = {
+            "settings": self._settings,
+            "n_reference": self._n_reference,
+            "cosine": {k: c[k] for k in ("rows", "mean_norm", "off_norm_share", "norm_tolerance")},
+        }
+        blobs = {
+            "unit_sum": c["unit_sum"],
+            "direction": c["direction"],
+            "quantiles": np.asarray(c["quantiles"]),
+            "cosine_psi": c["psi_reference"].to_bytes(),
+            "pca": self._pca.to_bytes(),
+            "components_psi": self._components_ref.to_bytes(),
+            "sample": self._sample,
+        }
+        return pack("reference", meta, blobs)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EmbeddingDrift:
+        meta, blobs = unpack(data, "reference")
+        try:
+            state = dict(meta["cosine"])
+            state.update(
+                unit_sum=blobs["unit_sum"],
+                direction=blobs["direction"],
+                quantiles=blobs["quantiles"],
+                psi_reference=Reference.from_bytes(blobs["cosine_psi"]),
+            )
+            pca = PCA.from_bytes(blobs["pca"])
+            return cls(
+                meta["settings"],
+                CosineReference(state),
+                pca,
+                Reference.from_bytes(blobs["components_psi"]),
+                blobs["sample"],
+                int(meta["n_reference"]),
+            )
+        except KeyError as exc:
+            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
+
+    def __reduce__(self) -> Any:
+        return (EmbeddingDrift.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        s = self._settings
+        return (
+            f"EmbeddingDrift(dim={self.dim}, components={s['components']}, reference rows={self._n_reference}, "
+            f"held-out sample={len(self._sample)}, permutations={s['permutations']}, alpha={s['alpha']})"
+        )
+
+
+def _named(projections: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"pc{i + 1}": np.ascontiguousarray(projections[:, i]) for i in range(projections.shape[1])}
+
+
+class EmbeddingAccumulator:
+    """Current-side state of an EmbeddingDrift: update with batches, merge, finalize.
+
+    Keeps the cosine sums and bin counts, the per-component PSI counts and a hash-keyed sample
+    of projected rows (the same rows whatever the batching). finalize() equals compare() on the
+    concatenated batches, except the cosine quantiles, which come from a 65,536-cell grid over
+    [-1, 1] (within 3.1e-5 of the exact ones).
+    """
+
+    def __init__(self, drift: EmbeddingDrift) -> None:
+        self._drift = drift
+        d = drift.dim
+        k = drift._settings["components"]
+        self._rows = 0
+        self._unit_sum = np.zeros(d)
+        self._norm_sum = 0.0
+        self._off_norm = 0
+        self._grid = np.zeros(GRID, dtype=np.int64)
+        self._cosine_acc: PsiAccumulator = drift._cosine.psi_reference.accumulator()
+        self._component_acc: PsiAccumulator = drift._components_ref.accumulator()
+        self._keys = np.zeros(0, dtype=np.uint64)
+        self._sample = np.zeros((0, k))
+
+    def update(self, batch: Any) -> None:
+        matrix = as_matrix(batch, "batch", min_rows=0)
+        if matrix.shape[0]:
+            self._update(matrix, keep_cosines=False)
+
+    def _update(self, matrix: np.ndarray, keep_cosines: bool) -> np.ndarray | None:
+        drift = self._drift
+        if matrix.shape[1] != drift.dim:
+            raise UndertowError(
+                f"current: vectors have {matrix.shape[1]} dimensions, the reference {drift.dim}"
+            )
+        s = drift._settings
+        out = _core.cosine_pass(matrix, drift._cosine.direction.tolist(), s["norm_tolerance"], "current")
+        cosines = out["cosines"]
+        projections = np.asarray(drift._pca.transform(matrix), dtype=np.float64)
+        keys = row_keys(matrix, s["seed"])
+        pick = smallest(keys, s["sample"])
+        self._keys, self._sample = merge_samples(
+            self._keys, self._sample, keys[pick], projections[pick], s["sample"]
+        )
+        self._rows += int(out["rows"])
+        self._unit_sum += out["unit_sum"]
+        self._norm_sum += out["norm_sum"]
+        self._off_norm += int(out["off_norm"])
+        self._grid += _grid_counts(cosines)
+        self._cosine_acc.update({"cosine": cosines})
+        self._component_acc.update(_named(projections))
+        return cosines if keep_cosines else None
+
+    def merge(self, other: EmbeddingAccumulator) -> None:
+        if not isinstance(other, EmbeddingAccumulator):
+            raise TypeError(f"other: expected an EmbeddingAccumulator, got {type(other).__name__}")
+        if other._drift.to_bytes() != self._drift.to_bytes():
+            raise UndertowError("other: was made from another EmbeddingDrift reference")
+        self._rows += other._rows
+        self._unit_sum += other._unit_sum
+        self._norm_sum += other._norm_sum
+        self._off_norm += other._off_norm
+        self._grid += other._grid
+        self._cosine_acc.merge(other._cosine_acc)
+        self._component_acc.merge(other._component_acc)
+        self._keys, self._sample = merge_samples(
+            self._keys, self._sample, other._keys, other._sample, self._drift._settings["sample"]
+        )
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def finalize(self) -> EmbeddingDriftReport:
+        return self._finalize(exact_cosines=None)
+
+    def _finalize(self, exact_cosines: np.ndarray | None) -> EmbeddingDriftReport:
+        drift = self._drift
+        s = drift._settings
+        if self._rows < 2:
+            raise UndertowError(f"current: needs at least 2 rows, got {self._rows}")
+        c = drift._cosine.state()
+        ref_mean = c["unit_sum"] / c["rows"]
+        cur_mean = self._unit_sum / self._rows
+        denominator = np.linalg.norm(ref_mean) * np.linalg.norm(cur_mean)
+        if not denominator > 0:
+            raise UndertowError("current: the centroid is the zero vector (the unit rows cancel out)")
+        cos = float(np.dot(ref_mean, cur_mean) / denominator)
+        detail = self._cosine_acc.finalize()["cosine"]
+        quantiles = (
+            _core.quantiles_f64(exact_cosines, list(QUANTILE_LEVELS))
+            if exact_cosines is not None
+            else _grid_quantiles(self._grid, QUANTILE_LEVELS)
+        )
+        cosine = CosineDrift(
+            centroid_distance=1.0 - min(1.0, max(-1.0, cos)),
+            cosine_psi=detail.value,
+            status=detail.status,
+            quantile_levels=QUANTILE_LEVELS,
+            reference_quantiles=c["quantiles"],
+            current_quantiles=quantiles,
+            reference_mean_norm=c["mean_norm"],
+            current_mean_norm=self._norm_sum / self._rows,
+            reference_off_norm_share=c["off_norm_share"],
+            current_off_norm_share=self._off_norm / self._rows,
+            n_reference=c["rows"],
+            n_current=self._rows,
+            norm_tolerance=c["norm_tolerance"],
+            psi_detail=detail,
+        )
+        report = self._component_acc.finalize()
+        component_psi = np.array([report[f"pc{i + 1}"].value for i in range(s["components"])])
+        threshold = s["component_threshold"]
+        sample = self._sample
+        test = mmd(drift._sample, sample, permutations=s["permutations"], seed=s["seed"])
+        auc = domain_auc(drift._sample, sample, seed=s["seed"])
+        status = "stable"
+        if test.p_value is not None and test.p_value < s["alpha"]:
+            severe = auc >= SEVERE_AUC or cosine.centroid_distance >= SEVERE_CENTROID
+            status = "severe" if severe else "drift"
+        return EmbeddingDriftReport(
+            status=status,
+            cosine=cosine,
+            mmd=test,
+            component_psi=component_psi,
+            component_threshold=threshold,
+            drifted_share=float(np.mean(component_psi >= threshold)),
+            domain_auc=auc,
+            alpha=s["alpha"],
+            n_reference=drift._n_reference,
+            n_current=self._rows,
+            components=s["components"],
+        )
+
+    def to_bytes(self) -> bytes:
+        meta = {"rows": self._rows, "norm_sum": self._norm_sum, "off_norm": self._off_norm}
+        blobs = {
+            "reference": self._drift.to_bytes(),
+            "unit_sum": self._unit_sum,
+            "grid": self._grid,
+            "cosine_acc": self._cosine_acc.to_bytes(),
+            "component_acc": self._component_acc.to_bytes(),
+            "keys": self._keys,
+            "sample": self._sample,
+        }
+        return pack("accumulator", meta, blobs)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
+        meta, blobs = unpack(data, "accumulator")
+        try:
+            out = cls(EmbeddingDrift.from_bytes(blobs["reference"]))
+            out._rows = int(meta["rows"])
+            out._norm_sum = float(meta["norm_sum"])
+            out._off_norm = int(meta["off_norm"])
+            out._unit_sum = blobs["unit_sum"].copy()
+            out._grid = blobs["grid"].copy()
+            out._cosine_acc = PsiAccumulator.from_bytes(blobs["cosine_acc"])
+            out._component_acc = PsiAccumulator.from_bytes(blobs["component_acc"])
+            out._keys = blobs["keys"].copy()
+            out._sample = blobs["sample"].copy()
+        except KeyError as exc:
+            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
+        return out
+
+    def __reduce__(self) -> Any:
+        return (EmbeddingAccumulator.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return f"EmbeddingAccumulator(rows={self._rows}, sample={len(self._sample)})"

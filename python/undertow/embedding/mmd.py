@@ -1,0 +1,200 @@
+"""Maximum mean discrepancy: exact permutation test and random-Fourier-feature accumulators."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from undertow import _core
+from undertow._core import UndertowError
+from undertow.embedding._vectors import as_matrix, check_count, check_seed, common_dtype, same_dims
+
+
+@dataclass(frozen=True)
+class MmdResult:
+    """Unbiased MMD^2 with an RBF kernel, and its test.
+
+    ``p_value`` is the permutation p-value ``(1 + #{permuted >= observed}) / (1 + permutations)``
+    for the exact estimator (None when permutations=0), and Hotelling's T^2 p-value on the
+    random-feature means for ``estimator="rff"``.
+    """
+
+    value: float
+    p_value: float | None
+    bandwidth: float
+    permutations: int
+    n_x: int
+    n_y: int
+    estimator: str = "exact"
+    features: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "p_value": self.p_value,
+            "bandwidth": self.bandwidth,
+            "permutations": self.permutations,
+            "n_x": self.n_x,
+            "n_y": self.n_y,
+            "estimator": self.estimator,
+            "features": self.features,
+        }
+
+    def __repr__(self) -> str:
+        p = "None" if self.p_value is None else f"{self.p_value:.4g}"
+        extra = f", features={self.features}" if self.features is not None else ""
+        return (
+            f"MmdResult(value={self.value:.6g}, p_value={p}, bandwidth={self.bandwidth:.6g}, "
+            f"estimator={self.estimator!r}, permutations={self.permutations}{extra}, "
+            f"n_x={self.n_x}, n_y={self.n_y})"
+        )
+
+
+def _result(raw: dict[str, Any], estimator: str, features: int | None) -> MmdResult:
+    return MmdResult(
+        value=float(raw["value"]),
+        p_value=None if raw["p_value"] is None else float(raw["p_value"]),
+        bandwidth=float(raw["bandwidth"]),
+        permutations=int(raw["permutations"]),
+        n_x=int(raw["n_x"]),
+        n_y=int(raw["n_y"]),
+        estimator=estimator,
+        features=features,
+    )
+
+
+def _bandwidth(bandwidth: Any, x: Any, y: Any, seed: int) -> float:
+    if isinstance(bandwidth, str):
+        if bandwidth != "median":
+            raise UndertowError(f'bandwidth: must be "median" or a positive number, got {bandwidth!r}')
+        return float(_core.median_bandwidth(x, y, seed))
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, int | float):
+        raise TypeError(f'bandwidth: must be "median" or a positive number, got {type(bandwidth).__name__}')
+    value = float(bandwidth)
+    if not (math.isfinite(value) and value > 0):
+        raise UndertowError(f"bandwidth: must be a positive finite number, got {bandwidth!r}")
+    return value
+
+
+def median_bandwidth(x: Any, y: Any, seed: int = 0) -> float:
+    """The median heuristic: the median Euclidean distance over all pairs i < j of the pooled
+    sample (each side whole up to 1,000 rows, otherwise 1,000 rows drawn with `seed`)."""
+    xm, ym = as_matrix(x, "x"), as_matrix(y, "y")
+    same_dims(xm, ym, "x", "y")
+    xm, ym = common_dtype(xm, ym)
+    return float(_core.median_bandwidth(xm, ym, check_seed(seed)))
+
+
+def mmd(
+    x: Any,
+    y: Any,
+    kernel: str = "rbf",
+    bandwidth: Any = "median",
+    permutations: int = 200,
+    seed: int = 0,
+    estimator: str = "exact",
+    features: int = 256,
+) -> MmdResult:
+    """Unbiased MMD^2 between the rows of `x` and `y`, with a test of "same distribution".
+
+    Kernel ``k(a, b) = exp(-||a - b||^2 / (2 bandwidth^2))``; ``bandwidth="median"`` is the
+    median heuristic (see `median_bandwidth`). ``estimator="exact"``: the kernel is computed in
+    blocks (never the (n+m)^2 matrix), all permutations are scored in the same pass (one matrix
+    of labels times each kernel block), memory O((n+m) x permutations); the p-value is
+    ``(1 + #{permuted >= observed}) / (1 + permutations)``. ``estimator="rff"``: `features`
+    random Fourier features approximate the kernel, the value is the unbiased MMD^2 of the
+    features, and the p-value is Hotelling's T^2 test of the two feature means (F distribution);
+    linear in the rows, for millions of vectors, mergeable through RffAccumulator.
+    The same seed and input give the same result whatever the thread count.
+
+    >>> import numpy as np, undertow as ut
+    >>> rng = np.random.default_rng(0)
+    >>> r = ut.mmd(rng.normal(size=(300, 5)), rng.normal(size=(300, 5)) + 1.0, permutations=100)
+    >>> r.p_value
+    0.009900990099009901
+    """
+    if kernel != "rbf":
+        raise UndertowError(f'kernel: only "rbf" is supported, got {kernel!r}')
+    if estimator not in ("exact", "rff"):
+        raise UndertowError(f'estimator: must be "exact" or "rff", got {estimator!r}')
+    seed = check_seed(seed)
+    permutations = check_count(permutations, "permutations", 0, 100_000)
+    xm, ym = as_matrix(x, "x"), as_matrix(y, "y")
+    same_dims(xm, ym, "x", "y")
+    xm, ym = common_dtype(xm, ym)
+    h = _bandwidth(bandwidth, xm, ym, seed)
+    if estimator == "exact":
+        return _result(_core.mmd_exact(xm, ym, h, permutations, seed), "exact", None)
+    acc = RffAccumulator(xm.shape[1], h, features=features, seed=seed)
+    acc.update_x(xm)
+    acc.update_y(ym)
+    return acc.finalize()
+
+
+class RffAccumulator:
+    """Random-Fourier-feature MMD over streams of x and y rows; mergeable and serializable.
+
+    ``z(v) = sqrt(2/D) cos(W v + b)``, ``W ~ N(0, I / bandwidth^2)``, ``b ~ U[0, 2 pi)``, drawn
+    from `seed` (never stored: the same seed gives the same features everywhere). Each side
+    keeps the count, sum and cross-products of its features (float64), so batches, files and
+    machines merge. ``finalize()`` gives the unbiased MMD^2 of the features and Hotelling's T^2
+    p-value of the two feature means against the pooled covariance (F distribution; directions
+    with eigenvalue below 1e-10 of the largest are dropped).
+    """
+
+    def __init__(self, dim: int, bandwidth: float, features: int = 256, seed: int = 0) -> None:
+        dim = check_count(dim, "dim", 1)
+        features = check_count(features, "features", 1, 16_384)
+        h = _bandwidth(bandwidth, None, None, 0) if not isinstance(bandwidth, str) else None
+        if h is None:
+            raise UndertowError("bandwidth: an accumulator needs a number (compute the median first)")
+        self._core = _core.Rff(dim, h, features, check_seed(seed))
+
+    @classmethod
+    def _wrap(cls, core: Any) -> RffAccumulator:
+        out = cls.__new__(cls)
+        out._core = core
+        return out
+
+    def update_x(self, x: Any) -> None:
+        self._core.update_x(as_matrix(x, "x", min_rows=0))
+
+    def update_y(self, y: Any) -> None:
+        self._core.update_y(as_matrix(y, "y", min_rows=0))
+
+    def merge(self, other: RffAccumulator) -> None:
+        if not isinstance(other, RffAccumulator):
+            raise TypeError(f"other: expected an RffAccumulator, got {type(other).__name__}")
+        self._core.merge(other._core)
+
+    @property
+    def n_x(self) -> int:
+        return self._core.rows[0]
+
+    @property
+    def n_y(self) -> int:
+        return self._core.rows[1]
+
+    @property
+    def features(self) -> int:
+        return self._core.features
+
+    def finalize(self) -> MmdResult:
+        return _result(self._core.finalize(), "rff", self._core.features)
+
+    def to_bytes(self) -> bytes:
+        return self._core.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RffAccumulator:
+        return cls._wrap(_core.Rff.from_bytes(bytes(data)))
+
+    def __reduce__(self) -> Any:
+        return (RffAccumulator.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return (
+            f"RffAccumulator(dim={self._core.dim}, features={self.features}, "
+            f"bandwidth={self._core.bandwidth:.6g}, n_x={self.n_x}, n_y={self.n_y})"
+        )
