@@ -60,7 +60,8 @@ def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
         )
     if array.ndim != 2:
         raise UndertowError(
-            f"{argument}: expected a 2-D array (rows x dimensions), got {array.ndim}-D with shape {array.shape}"
+            f"{argument}: expected a 2-D array (rows x dimensions), "
+            f"got {array.ndim}-D with shape {array.shape}"
         )
     if array.shape[1] == 0:
         raise UndertowError(f"{argument}: vectors have 0 dimensions")
@@ -77,9 +78,7 @@ def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
 
 def same_dims(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
     if x.shape[1] != y.shape[1]:
-        raise UndertowError(
-            f"{y_name}: vectors have {y.shape[1]} dimensions, {x_name} has {x.shape[1]}"
-        )
+        raise UndertowError(f"{y_name}: vectors have {y.shape[1]} dimensions, {x_name} has {x.shape[1]}")
 
 
 def common_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -76,12 +76,11 @@ class CosineDrift:
         }
 
     def __repr__(self) -> str:
-        median = QUANTILE_LEVELS.index(0.5) if 0.5 in self.quantile_levels else None
-        medians = (
-            f", median cosine ref/cur={self.reference_quantiles[median]:.4f}/{self.current_quantiles[median]:.4f}"
-            if median is not None
-            else ""
-        )
+        medians = ""
+        if 0.5 in self.quantile_levels:
+            i = self.quantile_levels.index(0.5)
+            ref, cur = self.reference_quantiles[i], self.current_quantiles[i]
+            medians = f", median cosine ref/cur={ref:.4f}/{cur:.4f}"
         return (
             f"CosineDrift(status={self.status!r}, centroid_distance={self.centroid_distance:.4g}, "
             f"cosine_psi={self.cosine_psi:.4g}{medians}, "

@@ -210,7 +210,9 @@ class EmbeddingDrift:
             "thresholds": list(check_thresholds(thresholds)),
         }
         if not (math.isfinite(settings["component_threshold"]) and settings["component_threshold"] > 0):
-            raise UndertowError(f"component_threshold: must be a positive number, got {component_threshold!r}")
+            raise UndertowError(
+                f"component_threshold: must be a positive number, got {component_threshold!r}"
+            )
         cosine = CosineReference.fit(ref, bins, settings["norm_tolerance"], tuple(thresholds))
         held = np.sort(smallest(row_keys(ref, settings["seed"]), min(settings["sample"], n // 2)))
         covariance = _core.Covariance(d)
@@ -221,7 +223,9 @@ class EmbeddingDrift:
             start = stop + 1
         pca = PCA(covariance.finalize(settings["components"]))
         projections = np.asarray(pca.transform(ref[held]), dtype=np.float64)
-        components_ref = Reference.fit(_named(projections), bins=settings["bins"], thresholds=tuple(thresholds))
+        components_ref = Reference.fit(
+            _named(projections), bins=settings["bins"], thresholds=tuple(thresholds)
+        )
         return cls(settings, cosine, pca, components_ref, projections, n)
 
     @property
@@ -293,7 +297,8 @@ class EmbeddingDrift:
     def __repr__(self) -> str:
         s = self._settings
         return (
-            f"EmbeddingDrift(dim={self.dim}, components={s['components']}, reference rows={self._n_reference}, "
+            f"EmbeddingDrift(dim={self.dim}, components={s['components']}, "
+            f"reference rows={self._n_reference}, "
             f"held-out sample={len(self._sample)}, permutations={s['permutations']}, alpha={s['alpha']})"
         )
 

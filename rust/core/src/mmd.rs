@@ -80,21 +80,27 @@ pub fn median_bandwidth<T: Element>(x: &[T], y: &[T], dim: usize, seed: u64) -> 
     let mut pooled = pick(x, n, STREAM_MEDIAN_X);
     pooled.extend(pick(y, m, STREAM_MEDIAN_Y));
     let rows = pooled.len() / dim;
-    let pooled = &pooled;
-    let mut distances: Vec<f64> = map_indexed(rows, |i| {
-        let a = &pooled[i * dim..(i + 1) * dim];
-        (i + 1..rows)
-            .map(|j| {
-                let b = &pooled[j * dim..(j + 1) * dim];
-                a.iter()
-                    .zip(b)
-                    .map(|(p, q)| (p - q) * (p - q))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-            .collect::<Vec<f64>>()
-    })
-    .concat();
+    // Distances by the Gram identity in float64 (faer); the pairs i < j are read off in order.
+    let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
+    let p = MatRef::from_row_major_slice(&pooled, rows, dim);
+    let mut gram = Mat::<f64>::zeros(rows, rows);
+    faer::linalg::matmul::matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        p,
+        p.transpose(),
+        1.0,
+        // Sequential: a threaded product may round differently with another thread count.
+        Par::Seq,
+    );
+    let mut distances = Vec::with_capacity(rows * rows.saturating_sub(1) / 2);
+    for j in 0..rows {
+        let column = gram.col(j);
+        for i in 0..j {
+            let d2 = norms[i] + norms[j] - 2.0 * column[i];
+            distances.push(d2.max(0.0).sqrt());
+        }
+    }
     let count = distances.len();
     let upper = count / 2;
     let (_, &mut hi, _) = distances.select_nth_unstable_by(upper, f64::total_cmp);
