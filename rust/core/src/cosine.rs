@@ -102,7 +102,7 @@ pub fn rows_of(argument: &str, len: usize, dim: usize) -> Result<usize> {
     if dim == 0 {
         return Err(Error::invalid(argument, "vectors have 0 dimensions"));
     }
-    if len % dim != 0 {
+    if !len.is_multiple_of(dim) {
         return Err(Error::invalid(
             argument,
             format!("{len} values are not whole rows of {dim}"),

@@ -166,8 +166,8 @@ impl Covariance {
                     + n * delta[i] * delta[j];
             }
         }
-        for i in 0..self.dim {
-            self.sum[i] += other.sum[i] + n * delta[i];
+        for ((s, o), d) in self.sum.iter_mut().zip(&other.sum).zip(&delta) {
+            *s += o + n * d;
         }
         self.rows += other.rows;
         Ok(())

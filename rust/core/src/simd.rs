@@ -132,7 +132,7 @@ pub fn exp_neg_f32(values: &mut [f32]) {
         p = p.mul_add(r, 8.333_452e-3);
         p = p.mul_add(r, 4.166_579_6e-2);
         p = p.mul_add(r, 1.666_666_5e-1);
-        p = p.mul_add(r, 5.000_000_1e-1);
+        p = p.mul_add(r, 0.5);
         let p = p.mul_add(r * r, r) + 1.0;
         let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
         // Below exp(-87) the kernel value is under 1e-38: zero, as float32 would round it.
@@ -172,7 +172,7 @@ pub fn cos_f64(values: &mut [f64]) {
         -0.5,
     ];
     // 2*pi split in two so the reduction keeps its precision for large arguments.
-    const TWO_PI_HI: f64 = 6.283_185_307_179_586;
+    const TWO_PI_HI: f64 = std::f64::consts::TAU;
     const TWO_PI_LO: f64 = 2.449_293_598_294_706_4e-16;
     for v in values.iter_mut() {
         let k = (*v * (0.5 * FRAC_1_PI)).round();
