@@ -445,7 +445,9 @@ class EmbeddingAccumulator:
         blobs = {
             "reference": self._drift.to_bytes(),
             "unit_sum": self._unit_sum,
-            "grid": self._grid,
+            # The grid is mostly empty: store the occupied cells only.
+            "grid_cells": np.flatnonzero(self._grid).astype(np.int64),
+            "grid_counts": self._grid[self._grid != 0],
             "cosine_acc": self._cosine_acc.to_bytes(),
             "component_acc": self._component_acc.to_bytes(),
             "keys": self._keys,
@@ -462,7 +464,11 @@ class EmbeddingAccumulator:
             out._norm_sum = float(meta["norm_sum"])
             out._off_norm = int(meta["off_norm"])
             out._unit_sum = blobs["unit_sum"].copy()
-            out._grid = blobs["grid"].copy()
+            cells, counts = blobs["grid_cells"], blobs["grid_counts"]
+            if cells.shape != counts.shape or (cells.size and (cells.min() < 0 or cells.max() >= GRID)):
+                raise UndertowError("invalid undertow state bytes: the cosine grid is malformed")
+            out._grid = np.zeros(GRID, dtype=np.int64)
+            out._grid[cells] = counts
             out._cosine_acc = PsiAccumulator.from_bytes(blobs["cosine_acc"])
             out._component_acc = PsiAccumulator.from_bytes(blobs["component_acc"])
             out._keys = blobs["keys"].copy()

@@ -32,24 +32,36 @@ fn packed(i: usize, j: usize) -> usize {
     i * (i + 1) / 2 + j
 }
 
-/// The first non-finite value of `data`, as (row, column).
-pub fn first_nonfinite<T: Element>(data: &[T], dim: usize) -> Option<(usize, usize)> {
-    data.iter()
-        .position(|v| !v.is_finite_value())
-        .map(|p| (p / dim, p % dim))
+/// How many values of `data` are NaN or inf, and the first (up to 5) rows holding one.
+pub fn nonfinite_rows<T: Element>(data: &[T], dim: usize) -> (usize, Vec<usize>) {
+    let mut count = 0;
+    let mut rows: Vec<usize> = Vec::new();
+    for (p, v) in data.iter().enumerate() {
+        if !v.is_finite_value() {
+            count += 1;
+            let row = p / dim;
+            if rows.len() < 5 && rows.last() != Some(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    (count, rows)
 }
 
 pub fn check_finite<T: Element>(argument: &str, data: &[T], dim: usize) -> Result<()> {
-    match first_nonfinite(data, dim) {
-        None => Ok(()),
-        Some((row, col)) => {
-            let count = data.iter().filter(|v| !v.is_finite_value()).count();
-            Err(Error::invalid(
-                argument,
-                format!("{count} values are NaN or inf (the first at row {row}, column {col})"),
-            ))
-        }
+    // The common case is one vectorizable scan; the counting pass runs only on bad input.
+    if data.iter().all(|v| v.is_finite_value()) {
+        return Ok(());
     }
+    let (count, rows) = nonfinite_rows(data, dim);
+    let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    Err(Error::invalid(
+        argument,
+        format!(
+            "{count} values are NaN or inf (first rows: {})",
+            rows.join(", ")
+        ),
+    ))
 }
 
 impl Covariance {
