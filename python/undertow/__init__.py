@@ -18,6 +18,8 @@ from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.histogram import histogram
 from undertow.psi import psi
 from undertow.reference import PsiAccumulator, Reference
+from undertow.stream import scan
+from undertow.windows import drift_over
 
 __version__ = "0.1.0"
 
@@ -39,8 +41,10 @@ __all__ = [
     "UndertowError",
     "__version__",
     "cosine_drift",
+    "drift_over",
     "histogram",
     "median_bandwidth",
     "mmd",
     "psi",
+    "scan",
 ]

@@ -3,8 +3,9 @@
 * float32 / float64, C-contiguous, native byte order: passed to Rust as is (no copy).
 * float16 and integers: one copy to float64 (exact for both).
 * non-contiguous or big-endian float32/float64: one copy to a contiguous array of the same type.
-* polars Series of Array(Float32|Float64, d): ``to_numpy()`` (zero-copy for one chunk without
-  nulls); List(Float...) must hold rows of one length and is copied once. A null row is an error.
+* a polars Series (or one-column DataFrame) of Array(Float32|Float64, d): ``to_numpy()``
+  (zero-copy for one chunk without nulls); List(Float...) must hold rows of one length and is
+  copied once. A null row is an error.
 * bool, complex, str and object arrays: TypeError naming the argument.
 """
 
@@ -49,6 +50,13 @@ def _from_polars(series: pl.Series, argument: str) -> np.ndarray:
 
 def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
     """`value` as a C-contiguous native float32/float64 matrix with at least `min_rows` rows."""
+    if isinstance(value, pl.DataFrame):
+        if value.width != 1:
+            raise TypeError(
+                f"{argument}: a polars DataFrame must hold exactly one embedding column, "
+                f"got {value.width} ({value.columns[:5]}); select one"
+            )
+        value = value.to_series(0)
     if isinstance(value, pl.Series):
         value = _from_polars(value, argument)
     array = value if isinstance(value, np.ndarray) else np.asarray(value)

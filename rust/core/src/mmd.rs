@@ -138,21 +138,44 @@ where
     let (n, m) = check_pair(x, y, dim)?;
     check_bandwidth(bandwidth)?;
     let total = n + m;
-    let pooled: Vec<T> = x.iter().chain(y).copied().collect();
-    let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
-    // Columns: observed labelling, the permutations, then ones (for the row sums of K).
-    let cols = permutations + 2;
-    let mut labels = vec![T::from_f64(0.0); total * cols];
-    for i in 0..total {
-        labels[i * cols + cols - 1] = T::from_f64(1.0);
+    // Centre the pooled rows (distances do not change): the Gram identity
+    // |a-b|^2 = |a|^2 + |b|^2 - 2ab then cancels far less in float32 when the data sit off-origin.
+    let mut mean = vec![0.0f64; dim];
+    for row in x.chunks_exact(dim).chain(y.chunks_exact(dim)) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v.f64();
+        }
     }
-    for i in 0..n {
-        labels[i * cols] = T::from_f64(1.0);
+    mean.iter_mut().for_each(|m| *m /= total as f64);
+    let pooled: Vec<T> = x
+        .chunks_exact(dim)
+        .chain(y.chunks_exact(dim))
+        .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| T::from_f64(v.f64() - m)))
+        .collect();
+    let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
+    // Columns: for each labelling (observed, then the permutations) its indicator a of the rows
+    // counted as x, then all the complements b = 1 - a. Scoring K against both keeps x'Kx, y'Ky
+    // and x'Ky sums of positive terms: deriving y'Ky from the row sums of K would subtract large
+    // float32 sums and lose the small side's term when m << n.
+    let labellings = permutations + 1;
+    let cols = 2 * labellings;
+    let mut labels = vec![T::from_f64(0.0); total * cols];
+    let mut mark = |row: usize, c: usize| labels[row * cols + c] = T::from_f64(1.0);
+    for i in 0..total {
+        if i < n {
+            mark(i, 0);
+        } else {
+            mark(i, labellings);
+        }
     }
     for p in 0..permutations {
         let mut rng = Rng::new(seed, STREAM_PERMUTATION + p as u64);
+        let mut is_x = vec![false; total];
         for i in rng.sample_indices(total, n) {
-            labels[i * cols + 1 + p] = T::from_f64(1.0);
+            is_x[i] = true;
+        }
+        for (i, &x_side) in is_x.iter().enumerate() {
+            mark(i, if x_side { 1 + p } else { labellings + 1 + p });
         }
     }
     let scale = 1.0 / (2.0 * bandwidth * bandwidth);
@@ -164,21 +187,20 @@ where
             || row_block(pooled, norms, labels, dim, cols, bi, scale),
         )
     });
-    let mut xx = vec![0.0f64; cols];
-    let mut ar = vec![0.0f64; cols];
-    for (part_xx, part_ar) in parts {
-        for c in 0..cols {
-            xx[c] += part_xx[c];
-            ar[c] += part_ar[c];
+    let mut sums = [
+        vec![0.0f64; labellings],
+        vec![0.0f64; labellings],
+        vec![0.0f64; labellings],
+    ];
+    for part in parts {
+        for (total, add) in sums.iter_mut().zip(&part) {
+            total.iter_mut().zip(add).for_each(|(t, a)| *t += a);
         }
     }
-    let all = ar[cols - 1];
+    let [xx, xy, yy] = &sums;
     let (nf, mf) = (n as f64, m as f64);
-    let statistic = |c: usize| {
-        let yy = all - 2.0 * ar[c] + xx[c];
-        let xy = ar[c] - xx[c];
-        xx[c] / (nf * (nf - 1.0)) + yy / (mf * (mf - 1.0)) - 2.0 * xy / (nf * mf)
-    };
+    let statistic =
+        |c: usize| xx[c] / (nf * (nf - 1.0)) + yy[c] / (mf * (mf - 1.0)) - 2.0 * xy[c] / (nf * mf);
     let value = statistic(0);
     let p_value = (permutations > 0).then(|| {
         let exceed = (1..=permutations)
@@ -196,7 +218,7 @@ where
     })
 }
 
-/// For row block `bi`: per labelling column c, `sum_i A[i,c] (K A)[i,c]` and `sum_i A[i,c] (K1)[i]`.
+/// For row block `bi` and each labelling (a, b): the block's share of a'Ka, a'Kb and b'Kb.
 #[inline(always)]
 fn row_block<T>(
     pooled: &[T],
@@ -206,7 +228,7 @@ fn row_block<T>(
     cols: usize,
     bi: usize,
     scale: f64,
-) -> (Vec<f64>, Vec<f64>)
+) -> [Vec<f64>; 3]
 where
     T: Element + faer::traits::RealField,
 {
@@ -266,19 +288,23 @@ where
             }
         }
     }
-    let mut xx = vec![0.0f64; cols];
-    let mut ar = vec![0.0f64; cols];
+    let half = cols / 2;
+    let mut out = [vec![0.0f64; half], vec![0.0f64; half], vec![0.0f64; half]];
     for r in 0..rows {
-        let a = &labels[(i0 + r) * cols..(i0 + r + 1) * cols];
+        let labels_row = &labels[(i0 + r) * cols..(i0 + r + 1) * cols];
         let u = &acc[r * cols..(r + 1) * cols];
-        let row_sum = u[cols - 1];
-        for c in 0..cols {
-            let w = a[c].f64();
-            xx[c] += w * u[c];
-            ar[c] += w * row_sum;
+        let (ka, kb) = u.split_at(half);
+        for c in 0..half {
+            // Each row is on one side of labelling c: a + b = 1.
+            if labels_row[c].f64() != 0.0 {
+                out[0][c] += ka[c];
+                out[1][c] += kb[c];
+            } else {
+                out[2][c] += kb[c];
+            }
         }
     }
-    (xx, ar)
+    out
 }
 
 #[cfg(test)]
