@@ -20,7 +20,7 @@ use crate::simd::{dispatch, norm2, Element};
 
 /// Rows of each side the median heuristic looks at.
 pub const MEDIAN_SAMPLE: usize = 1000;
-const BLOCK: usize = 512;
+const BLOCK: usize = 256;
 /// Random streams, so that each use of the seed draws its own sequence.
 const STREAM_MEDIAN_X: u64 = 1;
 const STREAM_MEDIAN_Y: u64 = 2;
@@ -80,27 +80,36 @@ pub fn median_bandwidth<T: Element>(x: &[T], y: &[T], dim: usize, seed: u64) -> 
     let mut pooled = pick(x, n, STREAM_MEDIAN_X);
     pooled.extend(pick(y, m, STREAM_MEDIAN_Y));
     let rows = pooled.len() / dim;
-    // Distances by the Gram identity in float64 (faer); the pairs i < j are read off in order.
+    // Distances by the Gram identity in float64 (faer), in bands of rows computed in parallel
+    // (each band sequentially, so the values do not depend on the thread count).
     let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
-    let p = MatRef::from_row_major_slice(&pooled, rows, dim);
-    let mut gram = Mat::<f64>::zeros(rows, rows);
-    faer::linalg::matmul::matmul(
-        gram.as_mut(),
-        Accum::Replace,
-        p,
-        p.transpose(),
-        1.0,
-        // Sequential: a threaded product may round differently with another thread count.
-        Par::Seq,
-    );
-    let mut distances = Vec::with_capacity(rows * rows.saturating_sub(1) / 2);
-    for j in 0..rows {
-        let column = gram.col(j);
-        for i in 0..j {
-            let d2 = norms[i] + norms[j] - 2.0 * column[i];
-            distances.push(d2.max(0.0).sqrt());
+    const BAND: usize = 128;
+    let (pooled, norms) = (&pooled, &norms);
+    let mut distances: Vec<f64> = map_indexed(rows.div_ceil(BAND), |b| {
+        let (r0, r1) = (b * BAND, ((b + 1) * BAND).min(rows));
+        let band = MatRef::from_row_major_slice(&pooled[r0 * dim..r1 * dim], r1 - r0, dim);
+        let rest = MatRef::from_row_major_slice(&pooled[r0 * dim..], rows - r0, dim);
+        // Column-major (rest x band): column i holds the products of row r0 + i with rows r0.. .
+        let mut gram = Mat::<f64>::zeros(rows - r0, r1 - r0);
+        faer::linalg::matmul::matmul(
+            gram.as_mut(),
+            Accum::Replace,
+            rest,
+            band.transpose(),
+            1.0,
+            Par::Seq,
+        );
+        let mut out = Vec::new();
+        for i in 0..r1 - r0 {
+            let column = gram.col(i);
+            for j in i + 1..rows - r0 {
+                let d2 = norms[r0 + i] + norms[r0 + j] - 2.0 * column[j];
+                out.push(d2.max(0.0).sqrt());
+            }
         }
-    }
+        out
+    })
+    .concat();
     let count = distances.len();
     let upper = count / 2;
     let (_, &mut hi, _) = distances.select_nth_unstable_by(upper, f64::total_cmp);
@@ -180,11 +189,16 @@ where
     }
     let scale = 1.0 / (2.0 * bandwidth * bandwidth);
     let blocks = total.div_ceil(BLOCK);
+    // K is symmetric: each block pair (I <= J) is computed once and scored both ways.
+    let pairs: Vec<(usize, usize)> = (0..blocks)
+        .flat_map(|i| (i..blocks).map(move |j| (i, j)))
+        .collect();
     let (pooled, norms, labels) = (&pooled, &norms, &labels);
-    let parts = map_indexed(blocks, |bi| {
+    let parts = map_indexed(pairs.len(), |t| {
+        let (bi, bj) = pairs[t];
         dispatch(
             #[inline(always)]
-            || row_block(pooled, norms, labels, dim, cols, bi, scale),
+            || pair_block(pooled, norms, labels, dim, cols, (bi, bj), scale),
         )
     });
     let mut sums = [
@@ -218,93 +232,106 @@ where
     })
 }
 
-/// For row block `bi` and each labelling (a, b): the block's share of a'Ka, a'Kb and b'Kb.
+/// For the block pair (I, J), I <= J, and each labelling (a, b): the pair's share of
+/// a'Ka, a'Kb and b'Kb over the whole matrix, counting the mirrored block (J, I) when I != J.
 #[inline(always)]
-fn row_block<T>(
+fn pair_block<T>(
     pooled: &[T],
     norms: &[f64],
     labels: &[T],
     dim: usize,
     cols: usize,
-    bi: usize,
+    (bi, bj): (usize, usize),
     scale: f64,
 ) -> [Vec<f64>; 3]
 where
     T: Element + faer::traits::RealField,
 {
     let total = norms.len();
-    let i0 = bi * BLOCK;
-    let i1 = (i0 + BLOCK).min(total);
-    let rows = i1 - i0;
+    let (i0, j0) = (bi * BLOCK, bj * BLOCK);
+    let (i1, j1) = ((i0 + BLOCK).min(total), (j0 + BLOCK).min(total));
+    let (rows, width) = (i1 - i0, j1 - j0);
     let zi = MatRef::from_row_major_slice(&pooled[i0 * dim..i1 * dim], rows, dim);
-    let mut acc = vec![0.0f64; rows * cols];
-    let mut gram = Mat::<T>::zeros(rows, BLOCK);
-    let mut kernel = vec![T::from_f64(0.0); rows * BLOCK];
-    let mut product = Mat::<T>::zeros(rows, cols);
-    for j0 in (0..total).step_by(BLOCK) {
-        let j1 = (j0 + BLOCK).min(total);
-        let width = j1 - j0;
-        let zj = MatRef::from_row_major_slice(&pooled[j0 * dim..j1 * dim], width, dim);
-        let mut g = gram.as_mut().subcols_mut(0, width);
-        faer::linalg::matmul::matmul(
-            &mut g,
-            Accum::Replace,
-            zi,
-            zj.transpose(),
-            T::from_f64(1.0),
-            Par::Seq,
-        );
-        // Squared distances by the Gram identity, clamped at 0 against rounding.
-        let kblock = &mut kernel[..rows * width];
-        for r in 0..rows {
-            let ni = norms[i0 + r];
-            let out = &mut kblock[r * width..(r + 1) * width];
-            for (c, o) in out.iter_mut().enumerate() {
-                let d2 = ni + norms[j0 + c] - 2.0 * g[(r, c)].f64();
-                *o = T::from_f64(d2.max(0.0) * scale);
+    let zj = MatRef::from_row_major_slice(&pooled[j0 * dim..j1 * dim], width, dim);
+    // Column-major (width x rows): column r holds row r of Z_I Z_J' contiguously.
+    let mut gram = Mat::<T>::zeros(width, rows);
+    faer::linalg::matmul::matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        zj,
+        zi.transpose(),
+        T::from_f64(1.0),
+        Par::Seq,
+    );
+    // Squared distances by the Gram identity, clamped at 0 against rounding.
+    let mut kernel = vec![T::from_f64(0.0); rows * width];
+    let norms_j = &norms[j0..j1];
+    for r in 0..rows {
+        let ni = norms[i0 + r];
+        let out = &mut kernel[r * width..(r + 1) * width];
+        let g = gram.col(r).try_as_col_major().map(|c| c.as_slice());
+        match g {
+            Some(g) => {
+                for ((o, &gv), &nj) in out.iter_mut().zip(g).zip(norms_j) {
+                    let d2 = ni + nj - 2.0 * gv.f64();
+                    *o = T::from_f64(d2.max(0.0) * scale);
+                }
+            }
+            None => {
+                for (c, o) in out.iter_mut().enumerate() {
+                    let d2 = ni + norms_j[c] - 2.0 * gram[(c, r)].f64();
+                    *o = T::from_f64(d2.max(0.0) * scale);
+                }
             }
         }
-        T::exp_neg(kblock);
+    }
+    T::exp_neg(&mut kernel);
+    if bi == bj {
         // The diagonal k(z_i, z_i) is left out of the unbiased statistic.
         for r in 0..rows {
-            let i = i0 + r;
-            if (j0..j1).contains(&i) {
-                kblock[r * width + (i - j0)] = T::from_f64(0.0);
-            }
-        }
-        let k = MatRef::from_row_major_slice(kblock, rows, width);
-        let a = MatRef::from_row_major_slice(&labels[j0 * cols..j1 * cols], width, cols);
-        faer::linalg::matmul::matmul(
-            product.as_mut(),
-            Accum::Replace,
-            k,
-            a,
-            T::from_f64(1.0),
-            Par::Seq,
-        );
-        for r in 0..rows {
-            for c in 0..cols {
-                acc[r * cols + c] += product[(r, c)].f64();
-            }
+            kernel[r * width + r] = T::from_f64(0.0);
         }
     }
+    let k = MatRef::from_row_major_slice(&kernel, rows, width);
+    let a = MatRef::from_row_major_slice(&labels[j0 * cols..j1 * cols], width, cols);
+    let mut product = Mat::<T>::zeros(rows, cols);
+    faer::linalg::matmul::matmul(
+        product.as_mut(),
+        Accum::Replace,
+        k,
+        a,
+        T::from_f64(1.0),
+        Par::Seq,
+    );
     let half = cols / 2;
-    let mut out = [vec![0.0f64; half], vec![0.0f64; half], vec![0.0f64; half]];
-    for r in 0..rows {
-        let labels_row = &labels[(i0 + r) * cols..(i0 + r + 1) * cols];
-        let u = &acc[r * cols..(r + 1) * cols];
-        let (ka, kb) = u.split_at(half);
-        for c in 0..half {
+    // [aKa, aKb, bKa, bKb] for this block, from the rows' sides in each labelling.
+    let mut sums = [
+        vec![0.0f64; half],
+        vec![0.0f64; half],
+        vec![0.0f64; half],
+        vec![0.0f64; half],
+    ];
+    // Column by column: `product` is column-major, so each column is read contiguously.
+    for c in 0..half {
+        for r in 0..rows {
+            let (ka, kb) = (product[(r, c)].f64(), product[(r, half + c)].f64());
             // Each row is on one side of labelling c: a + b = 1.
-            if labels_row[c].f64() != 0.0 {
-                out[0][c] += ka[c];
-                out[1][c] += kb[c];
+            let base = if labels[(i0 + r) * cols + c].f64() != 0.0 {
+                0
             } else {
-                out[2][c] += kb[c];
-            }
+                2
+            };
+            sums[base][c] += ka;
+            sums[base + 1][c] += kb;
         }
     }
-    out
+    let [aka, akb, bka, bkb] = sums;
+    if bi == bj {
+        return [aka, akb, bkb];
+    }
+    let double = |v: Vec<f64>| v.into_iter().map(|x| 2.0 * x).collect::<Vec<f64>>();
+    let xy = akb.iter().zip(&bka).map(|(p, q)| p + q).collect();
+    [double(aka), xy, double(bkb)]
 }
 
 #[cfg(test)]
