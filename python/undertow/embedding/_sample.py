@@ -6,26 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-_CHUNK = 8192
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+from undertow import _core
 
 
 def row_keys(matrix: np.ndarray, seed: int) -> np.ndarray:
-    """uint64 key per row: a seeded multiply-add hash of the row's 32-bit words, then mixed."""
-    words_per_row = matrix.shape[1] * matrix.dtype.itemsize // 4
-    rng = np.random.default_rng([seed, 0x5A17])
-    multipliers = rng.integers(1, 2**63, size=words_per_row, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    keys = np.empty(matrix.shape[0], dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for start in range(0, matrix.shape[0], _CHUNK):
-            block = np.ascontiguousarray(matrix[start : start + _CHUNK]).view(np.uint32)
-            block = block.reshape(-1, words_per_row)
-            k = (block.astype(np.uint64) * multipliers).sum(axis=1, dtype=np.uint64)
-            k ^= k >> np.uint64(31)
-            k *= np.uint64(0xBF58476D1CE4E5B9)
-            k ^= k >> np.uint64(29)
-            keys[start : start + _CHUNK] = k & _MASK
-    return keys
+    """uint64 key per row: a seeded multiply-add hash of the row's bit pattern (Rust)."""
+    return _core.row_keys(matrix, seed)
 
 
 def smallest(keys: np.ndarray, size: int) -> np.ndarray:

@@ -331,19 +331,21 @@ impl Pca {
             let start = t * chunk;
             let end = (start + chunk).min(rows);
             let x = MatRef::from_row_major_slice(&data[start * d..end * d], end - start, d);
-            let mut out = Mat::<T>::zeros(end - start, k);
+            // Column-major (k x rows): column i is row i's projection, contiguous.
+            let mut out = Mat::<T>::zeros(k, end - start);
             faer::linalg::matmul::matmul(
                 out.as_mut(),
                 Accum::Replace,
-                x,
-                v.transpose(),
+                v,
+                x.transpose(),
                 T::from_f64(1.0),
                 Par::Seq,
             );
             let mut flat = Vec::with_capacity((end - start) * k);
             for i in 0..end - start {
+                let column = out.col(i);
                 for (c, off) in offset.iter().enumerate() {
-                    flat.push(T::from_f64(out[(i, c)].f64() - off));
+                    flat.push(T::from_f64(column[c].f64() - off));
                 }
             }
             flat

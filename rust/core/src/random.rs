@@ -94,9 +94,48 @@ impl Rng {
     }
 }
 
+const STREAM_ROW_KEYS: u64 = 0x5A17;
+
+/// A seeded 64-bit key per row, from the row's bit pattern: a multiply-add over the values with
+/// odd multipliers drawn from `seed`, then splitmix64's finalizer. Rows with the same values get
+/// the same key whatever batch they arrive in, so "the k smallest keys" is a sample that does not
+/// depend on how a stream was cut, merged or distributed.
+pub fn row_keys<T: crate::simd::Element>(data: &[T], dim: usize, seed: u64) -> Vec<u64> {
+    let mut rng = Rng::new(seed, STREAM_ROW_KEYS);
+    let multipliers: Vec<u64> = (0..dim).map(|_| rng.next_u64() | 1).collect();
+    let rows = data.len() / dim.max(1);
+    let chunk = 4096;
+    let multipliers = &multipliers;
+    crate::parallel::map_indexed(rows.div_ceil(chunk), |t| {
+        let block = &data[t * chunk * dim..((t + 1) * chunk).min(rows) * dim];
+        block
+            .chunks_exact(dim)
+            .map(|row| {
+                let mut h = row.iter().zip(multipliers).fold(0u64, |acc, (v, m)| {
+                    acc.wrapping_add(v.bits().wrapping_mul(*m))
+                });
+                h ^= h >> 31;
+                h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                h ^ (h >> 29)
+            })
+            .collect::<Vec<u64>>()
+    })
+    .concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_keys_follow_values_not_positions() {
+        let data = [1.0f32, 2.0, 3.0, 4.0, 1.0, 2.0];
+        let keys = row_keys(&data, 2, 7);
+        assert_eq!(keys[0], keys[2]);
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(row_keys(&data, 2, 8)[0], keys[0]);
+        assert_eq!(row_keys(&data[2..4], 2, 7)[0], keys[1]);
+    }
 
     #[test]
     fn streams_differ_and_repeat() {

@@ -19,6 +19,8 @@ pub trait Element: Copy + Send + Sync + PartialOrd + 'static {
     fn is_finite_value(self) -> bool;
     /// `v = exp(-v)` over a slice of non-negative values.
     fn exp_neg(values: &mut [Self]);
+    /// The value's bit pattern (for hashing rows).
+    fn bits(self) -> u64;
 }
 
 impl Element for f32 {
@@ -38,6 +40,10 @@ impl Element for f32 {
     fn exp_neg(values: &mut [Self]) {
         exp_neg_f32(values)
     }
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self.to_bits() as u64
+    }
 }
 
 impl Element for f64 {
@@ -56,6 +62,10 @@ impl Element for f64 {
     #[inline(always)]
     fn exp_neg(values: &mut [Self]) {
         exp_neg_f64(values)
+    }
+    #[inline(always)]
+    fn bits(self) -> u64 {
+        self.to_bits()
     }
 }
 

@@ -81,6 +81,19 @@ fn cosine_pass<'py>(
     Ok(out)
 }
 
+/// A seeded 64-bit key per row of `x`, from its values (for batch-independent samples).
+#[pyfunction]
+fn row_keys<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let keys = with_matrix!(&x, "x", |data, dim| {
+        py.detach(|| undertow_core::random::row_keys(data, dim, seed))
+    });
+    Ok(keys.into_pyarray(py))
+}
+
 /// numpy.quantile (linear method) of a float64 vector, by selection instead of a sort.
 #[pyfunction]
 fn quantiles_f64<'py>(
@@ -416,6 +429,7 @@ fn open_embedding<'py>(py: Python<'py>, data: &[u8], kind: &str) -> PyResult<Bou
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosine_pass, m)?)?;
     m.add_function(wrap_pyfunction!(quantiles_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(row_keys, m)?)?;
     m.add_function(wrap_pyfunction!(median_bandwidth, m)?)?;
     m.add_function(wrap_pyfunction!(mmd_exact, m)?)?;
     m.add_function(wrap_pyfunction!(seal_embedding, m)?)?;
