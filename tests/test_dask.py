@@ -189,3 +189,35 @@ def test_two_worker_processes_equal_serial_and_a_dying_worker_fails_loudly(data,
 
         with pytest.raises(KilledWorker):
             utd.map_reduce(leaf_that_kills_its_worker, fragments, reference, client=client)
+
+
+@pytest.mark.parametrize("by", ["file", "row_group"])
+def test_histogram_equals_numpy_of_all_rows(client, data, by):
+    root, frame = data
+    edges = np.array([-3.0, -1.0, -0.25, 0.0, 0.5, 1.0, 2.5])
+    counts, got_edges = utd.histogram(root, "x", edges, client=client, by=by)
+    want, _ = np.histogram(frame["x"].to_numpy(), bins=edges)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(got_edges, edges)
+    serial, _ = ut.scan(root, progress=False).histogram("x", edges)
+    np.testing.assert_array_equal(serial, want)
+
+
+def test_histogram_accumulator_edges_merge_and_bytes():
+    edges = np.array([0.0, 1.0, 2.0, 4.0])
+    a, b = ut.HistogramAccumulator(edges), ut.HistogramAccumulator(edges)
+    a.update(np.array([0.0, 1.0, 3.9, 4.0, 4.5, np.nan, -1.0]))  # 4.0 is in the closed last bin
+    b.update(np.array([1.5, 2.0], dtype=np.float32))
+    a.merge(b)
+    np.testing.assert_array_equal(a.counts, [1, 2, 3])
+    back = ut.HistogramAccumulator.from_bytes(a.to_bytes())
+    np.testing.assert_array_equal(back.counts, a.counts)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(a)).counts, a.counts)
+    blob = a.to_bytes()
+    for cut in range(len(blob)):
+        with pytest.raises(ValueError):
+            ut.HistogramAccumulator.from_bytes(blob[:cut])
+    with pytest.raises(ValueError, match="different edges"):
+        a.merge(ut.HistogramAccumulator([0.0, 1.0]))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        ut.HistogramAccumulator([0.0, 0.0, 1.0])

@@ -15,7 +15,7 @@ from undertow.embedding.cosine import CosineDrift, cosine_drift
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.histogram import histogram
+from undertow.histogram import HistogramAccumulator, histogram
 from undertow.psi import psi
 from undertow.reference import PsiAccumulator, Reference
 from undertow.stream import scan
@@ -32,6 +32,7 @@ __all__ = [
     "EmbeddingAccumulator",
     "EmbeddingDrift",
     "EmbeddingDriftReport",
+    "HistogramAccumulator",
     "MmdResult",
     "PsiAccumulator",
     "PsiReport",

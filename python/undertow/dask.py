@@ -32,11 +32,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from undertow._core import UndertowError
 from undertow._results import PsiReport
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import MmdResult, RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
+from undertow.histogram import HistogramAccumulator
 from undertow.reference import PsiAccumulator, Reference
 from undertow.stream import (
     DEFAULT_BATCH_SIZE,
@@ -44,6 +47,7 @@ from undertow.stream import (
     CovarianceJob,
     EmbeddingJob,
     Fragment,
+    HistogramJob,
     PsiJob,
     RffJob,
     _vector_dim,
@@ -163,6 +167,26 @@ def psi(
     """
     job = PsiJob.make(reference, columns)
     acc = _run(job, list_fragments(paths, by), client, split_every, batch_size, "undertow-psi")
+    return acc.finalize() if finalize else acc
+
+
+def histogram(
+    paths: Any,
+    column: str,
+    edges: Any,
+    client: Any = None,
+    *,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    by: str = "file",
+    finalize: bool = True,
+) -> tuple[np.ndarray, np.ndarray] | HistogramAccumulator:
+    """numpy.histogram (counts, edges) of the numeric column `column` of every file under
+    `paths`, over fixed `edges` (numpy's semantics: last bin closed, values outside ignored).
+    Integer counts: identical to ``np.histogram`` of all the rows."""
+    edges = tuple(float(e) for e in HistogramAccumulator(edges).edges)
+    job = HistogramJob(str(column), edges)
+    acc = _run(job, list_fragments(paths, by), client, split_every, batch_size, "undertow-histogram")
     return acc.finalize() if finalize else acc
 
 

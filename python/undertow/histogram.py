@@ -77,3 +77,73 @@ def _source_dtype(x: Any, values: np.ndarray) -> np.dtype:
 def _min_max(values: np.ndarray) -> tuple[float, float]:
     # numpy's reductions are SIMD and bandwidth-bound; NaN propagates, which we want here.
     return values.min(), values.max()
+
+
+class HistogramAccumulator:
+    """numpy.histogram counts over fixed `edges`, accumulated over batches and mergeable.
+
+    Each update counts with ``ut.histogram(batch, bins=edges)`` (numpy's semantics: the last
+    bin closed, values outside the edges and NaN ignored); counts are exact integers, so any
+    order of updates and merges gives the same counts. Serializes to checksummed bytes.
+
+    >>> import numpy as np, undertow as ut
+    >>> acc = ut.HistogramAccumulator([0.0, 1.0, 2.0])
+    >>> acc.update(np.array([0.5, 1.0, 2.0])); acc.update(np.array([3.0]))
+    >>> acc.counts
+    array([1, 2])
+    """
+
+    def __init__(self, edges: Any) -> None:
+        values = np.asarray(edges, dtype=np.float64)
+        if values.ndim != 1 or values.size < 2:
+            raise UndertowError(f"edges: needs a 1-D array of at least 2 edges, got shape {values.shape}")
+        if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
+            raise UndertowError("edges: must be finite and strictly increasing")
+        self.edges = values
+        self.counts = np.zeros(values.size - 1, dtype=np.int64)
+
+    def update(self, x: Any) -> None:
+        values = as_float_array(x, "x", allow_empty=True)
+        if values.size:
+            self.counts += histogram(values, bins=self.edges)[0]
+
+    def merge(self, other: HistogramAccumulator) -> None:
+        if not isinstance(other, HistogramAccumulator):
+            raise TypeError(f"other: expected a HistogramAccumulator, got {type(other).__name__}")
+        if not np.array_equal(other.edges, self.edges):
+            raise UndertowError("other: has different edges")
+        self.counts += other.counts
+
+    @property
+    def rows(self) -> int:
+        """Values counted (inside the edges)."""
+        return int(self.counts.sum())
+
+    def finalize(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.counts.copy(), self.edges.copy()
+
+    def to_bytes(self) -> bytes:
+        from undertow.embedding._pack import pack
+
+        return pack("histogram", {}, {"edges": self.edges, "counts": self.counts})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> HistogramAccumulator:
+        from undertow.embedding._pack import unpack
+
+        _, blobs = unpack(data, "histogram")
+        try:
+            out = cls(blobs["edges"])
+            counts = np.asarray(blobs["counts"], dtype=np.int64)
+        except KeyError as exc:
+            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
+        if counts.shape != out.counts.shape or np.any(counts < 0):
+            raise UndertowError("invalid undertow state bytes: counts do not match the edges")
+        out.counts = counts.copy()
+        return out
+
+    def __reduce__(self) -> Any:
+        return (HistogramAccumulator.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        return f"HistogramAccumulator(bins={self.counts.size}, rows={self.rows})"

@@ -43,6 +43,7 @@ from undertow._results import PsiReport
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
+from undertow.histogram import HistogramAccumulator
 from undertow.reference import PsiAccumulator, Reference
 
 DEFAULT_BATCH_SIZE = 65_536
@@ -185,6 +186,30 @@ class PsiJob:
     def check_rows(self, acc: PsiAccumulator, label: str) -> None:
         if acc.rows == 0:
             raise UndertowError(f"source: {label} has no rows")
+
+
+@dataclass(frozen=True)
+class HistogramJob:
+    """numpy.histogram counts of the numeric column `column` over fixed `edges`."""
+
+    column: str
+    edges: tuple[float, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def new(self) -> HistogramAccumulator:
+        return HistogramAccumulator(np.asarray(self.edges))
+
+    def update(self, acc: HistogramAccumulator, batch: Any) -> None:
+        series = arrow_frame(batch.select([self.column])).to_series(0)
+        if not series.dtype.is_numeric():
+            raise UndertowError(f"{self.column}: a histogram needs a numeric column, got {series.dtype}")
+        acc.update(series.to_numpy())
+
+    def check_rows(self, acc: HistogramAccumulator, label: str) -> None:
+        return None  # a histogram of zero counted values is a valid answer
 
 
 @dataclass(frozen=True)
@@ -755,6 +780,11 @@ class Scan:
         if not isinstance(drift, EmbeddingDrift):
             raise TypeError(f"drift: expected an EmbeddingDrift, got {type(drift).__name__}")
         return self.accumulate(EmbeddingJob(drift, self._vector_column(column))).finalize()
+
+    def histogram(self, column: str, edges: Any) -> tuple[np.ndarray, np.ndarray]:
+        """numpy.histogram (counts, edges) of a numeric column over fixed `edges`."""
+        job = HistogramJob(str(column), tuple(float(e) for e in HistogramAccumulator(edges).edges))
+        return self.accumulate(job).finalize()
 
     def covariance(self, column: str | None = None) -> CovarianceAccumulator:
         """The merged covariance accumulator of a vector column; ``.finalize(k)`` gives a PCA."""

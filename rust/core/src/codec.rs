@@ -21,6 +21,7 @@ pub enum Kind {
     Rff = 5,
     EmbeddingReference = 6,
     EmbeddingAccumulator = 7,
+    Histogram = 8,
 }
 
 impl Kind {
@@ -33,6 +34,7 @@ impl Kind {
             Kind::Rff => "an RFF MMD accumulator",
             Kind::EmbeddingReference => "an embedding drift reference",
             Kind::EmbeddingAccumulator => "an embedding drift accumulator",
+            Kind::Histogram => "a histogram accumulator",
         }
     }
     fn from_u8(value: u8) -> Option<Kind> {
@@ -44,6 +46,7 @@ impl Kind {
             5 => Some(Kind::Rff),
             6 => Some(Kind::EmbeddingReference),
             7 => Some(Kind::EmbeddingAccumulator),
+            8 => Some(Kind::Histogram),
             _ => None,
         }
     }

@@ -403,6 +403,7 @@ fn embedding_kind(kind: &str) -> PyResult<codec::Kind> {
     match kind {
         "reference" => Ok(codec::Kind::EmbeddingReference),
         "accumulator" => Ok(codec::Kind::EmbeddingAccumulator),
+        "histogram" => Ok(codec::Kind::Histogram),
         other => Err(UndertowError::new_err(format!(
             "kind: unknown embedding state {other:?}"
         ))),
