@@ -18,6 +18,7 @@ from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.histogram import HistogramAccumulator, histogram
 from undertow.psi import psi
 from undertow.reference import PsiAccumulator, Reference
+from undertow.search import exact_search
 from undertow.stream import scan
 from undertow.windows import drift_over
 
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "cosine_drift",
     "drift_over",
+    "exact_search",
     "histogram",
     "median_bandwidth",
     "mmd",

@@ -19,6 +19,7 @@ __all__ = [
     "Rff",
     "UndertowError",
     "cosine_pass",
+    "exact_topk",
     "fit_numeric_f32",
     "fit_numeric_f64",
     "fit_numeric_rows_f32",
@@ -104,6 +105,9 @@ _Matrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 def cosine_pass(
     x: _Matrix, direction: list[float] | None, norm_tolerance: float, argument: str
 ) -> dict[str, Any]: ...
+def exact_topk(
+    stored: _Matrix, queries: _Matrix, k: int, metric: str, exclude: npt.NDArray[np.int64] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
 def row_keys(x: _Matrix, seed: int) -> npt.NDArray[np.uint64]: ...
 def quantiles_f64(x: npt.NDArray[np.float64], q: list[float]) -> npt.NDArray[np.float64]: ...
 def median_bandwidth(x: _Matrix, y: _Matrix, seed: int) -> float: ...

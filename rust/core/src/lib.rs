@@ -19,5 +19,6 @@ pub mod sample;
 pub mod simd;
 pub mod special;
 pub mod state;
+pub mod topk;
 
 pub use error::{Error, Result};

@@ -9,7 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use undertow_core::codec;
-use undertow_core::{cosine, mmd, pca, quantile, rff};
+use undertow_core::{cosine, mmd, pca, quantile, rff, topk};
 
 use crate::{detached, to_py, UndertowError};
 
@@ -79,6 +79,61 @@ fn cosine_pass<'py>(
         out.set_item("cosines", cosines.into_pyarray(py))?;
     }
     Ok(out)
+}
+
+type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+
+/// Exact top-k of every query among the stored rows: (distances, labels), each queries x k.
+#[pyfunction]
+#[pyo3(signature = (stored, queries, k, metric, exclude=None))]
+fn exact_topk<'py>(
+    py: Python<'py>,
+    stored: Matrix<'py>,
+    queries: Matrix<'py>,
+    k: usize,
+    metric: &str,
+    exclude: Option<PyReadonlyArray1<'py, i64>>,
+) -> PyResult<Neighbours<'py>> {
+    let metric = topk::Metric::parse(metric).map_err(to_py)?;
+    let exclude = match &exclude {
+        Some(e) => Some(
+            e.as_slice()
+                .map_err(|_| PyTypeError::new_err("exclude: expected a contiguous int64 array"))?,
+        ),
+        None => None,
+    };
+    let (nq, result) = match (&stored, &queries) {
+        (Matrix::F32(a), Matrix::F32(b)) => {
+            same_dims(a.shape()[1], b.shape()[1])?;
+            let dim = a.shape()[1];
+            let xs = a.as_slice().map_err(|_| not_contiguous("index"))?;
+            let qs = b.as_slice().map_err(|_| not_contiguous("queries"))?;
+            (
+                b.shape()[0],
+                detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?,
+            )
+        }
+        (Matrix::F64(a), Matrix::F64(b)) => {
+            same_dims(a.shape()[1], b.shape()[1])?;
+            let dim = a.shape()[1];
+            let xs = a.as_slice().map_err(|_| not_contiguous("index"))?;
+            let qs = b.as_slice().map_err(|_| not_contiguous("queries"))?;
+            (
+                b.shape()[0],
+                detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?,
+            )
+        }
+        _ => {
+            return Err(PyTypeError::new_err(
+                "index and queries must have the same float dtype",
+            ))
+        }
+    };
+    let (distances, labels) = result;
+    Ok((
+        distances.into_pyarray(py).reshape([nq, k])?,
+        labels.into_pyarray(py).reshape([nq, k])?,
+    ))
 }
 
 /// A seeded 64-bit key per row of `x`, from its values (for batch-independent samples).
@@ -431,6 +486,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosine_pass, m)?)?;
     m.add_function(wrap_pyfunction!(quantiles_f64, m)?)?;
     m.add_function(wrap_pyfunction!(row_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
     m.add_function(wrap_pyfunction!(median_bandwidth, m)?)?;
     m.add_function(wrap_pyfunction!(mmd_exact, m)?)?;
     m.add_function(wrap_pyfunction!(seal_embedding, m)?)?;
