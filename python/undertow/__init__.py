@@ -11,6 +11,7 @@ accumulators and safe serialization.
 
 from undertow._core import FORMAT_VERSION, UndertowError
 from undertow._results import ColumnPsi, PsiReport, PsiResult
+from undertow.audit import AuditReport, Check, audit_index
 from undertow.embedding.cosine import CosineDrift, cosine_drift
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
@@ -27,6 +28,8 @@ __version__ = "0.1.0"
 __all__ = [
     "FORMAT_VERSION",
     "PCA",
+    "AuditReport",
+    "Check",
     "ColumnPsi",
     "CosineDrift",
     "CovarianceAccumulator",
@@ -42,6 +45,7 @@ __all__ = [
     "RffAccumulator",
     "UndertowError",
     "__version__",
+    "audit_index",
     "cosine_drift",
     "drift_over",
     "exact_search",

@@ -18,6 +18,7 @@ __all__ = [
     "ReferenceColumn",
     "Rff",
     "UndertowError",
+    "assigned_distances",
     "cosine_pass",
     "exact_topk",
     "fit_numeric_f32",
@@ -31,6 +32,7 @@ __all__ = [
     "open_embedding",
     "quantiles_f64",
     "row_keys",
+    "row_norms",
     "seal_embedding",
 ]
 
@@ -109,6 +111,10 @@ def exact_topk(
     stored: _Matrix, queries: _Matrix, k: int, metric: str, exclude: npt.NDArray[np.int64] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
 def row_keys(x: _Matrix, seed: int) -> npt.NDArray[np.uint64]: ...
+def row_norms(x: _Matrix) -> npt.NDArray[np.float64]: ...
+def assigned_distances(
+    x: _Matrix, centroids: npt.NDArray[np.float32], assign: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]: ...
 def quantiles_f64(x: npt.NDArray[np.float64], q: list[float]) -> npt.NDArray[np.float64]: ...
 def median_bandwidth(x: _Matrix, y: _Matrix, seed: int) -> float: ...
 def mmd_exact(x: _Matrix, y: _Matrix, bandwidth: float, permutations: int, seed: int) -> dict[str, Any]: ...

@@ -15,6 +15,7 @@ pub mod psi;
 pub mod quantile;
 pub mod random;
 pub mod rff;
+pub mod rows;
 pub mod sample;
 pub mod simd;
 pub mod special;

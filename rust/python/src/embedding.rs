@@ -9,7 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use undertow_core::codec;
-use undertow_core::{cosine, mmd, pca, quantile, rff, topk};
+use undertow_core::{cosine, mmd, pca, quantile, rff, rows, topk};
 
 use crate::{detached, to_py, UndertowError};
 
@@ -134,6 +134,50 @@ fn exact_topk<'py>(
         distances.into_pyarray(py).reshape([nq, k])?,
         labels.into_pyarray(py).reshape([nq, k])?,
     ))
+}
+
+/// The Euclidean norm of every row (NaN or inf for rows holding them).
+#[pyfunction]
+fn row_norms<'py>(py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let norms = with_matrix!(&x, "vectors", |data, dim| detached(
+        py,
+        || rows::row_norms(data, dim)
+    )?);
+    Ok(norms.into_pyarray(py))
+}
+
+/// The squared distance of every row to its assigned centroid.
+#[pyfunction]
+fn assigned_distances<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    centroids: PyReadonlyArray2<'py, f32>,
+    assign: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let c = centroids
+        .as_slice()
+        .map_err(|_| not_contiguous("centroids"))?;
+    let a = assign
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err("assign: expected a contiguous int64 array"))?;
+    if centroids.shape()[1] != x_dim(&x) {
+        return Err(UndertowError::new_err(format!(
+            "centroids: have {} dimensions, the vectors {}",
+            centroids.shape()[1],
+            x_dim(&x)
+        )));
+    }
+    let out = with_matrix!(&x, "vectors", |data, dim| detached(py, || {
+        rows::assigned_distances(data, dim, c, a)
+    })?);
+    Ok(out.into_pyarray(py))
+}
+
+fn x_dim(x: &Matrix<'_>) -> usize {
+    match x {
+        Matrix::F32(a) => a.shape()[1],
+        Matrix::F64(a) => a.shape()[1],
+    }
 }
 
 /// A seeded 64-bit key per row of `x`, from its values (for batch-independent samples).
@@ -487,6 +531,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quantiles_f64, m)?)?;
     m.add_function(wrap_pyfunction!(row_keys, m)?)?;
     m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(row_norms, m)?)?;
+    m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
     m.add_function(wrap_pyfunction!(median_bandwidth, m)?)?;
     m.add_function(wrap_pyfunction!(mmd_exact, m)?)?;
     m.add_function(wrap_pyfunction!(seal_embedding, m)?)?;

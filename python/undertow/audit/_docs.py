@@ -1,0 +1,123 @@
+"""The source-of-truth table: one row per document, keyed by its faiss id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from undertow._core import UndertowError
+
+REQUIRED = ("id", "content_hash", "embedded_hash", "encoder_version")
+OPTIONAL = ("embedded_at", "updated_at", "deleted")
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+@dataclass
+class Docs:
+    """Documents sorted by id. `live` is False for rows flagged deleted."""
+
+    ids: np.ndarray  # int64, sorted, unique
+    live: np.ndarray  # bool
+    stale: np.ndarray  # bool: content_hash != embedded_hash (or nothing was embedded)
+    encoder: np.ndarray  # object (str or None)
+    embedded_at: np.ndarray | None  # float64 ordering key (NaN for null), or None
+    stale_for: np.ndarray | None  # updated_at - embedded_at in seconds, where both exist
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The docs row of every id, -1 where the id is not a document."""
+        if len(self.ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.searchsorted(self.ids, ids)
+        at = np.minimum(at, len(self.ids) - 1)
+        return np.where(self.ids[at] == ids, at, -1).astype(np.int64)
+
+
+def _frame(docs: Any) -> pl.DataFrame:
+    if isinstance(docs, pl.LazyFrame):
+        return docs.collect()
+    if isinstance(docs, pl.DataFrame):
+        return docs
+    if isinstance(docs, dict):
+        ids = docs.get("id")
+        if ids is not None:
+            _check_python_ids(ids)
+        try:
+            return pl.DataFrame(docs)
+        except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError) as error:
+            raise UndertowError(f"docs: could not build a table from the dict: {error}") from error
+    if hasattr(docs, "__arrow_c_stream__") or type(docs).__module__.startswith("pandas"):
+        return pl.DataFrame(docs)
+    raise TypeError(f"docs: expected a polars DataFrame or a dict of arrays, got {type(docs).__name__}")
+
+
+def _check_python_ids(ids: Any) -> None:
+    array = np.asarray(ids)
+    if array.dtype == object:
+        big = [v for v in array.ravel()[:1_000_000] if isinstance(v, int) and not -(2**63) <= v <= _INT64_MAX]
+        if big:
+            raise UndertowError(f"docs: id {big[0]} does not fit int64 (faiss ids are int64)")
+    elif array.dtype == np.uint64 and array.size and int(array.max()) > _INT64_MAX:
+        raise UndertowError(f"docs: id {int(array.max())} does not fit int64 (faiss ids are int64)")
+
+
+def _seconds(column: pl.Series, name: str) -> np.ndarray:
+    dtype = column.dtype
+    if dtype.is_temporal():
+        if dtype == pl.Date:
+            column = column.cast(pl.Datetime("ms"))
+        return column.dt.epoch("ms").cast(pl.Float64).fill_null(np.nan).to_numpy() / 1000.0
+    if dtype.is_numeric():
+        return column.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    raise UndertowError(f"docs: column {name!r} must be a datetime, date or number, got {dtype}")
+
+
+def read_docs(docs: Any) -> Docs:
+    frame = _frame(docs)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise UndertowError(
+            f"docs: missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+            f" (required: {', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)})"
+        )
+    ids = frame["id"]
+    if not ids.dtype.is_integer():
+        raise UndertowError(f"docs: column 'id' must hold integers (faiss ids), got {ids.dtype}")
+    if ids.null_count():
+        first = int(ids.is_null().arg_true()[0])
+        raise UndertowError(f"docs: column 'id' has {ids.null_count()} nulls (the first at row {first})")
+    if ids.dtype == pl.UInt64 and len(ids) and int(ids.max()) > _INT64_MAX:  # type: ignore[arg-type]
+        raise UndertowError(f"docs: id {ids.max()} does not fit int64 (faiss ids are int64)")
+    frame = frame.with_columns(pl.col("id").cast(pl.Int64)).sort("id")
+    id_values = frame["id"].to_numpy()
+    repeated = np.flatnonzero(id_values[1:] == id_values[:-1])
+    if len(repeated):
+        examples = np.unique(id_values[repeated])[:5].tolist()
+        raise UndertowError(
+            f"docs: {len(np.unique(id_values[repeated]))} ids appear more than once (e.g. {examples});"
+            " the source of truth needs one row per document"
+        )
+    if "deleted" in frame.columns:
+        deleted = frame["deleted"]
+        if deleted.dtype != pl.Boolean:
+            raise UndertowError(f"docs: column 'deleted' must be boolean, got {deleted.dtype}")
+        live = ~deleted.fill_null(False).to_numpy()
+    else:
+        live = np.ones(len(frame), dtype=bool)
+    content = frame["content_hash"].cast(pl.Utf8)
+    embedded = frame["embedded_hash"].cast(pl.Utf8)
+    stale = (content != embedded).fill_null(True).to_numpy() | embedded.is_null().to_numpy()
+    embedded_at = _seconds(frame["embedded_at"], "embedded_at") if "embedded_at" in frame.columns else None
+    stale_for = None
+    if embedded_at is not None and "updated_at" in frame.columns:
+        stale_for = _seconds(frame["updated_at"], "updated_at") - embedded_at
+    return Docs(
+        ids=np.ascontiguousarray(id_values, dtype=np.int64),
+        live=live,
+        stale=stale,
+        encoder=frame["encoder_version"].cast(pl.Utf8).to_numpy(),
+        embedded_at=embedded_at,
+        stale_for=stale_for,
+    )

@@ -1,0 +1,144 @@
+"""audit_index: check a faiss index against its source of truth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from undertow import _core
+from undertow._core import UndertowError
+from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile, not_run
+from undertow.audit._docs import read_docs
+from undertow.audit._index import IndexView, open_index
+from undertow.audit._report import AuditReport, Check
+from undertow.audit._search import ann_recall, score_shift, scores_of, search, tombstone_pollution
+from undertow.embedding._vectors import as_matrix
+
+# Check thresholds (shares unless said), then the knobs the checks use.
+DEFAULT_THRESHOLDS: dict[str, float | None] = {
+    "orphaned_vectors": 0.0,
+    "missing_vectors": 0.0,
+    "duplicate_ids": 0.0,
+    "content_stale": 0.0,
+    "encoder_mix": 0.0,
+    "fresh_cosine": 0.0,
+    "norm_profile": 0.0,
+    "ivf_imbalance": 3.0,  # faiss's imbalance factor; 1.0 is perfectly even
+    "ivf_residual_drift": 1.5,  # recent / older median distance to the assigned centroid
+    "ann_recall": 0.9,  # a minimum
+    "tombstone_pollution": 0.0,
+    "score_shift": 0.25,  # PSI, the usual "significant" line
+    "fresh_cosine_min": 0.98,  # a stored vector below this cosine to its fresh one is stale
+    "norm_tolerance": 0.01,  # |norm - 1| allowed under inner product
+    "recent_share": 0.2,  # the latest share of vectors by embedded_at that counts as recent
+    "score_cutoff": None,  # the absolute score cutoff to track (default: the baseline's median top-1)
+}
+
+
+def _limits(thresholds: Mapping[str, float] | None) -> dict[str, Any]:
+    limits = dict(DEFAULT_THRESHOLDS)
+    for key, value in (thresholds or {}).items():
+        if key not in limits:
+            raise UndertowError(f"thresholds: unknown key {key!r}; known keys are {', '.join(limits)}")
+        if value is not None and not np.isfinite(float(value)):
+            raise UndertowError(f"thresholds: {key} must be a finite number, got {value!r}")
+        limits[key] = None if value is None else float(value)
+    if not 0.0 < float(limits["recent_share"]) < 1.0:  # type: ignore[arg-type]
+        raise UndertowError("thresholds: recent_share must lie strictly between 0 and 1")
+    return limits
+
+
+def _fresh(fresh: Any, view: IndexView) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(fresh, tuple | list) or len(fresh) != 2:
+        raise TypeError("fresh: expected a pair (ids, vectors)")
+    raw_ids, raw_vectors = fresh
+    ids = np.asarray(raw_ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise UndertowError(f"fresh: ids must be a 1-D integer array, got {ids.dtype} with shape {ids.shape}")
+    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
+        raise UndertowError(f"fresh: id {int(ids.max())} does not fit int64 (faiss ids are int64)")
+    vectors = as_matrix(raw_vectors, "fresh", min_rows=1)
+    if vectors.shape[1] != view.dim:
+        raise UndertowError(f"fresh: vectors have {vectors.shape[1]} dimensions, the index {view.dim}")
+    if vectors.shape[0] != len(ids):
+        raise UndertowError(f"fresh: {len(ids)} ids for {vectors.shape[0]} vectors")
+    if not np.isfinite(vectors).all():
+        raise UndertowError("fresh: vectors hold NaN or inf")
+    return ids.astype(np.int64), vectors
+
+
+def _queries(
+    queries: Any, view: IndexView, norms: np.ndarray, sample: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    if queries is not None:
+        q = as_matrix(queries, "queries", min_rows=1)
+        if q.shape[1] != view.dim:
+            raise UndertowError(f"queries: vectors have {q.shape[1]} dimensions, the index {view.dim}")
+        if not np.isfinite(q).all():
+            raise UndertowError("queries: vectors hold NaN or inf")
+        return q, None
+    usable = np.flatnonzero(np.isfinite(norms))
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(usable, size=min(sample, len(usable)), replace=False))
+    return np.ascontiguousarray(view.vectors[rows]), rows
+
+
+def audit_index(
+    index: Any,
+    docs: Any,
+    *,
+    encoder_version: str | None = None,
+    fresh: Any = None,
+    queries: Any = None,
+    k: int = 10,
+    baseline: Any = None,
+    thresholds: Mapping[str, float] | None = None,
+    query_sample: int = 500,
+    seed: int = 0,
+) -> AuditReport:
+    """Audit a faiss index against its source of truth; see docs/audit.md for every check.
+
+    index: a faiss index, or the path of one (opened with faiss's mmap flags). docs: the
+    documents (polars DataFrame or dict of arrays) with id, content_hash, embedded_hash,
+    encoder_version and optionally embedded_at, updated_at and deleted. fresh: (ids, vectors)
+    embedded now for a sample. queries: query vectors; otherwise `query_sample` stored vectors
+    (seeded by `seed`), their self-matches excluded. baseline: an earlier AuditReport or its
+    JSON. thresholds: overrides of DEFAULT_THRESHOLDS.
+    """
+    started = time.perf_counter()
+    limits = _limits(thresholds)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= 1024:
+        raise UndertowError(f"k: must be an integer in 1..1024, got {k!r}")
+    if isinstance(query_sample, bool) or not isinstance(query_sample, int) or query_sample < 1:
+        raise UndertowError(f"query_sample: must be a positive integer, got {query_sample!r}")
+    view = open_index(index)
+    table = read_docs(docs)
+    fresh_pair = _fresh(fresh, view) if fresh is not None else None
+    if view.ntotal == 0:
+        raise UndertowError(f"index: {view.kind} holds no vectors")
+    rows = table.rows_of(view.ids)
+    checks: dict[str, Check] = {c.name: c for c in id_checks(view, table, rows, limits)}
+    checks["encoder_mix"] = encoder_mix(table, rows, encoder_version, limits["encoder_mix"])
+    checks["fresh_cosine"] = (
+        fresh_cosine(view, *fresh_pair, limits)
+        if fresh_pair is not None
+        else not_run("fresh_cosine", "no fresh (ids, vectors) given")
+    )
+    norms = _core.row_norms(view.vectors)
+    checks["norm_profile"] = norm_profile(view, norms, limits)
+    for check in ivf_checks(view, table, rows, limits):
+        checks[check.name] = check
+    q, self_rows = _queries(queries, view, norms, query_sample, seed)
+    if len(q) == 0:
+        raise UndertowError("index: no stored vector is finite, nothing to search with")
+    found = search(view, q, k, self_rows)
+    checks["ann_recall"] = ann_recall(view, found, k, limits["ann_recall"])
+    checks["tombstone_pollution"] = tombstone_pollution(
+        found, checks["orphaned_vectors"].ids, limits["tombstone_pollution"]
+    )
+    scores = scores_of(view, found)
+    checks["score_shift"] = score_shift(scores, baseline, limits)
+    return AuditReport(checks, view.describe(), scores, k, seconds=time.perf_counter() - started)
