@@ -62,3 +62,18 @@ def test_cli_psi_json_and_exit_code(tmp_path) -> None:  # type: ignore[no-untype
     report = json.loads(out.stdout)
     assert report["columns"]["a"]["status"] == "significant"
     assert report["columns"]["b"]["status"] == "stable"
+
+
+def test_demo_audit_reports_exactly_the_planted_debt() -> None:
+    from undertow.demo_audit import planted_index, run
+
+    report = run(print_fn=lambda *_: None)
+    planted = planted_index()["planted"]
+    assert report.status == "fail"
+    for name, ids in planted.items():
+        assert report[name].status == "fail", name
+        np.testing.assert_array_equal(np.sort(report[name].ids), ids, err_msg=name)
+    assert len(planted["fresh_cosine"]) > 0
+    # the tombstones served are a subset of the deleted documents left in the index
+    assert set(report["tombstone_pollution"].ids) <= set(planted["orphaned_vectors"])
+    assert report["ann_recall"].value == 1.0 and report["encoder_mix"].status == "ok"

@@ -10,6 +10,7 @@ sample of that mix (no drift), "current_shifted" is 80% python-docs (the traffic
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -23,7 +24,7 @@ def load() -> pl.DataFrame:
     return pl.read_parquet(DATA)
 
 
-def run(print_fn=print) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run(print_fn=print) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     table = load()
     split = table.get_column("split")
     reference = Reference.fit(table.filter(split == "reference").select(FEATURES), bins=10)
@@ -40,4 +41,12 @@ def run(print_fn=print) -> dict[str, object]:  # type: ignore[no-untyped-def]
         print_fn(f"== {name}: {label}")
         print_fn(report.to_polars().select("column", "kind", "psi", "status"))
         print_fn(f"overall: {report.status}\n")
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        print_fn('(the index audit needs faiss: pip install "undertow[faiss]")')
+        return reports
+    from undertow import demo_audit
+
+    reports["audit"] = demo_audit.run(print_fn)
     return reports
