@@ -8,8 +8,8 @@ faiss allows.
   codes are decoded (centroid + decoded residual), so "the stored vectors" of a lossy index are
   what its search compares against.
 * ScalarQuantizer: its codes are decoded in blocks with ``sa_decode``.
-An index on disk is opened with faiss's mmap flags, so a flat index is not read into memory
-twice (its pages are the file's).
+An index on disk is opened with faiss's IO_FLAG_MMAP (IVF lists stay in the file's pages); a
+flat index is read once into faiss's own buffer and viewed from there, never copied again.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class IndexView:
     settings: dict[str, Any] = field(default_factory=dict)
     encode_decode: Callable[[np.ndarray], np.ndarray] | None = None
     path: str | None = None
+    owner: Any = None  # the wrapper that owns the C++ index: the views above point into it
 
     @property
     def ntotal(self) -> int:
@@ -90,13 +91,15 @@ def open_index(index: Any) -> IndexView:
         path = os.fspath(index)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"index: no such file {path!r}")
-        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY | getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+        # IO_FLAG_MMAP maps IVF lists from the file. IO_FLAG_MMAP_IFC (flat codes) is not used:
+        # faiss 1.15 maps them at their file offset, unaligned for float32, and refuses it for IVF.
         try:
-            index = faiss.read_index(path, flags)
+            index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError as error:
             raise UndertowError(f"index: faiss could not read {path!r}: {error}") from error
     if not isinstance(index, faiss.Index):
         raise TypeError(f"index: expected a faiss index or a path to one, got {type(index).__name__}")
+    owner = index  # downcast_index returns a wrapper that does not own the C++ object
     index = faiss.downcast_index(index)
     metric = {faiss.METRIC_INNER_PRODUCT: "ip", faiss.METRIC_L2: "l2"}.get(index.metric_type)
     if metric is None:
@@ -117,6 +120,7 @@ def open_index(index: Any) -> IndexView:
     elif view.ids is None:
         view.ids = np.arange(inner.ntotal, dtype=np.int64)
     view.index = index
+    view.owner = owner
     view.path = path
     return view
 

@@ -216,21 +216,33 @@ class AuditReport:
 
     @classmethod
     def from_json(cls, text: str | bytes | Mapping[str, Any]) -> AuditReport:
-        try:
-            data = json.loads(text) if isinstance(text, str | bytes) else dict(text)
-        except json.JSONDecodeError as error:
-            raise UndertowError(f"baseline: not valid JSON ({error})") from error
+        if isinstance(text, str | bytes):
+            try:
+                data = json.loads(text)
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise UndertowError(f"baseline: not valid JSON ({error})") from error
+        elif isinstance(text, Mapping):
+            data = dict(text)
+        else:
+            raise TypeError(
+                f"baseline: expected an AuditReport, its JSON text or dict, got {type(text).__name__}"
+            )
         if not isinstance(data, dict) or data.get("format") != JSON_FORMAT:
             raise UndertowError(f"baseline: not an undertow audit report (expected format {JSON_FORMAT!r})")
-        scores = data["scores"]
-        return cls(
-            checks={name: Check.from_dict(c) for name, c in data["checks"].items()},
-            index=data["index"],
-            scores={
-                "metric": scores["metric"],
-                "top1": [_unplain_float(v) for v in scores["top1"]],
-                "topk": [_unplain_float(v) for v in scores["topk"]],
-            },
-            k=data["k"],
-            seconds=data.get("seconds"),
-        )
+        try:
+            scores = data["scores"]
+            return cls(
+                checks={name: Check.from_dict(c) for name, c in data["checks"].items()},
+                index=data["index"],
+                scores={
+                    "metric": scores["metric"],
+                    "top1": [_unplain_float(v) for v in scores["top1"]],
+                    "topk": [_unplain_float(v) for v in scores["topk"]],
+                },
+                k=data["k"],
+                seconds=data.get("seconds"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise UndertowError(
+                f"baseline: a malformed audit report ({type(error).__name__}: {error})"
+            ) from error
