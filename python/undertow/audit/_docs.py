@@ -22,7 +22,7 @@ class Docs:
     ids: np.ndarray  # int64, sorted, unique
     live: np.ndarray  # bool
     stale: np.ndarray  # bool: content_hash != embedded_hash (or nothing was embedded)
-    encoder: np.ndarray  # object (str or None)
+    encoder: pl.Series  # Utf8, in id order (kept as Arrow strings: 1e6 Python strings cost 70 MB)
     embedded_at: np.ndarray | None  # float64 ordering key (NaN for null), or None
     stale_for: np.ndarray | None  # updated_at - embedded_at in seconds, where both exist
 
@@ -90,8 +90,10 @@ def read_docs(docs: Any) -> Docs:
         raise UndertowError(f"docs: column 'id' has {ids.null_count()} nulls (the first at row {first})")
     if ids.dtype == pl.UInt64 and len(ids) and int(ids.max()) > _INT64_MAX:  # type: ignore[arg-type]
         raise UndertowError(f"docs: id {ids.max()} does not fit int64 (faiss ids are int64)")
-    frame = frame.with_columns(pl.col("id").cast(pl.Int64)).sort("id")
-    id_values = frame["id"].to_numpy()
+    # only small per-row arrays are built, in id order; the table itself is never copied whole
+    id_values = ids.cast(pl.Int64).to_numpy()
+    order = np.argsort(id_values, kind="stable")
+    id_values = id_values[order]
     repeated = np.flatnonzero(id_values[1:] == id_values[:-1])
     if len(repeated):
         examples = np.unique(id_values[repeated])[:5].tolist()
@@ -103,21 +105,24 @@ def read_docs(docs: Any) -> Docs:
         deleted = frame["deleted"]
         if deleted.dtype != pl.Boolean:
             raise UndertowError(f"docs: column 'deleted' must be boolean, got {deleted.dtype}")
-        live = ~deleted.fill_null(False).to_numpy()
+        live = ~deleted.fill_null(False).to_numpy()[order]
     else:
         live = np.ones(len(frame), dtype=bool)
     content = frame["content_hash"].cast(pl.Utf8)
     embedded = frame["embedded_hash"].cast(pl.Utf8)
-    stale = (content != embedded).fill_null(True).to_numpy() | embedded.is_null().to_numpy()
-    embedded_at = _seconds(frame["embedded_at"], "embedded_at") if "embedded_at" in frame.columns else None
+    stale = ((content != embedded).fill_null(True) | embedded.is_null()).to_numpy()[order]
+    del content, embedded
+    embedded_at = None
+    if "embedded_at" in frame.columns:
+        embedded_at = _seconds(frame["embedded_at"], "embedded_at")[order]
     stale_for = None
     if embedded_at is not None and "updated_at" in frame.columns:
-        stale_for = _seconds(frame["updated_at"], "updated_at") - embedded_at
+        stale_for = _seconds(frame["updated_at"], "updated_at")[order] - embedded_at
     return Docs(
         ids=np.ascontiguousarray(id_values, dtype=np.int64),
         live=live,
         stale=stale,
-        encoder=frame["encoder_version"].cast(pl.Utf8).to_numpy(),
+        encoder=frame["encoder_version"].cast(pl.Utf8).gather(order),
         embedded_at=embedded_at,
         stale_for=stale_for,
     )

@@ -2,7 +2,8 @@
 
 * float32 / float64, C-contiguous, native byte order: passed to Rust as is (no copy).
 * float16 and integers: one copy to float64 (exact for both).
-* non-contiguous or big-endian float32/float64: one copy to a contiguous array of the same type.
+* non-contiguous, unaligned or big-endian float32/float64: one copy to a contiguous aligned array of
+  the same type.
 * a polars Series (or one-column DataFrame) of Array(Float32|Float64, d): ``to_numpy()``
   (zero-copy for one chunk without nulls); List(Float...) must hold rows of one length and is
   copied once. A null row is an error.
@@ -81,7 +82,8 @@ def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
         raise TypeError(f"{argument}: unsupported float dtype {array.dtype} (use float32 or float64)")
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    return np.ascontiguousarray(array)
+    # an unaligned buffer (a view into a file or a packed struct) is copied once, aligned
+    return np.require(array, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def same_dims(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:

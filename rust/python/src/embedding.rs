@@ -40,7 +40,9 @@ macro_rules! with_matrix {
 }
 
 fn not_contiguous(argument: &str) -> PyErr {
-    PyTypeError::new_err(format!("{argument}: expected a C-contiguous matrix"))
+    PyTypeError::new_err(format!(
+        "{argument}: expected a C-contiguous, aligned matrix (np.require(x, requirements='CA'))"
+    ))
 }
 
 /// Row statistics of `x` and, with `direction`, each row's cosine to it. Raises (naming
