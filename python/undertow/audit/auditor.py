@@ -132,6 +132,9 @@ def audit_index(
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
     q, self_rows = _queries(queries, view, norms, query_sample, seed)
+    # the search phases are the memory peak (faiss's and the exact kernel's scratch): the
+    # per-document arrays are not needed any more
+    del table, rows, norms
     if len(q) == 0:
         raise UndertowError("index: no stored vector is finite, nothing to search with")
     found = search(view, q, k, self_rows)
