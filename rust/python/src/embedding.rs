@@ -39,6 +39,30 @@ macro_rules! with_matrix {
     };
 }
 
+/// Runs `$body` with the slices of two matrices of one float type and their shared dimension;
+/// a dtype or dimension mismatch is an error naming them (`$names` = (x name, y name)).
+macro_rules! with_pair {
+    ($x:expr, $y:expr, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {
+        match ($x, $y) {
+            (Matrix::F32(a), Matrix::F32(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
+            (Matrix::F64(a), Matrix::F64(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "{} and {} must have the same float dtype",
+                    $names.0, $names.1
+                )))
+            }
+        }
+    };
+    (@arm $a:ident, $b:ident, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {{
+        same_dims($a.shape()[1], $b.shape()[1])?;
+        let $dim = $a.shape()[1];
+        let $xs = $a.as_slice().map_err(|_| not_contiguous($names.0))?;
+        let $ys = $b.as_slice().map_err(|_| not_contiguous($names.1))?;
+        $body
+    }};
+}
+
 fn not_contiguous(argument: &str) -> PyErr {
     PyTypeError::new_err(format!(
         "{argument}: expected a C-contiguous, aligned matrix (np.require(x, requirements='CA'))"
@@ -104,33 +128,13 @@ fn exact_topk<'py>(
         ),
         None => None,
     };
-    let (nq, result) = match (&stored, &queries) {
-        (Matrix::F32(a), Matrix::F32(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let xs = a.as_slice().map_err(|_| not_contiguous("index"))?;
-            let qs = b.as_slice().map_err(|_| not_contiguous("queries"))?;
-            (
-                b.shape()[0],
-                detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?,
-            )
-        }
-        (Matrix::F64(a), Matrix::F64(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let xs = a.as_slice().map_err(|_| not_contiguous("index"))?;
-            let qs = b.as_slice().map_err(|_| not_contiguous("queries"))?;
-            (
-                b.shape()[0],
-                detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?,
-            )
-        }
-        _ => {
-            return Err(PyTypeError::new_err(
-                "index and queries must have the same float dtype",
-            ))
-        }
+    let nq = match &queries {
+        Matrix::F32(b) => b.shape()[0],
+        Matrix::F64(b) => b.shape()[0],
     };
+    let result = with_pair!(&stored, &queries, ("index", "queries"), |xs, qs, dim| {
+        detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?
+    });
     let (distances, labels) = result;
     Ok((
         distances.into_pyarray(py).reshape([nq, k])?,
@@ -351,29 +355,9 @@ fn same_dims(dx: usize, dy: usize) -> PyResult<()> {
 /// The median-heuristic bandwidth (x and y of one float type).
 #[pyfunction]
 fn median_bandwidth(py: Python<'_>, x: Matrix<'_>, y: Matrix<'_>, seed: u64) -> PyResult<f64> {
-    match (&x, &y) {
-        (Matrix::F32(a), Matrix::F32(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let (xs, ys) = (
-                a.as_slice().map_err(|_| not_contiguous("x"))?,
-                b.as_slice().map_err(|_| not_contiguous("y"))?,
-            );
-            detached(py, || mmd::median_bandwidth(xs, ys, dim, seed))
-        }
-        (Matrix::F64(a), Matrix::F64(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let (xs, ys) = (
-                a.as_slice().map_err(|_| not_contiguous("x"))?,
-                b.as_slice().map_err(|_| not_contiguous("y"))?,
-            );
-            detached(py, || mmd::median_bandwidth(xs, ys, dim, seed))
-        }
-        _ => Err(PyTypeError::new_err(
-            "x and y must have the same float dtype",
-        )),
-    }
+    Ok(with_pair!(&x, &y, ("x", "y"), |xs, ys, dim| {
+        detached(py, || mmd::median_bandwidth(xs, ys, dim, seed))?
+    }))
 }
 
 /// Exact unbiased MMD^2 and its permutation p-value.
@@ -387,35 +371,11 @@ fn mmd_exact<'py>(
     permutations: usize,
     seed: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let o = match (&x, &y) {
-        (Matrix::F32(a), Matrix::F32(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let (xs, ys) = (
-                a.as_slice().map_err(|_| not_contiguous("x"))?,
-                b.as_slice().map_err(|_| not_contiguous("y"))?,
-            );
-            detached(py, || {
-                mmd::mmd_exact(xs, ys, dim, bandwidth, permutations, seed)
-            })?
-        }
-        (Matrix::F64(a), Matrix::F64(b)) => {
-            same_dims(a.shape()[1], b.shape()[1])?;
-            let dim = a.shape()[1];
-            let (xs, ys) = (
-                a.as_slice().map_err(|_| not_contiguous("x"))?,
-                b.as_slice().map_err(|_| not_contiguous("y"))?,
-            );
-            detached(py, || {
-                mmd::mmd_exact(xs, ys, dim, bandwidth, permutations, seed)
-            })?
-        }
-        _ => {
-            return Err(PyTypeError::new_err(
-                "x and y must have the same float dtype",
-            ))
-        }
-    };
+    let o = with_pair!(&x, &y, ("x", "y"), |xs, ys, dim| {
+        detached(py, || {
+            mmd::mmd_exact(xs, ys, dim, bandwidth, permutations, seed)
+        })?
+    });
     outcome(py, o)
 }
 
