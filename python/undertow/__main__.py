@@ -1,4 +1,4 @@
-"""Command line: `undertow demo`, `undertow psi REFERENCE CURRENT`."""
+"""Command line: `undertow demo`, `undertow psi REFERENCE CURRENT`, `undertow audit INDEX DOCS`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     psi.add_argument("--binning", default="quantile", choices=["quantile", "uniform"])
     psi.add_argument("--nan-policy", default="raise", choices=["raise", "omit", "bin"])
     psi.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit = sub.add_parser(
+        "audit", help="audit a faiss index file against its documents table (Parquet or CSV)"
+    )
+    audit.add_argument("index", help="a faiss index file (opened with faiss's mmap flags)")
+    audit.add_argument("docs", help="id, content_hash, embedded_hash, encoder_version, [deleted, ...]")
+    audit.add_argument("--encoder-version", default=None, help="the encoder every vector should come from")
+    audit.add_argument("-k", type=int, default=10)
+    audit.add_argument("--baseline", default=None, help="an earlier audit's JSON (for score_shift)")
+    audit.add_argument("--out", default=None, help="write this audit's JSON here (the next --baseline)")
+    audit.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "audit":
+        return _audit(args)
 
     if args.command == "demo":
         from undertow.demo import run
@@ -38,6 +51,23 @@ def main(argv: list[str] | None = None) -> int:
     report = reference.psi(read(args.current))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     return 0 if report.status != "significant" else 2
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """Exit code 2 when a check fails (an integrity problem), 0 otherwise (warnings print)."""
+    from pathlib import Path
+
+    import polars as pl
+
+    from undertow.audit import audit_index
+
+    docs = pl.read_csv(args.docs) if args.docs.endswith(".csv") else pl.read_parquet(args.docs)
+    baseline = Path(args.baseline).read_text() if args.baseline else None
+    report = audit_index(args.index, docs, encoder_version=args.encoder_version, k=args.k, baseline=baseline)
+    if args.out:
+        Path(args.out).write_text(report.to_json())
+    print(report.to_json(indent=2) if args.json else report.summary())
+    return 2 if report.status == "fail" else 0
 
 
 if __name__ == "__main__":
