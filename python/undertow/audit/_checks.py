@@ -221,7 +221,7 @@ def fresh_cosine(view: IndexView, fresh_ids: np.ndarray, fresh: np.ndarray, limi
     starts = np.repeat(lo[present], copies)
     offsets = np.arange(len(which)) - np.repeat(np.cumsum(copies) - copies, copies)
     stored_rows = order[starts + offsets]
-    cos = _cosines(compared, which, view.vectors, stored_rows)
+    cos = _cosines(compared, which, view.get(stored_rows), np.arange(len(stored_rows)))
     worst = np.full(len(fresh_ids), np.inf)
     np.minimum.at(worst, which, cos)
     worst = worst[present]
@@ -250,7 +250,7 @@ def norm_profile(view: IndexView, norms: np.ndarray, limits: dict[str, Any]) -> 
         # a lossy code moves norms by itself: widen the band by the codec's own error on unit
         # vectors taken from the index
         take = np.linspace(0, view.ntotal - 1, min(view.ntotal, 1000)).astype(np.int64)
-        unit = view.vectors[take].astype(np.float64)
+        unit = view.get(take).astype(np.float64)
         scale = np.linalg.norm(unit, axis=1, keepdims=True)
         unit = (unit / np.where(scale > 0, scale, 1.0)).astype(np.float32)
         codec = np.abs(np.linalg.norm(view.encode_decode(unit).astype(np.float64), axis=1) - 1.0)
@@ -345,7 +345,14 @@ def ivf_checks(view: IndexView, docs: Docs, rows: np.ndarray, limits: dict[str, 
     if not recent.any() or not older.any():
         out.append(not_run("ivf_residual_drift", "all embedded_at times are equal"))
         return out
-    distance = np.sqrt(_core.assigned_distances(view.vectors, ivf.centroids, ivf.lists))
+    distance = np.sqrt(
+        np.concatenate(
+            [
+                _core.assigned_distances(block, ivf.centroids, ivf.lists[start : start + len(block)])
+                for start, block in view.chunks()
+            ]
+        )
+    )
     ratio = float(np.median(distance[recent]) / max(np.median(distance[older]), 1e-30))
     worst = np.flatnonzero(recent)[np.argsort(distance[recent])[::-1][:20]]
     out.append(

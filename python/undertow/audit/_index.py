@@ -5,9 +5,9 @@ faiss allows.
   matrix is a zero-copy numpy view of faiss's buffer; ids come from ``id_map`` (a view too).
   ``reconstruct_n`` is never called: on IDMap/IDMap2 it aborts the process in faiss 1.x.
 * IVFFlat / IVFPQ: the inverted lists are walked once (ids, codes, list number per row); PQ
-  codes are decoded (centroid + decoded residual), so "the stored vectors" of a lossy index are
-  what its search compares against.
-* ScalarQuantizer: its codes are decoded in blocks with ``sa_decode``.
+  codes are decoded on demand (centroid + decoded residual), so "the stored vectors" of a lossy
+  index are what its search compares against, and it is never decoded whole.
+* ScalarQuantizer: its codes are decoded on demand, in blocks, with ``sa_decode``.
 An index on disk is opened with faiss's IO_FLAG_MMAP (IVF lists stay in the file's pages); a
 flat index is read once into faiss's own buffer and viewed from there, never copied again.
 """
@@ -15,7 +15,7 @@ flat index is read once into faiss's own buffer and viewed from there, never cop
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,7 @@ class IndexView:
     metric: str  # "ip" or "l2"
     dim: int
     ids: np.ndarray
-    vectors: np.ndarray
+    vectors: np.ndarray | None  # the stored float32 rows (lossless kinds), else None
     lossy: bool
     zero_copy: bool
     ivf: IvfView | None = None
@@ -65,6 +65,25 @@ class IndexView:
     encode_decode: Callable[[np.ndarray], np.ndarray] | None = None
     path: str | None = None
     owner: Any = None  # the wrapper that owns the C++ index: the views above point into it
+    # lossy kinds: decode(rows) -> float32 rows, so a PQ index is never decoded whole (1e6 x 384
+    # PQ codes of 64 bytes decode to 1.5 GB)
+    decode: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        """The stored (decoded, for lossy kinds) vectors of `rows`, float32, C-contiguous."""
+        if self.vectors is not None:
+            return np.ascontiguousarray(self.vectors[rows])
+        assert self.decode is not None
+        return self.decode(np.asarray(rows, dtype=np.int64))
+
+    def chunks(self, size: int = _DECODE_BLOCK) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, block) over all rows: the whole matrix when it is held, else decoded
+        blocks of `size` rows."""
+        if self.vectors is not None:
+            yield 0, self.vectors
+            return
+        for start in range(0, self.ntotal, size):
+            yield start, self.get(np.arange(start, min(start + size, self.ntotal)))
 
     @property
     def ntotal(self) -> int:
@@ -150,11 +169,8 @@ def _read_inner(faiss: Any, inner: Any, kind: str, metric: str) -> IndexView:
     if isinstance(inner, faiss.IndexScalarQuantizer):
         n, size = int(inner.ntotal), int(inner.code_size)
         codes = _view(faiss, inner.codes.data(), n * size, np.uint8).reshape(n, size)
-        vectors = np.empty((n, d), dtype=np.float32)
-        for start in range(0, n, _DECODE_BLOCK):
-            block = codes[start : start + _DECODE_BLOCK]
-            vectors[start : start + len(block)] = inner.sa_decode(np.ascontiguousarray(block))
-        view = IndexView(None, kind, metric, d, None, vectors, True, False)  # type: ignore[arg-type]
+        view = IndexView(None, kind, metric, d, None, None, True, False)  # type: ignore[arg-type]
+        view.decode = lambda rows: inner.sa_decode(np.ascontiguousarray(codes[rows]))
         view.encode_decode = lambda x: inner.sa_decode(inner.sa_encode(x))
         return view
     if isinstance(inner, faiss.IndexIVFFlat | faiss.IndexIVFPQ):
@@ -169,7 +185,8 @@ def _read_ivf(faiss: Any, ivf: Any, kind: str, metric: str) -> IndexView:
     n = int(ivf.ntotal)
     ids = np.empty(n, dtype=np.int64)
     lists = np.empty(n, dtype=np.int64)
-    vectors = np.empty((n, d), dtype=np.float32)
+    # the lists' codes gathered in row order: float32 vectors for IVFFlat, PQ codes for IVFPQ
+    codes = np.empty((n, code_size), dtype=np.uint8)
     quantizer = faiss.downcast_index(ivf.quantizer)
     if not isinstance(quantizer, faiss.IndexFlat):
         raise UndertowError(
@@ -189,12 +206,9 @@ def _read_ivf(faiss: Any, ivf: Any, kind: str, metric: str) -> IndexView:
         code_ptr = invlists.get_codes(number)
         try:
             ids[at : at + size] = _view(faiss, id_ptr, size, np.int64)
-            codes = _view(faiss, code_ptr, size * code_size, np.uint8).reshape(size, code_size)
-            if is_pq:
-                residuals = ivf.pq.decode(np.ascontiguousarray(codes))
-                vectors[at : at + size] = residuals + centroids[number]
-            else:
-                vectors[at : at + size] = codes.view(np.float32).reshape(size, d)
+            codes[at : at + size] = _view(faiss, code_ptr, size * code_size, np.uint8).reshape(
+                size, code_size
+            )
         finally:
             invlists.release_ids(number, id_ptr)
             invlists.release_codes(number, code_ptr)
@@ -202,9 +216,12 @@ def _read_ivf(faiss: Any, ivf: Any, kind: str, metric: str) -> IndexView:
         at += size
     if at != n:
         raise UndertowError(f"index: {kind} lists hold {at} vectors but ntotal is {n}")
+    vectors = None if is_pq else codes.view(np.float32).reshape(n, d)
     view = IndexView(None, kind, metric, d, ids, vectors, is_pq, False)  # type: ignore[arg-type]
     view.ivf = IvfView(centroids, lists, nlist, int(ivf.nprobe))
     view.settings = {"nlist": nlist, "nprobe": int(ivf.nprobe)}
     if is_pq:
+        # by_residual: a stored vector is its list's centroid plus the decoded residual
+        view.decode = lambda rows: ivf.pq.decode(np.ascontiguousarray(codes[rows])) + centroids[lists[rows]]
         view.encode_decode = lambda x: ivf.sa_decode(ivf.sa_encode(x))
     return view

@@ -38,11 +38,34 @@ def search(view: IndexView, queries: np.ndarray, k: int, self_rows: np.ndarray |
         keep[np.arange(len(ids)), first] = False  # no self-match: first == k drops the last
         ids = ids[keep].reshape(len(ids), k)
         scores = scores[keep].reshape(len(ids), k)
-    stored = view.vectors
-    exact_q = q32 if stored.dtype == np.float32 else queries.astype(stored.dtype)
-    exact_scores, rows = exact_search(stored, exact_q, k=k, metric=view.metric, exclude=self_rows)
+    exact_scores, rows = _exact(view, q32, k, self_rows)
     exact_ids = np.where(rows >= 0, view.ids[np.maximum(rows, 0)], -1)
     return Searched(ids, scores, exact_ids, exact_scores, self_rows)
+
+
+def _exact(
+    view: IndexView, q32: np.ndarray, k: int, self_rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k over the stored rows: one kernel call on a held matrix, or the decoded
+    blocks of a lossy index merged (best first, ties to the lower row, as one call would)."""
+    best: tuple[np.ndarray, np.ndarray] | None = None
+    for start, block in view.chunks():
+        exclude = None
+        if self_rows is not None:
+            local = self_rows - start
+            exclude = np.where((local >= 0) & (local < len(block)), local, -1)
+        scores, rows = exact_search(block, q32, k=k, metric=view.metric, exclude=exclude)
+        rows = np.where(rows >= 0, rows + start, -1)
+        if best is not None:
+            scores = np.concatenate([best[0], scores], axis=1)
+            rows = np.concatenate([best[1], rows], axis=1)
+            key = -scores if view.metric == "ip" else scores
+            order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), key), axis=1)[:, :k]
+            scores = np.take_along_axis(scores, order, axis=1)
+            rows = np.take_along_axis(rows, order, axis=1)
+        best = (scores, rows)
+    assert best is not None
+    return best
 
 
 def ann_recall(view: IndexView, found: Searched, k: int, limit: float) -> Check:

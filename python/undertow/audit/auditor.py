@@ -83,7 +83,7 @@ def _queries(
     usable = np.flatnonzero(np.isfinite(norms))
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(usable, size=min(sample, len(usable)), replace=False))
-    return np.ascontiguousarray(view.vectors[rows]), rows
+    return view.get(rows), rows
 
 
 def audit_index(
@@ -127,7 +127,7 @@ def audit_index(
         if fresh_pair is not None
         else not_run("fresh_cosine", "no fresh (ids, vectors) given")
     )
-    norms = _core.row_norms(view.vectors)
+    norms = np.concatenate([_core.row_norms(block) for _, block in view.chunks()])
     checks["norm_profile"] = norm_profile(view, norms, limits)
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
