@@ -49,3 +49,25 @@ def test_audit_of_a_two_block_lossy_index(sq_index):
     # exact search over the decoded blocks is 1 (to the tie tolerance)
     assert report["ann_recall"].value == 1.0
     assert report.status == "ok", report.summary()
+
+
+def test_fresh_vectors_are_the_queries_of_a_lossy_index():
+    rng = np.random.default_rng(12)
+    n = 3000
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    index = faiss.IndexScalarQuantizer(8, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2)
+    index.train(x)
+    index.add(x)
+    ids = np.arange(n, dtype=np.int64)
+    docs = pl.DataFrame(
+        {"id": ids, "content_hash": ["h"] * n, "embedded_hash": ["h"] * n, "encoder_version": ["e"] * n}
+    )
+    # 40 known ids, and one id the index does not hold whose vector sits on the last stored row:
+    # its search must keep that row (only a query's own id is dropped)
+    fresh_ids = np.append(np.arange(0, 400, 10), n + 7)
+    fresh = np.vstack([x[:400:10], x[n - 1 : n] + np.float32(1e-4)])
+    report = ut.audit_index(index, docs, fresh=(fresh_ids, fresh), k=5)
+    recall = report["ann_recall"]
+    assert recall.detail["queries"] == "fresh" and recall.sample_size == len(fresh_ids)
+    assert recall.value == 1.0  # exhaustive search: the index's results are the exact ones
+    assert report["fresh_cosine"].detail["not_in_index"] == 1

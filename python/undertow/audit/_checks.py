@@ -247,14 +247,15 @@ def fresh_cosine(view: IndexView, fresh_ids: np.ndarray, fresh: np.ndarray, limi
 def norm_profile(view: IndexView, norms: np.ndarray, limits: dict[str, Any]) -> Check:
     tolerance = float(limits["norm_tolerance"])
     if view.encode_decode is not None and view.ntotal:
-        # a lossy code moves norms by itself: widen the band by the codec's own error on unit
-        # vectors taken from the index
-        take = np.linspace(0, view.ntotal - 1, min(view.ntotal, 1000)).astype(np.int64)
+        # a lossy code moves norms by itself: widen the band to twice the codec's largest norm
+        # error on 10,000 unit vectors taken from the index (a 99th percentile flagged clean
+        # vectors of a 1e6-row IVFPQ: measured)
+        take = np.linspace(0, view.ntotal - 1, min(view.ntotal, 10_000)).astype(np.int64)
         unit = view.get(take).astype(np.float64)
         scale = np.linalg.norm(unit, axis=1, keepdims=True)
         unit = (unit / np.where(scale > 0, scale, 1.0)).astype(np.float32)
         codec = np.abs(np.linalg.norm(view.encode_decode(unit).astype(np.float64), axis=1) - 1.0)
-        tolerance = max(tolerance, 2.0 * float(np.quantile(codec, 0.99)))
+        tolerance = max(tolerance, 2.0 * float(codec.max()))
     finite = np.isfinite(norms)
     off = ~finite | (np.abs(norms - 1.0) > tolerance)
     nonfinite = int((~finite).sum())

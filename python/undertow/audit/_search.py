@@ -31,7 +31,8 @@ def search(view: IndexView, queries: np.ndarray, k: int, self_rows: np.ndarray |
     scores = scores.astype(np.float64)
     if self_rows is not None:
         # drop the query's own id once (faiss usually returns it first), keep k
-        own = view.ids[self_rows]
+        # a query with no stored copy (-1) matches no id: the extra last column is dropped
+        own = np.where(self_rows >= 0, view.ids[np.maximum(self_rows, 0)], np.iinfo(np.int64).min)
         hit = ids == own[:, None]
         first = np.where(hit.any(axis=1), hit.argmax(axis=1), k)
         keep = np.ones_like(ids, dtype=bool)
@@ -68,7 +69,7 @@ def _exact(
     return best
 
 
-def ann_recall(view: IndexView, found: Searched, k: int, limit: float) -> Check:
+def ann_recall(view: IndexView, found: Searched, k: int, limit: float, source: str = "given") -> Check:
     """recall@k by id, where a returned result that ties the exact k-th score (to float32
     rounding: faiss and the exact kernel sum in different orders) also counts as found."""
     larger_is_better = view.metric == "ip"
@@ -99,10 +100,19 @@ def ann_recall(view: IndexView, found: Searched, k: int, limit: float) -> Check:
         len(found.ann_ids),
         np.asarray(missed, dtype=np.int64),
         f"recall@{k} {recall:.4f} at the index's own settings ({settings}) vs exact search"
-        + (" over its decoded vectors" if view.lossy else ""),
+        + (" over its decoded vectors" if view.lossy else "")
+        + {
+            "given": "",
+            "fresh": "; queries: fresh vectors",
+            "stored": "; queries: sampled stored vectors"
+            + (" (decoded vectors are easy to find again: pass queries or fresh)" if view.lossy else ""),
+        }[source],
         direction="min",
         count=int(valid.sum() - hits.sum()),
-        detail={"per_query_min": float((hits / np.maximum(valid, 1)).min()) if len(hits) else 1.0},
+        detail={
+            "per_query_min": float((hits / np.maximum(valid, 1)).min()) if len(hits) else 1.0,
+            "queries": source,
+        },
     )
 
 

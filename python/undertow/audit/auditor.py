@@ -71,19 +71,34 @@ def _fresh(fresh: Any, view: IndexView) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _queries(
-    queries: Any, view: IndexView, norms: np.ndarray, sample: int, seed: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+    queries: Any,
+    view: IndexView,
+    norms: np.ndarray,
+    sample: int,
+    seed: int,
+    fresh: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray | None, str]:
     if queries is not None:
         q = as_matrix(queries, "queries", min_rows=1)
         if q.shape[1] != view.dim:
             raise UndertowError(f"queries: vectors have {q.shape[1]} dimensions, the index {view.dim}")
         if not np.isfinite(q).all():
             raise UndertowError("queries: vectors hold NaN or inf")
-        return q, None
-    usable = np.flatnonzero(np.isfinite(norms))
+        return q, None, "given"
     rng = np.random.default_rng(seed)
+    if view.lossy and fresh is not None:
+        # a lossy index's decoded vectors sit near its centroids and are easy to find again;
+        # fresh embeddings are real queries (their own stored copy is excluded)
+        ids, vectors = fresh
+        pick = np.sort(rng.choice(len(ids), size=min(sample, len(ids)), replace=False))
+        order = np.argsort(view.ids, kind="stable")
+        at = np.minimum(np.searchsorted(view.ids, ids[pick], sorter=order), view.ntotal - 1)
+        own = order[at]
+        rows = np.where(view.ids[own] == ids[pick], own, -1)
+        return np.ascontiguousarray(vectors[pick], dtype=np.float32), rows, "fresh"
+    usable = np.flatnonzero(np.isfinite(norms))
     rows = np.sort(rng.choice(usable, size=min(sample, len(usable)), replace=False))
-    return view.get(rows), rows
+    return view.get(rows), rows, "stored"
 
 
 def audit_index(
@@ -131,14 +146,14 @@ def audit_index(
     checks["norm_profile"] = norm_profile(view, norms, limits)
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
-    q, self_rows = _queries(queries, view, norms, query_sample, seed)
+    q, self_rows, source = _queries(queries, view, norms, query_sample, seed, fresh_pair)
     # the search phases are the memory peak (faiss's and the exact kernel's scratch): the
     # per-document arrays are not needed any more
     del table, rows, norms
     if len(q) == 0:
         raise UndertowError("index: no stored vector is finite, nothing to search with")
     found = search(view, q, k, self_rows)
-    checks["ann_recall"] = ann_recall(view, found, k, limits["ann_recall"])
+    checks["ann_recall"] = ann_recall(view, found, k, limits["ann_recall"], source)
     checks["tombstone_pollution"] = tombstone_pollution(
         found, checks["orphaned_vectors"].ids, limits["tombstone_pollution"]
     )
