@@ -12,10 +12,10 @@ version of the same permutation test (all permutations in one matrix product).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from _read_pass import READ_THREADS, read_pass_single, read_pass_threads  # noqa: F401 (re-exported)
 
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 PSI_EPS = 1e-4
@@ -51,31 +51,6 @@ def numpy_psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, eps: flo
 
 # ---------------------------------------------------------------------------------------------
 # Read passes (the memory-bandwidth yardstick; as in test_bench_psi.py)
-
-READ_THREADS = 2
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="emb-read-pass")
-    return _POOL
-
-
-def read_pass_single(*arrays: np.ndarray) -> float:
-    return float(sum(np.add.reduce(x.reshape(-1)) for x in arrays))
-
-
-def _sum_chunks(chunks: list[np.ndarray]) -> float:
-    return float(sum(np.sum(c, dtype=np.float32) for c in chunks))
-
-
-def read_pass_threads(*arrays: np.ndarray) -> float:
-    """Each of READ_THREADS threads sums its share (a contiguous slice) of every array."""
-    flat = [x.reshape(-1) for x in arrays]
-    shares = [[np.array_split(x, READ_THREADS)[t] for x in flat] for t in range(READ_THREADS)]
-    return float(sum(_pool().map(_sum_chunks, shares)))
 
 
 # ---------------------------------------------------------------------------------------------

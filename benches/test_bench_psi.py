@@ -30,7 +30,6 @@ import math
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +37,12 @@ import numpy as np
 import pytest
 from _common import _is_quick, is_big, note, record, size_label
 from _memory import peak_rss_growth
+from _read_pass import READ_THREADS, read_pass_single, read_pass_threads
 
 import undertow as ut
 
 BINS = 10
 EPS = 1e-4
-READ_THREADS = 2
 REL_TOL = 1e-9
 
 # ---------------------------------------------------------------------------------------------
@@ -82,30 +81,6 @@ def numpy_correct_psi(
 
 # ---------------------------------------------------------------------------------------------
 # Read passes
-
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read-pass")
-    return _POOL
-
-
-def read_pass_single(*arrays: np.ndarray) -> float:
-    return float(sum(np.add.reduce(x.reshape(-1)) for x in arrays))
-
-
-def _sum_chunks(chunks: list[np.ndarray]) -> float:
-    return float(sum(np.sum(c, dtype=np.float32) for c in chunks))
-
-
-def read_pass_threads(*arrays: np.ndarray) -> float:
-    """Each of READ_THREADS threads sums its share (a contiguous slice) of every array."""
-    flat = [x.reshape(-1) for x in arrays]
-    shares = [[np.array_split(x, READ_THREADS)[t] for x in flat] for t in range(READ_THREADS)]
-    return float(sum(_pool().map(_sum_chunks, shares)))
 
 
 def _fast_rounds(n: int) -> int:
