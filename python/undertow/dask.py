@@ -35,13 +35,10 @@ from typing import Any
 import numpy as np
 
 from undertow._core import UndertowError
-from undertow._results import PsiReport
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import MmdResult, RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.histogram import HistogramAccumulator
-from undertow.reference import PsiAccumulator, Reference
-from undertow.stream import (
+from undertow.stream.scan import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SPLIT_EVERY,
     CovarianceJob,
@@ -59,6 +56,9 @@ from undertow.stream import (
     read_fragment,
     tree_shape,
 )
+from undertow.tabular.histogram import HistogramAccumulator
+from undertow.tabular.reference import PsiAccumulator, Reference
+from undertow.tabular.results import PsiReport
 
 
 def _dask() -> Any:

@@ -11,8 +11,8 @@ import numpy as np
 from undertow.audit._checks import judged, not_run
 from undertow.audit._index import IndexView
 from undertow.audit._report import AuditReport, Check
-from undertow.psi import psi
-from undertow.search import exact_search
+from undertow.embedding.search import exact_search
+from undertow.tabular.psi import psi
 
 
 @dataclass

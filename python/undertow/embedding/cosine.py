@@ -11,9 +11,9 @@ import numpy as np
 from undertow import _core
 from undertow._args import check_thresholds
 from undertow._core import UndertowError
-from undertow._results import PsiResult, _plain
 from undertow.embedding._vectors import as_matrix, same_dims
-from undertow.reference import Reference
+from undertow.tabular.reference import Reference
+from undertow.tabular.results import PsiResult, _plain
 
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 

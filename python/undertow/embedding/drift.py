@@ -19,7 +19,6 @@ import polars as pl
 from undertow import _core
 from undertow._args import check_thresholds
 from undertow._core import UndertowError
-from undertow._results import _plain
 from undertow.embedding._classifier import domain_auc
 from undertow.embedding._pack import pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
@@ -27,7 +26,8 @@ from undertow.embedding._vectors import as_matrix, check_count, check_seed
 from undertow.embedding.cosine import QUANTILE_LEVELS, CosineDrift, CosineReference, _check_tolerance
 from undertow.embedding.mmd import MmdResult, mmd
 from undertow.embedding.pca import PCA
-from undertow.reference import PsiAccumulator, Reference
+from undertow.tabular.reference import PsiAccumulator, Reference
+from undertow.tabular.results import _plain
 
 # Cosine quantiles of a stream come from counts on a fixed grid over [-1, 1] (resolution 3e-5).
 GRID = 65_536

@@ -9,10 +9,10 @@ import numpy as np
 
 from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
-from undertow._categorical import UNSEEN, count_categories, fit_categories
 from undertow._core import UndertowError
 from undertow._inputs import Column, table_columns
-from undertow._results import PsiReport, PsiResult
+from undertow.tabular._categorical import UNSEEN, count_categories, fit_categories
+from undertow.tabular.results import PsiReport, PsiResult
 
 
 def fit_numeric_column(

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import polars as pl
 
-from undertow.demo import DATA, FEATURES, load, run
+from undertow.cli.demo import DATA, FEATURES, load, run
 
 
 def test_demo_data_ships_with_the_package() -> None:
@@ -65,7 +65,7 @@ def test_cli_psi_json_and_exit_code(tmp_path) -> None:  # type: ignore[no-untype
 
 
 def test_demo_audit_reports_exactly_the_planted_debt() -> None:
-    from undertow.demo_audit import planted_index, run
+    from undertow.cli.demo_audit import planted_index, run
 
     report = run(print_fn=lambda *_: None)
     planted = planted_index()["planted"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import polars as pl
 
-from undertow.reference import Reference
+from undertow.tabular.reference import Reference
 
-DATA = Path(__file__).parent / "data" / "demo.parquet"
+DATA = Path(__file__).parents[1] / "data" / "demo.parquet"
 FEATURES = ["words", "chars", "source", "topic", "cosine_to_centroid", "pc1"]
 
 
@@ -46,7 +46,7 @@ def run(print_fn=print) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     except ImportError:
         print_fn('(the index audit needs faiss: pip install "undertow[faiss]")')
         return reports
-    from undertow import demo_audit
+    from undertow.cli import demo_audit
 
     reports["audit"] = demo_audit.run(print_fn)
     return reports

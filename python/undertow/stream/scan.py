@@ -39,12 +39,12 @@ import numpy as np
 import polars as pl
 
 from undertow._core import UndertowError
-from undertow._results import PsiReport
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.histogram import HistogramAccumulator
-from undertow.reference import PsiAccumulator, Reference
+from undertow.tabular.histogram import HistogramAccumulator
+from undertow.tabular.reference import PsiAccumulator, Reference
+from undertow.tabular.results import PsiReport
 
 DEFAULT_BATCH_SIZE = 65_536
 DEFAULT_SPLIT_EVERY = 8
