@@ -34,11 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from undertow._args import check_batch_size, check_split_every
 from undertow._core import UndertowError
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import MmdResult, RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.stream.scan import (
+from undertow.stream import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SPLIT_EVERY,
     CovarianceJob,
@@ -47,14 +48,12 @@ from undertow.stream.scan import (
     HistogramJob,
     PsiJob,
     RffJob,
-    _vector_dim,
-    check_batch_size,
-    check_split_every,
     expected_types,
     list_fragments,
     merge_group,
     read_fragment,
     tree_shape,
+    vector_dim,
 )
 from undertow.tabular.histogram import HistogramAccumulator
 from undertow.tabular.reference import PsiAccumulator, Reference
@@ -216,7 +215,7 @@ def _dim(fragment: Fragment, column: str) -> int:
     physical = fragment.open().physical_schema
     if column not in physical.names:
         raise UndertowError(f"source: {fragment.label} has no column {column!r}")
-    dim = _vector_dim(physical.field(column).type, column)
+    dim = vector_dim(physical.field(column).type, column)
     if dim is None:
         raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
     return dim

@@ -12,7 +12,7 @@ import pytest
 from reference_impl import assert_psi_matches, assert_reports_identical, psi_reference
 
 import undertow as ut
-from undertow.stream.scan import TreeReducer, arrow_vectors, tree_shape
+from undertow.stream import TreeReducer, arrow_vectors, tree_shape
 
 DIM = 8
 
