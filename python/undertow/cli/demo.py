@@ -9,6 +9,7 @@ sample of that mix (no drift), "current_shifted" is 80% python-docs (the traffic
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ from undertow.tabular.reference import Reference
 
 DATA = Path(__file__).parents[1] / "data" / "demo.parquet"
 FEATURES = ["words", "chars", "source", "topic", "cosine_to_centroid", "pc1"]
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser("demo", help="a drift report on a small real example shipped with undertow")
+
+
+def command(args: argparse.Namespace) -> int:
+    run()
+    return 0
 
 
 def load() -> pl.DataFrame:
