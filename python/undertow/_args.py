@@ -1,4 +1,6 @@
-"""Validation of scalar arguments shared by the public functions."""
+"""Validation of the scalar arguments shared by the public functions (bins, nan_policy, eps,
+thresholds, seeds, counts, batch sizes): a checked value back, or an error naming the argument.
+Arrays and tables are normalized in `undertow._inputs`."""
 
 from __future__ import annotations
 
@@ -84,3 +86,19 @@ def check_batch_size(batch_size: Any) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise UndertowError(f"batch_size: must be a positive integer, got {batch_size!r}")
     return batch_size
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= int(seed) < 2**64:
+        raise UndertowError(f"seed: must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def check_count(value: Any, argument: str, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{argument}: must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UndertowError(f"{argument}: must be {bound}, got {value}")
+    return value

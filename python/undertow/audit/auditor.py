@@ -10,12 +10,12 @@ import numpy as np
 
 from undertow import _core
 from undertow._core import UndertowError
+from undertow._inputs import as_matrix
 from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile, not_run
 from undertow.audit._docs import read_docs
 from undertow.audit._index import IndexView, open_index
 from undertow.audit._report import AuditReport, Check
 from undertow.audit._search import ann_recall, score_shift, scores_of, search, tombstone_pollution
-from undertow.embedding._vectors import as_matrix
 
 # Check thresholds (shares unless said), then the knobs the checks use.
 DEFAULT_THRESHOLDS: dict[str, float | None] = {

@@ -11,7 +11,7 @@ import numpy as np
 from undertow import _core
 from undertow._args import check_thresholds
 from undertow._core import UndertowError
-from undertow.embedding._vectors import as_matrix, same_dims
+from undertow._inputs import as_matrix, same_dims
 from undertow.tabular.reference import Reference
 from undertow.tabular.results import PsiResult, _plain
 

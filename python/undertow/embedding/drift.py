@@ -17,12 +17,12 @@ import numpy as np
 import polars as pl
 
 from undertow import _core
-from undertow._args import check_thresholds
+from undertow._args import check_count, check_seed, check_thresholds
 from undertow._core import UndertowError
+from undertow._inputs import as_matrix
 from undertow.embedding._classifier import domain_auc
 from undertow.embedding._pack import pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
-from undertow.embedding._vectors import as_matrix, check_count, check_seed
 from undertow.embedding.cosine import QUANTILE_LEVELS, CosineDrift, CosineReference, _check_tolerance
 from undertow.embedding.mmd import MmdResult, mmd
 from undertow.embedding.pca import PCA

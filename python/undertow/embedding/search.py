@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from undertow import _core
+from undertow._args import check_count
 from undertow._core import UndertowError
-from undertow.embedding._vectors import as_matrix, check_count, common_dtype, same_dims
+from undertow._inputs import as_matrix, common_dtype, same_dims
 
 
 def exact_search(
