@@ -12,9 +12,10 @@ accumulators and safe serialization.
 from undertow._core import FORMAT_VERSION, UndertowError
 from undertow.audit import AuditReport, Check, audit_index
 from undertow.embedding.cosine import CosineDrift, cosine_drift
-from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift
 from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
 from undertow.embedding.pca import PCA, CovarianceAccumulator
+from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
 from undertow.stream.scan import scan
 from undertow.tabular.histogram import HistogramAccumulator, histogram

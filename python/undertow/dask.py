@@ -36,9 +36,10 @@ import numpy as np
 
 from undertow._args import check_batch_size, check_split_every
 from undertow._core import UndertowError
-from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift
 from undertow.embedding.mmd import MmdResult, RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
+from undertow.embedding.report import EmbeddingDriftReport
 from undertow.stream import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SPLIT_EVERY,

@@ -38,8 +38,9 @@ import polars as pl
 
 from undertow._args import check_batch_size, check_split_every
 from undertow._core import UndertowError
-from undertow.embedding.drift import EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.drift import EmbeddingDrift
 from undertow.embedding.pca import PCA, CovarianceAccumulator
+from undertow.embedding.report import EmbeddingDriftReport
 from undertow.stream.arrow import parquet_scan_options, require_pyarrow, vector_dim
 from undertow.stream.fragments import (
     DEFAULT_BATCH_SIZE,
