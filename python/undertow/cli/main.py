@@ -6,7 +6,6 @@ The dispatcher only: each subcommand's module declares its arguments (`add_parse
 from __future__ import annotations
 
 import argparse
-import sys
 
 from undertow.cli import audit, demo, psi
 
@@ -20,7 +19,3 @@ def main(argv: list[str] | None = None) -> int:
         module.add_parser(sub)
     args = parser.parse_args(argv)
     return int(SUBCOMMANDS[args.command].command(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
