@@ -58,14 +58,14 @@ class Check:
         return {
             "name": self.name,
             "status": self.status,
-            "value": _plain(self.value),
-            "threshold": _plain(self.threshold),
+            "value": plain(self.value),
+            "threshold": plain(self.threshold),
             "direction": self.direction,
             "sample_size": self.sample_size,
             "count": self.count,
             "ids": [int(i) for i in self.ids],
             "message": self.message,
-            "detail": _plain(self.detail),
+            "detail": plain(self.detail),
         }
 
     @classmethod
@@ -89,14 +89,14 @@ class Check:
         return f"Check({self.name}: {self.status}, value={value}, count={self.count})"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-safe: numpy scalars and arrays to Python, non-finite floats to strings."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
+        return [plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -105,7 +105,7 @@ def _plain(value: Any) -> Any:
 
 
 def _unplain_float(value: Any) -> float:
-    return float(value)  # float("inf") / float("nan") read back the strings _plain wrote
+    return float(value)  # float("inf") / float("nan") read back the strings plain wrote
 
 
 class AuditReport:
@@ -202,11 +202,11 @@ class AuditReport:
             "status": self.status,
             "k": self.k,
             "seconds": self.seconds,
-            "index": _plain(self.index),
+            "index": plain(self.index),
             "scores": {
                 "metric": self.scores["metric"],
-                "top1": _plain(self.scores["top1"]),
-                "topk": _plain(self.scores["topk"]),
+                "top1": plain(self.scores["top1"]),
+                "topk": plain(self.scores["topk"]),
             },
             "checks": {name: c.to_dict() for name, c in self.checks.items()},
         }

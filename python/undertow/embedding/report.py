@@ -11,7 +11,7 @@ import polars as pl
 
 from undertow.embedding.cosine import CosineDrift
 from undertow.embedding.mmd import MmdResult
-from undertow.tabular.results import _plain
+from undertow.tabular.results import plain
 
 # the "severe" status: a classifier separates the sides, or the centroids moved this far
 SEVERE_AUC = 0.9
@@ -46,7 +46,7 @@ class EmbeddingDriftReport:
             "status": self.status,
             "cosine": self.cosine.to_dict(),
             "mmd": self.mmd.to_dict(),
-            "component_psi": _plain(self.component_psi),
+            "component_psi": plain(self.component_psi),
             "component_threshold": self.component_threshold,
             "drifted_share": self.drifted_share,
             "domain_auc": self.domain_auc,
