@@ -39,7 +39,7 @@ def _frame(docs: Any) -> pl.DataFrame:
     if isinstance(docs, pl.LazyFrame):
         try:
             return docs.collect()
-        except pl.exceptions.PolarsError as error:
+        except (pl.exceptions.PolarsError, OSError) as error:
             raise UndertowError(f"docs: the LazyFrame failed to collect: {error}") from error
     if isinstance(docs, pl.DataFrame):
         return docs
