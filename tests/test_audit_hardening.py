@@ -932,3 +932,16 @@ def test_iso_text_dates_match_datetimes(env):
         np.testing.assert_array_equal(text.embedded_at, base.embedded_at)
         np.testing.assert_array_equal(text.stale_for, base.stale_for)
     assert base.embedded_at[0] == (dt.datetime(2024, 1, 1) - dt.datetime(1970, 1, 1)).total_seconds()
+
+
+def test_non_finite_baseline_scores_are_left_out_of_score_shift(env):
+    """A report's JSON keeps a NaN score as "nan" (a stored vector holding NaN can be returned
+    with one); score_shift compares the finite scores, as if the NaN ones were not there."""
+    clean = json.loads(_ok_report(env))
+    dirty = json.loads(_ok_report(env))
+    dirty["scores"]["top1"] = [*clean["scores"]["top1"], "nan", "inf"]
+    dirty["scores"]["topk"] = ["nan", *clean["scores"]["topk"], "-inf"]
+    want = ut.audit_index(env.index, env.docs, queries=env.queries, k=3, baseline=clean)["score_shift"]
+    got = ut.audit_index(env.index, env.docs, queries=env.queries, k=3, baseline=dirty)["score_shift"]
+    assert got.status == want.status == "ok"
+    assert got.value == want.value and got.detail == want.detail
