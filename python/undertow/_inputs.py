@@ -214,7 +214,10 @@ def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
         value = value.to_series(0)
     if isinstance(value, pl.Series):
         value = _vectors_from_polars(value, argument)
-    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError):  # numpy refuses ragged nested lists
+        raise TypeError(f"{argument}: rows have different lengths (a ragged list)") from None
     _refuse_dtype(array, argument)
     kind = array.dtype.kind
     if array.ndim != 2:
