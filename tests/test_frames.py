@@ -208,3 +208,28 @@ def test_one_dimensional_pandas_and_arrow_series_in_psi() -> None:
     assert ut.psi(nullable, nullable, nan_policy="bin").expected_missing == 100
     with pytest.raises(TypeError, match=r"expected column 'when'"):
         ut.psi(pd.Series(pd.to_datetime(["2026-01-01"] * 3), name="when"), [1.0, 2.0])
+
+
+def test_audit_docs_from_pandas_and_pyarrow_match_polars() -> None:
+    # the audit's docs table goes through the same layer: timestamps kept, categoricals as labels
+    from audit_corpus import corpus, docs_table, make_index
+
+    index, ids = make_index("IndexFlatIP", corpus().vectors)
+    docs = docs_table(ids, minutes=np.arange(len(ids)) % 90)
+    docs = docs.with_columns(
+        pl.when(pl.col("id") % 7 == 0)
+        .then(pl.lit("enc-v2"))
+        .otherwise("encoder_version")
+        .alias("encoder_version")
+    )
+    want = ut.audit_index(index, docs)
+    assert want["encoder_mix"].status != "ok"  # the planted mix is seen
+    as_pandas = docs.to_pandas().astype({"encoder_version": "category"})
+    for frame in (as_pandas, pa.Table.from_pandas(as_pandas, preserve_index=False)):
+        got = ut.audit_index(index, frame)
+        for name, check in want.checks.items():
+            assert got[name].status == check.status, name
+            np.testing.assert_array_equal(got[name].ids, check.ids, err_msg=name)
+            assert got[name].count == check.count, name
+    with pytest.raises(ut.UndertowError, match=r"docs: .*unique column names"):
+        ut.audit_index(index, pd.DataFrame([[1, 2]], columns=["id", "id"]))

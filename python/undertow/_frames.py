@@ -77,6 +77,18 @@ def _values(series: Any, name: str, argument: str) -> Any:
     return series.to_polars()
 
 
+def to_polars(table: Any, argument: str) -> pl.DataFrame | None:
+    """A whole eager dataframe of any library as polars (dates kept), None when `table` is none
+    (the audit's docs table: it reads timestamps, so it takes the frame, not the items)."""
+    try:
+        frame = nw.from_native(table, eager_only=True)
+    except TypeError:
+        return None
+    except nw.exceptions.DuplicateError as error:
+        raise UndertowError(f"{argument}: {error}") from None
+    return frame.to_polars()
+
+
 def series_values(value: Any, argument: str) -> Any:
     """A pandas/pyarrow 1-D series as numpy (numeric) or polars (otherwise); anything else as is."""
     if isinstance(value, np.ndarray | pl.Series | list | tuple):
