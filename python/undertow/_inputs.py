@@ -15,6 +15,8 @@ else is decided here, once, and documented:
   Array(Float32|Float64, d): ``to_numpy()`` (zero-copy for one chunk without nulls);
   List(Float...) must hold rows of one length and is copied once. A null row is an error.
 * non-contiguous or big-endian 1-D arrays: one copy to a contiguous native array.
+* dataframes of any library (pandas, pyarrow, polars) and pandas/pyarrow series: through
+  narwhals in ``_frames.py`` (zero-copy numeric columns where the source allows).
 * bool, complex, string, object and datetime arrays are refused with a TypeError naming the
   argument.
 """
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from undertow._core import UndertowError
+from undertow._frames import frame_items, series_values
 
 try:  # polars is a dependency, but keep import errors readable
     import polars as pl
@@ -64,6 +67,7 @@ def _refuse_dtype(array: np.ndarray, argument: str) -> None:
 
 def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool = False) -> np.ndarray:
     """`value` as a C-contiguous native float32/float64 array of `ndim` dimensions."""
+    value = series_values(value, argument)  # pandas/pyarrow series (_frames.py)
     if is_polars_series(value):
         if not value.dtype.is_numeric():
             raise TypeError(f"{argument}: expected a numeric polars Series, got dtype {value.dtype}")
@@ -122,15 +126,10 @@ def table_columns(
             return [_normalize(c, argument, allow_empty) for c in columns], None
         matrix = as_float_array(array, argument, ndim=2, allow_empty=allow_empty)
         return [Column(name, False, None) for name in names], matrix
-    if is_polars_frame(table):
-        items = [(name, table.get_column(name)) for name in table.columns]
-    elif isinstance(table, Mapping):
+    if isinstance(table, Mapping):
         items = [(str(name), values) for name, values in table.items()]
-    else:
-        raise TypeError(
-            f"{argument}: expected a 2-D numpy array, a polars DataFrame or a dict of arrays, "
-            f"got {type(table).__name__}"
-        )
+    else:  # polars, pandas, pyarrow, ... through one layer (_frames.py); TypeError for the rest
+        items = frame_items(table, argument)
     if not items:
         raise UndertowError(f"{argument}: has no columns")
     unknown = forced - {name for name, _ in items}

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from undertow._core import UndertowError
+from undertow._frames import to_polars
 
 REQUIRED = ("id", "content_hash", "embedded_hash", "encoder_version")
 OPTIONAL = ("embedded_at", "updated_at", "deleted")
@@ -51,7 +52,10 @@ def _frame(docs: Any) -> pl.DataFrame:
             return pl.DataFrame(docs)
         except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError) as error:
             raise UndertowError(f"docs: could not build a table from the dict: {error}") from error
-    if hasattr(docs, "__arrow_c_stream__") or type(docs).__module__.startswith("pandas"):
+    frame = to_polars(docs, "docs")  # pandas, pyarrow, ... through the PSI tables' layer (_frames.py)
+    if frame is not None:
+        return frame
+    if hasattr(docs, "__arrow_c_stream__"):
         try:
             return pl.DataFrame(docs)
         except (pl.exceptions.PolarsError, ValueError, TypeError) as error:
