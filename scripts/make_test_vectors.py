@@ -1,5 +1,5 @@
 """Builds tests/data/sentences.npz, the real sentence embeddings behind tests/embedding/test_embedding_real.py
-and tests/test_audit_real.py, so the test suite carries its own data.
+and tests/audit/test_audit_real.py, so the test suite carries its own data.
 
 From sentences.parquet (see tests/data/README.md for its source and licence) it keeps what the two
 tests read and nothing else (no text):
