@@ -23,14 +23,15 @@ The zero-copy path, column by column:
 Files are the leaves of a reduction tree: each file (or row group, see `undertow.dask`) updates
 a fresh accumulator and the leaves are merged in a fixed tree (groups of `split_every`
 consecutive leaves, level by level). `undertow.dask` runs the same leaves and the same tree on a
-cluster, so the two results are bit-identical, floating-point sums included. A stream without
-files (a LazyFrame, a RecordBatchReader) is one leaf.
+cluster, so the two results are bit-identical, floating-point sums included. The fragments of a
+Lance dataset are leaves like files (see `undertow._sources`). A stream without files (a
+LazyFrame, a RecordBatchReader, an iterator of batches) is one leaf, re-cut into batches of
+exactly ``batch_size`` rows.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,16 @@ import numpy as np
 import polars as pl
 
 from undertow._core import UndertowError
+from undertow._progress import Progress as _Progress
+from undertow._progress import progress_wanted
 from undertow._results import PsiReport
+from undertow._sources import (
+    is_batch_iterator,
+    is_lance_source,
+    iterator_reader,
+    lance_fragments,
+    rebatch,
+)
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
 from undertow.embedding.mmd import RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
@@ -336,6 +346,8 @@ def list_fragments(paths: Any, by: str = "file") -> list[Fragment]:
 
     if by not in ("file", "row_group"):
         raise UndertowError(f'by: must be "file" or "row_group", got {by!r}')
+    if is_lance_source(paths):  # a Lance dataset / LanceDB table: one leaf per Lance fragment
+        return lance_fragments(paths)  # type: ignore[return-value]
     entries = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not entries:
         raise UndertowError("paths: is empty")
@@ -533,30 +545,6 @@ def check_batch_size(batch_size: Any) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Progress
-
-
-class _Progress:
-    """A tqdm bar on stderr when attached to a terminal (progress=None), silence otherwise."""
-
-    def __init__(self, progress: bool | None, total: int | None, description: str) -> None:
-        enabled = sys.stderr.isatty() if progress is None else bool(progress)
-        self._bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, unit="rows", unit_scale=True, desc=description, file=sys.stderr)
-
-    def update(self, rows: int) -> None:
-        if self._bar is not None:
-            self._bar.update(rows)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-
-
-# ---------------------------------------------------------------------------------------------
 # Sources
 
 
@@ -586,8 +574,13 @@ class Scan:
         self.split_every = check_split_every(split_every)
         self._fragments: list[Fragment] | None = None
         self._dataset: Any = None
+        self._read = False
         pa = _pyarrow()
-        if isinstance(source, str | os.PathLike) or (
+        if is_batch_iterator(source):
+            source = self._source = iterator_reader(source)
+        if is_lance_source(source):
+            self._fragments = lance_fragments(source)  # type: ignore[assignment]
+        elif isinstance(source, str | os.PathLike) or (
             isinstance(source, list | tuple)
             and source
             and all(isinstance(s, str | os.PathLike) for s in source)
@@ -603,7 +596,8 @@ class Scan:
         ):
             raise TypeError(
                 "source: expected a Parquet path (or list of paths), a pyarrow Dataset, Table, RecordBatch "
-                "or RecordBatchReader, a polars DataFrame or LazyFrame, or an object with "
+                "or RecordBatchReader, a polars DataFrame or LazyFrame, a Lance dataset or LanceDB table, "
+                "an iterator of RecordBatches, or an object with "
                 f"__arrow_c_stream__, got {type(source).__name__}"
             )
 
@@ -714,7 +708,7 @@ class Scan:
         return acc
 
     def _wants_progress(self) -> bool:
-        return sys.stderr.isatty() if self.progress is None else bool(self.progress)
+        return progress_wanted(self.progress)
 
     def _stream_rows(self) -> int | None:
         source = self._source
@@ -744,6 +738,13 @@ class Scan:
             _check_names(source.schema.names, columns)
             reader = [source.select(columns)]
         else:
+            if isinstance(source, pa.RecordBatchReader):  # one-shot: a second read would be empty
+                if self._read:
+                    raise UndertowError(
+                        "source: a RecordBatchReader (or iterator) can be read only once: one "
+                        "statistic per scan; pass a re-readable source or a new reader"
+                    )
+                self._read = True
             stream = (
                 source
                 if isinstance(source, pa.RecordBatchReader)
@@ -751,9 +752,8 @@ class Scan:
             )
             _check_names(stream.schema.names, columns)
             reader = (b.select(columns) for b in stream)
-        for batch in reader:
-            for start in range(0, batch.num_rows, self.batch_size):
-                yield batch.slice(start, self.batch_size)
+        # exactly batch_size rows per batch, whatever the producer's chunks: the same result
+        yield from rebatch(reader, self.batch_size)
 
     def batches(self) -> Iterator[Any]:
         """Every record batch of the source (the `columns` given to `scan`, else all), in order."""
@@ -831,10 +831,13 @@ def scan(
 
     `source`: a Parquet/Arrow file, a directory of them (searched recursively, sorted by path),
     a list of paths or URIs (``s3://...``), a pyarrow Dataset, Table, RecordBatch or
-    RecordBatchReader, a polars DataFrame or LazyFrame (streamed with ``collect_batches``), or
-    any object with ``__arrow_c_stream__``. `columns` limits what is read (default: what each
-    statistic needs). Batches larger than `batch_size` are sliced (no copy). `progress`: a tqdm
-    bar on stderr; None shows it only when stderr is a terminal.
+    RecordBatchReader, a polars DataFrame or LazyFrame (streamed with ``collect_batches``), a
+    Lance dataset or LanceDB table (one leaf per Lance fragment, like files), an iterator of
+    pyarrow RecordBatches/Tables, or any object with ``__arrow_c_stream__``. `columns` limits
+    what is read (default: what each statistic needs). Streams are re-cut into batches of
+    exactly `batch_size` rows (larger ones sliced without a copy). `progress`: a ``tqdm.auto``
+    bar on a terminal or in Jupyter, log lines (logger ``"undertow"``, INFO) elsewhere; None
+    shows the bar only there and logs only if logging shows INFO (see `undertow._progress`).
 
     Files are checked before any data is read: a needed column missing from a file, or typed
     differently than in the first file, is an `UndertowError` naming the file. An empty source
