@@ -154,7 +154,7 @@ def test_lance_bad_sources(tmp_path, drift):
     with pytest.raises(TypeError, match="has no to_lance"):
         ut.scan(RemoteTable())
     empty = lance.write_dataset(_table(0), tmp_path / "empty.lance")
-    with pytest.raises(ValueError, match="no rows|no fragments"):
+    with pytest.raises(ValueError, match=r"empty\.lance has no fragments \(no rows\)"):
         ut.scan(empty).embedding(drift, "v")
     one = lance.write_dataset(_table(10), tmp_path / "one.lance")
     with pytest.raises(ValueError, match=r"Lance fragment 0\) has no column 'w'"):
