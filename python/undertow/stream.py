@@ -340,7 +340,8 @@ def list_fragments(paths: Any, by: str = "file") -> list[Fragment]:
     """The files under `paths` (a file, a directory searched recursively, a URI such as
     ``s3://bucket/prefix``, or a list of those), sorted by path within each directory, in the
     order given across entries. Hidden files (``_SUCCESS``, ``.crc``) are skipped. ``by="row_group"``
-    splits every Parquet file into one fragment per row group (reads every footer here)."""
+    splits every Parquet file into one fragment per row group (reads every footer here). A Lance
+    dataset or LanceDB table gives one leaf per Lance fragment, whatever `by`."""
     _pyarrow()
     import pyarrow.fs as pafs
 
