@@ -196,6 +196,8 @@ def test_iterator_errors(stores, drift):
     assert once.embedding(drift, "v").n_current == ROWS
     with pytest.raises(ValueError, match="read only once"):  # never an empty second report
         once.embedding(drift, "v")
+    with pytest.raises(ValueError, match="has no rows"):  # an empty reader is a stream, not an iterator
+        ut.scan(table.slice(0, 0).to_reader()).embedding(drift, "v")
     reader_scan = ut.scan(table.to_reader())
     reader_scan.embedding(drift, "v")
     with pytest.raises(ValueError, match="read only once"):

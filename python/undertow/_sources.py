@@ -144,8 +144,13 @@ def lance_fragments(source: Any) -> list[LanceFragmentLeaf]:
 
 
 def is_batch_iterator(obj: Any) -> bool:
-    """An iterator (a generator, ``iter(list)``, ...) rather than a container or a path."""
-    return isinstance(obj, Iterator) and not isinstance(obj, str | bytes | os.PathLike)
+    """An iterator (a generator, ``iter(list)``, ...) rather than a container or a path; an Arrow
+    stream (a RecordBatchReader is an iterator too) is read as a stream, through its capsule."""
+    return (
+        isinstance(obj, Iterator)
+        and not isinstance(obj, str | bytes | os.PathLike)
+        and not hasattr(obj, "__arrow_c_stream__")
+    )
 
 
 def _as_batches(item: Any, index: int) -> list[Any]:
