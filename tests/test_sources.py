@@ -478,3 +478,14 @@ def test_docs_progress_example(docs, lance_docs, caplog):
     caplog.set_level(logging.INFO, logger="undertow")
     _run(docs, "Progress in a nightly job", table=lance_docs["table"])
     assert caplog.messages[0].startswith("undertow: 10% (800 of 8,000 rows)")
+
+
+def test_lance_io_buffer_follows_the_batch():
+    from undertow._sources import LANCE_IO_BUFFER, _row_bytes
+
+    schema = pa.schema(
+        {"v": pa.list_(pa.float32(), 384), "s": pa.string(), "x": pa.float64(), "b": pa.bool_()}
+    )
+    assert _row_bytes(schema, ["v"]) == 384 * 4
+    assert _row_bytes(schema, None) == 384 * 4 + 16 + 8 + 1  # a string: 16 bytes guessed
+    assert max(LANCE_IO_BUFFER, 4 * 65_536 * _row_bytes(schema, ["v"])) == 4 * 65_536 * 1536
