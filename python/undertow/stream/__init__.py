@@ -7,7 +7,8 @@ runs the very same leaves (jobs over fragments) and the same reduction tree on a
 * `jobs`: what one leaf computes (PSI, histogram, embedding drift, covariance, random features);
 * `fragments`: the files or row groups of a path source, their schema checks, reading one leaf;
 * `tree`: the fixed reduction tree (`tree_shape`, `merge_group`, `TreeReducer`);
-* `progress`: the tqdm bar; `scan`: the `Scan` object and `scan()`.
+* `progress`: a tqdm.auto bar or log lines; `sources`: Lance fragments, iterators, rebatching;
+* `scan`: the `Scan` object and `scan()`.
 """
 
 from undertow.stream.arrow import arrow_frame, arrow_vectors, vector_dim

@@ -10,6 +10,7 @@ from typing import Any
 
 from undertow._core import UndertowError
 from undertow.stream.arrow import BATCH_READAHEAD, file_format, parquet_scan_options, require_pyarrow
+from undertow.stream.sources import is_lance_source, lance_fragments
 
 DEFAULT_BATCH_SIZE = 65_536
 
@@ -53,12 +54,15 @@ def list_fragments(paths: Any, by: str = "file") -> list[Fragment]:
     """The files under `paths` (a file, a directory searched recursively, a URI such as
     ``s3://bucket/prefix``, or a list of those), sorted by path within each directory, in the
     order given across entries. Hidden files (``_SUCCESS``, ``.crc``) are skipped. ``by="row_group"``
-    splits every Parquet file into one fragment per row group (reads every footer here)."""
+    splits every Parquet file into one fragment per row group (reads every footer here). A Lance
+    dataset or LanceDB table gives one leaf per Lance fragment, whatever `by`."""
     require_pyarrow()
     import pyarrow.fs as pafs
 
     if by not in ("file", "row_group"):
         raise UndertowError(f'by: must be "file" or "row_group", got {by!r}')
+    if is_lance_source(paths):  # a Lance dataset / LanceDB table: one leaf per Lance fragment
+        return lance_fragments(paths)  # type: ignore[return-value]
     entries = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not entries:
         raise UndertowError("paths: is empty")

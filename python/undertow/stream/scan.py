@@ -23,8 +23,10 @@ The zero-copy path, column by column:
 Files are the leaves of a reduction tree: each file (or row group, see `undertow.dask`) updates
 a fresh accumulator and the leaves are merged in a fixed tree (groups of `split_every`
 consecutive leaves, level by level). `undertow.dask` runs the same leaves and the same tree on a
-cluster, so the two results are bit-identical, floating-point sums included. A stream without
-files (a LazyFrame, a RecordBatchReader) is one leaf.
+cluster, so the two results are bit-identical, floating-point sums included. The fragments of a
+Lance dataset are leaves like files (see `undertow.stream.sources`). A stream without files (a
+LazyFrame, a RecordBatchReader, an iterator of batches) is one leaf, re-cut into batches of
+exactly ``batch_size`` rows.
 """
 
 from __future__ import annotations
@@ -53,7 +55,14 @@ from undertow.stream.fragments import (
     update_job,
 )
 from undertow.stream.jobs import CovarianceJob, EmbeddingJob, HistogramJob, PsiJob
-from undertow.stream.progress import Progress, wants_progress
+from undertow.stream.progress import Progress, progress_wanted
+from undertow.stream.sources import (
+    is_batch_iterator,
+    is_lance_source,
+    iterator_reader,
+    lance_fragments,
+    rebatch,
+)
 from undertow.stream.tree import DEFAULT_SPLIT_EVERY, TreeReducer
 from undertow.tabular.histogram import HistogramAccumulator
 from undertow.tabular.reference import Reference
@@ -75,8 +84,13 @@ class Scan:
         self.split_every = check_split_every(split_every)
         self._fragments: list[Fragment] | None = None
         self._dataset: Any = None
+        self._read = False
         pa = require_pyarrow()
-        if isinstance(source, str | os.PathLike) or (
+        if is_batch_iterator(source):
+            source = self._source = iterator_reader(source)
+        if is_lance_source(source):
+            self._fragments = lance_fragments(source)  # type: ignore[assignment]
+        elif isinstance(source, str | os.PathLike) or (
             isinstance(source, list | tuple)
             and source
             and all(isinstance(s, str | os.PathLike) for s in source)
@@ -92,7 +106,8 @@ class Scan:
         ):
             raise TypeError(
                 "source: expected a Parquet path (or list of paths), a pyarrow Dataset, Table, RecordBatch "
-                "or RecordBatchReader, a polars DataFrame or LazyFrame, or an object with "
+                "or RecordBatchReader, a polars DataFrame or LazyFrame, a Lance dataset or LanceDB table, "
+                "an iterator of RecordBatches, or an object with "
                 f"__arrow_c_stream__, got {type(source).__name__}"
             )
 
@@ -156,7 +171,7 @@ class Scan:
             handle = fragment.open()
             check_schema(handle.physical_schema, columns, fragment.label, expected)
             opened.append(handle)
-            total += handle.count_rows() if wants_progress(self.progress) else 0
+            total += handle.count_rows() if progress_wanted(self.progress) else 0
         bar = Progress(self.progress, total or None, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
@@ -182,7 +197,7 @@ class Scan:
         expected = {c: (first.field(c).type, label) for c in physical_columns}
         for fragment in fragments:
             check_schema(fragment.physical_schema, physical_columns, getattr(fragment, "path", "?"), expected)
-        total = dataset.count_rows() if wants_progress(self.progress) else None
+        total = dataset.count_rows() if progress_wanted(self.progress) else None
         bar = Progress(self.progress, total, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
@@ -230,6 +245,13 @@ class Scan:
             _check_names(source.schema.names, columns)
             reader = [source.select(columns)]
         else:
+            if isinstance(source, pa.RecordBatchReader):  # one-shot: a second read would be empty
+                if self._read:
+                    raise UndertowError(
+                        "source: a RecordBatchReader (or iterator) can be read only once: one "
+                        "statistic per scan; pass a re-readable source or a new reader"
+                    )
+                self._read = True
             stream = (
                 source
                 if isinstance(source, pa.RecordBatchReader)
@@ -237,9 +259,8 @@ class Scan:
             )
             _check_names(stream.schema.names, columns)
             reader = (b.select(columns) for b in stream)
-        for batch in reader:
-            for start in range(0, batch.num_rows, self.batch_size):
-                yield batch.slice(start, self.batch_size)
+        # exactly batch_size rows per batch, whatever the producer's chunks: the same result
+        yield from rebatch(reader, self.batch_size)
 
     def batches(self) -> Iterator[Any]:
         """Every record batch of the source (the `columns` given to `scan`, else all), in order."""
@@ -317,10 +338,13 @@ def scan(
 
     `source`: a Parquet/Arrow file, a directory of them (searched recursively, sorted by path),
     a list of paths or URIs (``s3://...``), a pyarrow Dataset, Table, RecordBatch or
-    RecordBatchReader, a polars DataFrame or LazyFrame (streamed with ``collect_batches``), or
-    any object with ``__arrow_c_stream__``. `columns` limits what is read (default: what each
-    statistic needs). Batches larger than `batch_size` are sliced (no copy). `progress`: a tqdm
-    bar on stderr; None shows it only when stderr is a terminal.
+    RecordBatchReader, a polars DataFrame or LazyFrame (streamed with ``collect_batches``), a
+    Lance dataset or LanceDB table (one leaf per Lance fragment, like files), an iterator of
+    pyarrow RecordBatches/Tables, or any object with ``__arrow_c_stream__``. `columns` limits
+    what is read (default: what each statistic needs). Streams are re-cut into batches of
+    exactly `batch_size` rows (larger ones sliced without a copy). `progress`: a ``tqdm.auto``
+    bar on a terminal or in Jupyter, log lines (logger ``"undertow"``, INFO) elsewhere; None
+    shows the bar only there and logs only if logging shows INFO (see `undertow.stream.progress`).
 
     Files are checked before any data is read: a needed column missing from a file, or typed
     differently than in the first file, is an `UndertowError` naming the file. An empty source
