@@ -2,6 +2,8 @@
 //!
 //! No Python types here; `rust/python` converts and calls these functions with the GIL released.
 
+pub mod alloc;
+pub mod cancel;
 pub mod codec;
 pub mod cosine;
 pub mod count;

@@ -6,11 +6,13 @@
 //! `y'Ky = 1'K1 - 2a'K1 + a'Ka` and `x'Ky = a'K1 - a'Ka`. So the labellings (the observed one,
 //! the permutations, and a column of ones) form one matrix A of (n+m) x (P+2), each row block I
 //! computes `U_I = sum_J K_IJ A_J` block by block with faer, and keeps only the per-column sums
-//! of `A_I * U_I`. Memory is O((n+m) x P); every block of K is computed once per row block, in a
-//! fixed order, so the result does not depend on the thread count.
+//! of `A_I * U_I`. The labellings go through in batches whose label matrix stays under
+//! `LABEL_BYTES` (K is recomputed per batch), so memory is bounded for any P; every block of K
+//! is computed in a fixed order, so the result does not depend on the thread count.
 
 use faer::{Accum, Mat, MatRef, Par};
 
+use crate::alloc::{bytes_of, check_bytes, filled};
 use crate::cosine::rows_of;
 use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
@@ -25,6 +27,28 @@ const BLOCK: usize = 256;
 const STREAM_MEDIAN_X: u64 = 1;
 const STREAM_MEDIAN_Y: u64 = 2;
 const STREAM_PERMUTATION: u64 = 1 << 32;
+/// Bytes of one batch's label matrix (rows x 2 x labellings in the batch).
+const LABEL_BYTES: usize = 64 << 20;
+/// Block pairs scored per round; their partials are added in pair order.
+const ROUND_PAIRS: usize = 64;
+
+/// Refuses data whose squared distances overflow: `norms` are squared row norms (float64) and
+/// the Gram products run in `T`, so 4 max|z|^2 (the largest |a - b|^2) must fit in `T`.
+fn check_distances<T: Element>(norms: &[f64]) -> Result<()> {
+    let largest = norms.iter().copied().fold(0.0f64, f64::max);
+    let fits = norms.iter().all(|v| v.is_finite()) && T::from_f64(4.0 * largest).is_finite_value();
+    if fits {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "x, y",
+        format!(
+            "values are too large: squared distances overflow float{} (largest squared row \
+             norm {largest:e}); rescale the data",
+            8 * std::mem::size_of::<T>()
+        ),
+    ))
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct MmdOutcome {
@@ -83,6 +107,7 @@ pub fn median_bandwidth<T: Element>(x: &[T], y: &[T], dim: usize, seed: u64) -> 
     // Distances by the Gram identity in float64 (faer), in bands of rows computed in parallel
     // (each band sequentially, so the values do not depend on the thread count).
     let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
+    check_distances::<f64>(&norms)?;
     const BAND: usize = 128;
     let (pooled, norms) = (&pooled, &norms);
     let mut distances: Vec<f64> = map_indexed(rows.div_ceil(BAND), |b| {
@@ -144,6 +169,22 @@ pub fn mmd_exact<T>(
 where
     T: Element + faer::traits::RealField,
 {
+    mmd_exact_batched(x, y, dim, bandwidth, permutations, seed, LABEL_BYTES)
+}
+
+/// `mmd_exact` with label matrices of at most `label_bytes` (at least one labelling) per pass.
+fn mmd_exact_batched<T>(
+    x: &[T],
+    y: &[T],
+    dim: usize,
+    bandwidth: f64,
+    permutations: usize,
+    seed: u64,
+    label_bytes: usize,
+) -> Result<MmdOutcome>
+where
+    T: Element + faer::traits::RealField,
+{
     let (n, m) = check_pair(x, y, dim)?;
     check_bandwidth(bandwidth)?;
     let total = n + m;
@@ -156,59 +197,61 @@ where
         }
     }
     mean.iter_mut().for_each(|m| *m /= total as f64);
+    if !mean.iter().all(|m| m.is_finite()) {
+        return Err(crate::pca::overflow("x, y"));
+    }
+    check_bytes(
+        "the centred copy of x and y",
+        bytes_of::<T>(total as u128 * dim as u128),
+    )?;
     let pooled: Vec<T> = x
         .chunks_exact(dim)
         .chain(y.chunks_exact(dim))
         .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| T::from_f64(v.f64() - m)))
         .collect();
     let norms: Vec<f64> = pooled.chunks_exact(dim).map(norm2).collect();
+    check_distances::<T>(&norms)?;
     // Columns: for each labelling (observed, then the permutations) its indicator a of the rows
     // counted as x, then all the complements b = 1 - a. Scoring K against both keeps x'Kx, y'Ky
     // and x'Ky sums of positive terms: deriving y'Ky from the row sums of K would subtract large
     // float32 sums and lose the small side's term when m << n.
     let labellings = permutations + 1;
-    let cols = 2 * labellings;
-    let mut labels = vec![T::from_f64(0.0); total * cols];
-    let mut mark = |row: usize, c: usize| labels[row * cols + c] = T::from_f64(1.0);
-    for i in 0..total {
-        if i < n {
-            mark(i, 0);
-        } else {
-            mark(i, labellings);
-        }
-    }
-    for p in 0..permutations {
-        let mut rng = Rng::new(seed, STREAM_PERMUTATION + p as u64);
-        let mut is_x = vec![false; total];
-        for i in rng.sample_indices(total, n) {
-            is_x[i] = true;
-        }
-        for (i, &x_side) in is_x.iter().enumerate() {
-            mark(i, if x_side { 1 + p } else { labellings + 1 + p });
-        }
-    }
+    let per_batch = (label_bytes / (total * 2 * std::mem::size_of::<T>()))
+        .max(1)
+        .min(labellings);
+    let mut sums = [
+        filled("the permutation sums", labellings, 0.0f64)?,
+        filled("the permutation sums", labellings, 0.0f64)?,
+        filled("the permutation sums", labellings, 0.0f64)?,
+    ];
     let scale = 1.0 / (2.0 * bandwidth * bandwidth);
     let blocks = total.div_ceil(BLOCK);
     // K is symmetric: each block pair (I <= J) is computed once and scored both ways.
     let pairs: Vec<(usize, usize)> = (0..blocks)
         .flat_map(|i| (i..blocks).map(move |j| (i, j)))
         .collect();
-    let (pooled, norms, labels) = (&pooled, &norms, &labels);
-    let parts = map_indexed(pairs.len(), |t| {
-        let (bi, bj) = pairs[t];
-        dispatch(
-            #[inline(always)]
-            || pair_block(pooled, norms, labels, dim, cols, (bi, bj), scale),
-        )
-    });
-    let mut sums = [
-        vec![0.0f64; labellings],
-        vec![0.0f64; labellings],
-        vec![0.0f64; labellings],
-    ];
-    for part in parts {
-        for (total, add) in sums.iter_mut().zip(&part) {
-            total.iter_mut().zip(add).for_each(|(t, a)| *t += a);
+    for first in (0..labellings).step_by(per_batch) {
+        let last = (first + per_batch).min(labellings);
+        let labels = label_batch::<T>(n, total, first..last, seed);
+        let cols = 2 * (last - first);
+        let (pooled, norms, labels, pairs) = (&pooled, &norms, &labels, &pairs);
+        for round in (0..pairs.len()).step_by(ROUND_PAIRS) {
+            let count = ROUND_PAIRS.min(pairs.len() - round);
+            let parts = map_indexed(count, |t| {
+                let (bi, bj) = pairs[round + t];
+                dispatch(
+                    #[inline(always)]
+                    || pair_block(pooled, norms, labels, dim, cols, (bi, bj), scale),
+                )
+            });
+            for part in parts {
+                for (total, add) in sums.iter_mut().zip(&part) {
+                    total[first..last]
+                        .iter_mut()
+                        .zip(add)
+                        .for_each(|(t, a)| *t += a);
+                }
+            }
         }
     }
     let [xx, xy, yy] = &sums;
@@ -230,6 +273,37 @@ where
         n_x: n,
         n_y: m,
     })
+}
+
+/// The label matrix of labellings `range` (0 is the observed split, l > 0 permutation l - 1):
+/// rows x (a columns, then b columns).
+fn label_batch<T: Element>(
+    n: usize,
+    total: usize,
+    range: std::ops::Range<usize>,
+    seed: u64,
+) -> Vec<T> {
+    let width = range.len();
+    let cols = 2 * width;
+    let mut labels = vec![T::from_f64(0.0); total * cols];
+    let mut is_x = vec![false; total];
+    for (c, l) in range.enumerate() {
+        crate::cancel::checkpoint();
+        is_x.iter_mut().for_each(|v| *v = false);
+        if l == 0 {
+            is_x[..n].iter_mut().for_each(|v| *v = true);
+        } else {
+            let mut rng = Rng::new(seed, STREAM_PERMUTATION + (l - 1) as u64);
+            for i in rng.sample_indices(total, n) {
+                is_x[i] = true;
+            }
+        }
+        for (i, &x_side) in is_x.iter().enumerate() {
+            let column = if x_side { c } else { width + c };
+            labels[i * cols + column] = T::from_f64(1.0);
+        }
+    }
+    labels
 }
 
 /// For the block pair (I, J), I <= J, and each labelling (a, b): the pair's share of
@@ -384,6 +458,24 @@ mod tests {
         assert!((got.value - want).abs() < 1e-12, "{} vs {want}", got.value);
         let p = got.p_value.unwrap();
         assert!(p > 0.0 && p <= 1.0 && (p * 21.0 - (p * 21.0).round()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn permutation_batches_do_not_change_the_result() {
+        let dim = 2;
+        let mut rng = Rng::new(5, 0);
+        let mut x = vec![0.0f64; 300 * dim];
+        let mut y = vec![0.0f64; 280 * dim];
+        rng.normals(&mut x);
+        rng.normals(&mut y);
+        y.iter_mut().for_each(|v| *v += 0.05);
+        let whole = mmd_exact(&x, &y, dim, 1.0, 99, 3).unwrap();
+        // One labelling per pass (100 passes), and 7 per pass (a ragged last batch).
+        for bytes in [1, 7 * 580 * 2 * 8] {
+            let batched = mmd_exact_batched(&x, &y, dim, 1.0, 99, 3, bytes).unwrap();
+            assert_eq!(batched.p_value, whole.p_value);
+            assert!((batched.value - whole.value).abs() <= 1e-15 * whole.value.abs().max(1e-300));
+        }
     }
 
     #[test]

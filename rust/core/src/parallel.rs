@@ -3,11 +3,70 @@
 //! With a one-thread pool (RAYON_NUM_THREADS=1) everything runs on the calling thread instead
 //! of the pool: otherwise calls from two Python threads, which release the GIL, would still
 //! queue on the pool's single worker one after the other.
+//!
+//! Fork: a child forked after the parent used rayon's global pool inherits the pool's state but
+//! none of its threads, and its first parallel job waits forever. Rayon cannot rebuild its
+//! global pool, so `in_pool` compares the process id with the one noted at first use and, in a
+//! forked child, runs the work on a local pool built once per process. Results do not depend on
+//! the thread count, so they stay bit-identical.
+//!
+//! Every task first calls `cancel::checkpoint` with the caller's flag (see `cancel`).
+
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
+use crate::cancel;
+
+/// The process that first used the global pool.
+static POOL_PID: OnceLock<u32> = OnceLock::new();
+/// A forked child's own pool, with the pid it was built in (a grandchild builds another).
+static CHILD_POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+
+/// Notes the current process as the owner of the global pool (call before any rayon use).
+pub fn note_process() {
+    POOL_PID.get_or_init(std::process::id);
+}
+
+fn child_pool() -> Option<Arc<rayon::ThreadPool>> {
+    let pid = std::process::id();
+    let mut slot = CHILD_POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((owner, pool)) = slot.as_ref() {
+        if *owner == pid {
+            return Some(pool.clone());
+        }
+    }
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().build().ok()?);
+    *slot = Some((pid, pool.clone()));
+    Some(pool)
+}
+
+/// Runs `work` where rayon works: the global pool, or in a forked child a pool of its own
+/// (serially if none can be built).
+pub fn in_pool<R: Send>(work: impl FnOnce(bool) -> R + Send) -> R {
+    let pid = std::process::id();
+    if *POOL_PID.get_or_init(|| pid) == pid {
+        return work(single_threaded());
+    }
+    match child_pool() {
+        Some(pool) => pool.install(|| work(single_threaded())),
+        None => work(true),
+    }
+}
+
 fn single_threaded() -> bool {
     rayon::current_num_threads() <= 1
+}
+
+/// Wraps a task so that it checks the caller's cancellation flag first.
+fn checked<A, R>(f: impl Fn(A) -> R + Sync + Send) -> impl Fn(A) -> R + Sync + Send {
+    let token = cancel::token();
+    move |a| {
+        cancel::with_token(token.clone(), || {
+            cancel::checkpoint();
+            f(a)
+        })
+    }
 }
 
 /// Maps fixed-size chunks of `data` and reduces the results. Chunk boundaries do not depend on
@@ -21,11 +80,14 @@ where
     F: Fn(R, R) -> R + Sync + Send,
 {
     let chunk = chunk.max(1);
-    if single_threaded() {
-        data.chunks(chunk).map(&map).fold(identity(), &reduce)
-    } else {
-        data.par_chunks(chunk).map(&map).reduce(&identity, &reduce)
-    }
+    let map = checked(map);
+    in_pool(|serial| {
+        if serial {
+            data.chunks(chunk).map(&map).fold(identity(), &reduce)
+        } else {
+            data.par_chunks(chunk).map(&map).reduce(&identity, &reduce)
+        }
+    })
 }
 
 /// Maps `data` split into at most `max_parts` contiguous parts (one per thread, each at least
@@ -36,13 +98,16 @@ where
     R: Send,
     M: Fn(&[T]) -> R + Sync + Send,
 {
-    let threads = rayon::current_num_threads().clamp(1, max_parts.max(1));
-    let size = data.len().div_ceil(threads).max(min_part).max(1);
-    if single_threaded() {
-        data.chunks(size).map(&map).collect()
-    } else {
-        data.par_chunks(size).map(&map).collect()
-    }
+    let map = checked(map);
+    in_pool(|serial| {
+        let threads = rayon::current_num_threads().clamp(1, max_parts.max(1));
+        let size = data.len().div_ceil(threads).max(min_part).max(1);
+        if serial {
+            data.chunks(size).map(&map).collect()
+        } else {
+            data.par_chunks(size).map(&map).collect()
+        }
+    })
 }
 
 /// Maps task indices `0..count` and returns the results in index order, so that callers can
@@ -52,9 +117,12 @@ where
     R: Send,
     M: Fn(usize) -> R + Sync + Send,
 {
-    if single_threaded() {
-        (0..count).map(map).collect()
-    } else {
-        (0..count).into_par_iter().map(map).collect()
-    }
+    let map = checked(map);
+    in_pool(|serial| {
+        if serial {
+            (0..count).map(&map).collect()
+        } else {
+            (0..count).into_par_iter().map(&map).collect()
+        }
+    })
 }

@@ -9,11 +9,12 @@
 use faer::linalg::matmul::triangular::{matmul, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par, Side};
 
+use crate::alloc::{bytes_of, check_bytes, filled, product};
 use crate::codec::{Kind, Reader, Writer};
 use crate::cosine::rows_of;
 use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
-use crate::simd::Element;
+use crate::simd::{norm2, Element};
 
 const CHUNK_ROWS: usize = 1024;
 const ROUND: usize = 8;
@@ -64,17 +65,48 @@ pub fn check_finite<T: Element>(argument: &str, data: &[T], dim: usize) -> Resul
     ))
 }
 
+/// The error for finite values whose squares or sums overflow float64.
+pub fn overflow(argument: &str) -> Error {
+    Error::invalid(
+        argument,
+        "values are too large: their squares or sums overflow float64 (|x| above about 1e154); \
+         rescale the data",
+    )
+}
+
+/// Refuses rows whose squared distance to `centre` overflows float64 (each row's cross-products
+/// are bounded by it), before any sum is changed.
+pub fn check_squares<T: Element>(
+    argument: &str,
+    data: &[T],
+    dim: usize,
+    centre: &[f64],
+) -> Result<()> {
+    let mut row = vec![0.0f64; dim];
+    for x in data.chunks_exact(dim) {
+        for ((r, v), c) in row.iter_mut().zip(x).zip(centre) {
+            *r = v.f64() - c;
+        }
+        if !norm2(&row).is_finite() {
+            return Err(overflow(argument));
+        }
+    }
+    Ok(())
+}
+
 impl Covariance {
     pub fn new(dim: usize) -> Result<Covariance> {
         if dim == 0 {
             return Err(Error::invalid("dim", "must be at least 1"));
         }
+        let what = format!("a covariance of dim={dim} (dim*(dim+1)/2 float64 sums)");
+        let packed_len = product(&what, dim, dim.saturating_add(1))? / 2;
         Ok(Covariance {
             dim,
             rows: 0,
             shift: Vec::new(),
-            sum: vec![0.0; dim],
-            cross: vec![0.0; dim * (dim + 1) / 2],
+            sum: filled(&what, dim, 0.0)?,
+            cross: filled(&what, packed_len, 0.0)?,
         })
     }
 
@@ -93,9 +125,19 @@ impl Covariance {
             return Ok(());
         }
         check_finite(argument, data, d)?;
-        if self.shift.is_empty() {
-            self.shift = data[..d].iter().map(|v| v.f64()).collect();
-        }
+        // Each of the ROUND tasks in flight holds a d x d Gram matrix and its rows in float64.
+        let scratch = (d as u128) * (d as u128 + CHUNK_ROWS as u128) * ROUND as u128;
+        check_bytes(
+            &format!("updating a covariance of dim={d} ({ROUND} blocks in flight)"),
+            bytes_of::<f64>(scratch),
+        )?;
+        let shift: Vec<f64> = if self.shift.is_empty() {
+            data[..d].iter().map(|v| v.f64()).collect()
+        } else {
+            self.shift.clone()
+        };
+        check_squares(argument, data, d, &shift)?;
+        self.shift = shift;
         let tasks = rows.div_ceil(CHUNK_ROWS);
         for round in (0..tasks).step_by(ROUND) {
             let count = ROUND.min(tasks - round);
@@ -204,6 +246,10 @@ impl Covariance {
         }
         let n = self.rows as f64;
         let d = self.dim;
+        // Merged or many huge rows can overflow the sums even when each row's square did not.
+        if !self.sum.iter().chain(&self.cross).all(|v| v.is_finite()) {
+            return Err(overflow("x"));
+        }
         let mut cov = Mat::<f64>::zeros(d, d);
         for i in 0..d {
             for j in 0..=i {
@@ -223,6 +269,11 @@ impl Covariance {
                 format!("must be between 1 and the dimension {d}, got {components}"),
             ));
         }
+        // The covariance and faer's eigenvectors and workspace: about three d x d matrices.
+        check_bytes(
+            &format!("the eigen-decomposition of a dim={d} covariance"),
+            bytes_of::<f64>(3 * (d as u128) * (d as u128)),
+        )?;
         let cov = self.covariance()?;
         let total_variance: f64 = (0..d).map(|i| cov[(i, i)]).sum();
         let eigen = cov
@@ -230,6 +281,9 @@ impl Covariance {
             .map_err(|e| Error::invalid("x", format!("eigen-decomposition failed: {e:?}")))?;
         let values = eigen.S().column_vector();
         let vectors = eigen.U();
+        if !(0..d).all(|i| values[i].is_finite()) || !total_variance.is_finite() {
+            return Err(overflow("x"));
+        }
         let mut axes = Vec::with_capacity(components * d);
         let mut variance = Vec::with_capacity(components);
         // faer sorts eigenvalues ascending: take the largest first.

@@ -10,12 +10,13 @@
 
 use faer::{Accum, Mat, MatRef, Par, Side};
 
+use crate::alloc::{bytes_of, check_bytes, filled, product};
 use crate::codec::{Kind, Reader, Writer};
 use crate::cosine::rows_of;
 use crate::error::{Error, Result};
 use crate::mmd::{check_bandwidth, MmdOutcome};
 use crate::parallel::map_indexed;
-use crate::pca::{check_finite, Covariance};
+use crate::pca::{check_finite, check_squares, Covariance};
 use crate::random::Rng;
 use crate::simd::{cos_f64, dispatch, Element};
 use crate::special::f_survival;
@@ -24,6 +25,10 @@ const STREAM_FEATURES: u64 = 3;
 const CHUNK_ROWS: usize = 2048;
 /// Pooled-covariance directions below this share of the largest eigenvalue are dropped.
 const RANK_TOLERANCE: f64 = 1e-10;
+/// The largest feature count: `finalize` eigen-decomposes a features x features matrix, O(f^3)
+/// (measured: 8,192 features took 219 s; at this cap an eighth of that).
+pub const MAX_FEATURES: usize = 4096;
+const MAX_FEATURES_SECONDS: &str = "about 30 s";
 
 #[derive(Clone, Debug)]
 pub struct Rff {
@@ -42,14 +47,26 @@ impl Rff {
             return Err(Error::invalid("dim", "must be at least 1"));
         }
         check_bandwidth(bandwidth)?;
-        if !(1..=16_384).contains(&features) {
+        if !(1..=MAX_FEATURES).contains(&features) {
             return Err(Error::invalid(
                 "features",
-                format!("must be between 1 and 16384, got {features}"),
+                format!(
+                    "must be between 1 and {MAX_FEATURES}, got {features} (the test \
+                     eigen-decomposes a features x features matrix, O(features^3): \
+                     {MAX_FEATURES} features take {MAX_FEATURES_SECONDS})"
+                ),
             ));
         }
+        let what = format!("RFF weights of dim={dim} x features={features} float64");
+        let len = product(&what, features, dim)?;
+        // The weights and the two sides' packed covariances, checked together.
+        let sides = (features as u128) * (features as u128 + 1);
+        check_bytes(
+            &format!("an RFF accumulator of dim={dim} and features={features}"),
+            bytes_of::<f64>(len as u128 + sides),
+        )?;
         let mut rng = Rng::new(seed, STREAM_FEATURES);
-        let mut weights = vec![0.0; features * dim];
+        let mut weights = filled(&what, len, 0.0)?;
         rng.normals(&mut weights);
         weights.iter_mut().for_each(|w| *w /= bandwidth);
         let phases = (0..features)
@@ -91,8 +108,13 @@ impl Rff {
     ) -> Result<()> {
         let rows = rows_of(argument, data.len(), self.dim)?;
         check_finite(argument, data, self.dim)?;
+        check_squares(argument, data, self.dim, &vec![0.0; self.dim])?;
         // Feature blocks of 8 x 2048 rows at a time keep the float64 features at 32 MB (D = 256).
         let group = 8 * CHUNK_ROWS;
+        check_bytes(
+            &format!("RFF features of {group} rows x features={}", self.features),
+            bytes_of::<f64>(2 * group as u128 * self.features as u128),
+        )?;
         for start in (0..rows).step_by(group) {
             let end = (start + group).min(rows);
             let block = &data[start * self.dim..end * self.dim];
@@ -159,6 +181,11 @@ impl Rff {
             }
         }
         let f = self.features;
+        // Two covariances, the pooled one, its eigenvectors and faer's workspace.
+        check_bytes(
+            &format!("the RFF test of features={f}"),
+            bytes_of::<f64>(5 * (f as u128) * (f as u128)),
+        )?;
         let (nf, mf) = (n as f64, m as f64);
         let mean_x = self.sides[0].mean();
         let mean_y = self.sides[1].mean();

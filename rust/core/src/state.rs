@@ -517,18 +517,22 @@ fn transpose_block<T: Sample>(data: &[T], ncols: usize, start: usize, width: usi
             task.push(piece);
         }
     }
-    tasks
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(t, mut columns)| {
-            let first_row = t * rows_per_task;
-            let rows = &data[first_row * ncols..((first_row + rows_per_task).min(nrows)) * ncols];
-            for (r, row) in rows.chunks_exact(ncols).enumerate() {
-                for (column, &x) in columns.iter_mut().zip(&row[start..start + width]) {
-                    column[r] = x;
+    // Plain copying: no cancellation checkpoint, but the pool guard against fork.
+    crate::parallel::in_pool(|_| {
+        tasks
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut columns)| {
+                let first_row = t * rows_per_task;
+                let rows =
+                    &data[first_row * ncols..((first_row + rows_per_task).min(nrows)) * ncols];
+                for (r, row) in rows.chunks_exact(ncols).enumerate() {
+                    for (column, &x) in columns.iter_mut().zip(&row[start..start + width]) {
+                        column[r] = x;
+                    }
                 }
-            }
-        });
+            })
+    });
 }
 
 pub fn fit_numeric_rows<T: Sample>(

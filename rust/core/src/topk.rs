@@ -12,6 +12,7 @@ use std::collections::BinaryHeap;
 
 use faer::{Accum, Mat, MatRef, Par};
 
+use crate::alloc::{bytes_of, check_bytes, filled, product};
 use crate::cosine::rows_of;
 use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
@@ -131,13 +132,24 @@ where
     let block_len = block_rows(q, std::mem::size_of::<T>());
     let blocks = n.div_ceil(block_len);
     let parts = PARTS.min(blocks.max(1));
+    // The answer (distance and label per query and k) and the heaps, which together hold at
+    // most min(k per part, n) candidates per query.
+    let slots = product("k x queries", q, k)?;
+    let kept = (q as u128) * ((k as u128 * parts as u128).min(n as u128));
+    check_bytes(
+        &format!("exact top-k of k={k} for {q} queries over {n} rows"),
+        bytes_of::<f64>(2 * slots as u128) + bytes_of::<Candidate>(kept),
+    )?;
     let qmat = MatRef::from_row_major_slice(queries, q, dim);
     let heaps_per_part = map_indexed(parts, |p| {
-        let mut heaps: Vec<BinaryHeap<Candidate>> =
-            (0..q).map(|_| BinaryHeap::with_capacity(k + 1)).collect();
         let (b0, b1) = (p * blocks / parts, (p + 1) * blocks / parts);
+        // A heap never holds more than its part's rows.
+        let room = k.min((b1 - b0) * block_len) + 1;
+        let mut heaps: Vec<BinaryHeap<Candidate>> =
+            (0..q).map(|_| BinaryHeap::with_capacity(room)).collect();
         let mut scores = Mat::<T>::zeros(block_len, q);
         for b in b0..b1 {
+            crate::cancel::checkpoint();
             let (r0, r1) = (b * block_len, ((b + 1) * block_len).min(n));
             let rows = r1 - r0;
             let block = &stored[r0 * dim..r1 * dim];
@@ -201,10 +213,10 @@ where
         }
         heaps
     });
-    let mut distances = vec![0.0f64; q * k];
-    let mut labels = vec![-1i64; q * k];
+    let mut distances = filled("the top-k distances", slots, 0.0f64)?;
+    let mut labels = filled("the top-k labels", slots, -1i64)?;
     for j in 0..q {
-        let mut heap = BinaryHeap::with_capacity(k + 1);
+        let mut heap = BinaryHeap::with_capacity(k.min(n) + 1);
         for part in &heaps_per_part {
             for c in part[j].iter() {
                 push(&mut heap, k, *c);

@@ -2,14 +2,16 @@
 //!
 //! Entry points are strict: C-contiguous float32 or float64 arrays only (the Python facade
 //! normalizes user input and decides on any copy). Every long call runs in `detached`, outside
-//! the GIL, so other Python threads keep running.
+//! the GIL, so other Python threads keep running, and Ctrl-C stops it between blocks.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 use undertow_core::edges::Binning;
 use undertow_core::state::{self, ColumnKind, NanPolicy};
 
@@ -23,15 +25,74 @@ create_exception!(
 );
 
 fn to_py(err: undertow_core::Error) -> PyErr {
-    UndertowError::new_err(err.to_string())
+    match err {
+        undertow_core::Error::OutOfMemory { .. } => PyMemoryError::new_err(err.to_string()),
+        undertow_core::Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
+        _ => UndertowError::new_err(err.to_string()),
+    }
 }
 
-/// Runs `work` with the GIL released and maps its error.
+/// How often the waiting thread looks for a pending signal (Ctrl-C).
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs `work` with the GIL released and maps its error. The kernel runs on a scoped thread
+/// while this thread waits in `SIGNAL_POLL` steps and runs Python's signal handlers between
+/// them: when one raises (KeyboardInterrupt), the kernel's cancellation flag is set, the kernel
+/// stops at its next block (see undertow_core::cancel) and the handler's exception is raised.
 fn detached<T: Send>(
     py: Python<'_>,
     work: impl Send + FnOnce() -> undertow_core::Result<T>,
 ) -> PyResult<T> {
-    py.detach(work).map_err(to_py)
+    let flag = Arc::new(AtomicBool::new(false));
+    let done = (Mutex::new(false), Condvar::new());
+    let job = Mutex::new(Some(work));
+    let run = |flag: Arc<AtomicBool>| {
+        let work = job.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match work {
+            Some(work) => undertow_core::cancel::run(flag, work),
+            None => Err(undertow_core::Error::Cancelled),
+        }
+    };
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new().spawn_scoped(scope, || {
+            let result = run(flag.clone());
+            *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            done.1.notify_all();
+            result
+        });
+        let Ok(worker) = worker else {
+            // No thread to be had: run here, without Ctrl-C.
+            return py.detach(|| run(flag.clone())).map_err(to_py);
+        };
+        let mut interrupted = None;
+        loop {
+            let finished = py.detach(|| {
+                let guard = done.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, _) = done
+                    .1
+                    .wait_timeout_while(guard, SIGNAL_POLL, |d| !*d)
+                    .unwrap_or_else(|e| e.into_inner());
+                *guard
+            });
+            if finished {
+                break;
+            }
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    flag.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                }
+            }
+        }
+        let result = match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match interrupted {
+            Some(e) => Err(e),
+            None => result.map_err(to_py),
+        }
+    })
 }
 
 fn contiguous<'a, T: numpy::Element>(
@@ -390,6 +451,7 @@ impl PsiAccumulator {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    undertow_core::parallel::note_process();
     m.add("UndertowError", m.py().get_type::<UndertowError>())?;
     m.add("FORMAT_VERSION", undertow_core::codec::FORMAT_VERSION)?;
     m.add_function(wrap_pyfunction!(histogram_counts_f32, m)?)?;
