@@ -127,7 +127,7 @@ def _phases(
     from undertow.audit._index import open_index
     from undertow.audit._report import AuditReport
     from undertow.audit._search import Searched, ann_recall, score_shift, scores_of, tombstone_pollution
-    from undertow.search import exact_search
+    from undertow.embedding.search import exact_search
 
     last = time.perf_counter()
     started = last

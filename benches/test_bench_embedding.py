@@ -31,7 +31,7 @@ memory and the cross-checks are in each benchmark's extra_info and in the summar
    projections) beside `numpy_rff_mmd` (the same features statistic and Hotelling test in numpy,
    float64, block by block; its random W is numpy's, so values agree only statistically).
 5. emb-real  `ut.EmbeddingDrift.fit(python-docs).compare(chatterbot)` on the real minilm
-   sentence embeddings of /work/shared/data/sentences.parquet (2,403 vs 1,901 rows) beside
+   sentence embeddings of tests/data/sentences.npz (2,403 vs 1,901 rows, float16) beside
    `numpy_embedding_drift` (the same steps as undertow's implementation, held-out reference rows
    included, with numpy/scipy/scikit-learn). Only the cosine statistics are compared exactly: the
    held-out and sampled rows are drawn differently, so the rest agrees only statistically.
@@ -47,8 +47,8 @@ Environment (besides UNDERTOW_BENCH_QUICK):
 * UNDERTOW_BENCH_ALIBI_PYTHON  python of the virtualenv with alibi-detect (default
   /work/venvs/alibi/bin/python); when missing or broken, the alibi benchmark says so in its
   extra_info and in the summary (it is never replaced by something else);
-* UNDERTOW_BENCH_SENTENCES  the parquet file of group 5 (default
-  /work/shared/data/sentences.parquet; the group is skipped when it is absent).
+* UNDERTOW_BENCH_SENTENCES  the data of group 5: the test data tests/data/sentences.npz (default)
+  or a sentences.parquet with float32 vectors (tests/data/README.md); skipped when absent.
 
 alibi-detect (its own virtualenv: it needs numpy < 2 and tensorflow < 2.19; the plain
 `tensorflow-cpu` 2.21 wheel fails alibi's import, it wants the [tensorflow] extra):
@@ -104,7 +104,7 @@ MMD_MEMORY_TARGET_MB = 200.0
 MMD_TIME_TARGET_S = 60.0  # 20,000 + 20,000
 
 DEFAULT_ALIBI_PYTHON = "/work/venvs/alibi/bin/python"
-DEFAULT_SENTENCES = "/work/shared/data/sentences.parquet"
+DEFAULT_SENTENCES = Path(__file__).parents[1] / "tests/data/sentences.npz"
 
 # ---------------------------------------------------------------------------------------------
 # Sizes
@@ -224,11 +224,15 @@ def sentences() -> tuple[np.ndarray, np.ndarray]:
     path = Path(os.environ.get("UNDERTOW_BENCH_SENTENCES", DEFAULT_SENTENCES))
     if not path.exists():
         pytest.skip(f"{path} not found")
-    import polars as pl
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            source, minilm = z["source"], z["minilm"]
+    else:
+        import polars as pl
 
-    df = pl.read_parquet(path, columns=["source", "minilm"])
-    docs = df.filter(pl.col("source") == "python-docs")["minilm"].to_numpy()
-    chat = df.filter(pl.col("source") == "chatterbot-corpus")["minilm"].to_numpy()
+        df = pl.read_parquet(path, columns=["source", "minilm"])
+        source, minilm = df["source"].to_numpy(), df["minilm"].to_numpy()
+    docs, chat = minilm[source == "python-docs"], minilm[source == "chatterbot-corpus"]
     return np.ascontiguousarray(docs, dtype=np.float32), np.ascontiguousarray(chat, dtype=np.float32)
 
 

@@ -10,17 +10,18 @@ accumulators and safe serialization.
 """
 
 from undertow._core import FORMAT_VERSION, UndertowError
-from undertow._results import ColumnPsi, PsiReport, PsiResult
 from undertow.audit import AuditReport, Check, audit_index
 from undertow.embedding.cosine import CosineDrift, cosine_drift
-from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift
 from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.histogram import HistogramAccumulator, histogram
-from undertow.psi import psi
-from undertow.reference import PsiAccumulator, Reference
-from undertow.search import exact_search
-from undertow.stream import scan
+from undertow.embedding.report import EmbeddingDriftReport
+from undertow.embedding.search import exact_search
+from undertow.stream.scan import scan
+from undertow.tabular.histogram import HistogramAccumulator, histogram
+from undertow.tabular.psi import psi
+from undertow.tabular.reference import PsiAccumulator, Reference
+from undertow.tabular.results import ColumnPsi, PsiReport, PsiResult
 from undertow.windows import drift_over
 
 __version__ = "0.1.0"

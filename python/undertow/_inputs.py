@@ -1,15 +1,24 @@
-"""Input normalization: what users have in, exactly one layout out to Rust.
+"""Input normalization: what users have in, exactly one layout out to Rust. Shared by every
+room (tabular, embedding, audit); the scalar arguments are checked in `undertow._args`.
 
 Rust entry points take C-contiguous, native-endian float32 or float64 arrays only. Everything
 else is decided here, once, and documented:
 
 * float32 / float64, contiguous, native byte order: passed as is (no copy).
-* float16 -> float32 and integer -> float64: one copy (exact: every float16 is a float32 and
-  integers up to 2**53 are exact in float64).
-* non-contiguous or big-endian arrays: one copy to a contiguous native array.
-* polars Series: ``to_numpy()`` (zero-copy for one chunk without nulls; nulls become NaN, which
-  the ``nan_policy`` then governs).
-* bool, complex, string and object arrays are refused with a TypeError naming the argument.
+* 1-D values (`as_float_array`, the columns of `table_columns`): float16 -> float32 and
+  integer -> float64, one copy (exact: every float16 is a float32 and integers up to 2**53 are
+  exact in float64). polars Series: ``to_numpy()`` (zero-copy for one chunk without nulls; nulls
+  become NaN, which the ``nan_policy`` then governs).
+* vectors (`as_matrix`, rows x dimensions): float16 and integers, one copy to float64 (exact
+  for both); non-contiguous, unaligned or big-endian float32/float64, one copy to a contiguous
+  aligned array of the same type. A polars Series (or one-column DataFrame) of
+  Array(Float32|Float64, d): ``to_numpy()`` (zero-copy for one chunk without nulls);
+  List(Float...) must hold rows of one length and is copied once. A null row is an error.
+* non-contiguous or big-endian 1-D arrays: one copy to a contiguous native array.
+* dataframes of any library (pandas, pyarrow, polars) and pandas/pyarrow series: through
+  narwhals in ``_frames.py`` (zero-copy numeric columns where the source allows).
+* bool, complex, string, object and datetime arrays are refused with a TypeError naming the
+  argument.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from undertow._core import UndertowError
+from undertow._frames import frame_items, series_values
 
 try:  # polars is a dependency, but keep import errors readable
     import polars as pl
@@ -57,6 +67,7 @@ def _refuse_dtype(array: np.ndarray, argument: str) -> None:
 
 def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool = False) -> np.ndarray:
     """`value` as a C-contiguous native float32/float64 array of `ndim` dimensions."""
+    value = series_values(value, argument)  # pandas/pyarrow series (_frames.py)
     if is_polars_series(value):
         if not value.dtype.is_numeric():
             raise TypeError(f"{argument}: expected a numeric polars Series, got dtype {value.dtype}")
@@ -115,15 +126,10 @@ def table_columns(
             return [_normalize(c, argument, allow_empty) for c in columns], None
         matrix = as_float_array(array, argument, ndim=2, allow_empty=allow_empty)
         return [Column(name, False, None) for name in names], matrix
-    if is_polars_frame(table):
-        items = [(name, table.get_column(name)) for name in table.columns]
-    elif isinstance(table, Mapping):
+    if isinstance(table, Mapping):
         items = [(str(name), values) for name, values in table.items()]
-    else:
-        raise TypeError(
-            f"{argument}: expected a 2-D numpy array, a polars DataFrame or a dict of arrays, "
-            f"got {type(table).__name__}"
-        )
+    else:  # polars, pandas, pyarrow, ... through one layer (_frames.py); TypeError for the rest
+        items = frame_items(table, argument)
     if not items:
         raise UndertowError(f"{argument}: has no columns")
     unknown = forced - {name for name, _ in items}
@@ -163,3 +169,82 @@ def _normalize(column: Column, argument: str, allow_empty: bool = False) -> Colu
     if is_polars_series(series) and not series.dtype.is_numeric():
         raise TypeError(f"{arg}: dtype {series.dtype} is neither numeric nor categorical")
     return Column(column.name, False, as_float_array(series, arg, allow_empty=allow_empty))
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectors: (rows, dimensions) matrices for the embedding statistics, exact search and the audit
+
+
+def _vectors_from_polars(series: pl.Series, argument: str) -> np.ndarray:
+    dtype = series.dtype
+    if not isinstance(dtype, pl.Array | pl.List):
+        raise TypeError(
+            f"{argument}: expected a polars Series of Array or List of floats (one vector per row), "
+            f"got dtype {dtype}"
+        )
+    if series.null_count():
+        first = int(series.is_null().arg_true()[0])
+        raise UndertowError(f"{argument}: {series.null_count()} rows are null (the first at row {first})")
+    if isinstance(dtype, pl.List):
+        lengths = series.list.len()
+        if lengths.n_unique() > 1:
+            raise UndertowError(
+                f"{argument}: list rows have different lengths ({lengths.min()} to {lengths.max()})"
+            )
+        width = int(lengths[0]) if len(series) else 0
+        series = series.list.to_array(width)
+    inner = series.dtype.inner  # type: ignore[union-attr]
+    if isinstance(inner, pl.Array | pl.List):
+        raise TypeError(f"{argument}: nested arrays are not vectors (dtype {series.dtype})")
+    values = series.to_numpy()
+    if values.dtype == object:
+        raise UndertowError(f"{argument}: some vectors hold nulls")
+    return values
+
+
+def as_matrix(value: Any, argument: str, min_rows: int = 2) -> np.ndarray:
+    """`value` as a C-contiguous native float32/float64 matrix with at least `min_rows` rows."""
+    if isinstance(value, pl.DataFrame):
+        if value.width != 1:
+            raise TypeError(
+                f"{argument}: a polars DataFrame must hold exactly one embedding column, "
+                f"got {value.width} ({value.columns[:5]}); select one"
+            )
+        value = value.to_series(0)
+    if isinstance(value, pl.Series):
+        value = _vectors_from_polars(value, argument)
+    try:
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError):  # numpy refuses ragged nested lists
+        raise TypeError(f"{argument}: rows have different lengths (a ragged list)") from None
+    _refuse_dtype(array, argument)
+    kind = array.dtype.kind
+    if array.ndim != 2:
+        raise UndertowError(
+            f"{argument}: expected a 2-D array (rows x dimensions), "
+            f"got {array.ndim}-D with shape {array.shape}"
+        )
+    if array.shape[1] == 0:
+        raise UndertowError(f"{argument}: vectors have 0 dimensions")
+    if array.shape[0] < min_rows:
+        raise UndertowError(f"{argument}: needs at least {min_rows} rows, got {array.shape[0]}")
+    if kind in "iu" or array.dtype.itemsize == 2:
+        return np.ascontiguousarray(array, dtype=np.float64)
+    if array.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{argument}: unsupported float dtype {array.dtype} (use float32 or float64)")
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    # an unaligned buffer (a view into a file or a packed struct) is copied once, aligned
+    return np.require(array, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def same_dims(x: np.ndarray, y: np.ndarray, x_name: str, y_name: str) -> None:
+    if x.shape[1] != y.shape[1]:
+        raise UndertowError(f"{y_name}: vectors have {y.shape[1]} dimensions, {x_name} has {x.shape[1]}")
+
+
+def common_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both in one float type (float64 if either is), as the pair kernels need."""
+    if x.dtype == y.dtype:
+        return x, y
+    return x.astype(np.float64), y.astype(np.float64)

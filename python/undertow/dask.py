@@ -34,13 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from undertow._args import check_batch_size, check_split_every
 from undertow._core import UndertowError
-from undertow._results import PsiReport
-from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift, EmbeddingDriftReport
+from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift
 from undertow.embedding.mmd import MmdResult, RffAccumulator
 from undertow.embedding.pca import PCA, CovarianceAccumulator
-from undertow.histogram import HistogramAccumulator
-from undertow.reference import PsiAccumulator, Reference
+from undertow.embedding.report import EmbeddingDriftReport
 from undertow.stream import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_SPLIT_EVERY,
@@ -50,15 +49,16 @@ from undertow.stream import (
     HistogramJob,
     PsiJob,
     RffJob,
-    _vector_dim,
-    check_batch_size,
-    check_split_every,
     expected_types,
     list_fragments,
     merge_group,
     read_fragment,
     tree_shape,
+    vector_dim,
 )
+from undertow.tabular.histogram import HistogramAccumulator
+from undertow.tabular.reference import PsiAccumulator, Reference
+from undertow.tabular.results import PsiReport
 
 
 def _dask() -> Any:
@@ -216,7 +216,7 @@ def _dim(fragment: Fragment, column: str) -> int:
     physical = fragment.open().physical_schema
     if column not in physical.names:
         raise UndertowError(f"source: {fragment.label} has no column {column!r}")
-    dim = _vector_dim(physical.field(column).type, column)
+    dim = vector_dim(physical.field(column).type, column)
     if dim is None:
         raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
     return dim

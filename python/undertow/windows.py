@@ -10,7 +10,7 @@ import polars as pl
 
 from undertow._core import UndertowError
 from undertow.embedding.drift import EmbeddingDrift
-from undertow.reference import Reference
+from undertow.tabular.reference import Reference
 
 TOO_FEW_ROWS = "too_few_rows"
 _EMBEDDING_METRICS = ("mmd_p_value", "centroid_distance", "cosine_psi", "drifted_share", "domain_auc")

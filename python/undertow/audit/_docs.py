@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from undertow._core import UndertowError
+from undertow._frames import to_polars
 
 REQUIRED = ("id", "content_hash", "embedded_hash", "encoder_version")
 OPTIONAL = ("embedded_at", "updated_at", "deleted")
@@ -37,7 +38,10 @@ class Docs:
 
 def _frame(docs: Any) -> pl.DataFrame:
     if isinstance(docs, pl.LazyFrame):
-        return docs.collect()
+        try:
+            return docs.collect()
+        except (pl.exceptions.PolarsError, OSError) as error:
+            raise UndertowError(f"docs: the LazyFrame failed to collect: {error}") from error
     if isinstance(docs, pl.DataFrame):
         return docs
     if isinstance(docs, dict):
@@ -48,8 +52,14 @@ def _frame(docs: Any) -> pl.DataFrame:
             return pl.DataFrame(docs)
         except (pl.exceptions.PolarsError, ValueError, TypeError, OverflowError) as error:
             raise UndertowError(f"docs: could not build a table from the dict: {error}") from error
-    if hasattr(docs, "__arrow_c_stream__") or type(docs).__module__.startswith("pandas"):
-        return pl.DataFrame(docs)
+    frame = to_polars(docs, "docs")  # pandas, pyarrow, ... through the PSI tables' layer (_frames.py)
+    if frame is not None:
+        return frame
+    if hasattr(docs, "__arrow_c_stream__"):
+        try:
+            return pl.DataFrame(docs)
+        except (pl.exceptions.PolarsError, ValueError, TypeError) as error:
+            raise UndertowError(f"docs: could not read the table: {error}") from error
     raise TypeError(f"docs: expected a polars DataFrame or a dict of arrays, got {type(docs).__name__}")
 
 
@@ -64,14 +74,45 @@ def _check_python_ids(ids: Any) -> None:
 
 
 def _seconds(column: pl.Series, name: str) -> np.ndarray:
+    """Seconds since the epoch (NaN for null) of a datetime, date, number or ISO-8601 text column
+    (a CSV has no types: its dates arrive as text)."""
     dtype = column.dtype
-    if dtype.is_temporal():
-        if dtype == pl.Date:
-            column = column.cast(pl.Datetime("ms"))
+    if dtype == pl.Utf8:
+        try:
+            column = column.str.to_datetime(strict=True, time_unit="us")
+        except pl.exceptions.PolarsError:
+            try:
+                parsed = column.str.to_datetime(strict=False, time_unit="us")
+                bad = parsed.is_null() & column.is_not_null()
+            except pl.exceptions.PolarsError:  # no format fits even one value
+                bad = column.is_not_null()
+            first = int(bad.arg_true()[0]) if bad.any() else 0
+            raise UndertowError(
+                f"docs: column {name!r} must be a datetime, date, number or ISO-8601 text; row "
+                f"{first} holds {column[first]!r}"
+            ) from None
+        dtype = column.dtype
+    if dtype == pl.Date:
+        column = column.cast(pl.Datetime("ms"))
+        dtype = column.dtype
+    if isinstance(dtype, pl.Datetime):
         return column.dt.epoch("ms").cast(pl.Float64).fill_null(np.nan).to_numpy() / 1000.0
     if dtype.is_numeric():
-        return column.cast(pl.Float64).fill_null(np.nan).to_numpy()
-    raise UndertowError(f"docs: column {name!r} must be a datetime, date or number, got {dtype}")
+        values = column.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        if np.isinf(values).any():
+            raise UndertowError(f"docs: column {name!r} holds inf")
+        return values
+    raise UndertowError(
+        f"docs: column {name!r} must be a datetime, date, number or ISO-8601 text, got {dtype}"
+    )
+
+
+def _text(frame: pl.DataFrame, name: str) -> pl.Series:
+    """A hash or version column as text; numbers and categoricals are cast, nested values refused."""
+    column = frame[name]
+    if column.dtype.is_nested() or column.dtype == pl.Object:
+        raise UndertowError(f"docs: column {name!r} must hold strings, got {column.dtype}")
+    return column.cast(pl.Utf8)
 
 
 def read_docs(docs: Any) -> Docs:
@@ -108,8 +149,8 @@ def read_docs(docs: Any) -> Docs:
         live = ~deleted.fill_null(False).to_numpy()[order]
     else:
         live = np.ones(len(frame), dtype=bool)
-    content = frame["content_hash"].cast(pl.Utf8)
-    embedded = frame["embedded_hash"].cast(pl.Utf8)
+    content = _text(frame, "content_hash")
+    embedded = _text(frame, "embedded_hash")
     stale = ((content != embedded).fill_null(True) | embedded.is_null()).to_numpy()[order]
     del content, embedded
     embedded_at = None
@@ -122,7 +163,7 @@ def read_docs(docs: Any) -> Docs:
         ids=np.ascontiguousarray(id_values, dtype=np.int64),
         live=live,
         stale=stale,
-        encoder=frame["encoder_version"].cast(pl.Utf8).gather(order),
+        encoder=_text(frame, "encoder_version").gather(order),
         embedded_at=embedded_at,
         stale_for=stale_for,
     )

@@ -8,8 +8,12 @@ faiss allows.
   codes are decoded on demand (centroid + decoded residual), so "the stored vectors" of a lossy
   index are what its search compares against, and it is never decoded whole.
 * ScalarQuantizer: its codes are decoded on demand, in blocks, with ``sa_decode``.
-An index on disk is opened with faiss's IO_FLAG_MMAP (IVF lists stay in the file's pages); a
-flat index is read once into faiss's own buffer and viewed from there, never copied again.
+An index on disk is read into memory once (``faiss.read_index(path)``), then never touched
+again: a rebuild that truncates or rewrites the file during the audit cannot change what is
+audited or kill the process. ``mmap=True`` opens it with IO_FLAG_MMAP instead (IVF lists stay in
+the file's pages, less memory): then truncating the file during the audit ends the process with
+SIGBUS, and rewriting it in place changes the lists under the audit. A flat index is read into
+faiss's own buffer either way and viewed from there, never copied again.
 """
 
 from __future__ import annotations
@@ -102,19 +106,22 @@ class IndexView:
         }
 
 
-def open_index(index: Any) -> IndexView:
-    """Read `index` (a faiss index, or a path to one) into an IndexView."""
+def open_index(index: Any, mmap: bool = False) -> IndexView:
+    """Read `index` (a faiss index, or a path to one) into an IndexView. A path is read into
+    memory, or mapped with `mmap` (see the module docstring for what that risks)."""
     faiss = _faiss()
     path = None
     if isinstance(index, str | os.PathLike):
         path = os.fspath(index)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"index: no such file {path!r}")
-        # IO_FLAG_MMAP maps IVF lists from the file. IO_FLAG_MMAP_IFC (flat codes) is not used:
-        # faiss 1.15 maps them at their file offset, unaligned for float32, and refuses it for IVF.
+        # IO_FLAG_MMAP_IFC (flat codes) is never used: faiss 1.15 maps them at their file
+        # offset, unaligned for float32, and refuses it for IVF.
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         try:
-            index = faiss.read_index(path, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except RuntimeError as error:
+            index = faiss.read_index(path, flags)
+        except (RuntimeError, MemoryError, OSError) as error:
+            # a file truncated or half-written by a rebuild ends here, as a read error
             raise UndertowError(f"index: faiss could not read {path!r}: {error}") from error
     if not isinstance(index, faiss.Index):
         raise TypeError(f"index: expected a faiss index or a path to one, got {type(index).__name__}")
@@ -193,6 +200,9 @@ def _read_ivf(faiss: Any, ivf: Any, kind: str, metric: str) -> IndexView:
             f"index: {kind} has a {type(quantizer).__name__} coarse quantizer; only flat "
             "quantizers are supported"
         )
+    if int(ivf.nprobe) < 1:
+        # faiss's own search would raise a RuntimeError deep in IndexIVF::search
+        raise UndertowError(f"index: {kind} has nprobe={int(ivf.nprobe)}; faiss searches need nprobe >= 1")
     centroids = np.array(_flat_vectors(faiss, quantizer), dtype=np.float32)
     is_pq = isinstance(ivf, faiss.IndexIVFPQ)
     if is_pq and not ivf.by_residual:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from undertow._args import check_int64_ids
 from undertow._core import UndertowError
 
 CHECKS = (
@@ -58,19 +59,23 @@ class Check:
         return {
             "name": self.name,
             "status": self.status,
-            "value": _plain(self.value),
-            "threshold": _plain(self.threshold),
+            "value": plain(self.value),
+            "threshold": plain(self.threshold),
             "direction": self.direction,
             "sample_size": self.sample_size,
             "count": self.count,
             "ids": [int(i) for i in self.ids],
             "message": self.message,
-            "detail": _plain(self.detail),
+            "detail": plain(self.detail),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Check:
         value, threshold = data.get("value"), data.get("threshold")
+        if data["status"] not in STATUSES:
+            raise ValueError(f"check {data['name']!r}: status {data['status']!r} is not one of {STATUSES}")
+        if data["direction"] not in ("max", "min"):
+            raise ValueError(f"check {data['name']!r}: direction {data['direction']!r} is not max or min")
         return cls(
             name=data["name"],
             status=data["status"],
@@ -78,7 +83,7 @@ class Check:
             threshold=None if threshold is None else float(threshold),
             direction=data["direction"],
             sample_size=int(data["sample_size"]),
-            ids=np.asarray(data["ids"], dtype=np.int64),
+            ids=check_int64_ids(data["ids"], f"check {data['name']!r}", noun="id"),
             count=int(data["count"]),
             message=data["message"],
             detail=dict(data.get("detail", {})),
@@ -89,14 +94,14 @@ class Check:
         return f"Check({self.name}: {self.status}, value={value}, count={self.count})"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-safe: numpy scalars and arrays to Python, non-finite floats to strings."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
+        return [plain(v) for v in value.tolist()]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -105,7 +110,10 @@ def _plain(value: Any) -> Any:
 
 
 def _unplain_float(value: Any) -> float:
-    return float(value)  # float("inf") / float("nan") read back the strings _plain wrote
+    # float("inf") / float("nan") read back the strings plain wrote; true/false are not scores
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 class AuditReport:
@@ -202,11 +210,11 @@ class AuditReport:
             "status": self.status,
             "k": self.k,
             "seconds": self.seconds,
-            "index": _plain(self.index),
+            "index": plain(self.index),
             "scores": {
                 "metric": self.scores["metric"],
-                "top1": _plain(self.scores["top1"]),
-                "topk": _plain(self.scores["topk"]),
+                "top1": plain(self.scores["top1"]),
+                "topk": plain(self.scores["topk"]),
             },
             "checks": {name: c.to_dict() for name, c in self.checks.items()},
         }
@@ -219,7 +227,7 @@ class AuditReport:
         if isinstance(text, str | bytes):
             try:
                 data = json.loads(text)
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
                 raise UndertowError(f"baseline: not valid JSON ({error})") from error
         elif isinstance(text, Mapping):
             data = dict(text)
@@ -231,16 +239,28 @@ class AuditReport:
             raise UndertowError(f"baseline: not an undertow audit report (expected format {JSON_FORMAT!r})")
         try:
             scores = data["scores"]
+            if scores["metric"] not in ("ip", "l2"):
+                raise ValueError(f"scores: metric {scores['metric']!r} is not ip or l2")
+            checks = data["checks"]
+            for name, check in checks.items():
+                if check["name"] != name:
+                    raise ValueError(f"checks: {name!r} holds the check {check['name']!r}")
+            k = data["k"]
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ValueError(f"k: must be a positive integer, got {k!r}")
+            seconds = data.get("seconds")
+            if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
+                raise ValueError(f"seconds: must be a number or null, got {seconds!r}")
             return cls(
-                checks={name: Check.from_dict(c) for name, c in data["checks"].items()},
+                checks={name: Check.from_dict(c) for name, c in checks.items()},
                 index=data["index"],
                 scores={
                     "metric": scores["metric"],
                     "top1": [_unplain_float(v) for v in scores["top1"]],
                     "topk": [_unplain_float(v) for v in scores["topk"]],
                 },
-                k=data["k"],
-                seconds=data.get("seconds"),
+                k=k,
+                seconds=seconds,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise UndertowError(

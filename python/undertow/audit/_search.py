@@ -11,8 +11,8 @@ import numpy as np
 from undertow.audit._checks import judged, not_run
 from undertow.audit._index import IndexView
 from undertow.audit._report import AuditReport, Check
-from undertow.psi import psi
-from undertow.search import exact_search
+from undertow.embedding.search import exact_search
+from undertow.tabular.psi import psi
 
 
 @dataclass
@@ -153,11 +153,14 @@ def score_shift(current: dict[str, Any], baseline: Any, limits: dict[str, Any]) 
         raise UndertowError(
             f"baseline: its scores are {before['metric']} but this index's are {current['metric']}"
         )
+    # a stored vector holding NaN can come back with a NaN score: PSI compares finite scores
+    before = {key: value[np.isfinite(value)] for key, value in before.items() if key != "metric"}
+    current = {key: value[np.isfinite(value)] for key, value in current.items() if key != "metric"}
     if len(before["top1"]) < 10 or len(current["top1"]) < 10:
         return not_run("score_shift", "fewer than 10 top-1 scores on one side")
     top1 = psi(before["top1"], current["top1"], bins=10)
     topk = psi(before["topk"], current["topk"], bins=10)
-    larger_is_better = current["metric"] == "ip"
+    larger_is_better = baseline.scores["metric"] == "ip"
     cutoff = limits.get("score_cutoff")
     if cutoff is None:
         cutoff = float(np.median(before["top1"]))

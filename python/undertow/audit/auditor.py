@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from undertow import _core
+from undertow._args import check_flag, check_int64_ids, check_real, check_seed
 from undertow._core import UndertowError
+from undertow._inputs import as_matrix
 from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile, not_run
 from undertow.audit._docs import read_docs
 from undertow.audit._index import IndexView, open_index
 from undertow.audit._report import AuditReport, Check
 from undertow.audit._search import ann_recall, score_shift, scores_of, search, tombstone_pollution
-from undertow.embedding._vectors import as_matrix
 
 # Check thresholds (shares unless said), then the knobs the checks use.
 DEFAULT_THRESHOLDS: dict[str, float | None] = {
@@ -38,16 +39,51 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
 }
 
 
+# The range each threshold may take: (low, high, open_low, open_high); None leaves a side open.
+# Shares lie in [0, 1]; a bound outside its range could never (or would always) fire.
+_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    **{
+        name: (0.0, 1.0, False, False)
+        for name in (
+            "orphaned_vectors",
+            "missing_vectors",
+            "duplicate_ids",
+            "content_stale",
+            "encoder_mix",
+            "fresh_cosine",
+            "norm_profile",
+            "tombstone_pollution",
+            "ann_recall",
+        )
+    },
+    "ivf_imbalance": (1.0, None, False, False),
+    "ivf_residual_drift": (0.0, None, True, False),
+    "score_shift": (0.0, None, False, False),
+    "fresh_cosine_min": (-1.0, 1.0, False, False),
+    "norm_tolerance": (0.0, None, False, False),
+    "recent_share": (0.0, 1.0, True, True),
+    "score_cutoff": (None, None, False, False),
+}
+
+
 def _limits(thresholds: Mapping[str, float] | None) -> dict[str, Any]:
     limits = dict(DEFAULT_THRESHOLDS)
-    for key, value in (thresholds or {}).items():
+    if thresholds is None:
+        return limits
+    if not isinstance(thresholds, Mapping):
+        raise TypeError(
+            f"thresholds: expected a dict of threshold overrides, got {type(thresholds).__name__}"
+        )
+    for key, value in thresholds.items():
         if key not in limits:
             raise UndertowError(f"thresholds: unknown key {key!r}; known keys are {', '.join(limits)}")
-        if value is not None and not np.isfinite(float(value)):
-            raise UndertowError(f"thresholds: {key} must be a finite number, got {value!r}")
-        limits[key] = None if value is None else float(value)
-    if not 0.0 < float(limits["recent_share"]) < 1.0:  # type: ignore[arg-type]
-        raise UndertowError("thresholds: recent_share must lie strictly between 0 and 1")
+        if value is None and key == "score_cutoff":  # None: the baseline's median top-1
+            limits[key] = None
+            continue
+        low, high, open_low, open_high = _RANGES[key]
+        limits[key] = check_real(
+            value, f"thresholds: {key}", low, high, open_low=open_low, open_high=open_high, sep=" "
+        )
     return limits
 
 
@@ -55,19 +91,19 @@ def _fresh(fresh: Any, view: IndexView) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(fresh, tuple | list) or len(fresh) != 2:
         raise TypeError("fresh: expected a pair (ids, vectors)")
     raw_ids, raw_vectors = fresh
-    ids = np.asarray(raw_ids)
-    if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise UndertowError(f"fresh: ids must be a 1-D integer array, got {ids.dtype} with shape {ids.shape}")
-    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
-        raise UndertowError(f"fresh: id {int(ids.max())} does not fit int64 (faiss ids are int64)")
-    vectors = as_matrix(raw_vectors, "fresh", min_rows=1)
+    ids = check_int64_ids(raw_ids, "fresh", noun="id")
+    vectors = as_matrix(raw_vectors, "fresh: vectors", min_rows=1)
     if vectors.shape[1] != view.dim:
         raise UndertowError(f"fresh: vectors have {vectors.shape[1]} dimensions, the index {view.dim}")
     if vectors.shape[0] != len(ids):
         raise UndertowError(f"fresh: {len(ids)} ids for {vectors.shape[0]} vectors")
     if not np.isfinite(vectors).all():
         raise UndertowError("fresh: vectors hold NaN or inf")
-    return ids.astype(np.int64), vectors
+    repeated = np.unique(ids, return_counts=True)
+    if (repeated[1] > 1).any():
+        first = int(repeated[0][repeated[1] > 1][0])
+        raise UndertowError(f"fresh: id {first} appears more than once (one fresh vector per id)")
+    return ids, vectors
 
 
 def _queries(
@@ -113,10 +149,13 @@ def audit_index(
     thresholds: Mapping[str, float] | None = None,
     query_sample: int = 500,
     seed: int = 0,
+    mmap: bool = False,
 ) -> AuditReport:
     """Audit a faiss index against its source of truth; see docs/audit.md for every check.
 
-    index: a faiss index, or the path of one (opened with faiss's mmap flags). docs: the
+    index: a faiss index, or the path of one, read into memory once (``mmap=True`` maps its IVF
+    lists from the file instead: less memory, but a rebuild that truncates the file during the
+    audit kills the process with SIGBUS; see docs/audit.md). docs: the
     documents (polars DataFrame or dict of arrays) with id, content_hash, embedded_hash,
     encoder_version and optionally embedded_at, updated_at and deleted. fresh: (ids, vectors)
     embedded now for a sample. queries: query vectors; otherwise `query_sample` stored vectors
@@ -125,11 +164,20 @@ def audit_index(
     """
     started = time.perf_counter()
     limits = _limits(thresholds)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= 1024:
+    if isinstance(k, bool | np.bool_) or not isinstance(k, int | np.integer) or not 1 <= k <= 1024:
         raise UndertowError(f"k: must be an integer in 1..1024, got {k!r}")
-    if isinstance(query_sample, bool) or not isinstance(query_sample, int) or query_sample < 1:
+    k = int(k)  # a numpy integer would reach faiss's SWIG search as an unknown overload
+    if (
+        isinstance(query_sample, bool | np.bool_)
+        or not isinstance(query_sample, int | np.integer)
+        or query_sample < 1
+    ):
         raise UndertowError(f"query_sample: must be a positive integer, got {query_sample!r}")
-    view = open_index(index)
+    query_sample = int(query_sample)
+    seed = check_seed(seed)
+    if encoder_version is not None and not isinstance(encoder_version, str):
+        raise TypeError(f"encoder_version: must be a string or None, got {type(encoder_version).__name__}")
+    view = open_index(index, check_flag(mmap, "mmap"))
     table = read_docs(docs)
     fresh_pair = _fresh(fresh, view) if fresh is not None else None
     if view.ntotal == 0:

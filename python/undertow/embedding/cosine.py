@@ -11,9 +11,9 @@ import numpy as np
 from undertow import _core
 from undertow._args import check_thresholds
 from undertow._core import UndertowError
-from undertow._results import PsiResult, _plain
-from undertow.embedding._vectors import as_matrix, same_dims
-from undertow.reference import Reference
+from undertow._inputs import as_matrix, same_dims
+from undertow.tabular.reference import Reference
+from undertow.tabular.results import PsiResult, plain
 
 QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
@@ -64,8 +64,8 @@ class CosineDrift:
             "cosine_psi": self.cosine_psi,
             "status": self.status,
             "quantile_levels": list(self.quantile_levels),
-            "reference_quantiles": _plain(self.reference_quantiles),
-            "current_quantiles": _plain(self.current_quantiles),
+            "reference_quantiles": plain(self.reference_quantiles),
+            "current_quantiles": plain(self.current_quantiles),
             "reference_mean_norm": self.reference_mean_norm,
             "current_mean_norm": self.current_mean_norm,
             "reference_off_norm_share": self.reference_off_norm_share,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from undertow import _core
+from undertow._args import check_count, check_seed
 from undertow._core import UndertowError
-from undertow.embedding._vectors import as_matrix, check_count, check_seed, common_dtype, same_dims
+from undertow._inputs import as_matrix, common_dtype, same_dims
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 
 from undertow import _core
-from undertow.embedding._vectors import as_matrix, check_count
+from undertow._args import check_count
+from undertow._inputs import as_matrix
 
 
 class PCA:

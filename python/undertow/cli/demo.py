@@ -9,15 +9,25 @@ sample of that mix (no drift), "current_shifted" is 80% python-docs (the traffic
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from undertow.reference import Reference
+from undertow.tabular.reference import Reference
 
-DATA = Path(__file__).parent / "data" / "demo.parquet"
+DATA = Path(__file__).parents[1] / "data" / "demo.parquet"
 FEATURES = ["words", "chars", "source", "topic", "cosine_to_centroid", "pc1"]
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser("demo", help="a drift report on a small real example shipped with undertow")
+
+
+def command(args: argparse.Namespace) -> int:
+    run()
+    return 0
 
 
 def load() -> pl.DataFrame:
@@ -46,7 +56,7 @@ def run(print_fn=print) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     except ImportError:
         print_fn('(the index audit needs faiss: pip install "undertow[faiss]")')
         return reports
-    from undertow import demo_audit
+    from undertow.cli import demo_audit
 
     reports["audit"] = demo_audit.run(print_fn)
     return reports

@@ -9,10 +9,10 @@ import numpy as np
 
 from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
-from undertow._categorical import UNSEEN, count_categories, fit_categories
 from undertow._core import UndertowError
 from undertow._inputs import Column, table_columns
-from undertow._results import PsiReport, PsiResult
+from undertow.tabular._categorical import UNSEEN, count_categories, fit_categories
+from undertow.tabular.results import PsiReport, PsiResult
 
 
 def fit_numeric_column(
@@ -53,8 +53,9 @@ class Reference:
         thresholds: tuple[float, float] = (0.1, 0.25),
     ) -> Reference:
         """Fits bin edges (numeric) or categories (categorical) per column of `table`: a 2-D
-        numpy array (columns named "0", "1", ...), a polars DataFrame or a dict of arrays.
-        Integer columns named in `categorical` are treated as categories."""
+        numpy array (columns named "0", "1", ...), a polars DataFrame, a dict of arrays, or a
+        pandas DataFrame / pyarrow Table (through narwhals, see _frames.py; dates and times are
+        refused). Integer columns named in `categorical` are treated as categories."""
         bins, binning_name, edges = check_bins_and_binning(bins, binning)
         nan_policy = check_nan_policy(nan_policy)
         eps = check_eps(eps)

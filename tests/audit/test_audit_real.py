@@ -1,26 +1,23 @@
-"""The auditor on real sentence embeddings (/work/shared/data/sentences.parquet, see its README).
+"""The auditor on real sentence embeddings (tests/data/sentences.npz, see tests/data/README.md).
 
 A silent encoder swap: a few documents were re-embedded with the second encoder (m2v, same
 dimension, another coordinate system) while the docs table still says minilm. Only the vectors
 know. Fresh minilm embeddings of a sample expose exactly those documents; a clean index passes.
 """
 
-from pathlib import Path
-
 import faiss
 import numpy as np
 import polars as pl
 import pytest
+from sentences_data import load_sentences
 
 import undertow as ut
-
-DATA = Path("/work/shared/data/sentences.parquet")
 
 
 @pytest.fixture(scope="module")
 def corpus():
-    df = pl.read_parquet(DATA)
-    ids = df["id"].to_numpy().astype(np.int64) * 10 + 3
+    s = load_sentences()
+    ids = s["ids"] * 10 + 3
     docs = pl.DataFrame(
         {
             "id": ids,
@@ -29,7 +26,8 @@ def corpus():
             "encoder_version": ["all-MiniLM-L6-v2"] * len(ids),
         }
     )
-    return ids, df["minilm"].to_numpy(), df["m2v"].to_numpy(), docs
+    # m2v is shipped for the python-docs rows (m2v_rows) only
+    return ids, s["minilm"], (s["m2v_rows"], s["m2v"]), docs
 
 
 def _index(vectors, ids):
@@ -48,11 +46,12 @@ def test_clean_real_index_is_all_clear(corpus):
 
 
 def test_silent_encoder_swap_is_found_by_fresh_vectors(corpus):
-    ids, minilm, m2v, docs = corpus
+    ids, minilm, (m2v_rows, m2v), docs = corpus
     rng = np.random.default_rng(1)
-    swapped = rng.choice(len(ids), 40, replace=False)
+    pick = rng.choice(len(m2v_rows), 40, replace=False)
+    swapped = m2v_rows[pick]
     stored = minilm.copy()
-    stored[swapped] = m2v[swapped]
+    stored[swapped] = m2v[pick]
     # the fresh sample: 300 random documents plus half of the swapped ones, embedded now (minilm)
     sample = np.union1d(rng.choice(len(ids), 300, replace=False), swapped[:20])
     report = ut.audit_index(_index(stored, ids), docs, fresh=(ids[sample], minilm[sample]))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-VECTORS = Path(__file__).parent / "data" / "demo_vectors.npz"
+VECTORS = Path(__file__).parents[1] / "data" / "demo_vectors.npz"
 ENCODER = "all-MiniLM-L6-v2"
 
 

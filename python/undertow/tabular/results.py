@@ -11,7 +11,8 @@ import polars as pl
 _STATUS_ORDER = {"stable": 0, "moderate": 1, "significant": 2}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """`value` as JSON-ready Python (arrays become lists); shared by every result type."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
@@ -55,12 +56,12 @@ class PsiResult:
             "kind": self.kind,
             "value": self.value,
             "status": self.status,
-            "edges": _plain(self.edges),
+            "edges": plain(self.edges),
             "categories": self.categories,
-            "expected_counts": _plain(self.expected_counts),
-            "actual_counts": _plain(self.actual_counts),
-            "expected_proportions": _plain(self.expected_proportions),
-            "actual_proportions": _plain(self.actual_proportions),
+            "expected_counts": plain(self.expected_counts),
+            "actual_counts": plain(self.actual_counts),
+            "expected_proportions": plain(self.expected_proportions),
+            "actual_proportions": plain(self.actual_proportions),
             "expected_missing": self.expected_missing,
             "actual_missing": self.actual_missing,
             "nan_policy": self.nan_policy,

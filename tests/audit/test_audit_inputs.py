@@ -20,7 +20,7 @@ from audit_corpus import DIM, N, corpus, docs_table, make_index, sorted_ids, tra
 import undertow as ut
 from undertow.audit import CHECKS
 
-HERE = Path(__file__).parent
+SUPPORT = Path(__file__).parents[1] / "support"  # audit_corpus, for the scripts run in a subprocess
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ def flat(data):
 
 
 def run_audits(script: str, *args: str) -> list[ut.AuditReport]:
-    """Run `script` in a fresh interpreter (cwd tests/); it prints one report JSON a line."""
+    """Run `script` in a fresh interpreter (cwd tests/support/); it prints one report JSON a line."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], cwd=HERE, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script, *args], cwd=SUPPORT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, f"the audit exited with {done.returncode}:\n{done.stderr[-3000:]}"
     return [ut.AuditReport.from_json(line) for line in done.stdout.splitlines()]

@@ -7,8 +7,8 @@ from typing import Any
 from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
 from undertow._inputs import as_float_array
-from undertow._results import PsiResult
-from undertow.reference import PsiAccumulator, fit_numeric_column
+from undertow.tabular.reference import PsiAccumulator, fit_numeric_column
+from undertow.tabular.results import PsiResult
 
 
 def psi(

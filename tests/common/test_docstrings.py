@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["undertow", "undertow.psi", "undertow.histogram", "undertow.reference"]
+MODULES = ["undertow", "undertow.tabular.psi", "undertow.tabular.histogram", "undertow.tabular.reference"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,10 +1,8 @@
-"""Embedding drift on real sentence embeddings (/work/shared/data/sentences.parquet, see its README).
+"""Embedding drift on real sentence embeddings (tests/data/sentences.npz, see tests/data/README.md).
 
 Two encoders of the same 4,304 sentences (chatterbot-corpus, python-docs): topic drift must be
 flagged, random halves of one source must not, and an embedding-model swap is "severe".
 """
-
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -15,31 +13,30 @@ from embedding_reference import (
     mmd2_biased_reference,
     mmd2_unbiased_reference,
 )
+from sentences_data import load_sentences
 
 import undertow as ut
-
-DATA = Path("/work/shared/data/sentences.parquet")
 
 
 @pytest.fixture(scope="module")
 def data():
-    df = pl.read_parquet(DATA)
-    minilm = df["minilm"].to_numpy()
-    m2v = df["m2v"].to_numpy()
-    assert minilm.dtype == np.float32 and minilm.shape == (df.height, 384)
-    source = df["source"].to_numpy()
-    category = df["category"].to_numpy()
+    s = load_sentences()
+    minilm, source, category = s["minilm"], s["source"], s["category"]
+    assert minilm.dtype == np.float32 and minilm.shape == (len(source), 384)
     chat = source == "chatterbot-corpus"
     docs = source == "python-docs"
+    # m2v is shipped for the python-docs rows only: m2v_docs[i] is the i-th python-docs row
+    np.testing.assert_array_equal(s["m2v_rows"], np.flatnonzero(docs))
     trivia = chat & (category == "trivia")
     return {
         "minilm": minilm,
-        "m2v": m2v,
+        "minilm_f16": s["minilm_f16"],
+        "m2v_docs": s["m2v"],
         "chat": chat,
         "docs": docs,
         "trivia": trivia,
         "other_chat": chat & ~trivia,
-        "frame": df,
+        "frame": pl.DataFrame({"source": source, "minilm": minilm}),
     }
 
 
@@ -53,6 +50,9 @@ def test_data_is_what_the_readme_says(data):
     assert data["chat"].sum() == 1901 and data["docs"].sum() == 2403 and data["trivia"].sum() == 536
     norms = np.linalg.norm(data["minilm"].astype(np.float64), axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    # the shipped float16 rows are unit vectors up to float16 rounding (2^-11 relative per value)
+    raw = np.linalg.norm(data["minilm_f16"].astype(np.float64), axis=1)
+    np.testing.assert_allclose(raw, 1.0, atol=2**-11)
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ def test_data_is_what_the_readme_says(data):
 
 
 def test_centroid_distances_match_readme_table(data):
-    e, m = data["minilm"], data["m2v"]
+    e = data["minilm"]
     # trivia (536) vs other chatterbot (1365): both under the README's 2,000-row samples, so the
     # README used every row; its 4 decimals leave 5e-5, float32 rounding adds far less
     r = ut.cosine_drift(e[data["other_chat"]], e[data["trivia"]])
@@ -73,7 +73,7 @@ def test_centroid_distances_match_readme_table(data):
     r = ut.cosine_drift(e[data["chat"]], e[data["docs"]])
     assert r.centroid_distance == pytest.approx(0.7417, abs=0.005)
     # the same python-docs texts under the two encoders (cosine across them is meaningless)
-    r = ut.cosine_drift(e[data["docs"]], m[data["docs"]])
+    r = ut.cosine_drift(e[data["docs"]], data["m2v_docs"])
     assert r.centroid_distance == pytest.approx(1.0029, abs=0.005)
     # random halves of python-docs: 0.0040 in the README; over 20 random splits numpy finds
     # 0.0040 +- 0.0007 (max 0.0052), so every split is below 0.0075
@@ -124,12 +124,12 @@ def test_topic_drift_chatterbot_vs_python_docs(data):
 def test_embedding_model_swap_is_severe(data):
     docs = data["docs"]
     emb = ut.EmbeddingDrift.fit(data["minilm"][docs])
-    rep = emb.compare(data["m2v"][docs])
+    rep = emb.compare(data["m2v_docs"])
     assert rep.status == "severe"
     assert rep.mmd.p_value < 0.01
     assert rep.cosine.centroid_distance > 0.9
     # the model swap is also visible to the rff estimator
-    r = ut.mmd(data["minilm"][docs], data["m2v"][docs], estimator="rff", features=64)
+    r = ut.mmd(data["minilm"][docs], data["m2v_docs"], estimator="rff", features=64)
     assert r.p_value < 0.01
 
 

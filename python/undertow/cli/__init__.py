@@ -1,0 +1,1 @@
+"""The `undertow` command line: one module per subcommand, dispatched by `undertow.cli.main`."""
