@@ -89,7 +89,7 @@ def _entry(entry: Any) -> tuple[str, str, int, tuple[int, ...]]:
     name, code, length, shape = (entry.get(k) for k in ("name", "dtype", "length", "shape"))
     if not isinstance(name, str):
         raise bad("a blob entry has no name")
-    if code != "bytes" and code not in _DTYPES:
+    if not isinstance(code, str) or (code != "bytes" and code not in _DTYPES):
         raise bad(f"blob {name!r} has unknown dtype {code!r}")
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
         raise bad(f"blob {name!r} has a bad length {length!r}")
