@@ -31,8 +31,8 @@ for t in "${targets[@]}"; do
         status=1
         grep -E "panicked|ERROR: libFuzzer|SUMMARY|artifact_prefix|Test unit written" "$log" || true
     fi
-    execs=$(grep -oE "stat::number_of_executed_units: [0-9]+" "$log" | grep -oE "[0-9]+$" || echo "?")
-    rss=$(grep -oE "stat::peak_rss_mb: [0-9]+" "$log" | grep -oE "[0-9]+$" || echo "?")
+    execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo "?")
+    rss=$(grep -oE "stat::peak_rss_mb: *[0-9]+" "$log" | grep -oE "[0-9]+$" || echo "?")
     echo "$t: $verdict, $execs execs, peak RSS ${rss} MB, $(($(date +%s) - start)) s (incl. build)"
     rm -f "$log"
 done

@@ -343,3 +343,16 @@ def test_json_header_field_mutations_only_raise_undertow_error(kind: str) -> Non
         outcomes[check_outcome(cls, _repack(state, meta, whole, blobs))] += 1
     print(f"{kind}: {sum(outcomes.values())} header mutations, {outcomes}")
     assert outcomes["refused"] > 0
+
+
+def test_finite_sums_whose_covariance_overflows_are_an_error_not_nan_axes() -> None:
+    # Before the fix: a PCA with explained variance 0 and NaN axes.
+    acc = ut.CovarianceAccumulator(2)
+    acc.update(np.array([[1.0, 2.0], [3.0, 5.0], [0.0, 1.0]]))
+    state = acc.to_bytes()
+    body = bytearray(body_of(state))
+    sums_at = 8 + 8 + 8 + 16 + 8  # dim, rows, shift (length, 2 values), the sums' length
+    body[sums_at : sums_at + 16] = struct.pack("<2d", 1e308, -1e308)
+    loaded = ut.CovarianceAccumulator.from_bytes(reseal(state, bytes(body)))
+    with pytest.raises(UndertowError, match="overflows"):
+        loaded.finalize(1)

@@ -213,6 +213,14 @@ impl Covariance {
         for i in 0..d {
             for j in 0..=i {
                 let v = (self.cross[packed(i, j)] - self.sum[i] * self.sum[j] / n) / (n - 1.0);
+                // Finite sums near the float64 limit (from a loaded state, or inputs of 1e155
+                // and more) overflow here; a NaN matrix would give NaN axes, not an error.
+                if !v.is_finite() {
+                    return Err(Error::invalid(
+                        "x",
+                        "the covariance overflows float64 (values too large)",
+                    ));
+                }
                 cov[(i, j)] = v;
                 cov[(j, i)] = v;
             }

@@ -6,7 +6,10 @@ use undertow_core::state::PsiAccumulator;
 fuzz_target!(|data: &[u8]| {
     if let Ok(acc) = PsiAccumulator::from_bytes(data) {
         let again = acc.to_bytes();
-        assert_eq!(PsiAccumulator::from_bytes(&again).unwrap().to_bytes(), again);
+        assert_eq!(
+            PsiAccumulator::from_bytes(&again).unwrap().to_bytes(),
+            again
+        );
         if let Ok(columns) = acc.finalize() {
             for c in columns {
                 assert!(c.value.is_finite() && c.value >= 0.0, "PSI {}", c.value);
