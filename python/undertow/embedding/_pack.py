@@ -6,6 +6,7 @@ the Rust codec, so corruption is caught there; here every length and shape is ch
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -48,25 +49,60 @@ def unpack(data: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise bad("the header length exceeds the body")
     try:
         header = json.loads(body[8 : 8 + size])
-        meta, entries = header["meta"], header["blobs"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise bad(f"unreadable header ({exc})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("meta"), dict):
+        raise bad("the header has no 'meta' object")
+    meta, entries = header["meta"], header.get("blobs")
+    if not isinstance(entries, list):
+        raise bad("the header has no 'blobs' list")
     pos = 8 + size
     blobs: dict[str, Any] = {}
     for entry in entries:
-        length = int(entry["length"])
-        if length < 0 or pos + length > len(body):
-            raise bad(f"blob {entry['name']!r} runs past the body")
+        name, code, length, shape = _entry(entry)
+        if name in blobs:
+            raise bad(f"blob {name!r} appears twice")
+        if pos + length > len(body):
+            raise bad(f"blob {name!r} runs past the body")
         raw = body[pos : pos + length]
         pos += length
-        if entry["dtype"] == "bytes":
-            blobs[entry["name"]] = raw
+        if code == "bytes":
+            blobs[name] = raw
             continue
-        dtype = _DTYPES.get(entry["dtype"])
-        shape = tuple(int(s) for s in entry["shape"])
-        if dtype is None or int(np.prod(shape)) * dtype.itemsize != length:
-            raise bad(f"blob {entry['name']!r} does not match its shape")
-        blobs[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+        dtype = _DTYPES[code]
+        if math.prod(shape) * dtype.itemsize != length:
+            raise bad(f"blob {name!r} does not match its shape")
+        blobs[name] = np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
     if pos != len(body):
         raise bad(f"{len(body) - pos} unread bytes in the body")
     return meta, blobs
+
+
+def _entry(entry: Any) -> tuple[str, str, int, tuple[int, ...]]:
+    """(name, dtype code, length, shape) of a blob entry, each field checked."""
+
+    def bad(message: str) -> UndertowError:
+        return UndertowError(f"invalid undertow state bytes: {message}")
+
+    if not isinstance(entry, dict):
+        raise bad("a blob entry is not a JSON object")
+    name, code, length, shape = (entry.get(k) for k in ("name", "dtype", "length", "shape"))
+    if not isinstance(name, str):
+        raise bad("a blob entry has no name")
+    if not isinstance(code, str) or (code != "bytes" and code not in _DTYPES):
+        raise bad(f"blob {name!r} has unknown dtype {code!r}")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        raise bad(f"blob {name!r} has a bad length {length!r}")
+    if code == "bytes":
+        if shape is not None:
+            raise bad(f"blob {name!r} holds bytes but has a shape")
+        return name, code, length, ()
+    # Every array of these states is 1-D or 2-D; a bounded rank and size keep numpy's reshape
+    # from raising its own errors.
+    if (
+        not isinstance(shape, list)
+        or len(shape) > 2
+        or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**62 for s in shape)
+    ):
+        raise bad(f"blob {name!r} has a bad shape {shape!r}")
+    return name, code, length, tuple(shape)

@@ -18,9 +18,11 @@ from undertow import _core
 from undertow._args import check_count, check_seed, check_thresholds
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix
+from undertow.embedding import _state_checks as check
 from undertow.embedding._classifier import domain_auc
 from undertow.embedding._pack import pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
+from undertow.embedding._state_checks import decoding
 from undertow.embedding.cosine import QUANTILE_LEVELS, CosineDrift, CosineReference, _check_tolerance
 from undertow.embedding.mmd import mmd
 from undertow.embedding.pca import PCA
@@ -177,25 +179,43 @@ class EmbeddingDrift:
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingDrift:
         meta, blobs = unpack(data, "reference")
-        try:
-            state = dict(meta["cosine"])
-            state.update(
-                unit_sum=blobs["unit_sum"],
-                direction=blobs["direction"],
-                quantiles=blobs["quantiles"],
-                psi_reference=Reference.from_bytes(blobs["cosine_psi"]),
-            )
-            pca = PCA.from_bytes(blobs["pca"])
-            return cls(
-                meta["settings"],
-                CosineReference(state),
-                pca,
-                Reference.from_bytes(blobs["components_psi"]),
-                blobs["sample"],
-                int(meta["n_reference"]),
-            )
-        except KeyError as exc:
-            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
+        with decoding("embedding drift reference"):
+            direction = check.array(blobs, "direction", "f", (None,))
+            dim = direction.shape[0]
+            # The bound on each entry first, so the dot product cannot overflow.
+            unit = dim > 0 and np.max(np.abs(direction)) <= 1 + 1e-6
+            if not unit or abs(float(direction @ direction) - 1) > 1e-6:
+                raise check.bad("the cosine direction is not a unit vector")
+            settings = check.settings(meta["settings"], dim)
+            k = settings["components"]
+            n_reference = check.integer(meta["n_reference"], "n_reference", 4)
+            cosine = check.as_dict(meta["cosine"], "cosine")
+            quantiles = check.array(blobs, "quantiles", "f", (len(QUANTILE_LEVELS),))
+            if np.any(np.diff(quantiles) < 0):
+                raise check.bad("the cosine quantiles decrease")
+            psi_reference = Reference.from_bytes(check.raw(blobs, "cosine_psi"))
+            if psi_reference.columns != ["cosine"]:
+                raise check.bad("the cosine PSI reference does not hold the cosine column")
+            state = {
+                "rows": check.integer(cosine["rows"], "cosine.rows", 1, n_reference),
+                "mean_norm": check.number(cosine["mean_norm"], "cosine.mean_norm", 0.0),
+                "off_norm_share": check.number(cosine["off_norm_share"], "cosine.off_norm_share", 0.0, 1.0),
+                "norm_tolerance": check.number(cosine["norm_tolerance"], "cosine.norm_tolerance", 0.0),
+                "unit_sum": check.array(blobs, "unit_sum", "f", (dim,)),
+                "direction": direction,
+                "quantiles": quantiles,
+                "psi_reference": psi_reference,
+            }
+            pca = PCA.from_bytes(check.raw(blobs, "pca"))
+            if pca.dim != dim or pca.n_components != k:
+                raise check.bad(f"the PCA has dim {pca.dim}, {pca.n_components} components, not {dim}, {k}")
+            components_ref = Reference.from_bytes(check.raw(blobs, "components_psi"))
+            if components_ref.columns != [f"pc{i + 1}" for i in range(k)]:
+                raise check.bad("the component PSI reference does not hold one column per component")
+            sample = check.array(blobs, "sample", "f", (None, k))
+            if sample.shape[0] > settings["sample"]:
+                raise check.bad(f"the held-out sample has {sample.shape[0]} rows, over {settings['sample']}")
+            return cls(settings, CosineReference(state), pca, components_ref, sample, n_reference)
 
     def __reduce__(self) -> Any:
         return (EmbeddingDrift.from_bytes, (self.to_bytes(),))
@@ -364,23 +384,37 @@ class EmbeddingAccumulator:
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
         meta, blobs = unpack(data, "accumulator")
-        try:
-            out = cls(EmbeddingDrift.from_bytes(blobs["reference"]))
-            out._rows = int(meta["rows"])
-            out._norm_sum = float(meta["norm_sum"])
-            out._off_norm = int(meta["off_norm"])
-            out._unit_sum = blobs["unit_sum"].copy()
-            cells, counts = blobs["grid_cells"], blobs["grid_counts"]
-            if cells.shape != counts.shape or (cells.size and (cells.min() < 0 or cells.max() >= GRID)):
-                raise UndertowError("invalid undertow state bytes: the cosine grid is malformed")
+        with decoding("embedding drift accumulator"):
+            drift = EmbeddingDrift.from_bytes(check.raw(blobs, "reference"))
+            out = cls(drift)
+            rows = check.integer(meta["rows"], "rows", 0, 2**63 - 1)
+            out._rows = rows
+            out._norm_sum = check.number(meta["norm_sum"], "norm_sum", 0.0)
+            out._off_norm = check.integer(meta["off_norm"], "off_norm", 0, rows)
+            out._unit_sum = check.array(blobs, "unit_sum", "f", (drift.dim,)).copy()
+            cells = check.array(blobs, "grid_cells", "i", (None,))
+            counts = check.array(blobs, "grid_counts", "i", cells.shape)
+            # One grid count per row seen, stored for the occupied cells in increasing order.
+            if (
+                (cells.size and (cells[0] < 0 or cells[-1] >= GRID or np.any(np.diff(cells) <= 0)))
+                or np.any(counts <= 0)
+                or sum(counts.tolist()) != rows
+            ):
+                raise check.bad("the cosine grid is malformed")
             out._grid = np.zeros(GRID, dtype=np.int64)
             out._grid[cells] = counts
-            out._cosine_acc = PsiAccumulator.from_bytes(blobs["cosine_acc"])
-            out._component_acc = PsiAccumulator.from_bytes(blobs["component_acc"])
-            out._keys = blobs["keys"].copy()
-            out._sample = blobs["sample"].copy()
-        except KeyError as exc:
-            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
+            out._cosine_acc = PsiAccumulator.from_bytes(check.raw(blobs, "cosine_acc"))
+            out._component_acc = PsiAccumulator.from_bytes(check.raw(blobs, "component_acc"))
+            if (
+                out._cosine_acc.reference.to_bytes() != drift._cosine.psi_reference.to_bytes()
+                or out._component_acc.reference.to_bytes() != drift._components_ref.to_bytes()
+            ):
+                raise check.bad("the PSI accumulators do not belong to the reference")
+            s = drift._settings
+            out._keys = check.array(blobs, "keys", "u", (None,)).copy()
+            if out._keys.shape[0] > s["sample"]:
+                raise check.bad(f"the sample has {out._keys.shape[0]} rows, more than {s['sample']}")
+            out._sample = check.array(blobs, "sample", "f", (out._keys.shape[0], s["components"])).copy()
         return out
 
     def __reduce__(self) -> Any:

@@ -129,17 +129,18 @@ class HistogramAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HistogramAccumulator:
+        from undertow.embedding import _state_checks as check
         from undertow.embedding._pack import unpack
+        from undertow.embedding._state_checks import decoding
 
         _, blobs = unpack(data, "histogram")
-        try:
-            out = cls(blobs["edges"])
-            counts = np.asarray(blobs["counts"], dtype=np.int64)
-        except KeyError as exc:
-            raise UndertowError(f"invalid undertow state bytes: missing {exc}") from None
-        if counts.shape != out.counts.shape or np.any(counts < 0):
-            raise UndertowError("invalid undertow state bytes: counts do not match the edges")
-        out.counts = counts.copy()
+        with decoding("histogram accumulator"):
+            out = cls(check.array(blobs, "edges", "f", (None,)))
+            counts = check.array(blobs, "counts", "i", out.counts.shape)
+            # rows is the int64 sum of the counts: it must not wrap.
+            if np.any(counts < 0) or sum(counts.tolist()) >= 2**63:
+                raise check.bad("histogram counts must be >= 0 and sum below 2**63")
+            out.counts = counts.astype(np.int64)
         return out
 
     def __reduce__(self) -> Any:

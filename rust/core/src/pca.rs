@@ -200,6 +200,11 @@ impl Covariance {
         if other.rows == 0 {
             return Ok(());
         }
+        // Loaded states can claim any row count; a wrapped one would be a wrong covariance.
+        let rows = self
+            .rows
+            .checked_add(other.rows)
+            .ok_or_else(|| Error::invalid("other", "the row counts together pass 2**64"))?;
         if self.rows == 0 {
             *self = other.clone();
             return Ok(());
@@ -223,7 +228,7 @@ impl Covariance {
         for ((s, o), d) in self.sum.iter_mut().zip(&other.sum).zip(&delta) {
             *s += o + n * d;
         }
-        self.rows += other.rows;
+        self.rows = rows;
         Ok(())
     }
 
@@ -254,6 +259,14 @@ impl Covariance {
         for i in 0..d {
             for j in 0..=i {
                 let v = (self.cross[packed(i, j)] - self.sum[i] * self.sum[j] / n) / (n - 1.0);
+                // Finite sums near the float64 limit (from a loaded state, or inputs of 1e155
+                // and more) overflow here; a NaN matrix would give NaN axes, not an error.
+                if !v.is_finite() {
+                    return Err(Error::invalid(
+                        "x",
+                        "the covariance overflows float64 (values too large)",
+                    ));
+                }
                 cov[(i, j)] = v;
                 cov[(j, i)] = v;
             }
@@ -329,11 +342,23 @@ impl Covariance {
         let cross = r.f64s()?;
         r.finish()?;
         let bad = |m: &str| Err(Error::InvalidState(format!("covariance: {m}")));
-        if dim == 0 || sum.len() != dim || cross.len() != dim * (dim + 1) / 2 {
+        // `sum` is backed by the body, so `dim` is bounded by the input and the product below
+        // cannot overflow; checked anyway.
+        let packed_len = dim
+            .checked_add(1)
+            .and_then(|d1| dim.checked_mul(d1))
+            .map(|p| p / 2);
+        if dim == 0 || sum.len() != dim || packed_len != Some(cross.len()) {
             return bad("lengths do not match the dimension");
         }
         if (rows == 0) != shift.is_empty() || (!shift.is_empty() && shift.len() != dim) {
             return bad("the shift does not match the row count");
+        }
+        if !all_finite(&shift) || !all_finite(&sum) || !all_finite(&cross) {
+            return bad("a sum is NaN or infinite");
+        }
+        if rows == 0 && (sum.iter().any(|&v| v != 0.0) || cross.iter().any(|&v| v != 0.0)) {
+            return bad("no rows but non-zero sums");
         }
         Ok(Covariance {
             dim,
@@ -343,6 +368,10 @@ impl Covariance {
             cross,
         })
     }
+}
+
+fn all_finite(values: &[f64]) -> bool {
+    values.iter().all(|v| v.is_finite())
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -437,10 +466,35 @@ impl Pca {
         let explained_variance = r.f64s()?;
         let total_variance = r.f64()?;
         let k = explained_variance.len();
-        if dim == 0 || mean.len() != dim || k == 0 || k > dim || components.len() != k * dim {
-            return Err(Error::InvalidState(
-                "PCA: lengths do not match the dimension".into(),
-            ));
+        let bad = |m: &str| Err(Error::InvalidState(format!("PCA: {m}")));
+        if dim == 0
+            || mean.len() != dim
+            || k == 0
+            || k > dim
+            || k.checked_mul(dim) != Some(components.len())
+        {
+            return bad("lengths do not match the dimension");
+        }
+        if rows < 2 {
+            return bad(&format!("fitted on {rows} rows (a covariance needs 2)"));
+        }
+        if !all_finite(&mean) || !all_finite(&components) {
+            return bad("the mean or an axis is NaN or infinite");
+        }
+        // Axes are unit vectors (faer's eigenvectors, normalized to rounding).
+        if components
+            .chunks_exact(dim)
+            .any(|axis| (axis.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() > 1e-6)
+        {
+            return bad("an axis is not a unit vector");
+        }
+        if !(total_variance.is_finite() && total_variance >= 0.0)
+            || explained_variance
+                .iter()
+                .any(|v| !(v.is_finite() && *v >= 0.0))
+            || explained_variance.windows(2).any(|w| w[0] < w[1])
+        {
+            return bad("variances must be finite, non-negative and decreasing");
         }
         Ok(Pca {
             dim,

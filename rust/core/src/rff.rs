@@ -29,6 +29,15 @@ const RANK_TOLERANCE: f64 = 1e-10;
 /// (measured: 8,192 features took 219 s; at this cap an eighth of that).
 pub const MAX_FEATURES: usize = 4096;
 const MAX_FEATURES_SECONDS: &str = "about 30 s";
+/// Most random weights (`features * dim`, float64) an accumulator draws: 512 MiB, about 4 s of
+/// normals. The weights come from the seed, not the bytes, so a state's claimed dimension is
+/// backed by nothing in it; without this cap a 100-byte state could ask for terabytes.
+pub const MAX_WEIGHTS: usize = 1 << 26;
+/// Decoding draws at most the larger of these many weights and `DECODE_WEIGHTS_PER_BYTE` per
+/// byte of the state, so what crafted bytes can make us allocate grows with their size (a real
+/// state's sides take `features^2` floats: 256 features allow any dim up to 65,536).
+const DECODE_WEIGHTS_FLOOR: usize = 1 << 24;
+const DECODE_WEIGHTS_PER_BYTE: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct Rff {
@@ -54,6 +63,15 @@ impl Rff {
                     "must be between 1 and {MAX_FEATURES}, got {features} (the test \
                      eigen-decomposes a features x features matrix, O(features^3): \
                      {MAX_FEATURES} features take {MAX_FEATURES_SECONDS})"
+                ),
+            ));
+        }
+        if features.checked_mul(dim).is_none_or(|w| w > MAX_WEIGHTS) {
+            return Err(Error::invalid(
+                "dim",
+                format!(
+                    "dim * features must be at most {MAX_WEIGHTS} (2**26 random weights), got \
+                     {dim} * {features}"
                 ),
             ));
         }
@@ -272,16 +290,23 @@ impl Rff {
         let x = Covariance::from_bytes(r.bytes()?)?;
         let y = Covariance::from_bytes(r.bytes()?)?;
         r.finish()?;
-        if dim == 0 || dim > 1 << 24 {
-            return Err(Error::InvalidState("RFF: bad dimension".into()));
-        }
-        let mut rff = Rff::new(dim, bandwidth, features, seed)
-            .map_err(|e| Error::InvalidState(format!("RFF: {e}")))?;
+        // Before `new`: the sides are backed by the body, so this bounds `features` (and the
+        // two empty sides `new` allocates) by the input size.
         if x.dim() != features || y.dim() != features {
             return Err(Error::InvalidState(
                 "RFF: the sides do not match the feature count".into(),
             ));
         }
+        let budget = DECODE_WEIGHTS_FLOOR.max(bytes.len().saturating_mul(DECODE_WEIGHTS_PER_BYTE));
+        if features.saturating_mul(dim) > budget {
+            return Err(Error::InvalidState(format!(
+                "RFF: dim * features = {dim} * {features} random weights is more than a state of \
+                 {} bytes may ask for ({budget})",
+                bytes.len()
+            )));
+        }
+        let mut rff = Rff::new(dim, bandwidth, features, seed)
+            .map_err(|e| Error::InvalidState(format!("RFF: {e}")))?;
         rff.sides = [x, y];
         Ok(rff)
     }

@@ -129,12 +129,17 @@ impl PsiReference {
             }
             validate_column(c).map_err(|m| Error::invalid("reference", m))?;
             nan_policy.check("expected", &c.name, c.missing)?;
-            let total: u64 = c.counts.iter().sum::<u64>()
-                + if nan_policy == NanPolicy::Bin {
-                    c.missing
-                } else {
-                    0
-                };
+            let extra = if nan_policy == NanPolicy::Bin {
+                c.missing
+            } else {
+                0
+            };
+            let total = checked_total(&c.counts, extra).ok_or_else(|| {
+                Error::invalid(
+                    "expected",
+                    format!("column {:?}: the counts sum past 2**64", c.name),
+                )
+            })?;
             if total == 0 {
                 return Err(Error::invalid(
                     "expected",
@@ -273,16 +278,34 @@ impl PsiReference {
     }
 }
 
+/// The sum of `counts` and `extra`, or None past `u64::MAX` (a wrapped total would give a
+/// finite, wrong PSI).
+fn checked_total(counts: &[u64], extra: u64) -> Option<u64> {
+    counts.iter().try_fold(extra, |t, &c| t.checked_add(c))
+}
+
 fn validate_column(c: &ReferenceColumn) -> std::result::Result<(), String> {
-    if let ColumnKind::Numeric { edges } = &c.kind {
-        if edges.is_empty()
-            || edges.iter().any(|e| !e.is_finite())
-            || edges.windows(2).any(|w| w[0] >= w[1])
-        {
-            return Err(format!(
-                "column {:?}: edges must be finite and strictly increasing",
-                c.name
-            ));
+    match &c.kind {
+        ColumnKind::Numeric { edges } => {
+            if edges.is_empty()
+                || edges.iter().any(|e| !e.is_finite())
+                || edges.windows(2).any(|w| w[0] >= w[1])
+            {
+                return Err(format!(
+                    "column {:?}: edges must be finite and strictly increasing",
+                    c.name
+                ));
+            }
+        }
+        ColumnKind::Categorical { categories } => {
+            // Each category owns one bin: a repeated one would leave a bin no value reaches.
+            let mut seen = std::collections::HashSet::with_capacity(categories.len());
+            if let Some(dup) = categories.iter().find(|s| !seen.insert(s.as_str())) {
+                return Err(format!(
+                    "column {:?}: category {dup:?} appears twice",
+                    c.name
+                ));
+            }
         }
     }
     if c.counts.len() != c.bins() {
@@ -346,6 +369,7 @@ impl PsiAccumulator {
         self.reference
             .nan_policy
             .check("actual", &self.reference.columns[column].name, missing)?;
+        self.check_room(column, &bins, missing)?;
         add(&mut self.counts[column], &bins);
         self.missing[column] += missing;
         Ok(())
@@ -376,6 +400,9 @@ impl PsiAccumulator {
                 .check("actual", &self.reference.columns[j].name, *missing)?;
         }
         for (&j, (bins, missing)) in columns.iter().zip(&binned) {
+            self.check_room(j, bins, *missing)?;
+        }
+        for (&j, (bins, missing)) in columns.iter().zip(&binned) {
             add(&mut self.counts[j], bins);
             self.missing[j] += missing;
         }
@@ -398,6 +425,7 @@ impl PsiAccumulator {
         self.reference
             .nan_policy
             .check("actual", &c.name, missing)?;
+        self.check_room(column, counts, missing)?;
         add(&mut self.counts[column], counts);
         self.missing[column] += missing;
         Ok(())
@@ -410,6 +438,9 @@ impl PsiAccumulator {
                 "accumulators of different references cannot be merged",
             ));
         }
+        for (j, (counts, &missing)) in other.counts.iter().zip(&other.missing).enumerate() {
+            self.check_room(j, counts, missing)?;
+        }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             add(a, b);
         }
@@ -417,6 +448,23 @@ impl PsiAccumulator {
             *a += b;
         }
         Ok(())
+    }
+
+    /// Refuses to add `counts` and `missing` to column `column` when its total would pass
+    /// 2**64 (only reachable from loaded states near the limit; a wrapped count is a wrong PSI).
+    /// Below the limit no single count can overflow either.
+    fn check_room(&self, column: usize, counts: &[u64], missing: u64) -> Result<()> {
+        let have = checked_total(&self.counts[column], self.missing[column]);
+        match (have, checked_total(counts, missing)) {
+            (Some(a), Some(b)) if a.checked_add(b).is_some() => Ok(()),
+            _ => Err(Error::invalid(
+                "counts",
+                format!(
+                    "column {:?}: the counts would sum past 2**64",
+                    self.reference.columns[column].name
+                ),
+            )),
+        }
     }
 
     /// Rows seen so far (taken from the first column).
@@ -484,8 +532,22 @@ impl PsiAccumulator {
                     "accumulator counts do not match the reference bins".into(),
                 ));
             }
+            let missing = r.u64()?;
+            let column = &acc.reference.columns[j];
+            if checked_total(&counts, missing).is_none() {
+                return Err(Error::InvalidState(format!(
+                    "accumulator column {:?}: the counts sum past 2**64",
+                    column.name
+                )));
+            }
+            if acc.reference.nan_policy == NanPolicy::Raise && missing > 0 {
+                return Err(Error::InvalidState(format!(
+                    "accumulator column {:?}: {missing} missing values under nan_policy 'raise'",
+                    column.name
+                )));
+            }
             acc.counts[j] = counts;
-            acc.missing[j] = r.u64()?;
+            acc.missing[j] = missing;
         }
         r.finish()?;
         Ok(acc)
