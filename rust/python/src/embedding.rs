@@ -2,72 +2,15 @@
 //! Matrices arrive C-contiguous as float32 or float64 (the facade converts anything else once).
 
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyUntypedArrayMethods,
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use undertow_core::codec;
-use undertow_core::{cosine, mmd, pca, quantile, rff, rows, topk};
+use undertow_core::{cosine, mmd, pca, quantile, rff};
 
-use crate::{detached, to_py, UndertowError};
-
-/// A C-ordered matrix of either float type.
-#[derive(FromPyObject)]
-pub enum Matrix<'py> {
-    F32(PyReadonlyArray2<'py, f32>),
-    F64(PyReadonlyArray2<'py, f64>),
-}
-
-/// Borrows the matrix as a flat slice plus its row length, then runs `$body` with it bound to
-/// `$data` (typed per float), so each kernel is written once and instantiated twice.
-macro_rules! with_matrix {
-    ($m:expr, $arg:expr, |$data:ident, $dim:ident| $body:expr) => {
-        match $m {
-            Matrix::F32(a) => {
-                let $dim = a.shape()[1];
-                let $data = a.as_slice().map_err(|_| not_contiguous($arg))?;
-                $body
-            }
-            Matrix::F64(a) => {
-                let $dim = a.shape()[1];
-                let $data = a.as_slice().map_err(|_| not_contiguous($arg))?;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with the slices of two matrices of one float type and their shared dimension;
-/// a dtype or dimension mismatch is an error naming them (`$names` = (x name, y name)).
-macro_rules! with_pair {
-    ($x:expr, $y:expr, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {
-        match ($x, $y) {
-            (Matrix::F32(a), Matrix::F32(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
-            (Matrix::F64(a), Matrix::F64(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
-            _ => {
-                return Err(PyTypeError::new_err(format!(
-                    "{} and {} must have the same float dtype",
-                    $names.0, $names.1
-                )))
-            }
-        }
-    };
-    (@arm $a:ident, $b:ident, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {{
-        same_dims($a.shape()[1], $b.shape()[1])?;
-        let $dim = $a.shape()[1];
-        let $xs = $a.as_slice().map_err(|_| not_contiguous($names.0))?;
-        let $ys = $b.as_slice().map_err(|_| not_contiguous($names.1))?;
-        $body
-    }};
-}
-
-fn not_contiguous(argument: &str) -> PyErr {
-    PyTypeError::new_err(format!(
-        "{argument}: expected a C-contiguous, aligned matrix (np.require(x, requirements='CA'))"
-    ))
-}
+use crate::common::{detached, to_py, Matrix, UndertowError};
 
 /// Row statistics of `x` and, with `direction`, each row's cosine to it. Raises (naming
 /// `argument`) on NaN/inf or zero rows.
@@ -105,85 +48,6 @@ fn cosine_pass<'py>(
         out.set_item("cosines", cosines.into_pyarray(py))?;
     }
     Ok(out)
-}
-
-type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
-
-/// Exact top-k of every query among the stored rows: (distances, labels), each queries x k.
-#[pyfunction]
-#[pyo3(signature = (stored, queries, k, metric, exclude=None))]
-fn exact_topk<'py>(
-    py: Python<'py>,
-    stored: Matrix<'py>,
-    queries: Matrix<'py>,
-    k: usize,
-    metric: &str,
-    exclude: Option<PyReadonlyArray1<'py, i64>>,
-) -> PyResult<Neighbours<'py>> {
-    let metric = topk::Metric::parse(metric).map_err(to_py)?;
-    let exclude = match &exclude {
-        Some(e) => Some(
-            e.as_slice()
-                .map_err(|_| PyTypeError::new_err("exclude: expected a contiguous int64 array"))?,
-        ),
-        None => None,
-    };
-    let nq = match &queries {
-        Matrix::F32(b) => b.shape()[0],
-        Matrix::F64(b) => b.shape()[0],
-    };
-    let result = with_pair!(&stored, &queries, ("index", "queries"), |xs, qs, dim| {
-        detached(py, || topk::exact_topk(xs, qs, dim, k, metric, exclude))?
-    });
-    let (distances, labels) = result;
-    Ok((
-        distances.into_pyarray(py).reshape([nq, k])?,
-        labels.into_pyarray(py).reshape([nq, k])?,
-    ))
-}
-
-/// The Euclidean norm of every row (NaN or inf for rows holding them).
-#[pyfunction]
-fn row_norms<'py>(py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let norms = with_matrix!(&x, "vectors", |data, dim| detached(
-        py,
-        || rows::row_norms(data, dim)
-    )?);
-    Ok(norms.into_pyarray(py))
-}
-
-/// The squared distance of every row to its assigned centroid.
-#[pyfunction]
-fn assigned_distances<'py>(
-    py: Python<'py>,
-    x: Matrix<'py>,
-    centroids: PyReadonlyArray2<'py, f32>,
-    assign: PyReadonlyArray1<'py, i64>,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let c = centroids
-        .as_slice()
-        .map_err(|_| not_contiguous("centroids"))?;
-    let a = assign
-        .as_slice()
-        .map_err(|_| PyTypeError::new_err("assign: expected a contiguous int64 array"))?;
-    if centroids.shape()[1] != x_dim(&x) {
-        return Err(UndertowError::new_err(format!(
-            "centroids: have {} dimensions, the vectors {}",
-            centroids.shape()[1],
-            x_dim(&x)
-        )));
-    }
-    let out = with_matrix!(&x, "vectors", |data, dim| detached(py, || {
-        rows::assigned_distances(data, dim, c, a)
-    })?);
-    Ok(out.into_pyarray(py))
-}
-
-fn x_dim(x: &Matrix<'_>) -> usize {
-    match x {
-        Matrix::F32(a) => a.shape()[1],
-        Matrix::F64(a) => a.shape()[1],
-    }
 }
 
 /// A seeded 64-bit key per row of `x`, from its values (for batch-independent samples).
@@ -343,15 +207,6 @@ fn outcome<'py>(py: Python<'py>, o: mmd::MmdOutcome) -> PyResult<Bound<'py, PyDi
     Ok(d)
 }
 
-fn same_dims(dx: usize, dy: usize) -> PyResult<()> {
-    if dx != dy {
-        return Err(UndertowError::new_err(format!(
-            "y: vectors have {dy} dimensions, x has {dx}"
-        )));
-    }
-    Ok(())
-}
-
 /// The median-heuristic bandwidth (x and y of one float type).
 #[pyfunction]
 fn median_bandwidth(py: Python<'_>, x: Matrix<'_>, y: Matrix<'_>, seed: u64) -> PyResult<f64> {
@@ -492,9 +347,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cosine_pass, m)?)?;
     m.add_function(wrap_pyfunction!(quantiles_f64, m)?)?;
     m.add_function(wrap_pyfunction!(row_keys, m)?)?;
-    m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
-    m.add_function(wrap_pyfunction!(row_norms, m)?)?;
-    m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
     m.add_function(wrap_pyfunction!(median_bandwidth, m)?)?;
     m.add_function(wrap_pyfunction!(mmd_exact, m)?)?;
     m.add_function(wrap_pyfunction!(seal_embedding, m)?)?;

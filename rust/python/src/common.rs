@@ -1,0 +1,175 @@
+//! What every binding module shares: the exception type and the error mapping, the one helper
+//! that runs a kernel outside the GIL (and answers Ctrl-C), and the strict array views
+//! (C-contiguous float32/float64; the Python facade converts anything else once).
+
+use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+create_exception!(
+    undertow,
+    UndertowError,
+    PyValueError,
+    "Bad input or state for undertow (a ValueError)."
+);
+
+pub fn to_py(err: undertow_core::Error) -> PyErr {
+    match err {
+        undertow_core::Error::OutOfMemory { .. } => PyMemoryError::new_err(err.to_string()),
+        undertow_core::Error::Cancelled => PyKeyboardInterrupt::new_err("interrupted"),
+        _ => UndertowError::new_err(err.to_string()),
+    }
+}
+
+/// How often the waiting thread looks for a pending signal (Ctrl-C).
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs `work` with the GIL released and maps its error. The kernel runs on a scoped thread
+/// while this thread waits in `SIGNAL_POLL` steps and runs Python's signal handlers between
+/// them: when one raises (KeyboardInterrupt), the kernel's cancellation flag is set, the kernel
+/// stops at its next block (see undertow_core::cancel) and the handler's exception is raised.
+pub fn detached<T: Send>(
+    py: Python<'_>,
+    work: impl Send + FnOnce() -> undertow_core::Result<T>,
+) -> PyResult<T> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let done = (Mutex::new(false), Condvar::new());
+    let job = Mutex::new(Some(work));
+    let run = |flag: Arc<AtomicBool>| {
+        let work = job.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match work {
+            Some(work) => undertow_core::cancel::run(flag, work),
+            None => Err(undertow_core::Error::Cancelled),
+        }
+    };
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new().spawn_scoped(scope, || {
+            let result = run(flag.clone());
+            *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            done.1.notify_all();
+            result
+        });
+        let Ok(worker) = worker else {
+            // No thread to be had: run here, without Ctrl-C.
+            return py.detach(|| run(flag.clone())).map_err(to_py);
+        };
+        let mut interrupted = None;
+        loop {
+            let finished = py.detach(|| {
+                let guard = done.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, _) = done
+                    .1
+                    .wait_timeout_while(guard, SIGNAL_POLL, |d| !*d)
+                    .unwrap_or_else(|e| e.into_inner());
+                *guard
+            });
+            if finished {
+                break;
+            }
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    flag.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                }
+            }
+        }
+        let result = match worker.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match interrupted {
+            Some(e) => Err(e),
+            None => result.map_err(to_py),
+        }
+    })
+}
+
+pub fn contiguous<'a, T: numpy::Element>(
+    array: &'a PyReadonlyArray1<'_, T>,
+    argument: &str,
+) -> PyResult<&'a [T]> {
+    array
+        .as_slice()
+        .map_err(|_| PyTypeError::new_err(format!("{argument}: expected a C-contiguous array")))
+}
+
+/// A C-ordered matrix of either float type.
+#[derive(FromPyObject)]
+pub enum Matrix<'py> {
+    F32(PyReadonlyArray2<'py, f32>),
+    F64(PyReadonlyArray2<'py, f64>),
+}
+
+/// Borrows the matrix as a flat slice plus its row length, then runs `$body` with it bound to
+/// `$data` (typed per float), so each kernel is written once and instantiated twice.
+macro_rules! with_matrix {
+    ($m:expr, $arg:expr, |$data:ident, $dim:ident| $body:expr) => {
+        match $m {
+            $crate::common::Matrix::F32(a) => {
+                let $dim = a.shape()[1];
+                let $data = a
+                    .as_slice()
+                    .map_err(|_| $crate::common::not_contiguous($arg))?;
+                $body
+            }
+            $crate::common::Matrix::F64(a) => {
+                let $dim = a.shape()[1];
+                let $data = a
+                    .as_slice()
+                    .map_err(|_| $crate::common::not_contiguous($arg))?;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with the slices of two matrices of one float type and their shared dimension;
+/// a dtype or dimension mismatch is an error naming them (`$names` = (x name, y name)).
+macro_rules! with_pair {
+    ($x:expr, $y:expr, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {
+        match ($x, $y) {
+            ($crate::common::Matrix::F32(a), $crate::common::Matrix::F32(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
+            ($crate::common::Matrix::F64(a), $crate::common::Matrix::F64(b)) => with_pair!(@arm a, b, $names, |$xs, $ys, $dim| $body),
+            _ => {
+                return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{} and {} must have the same float dtype",
+                    $names.0, $names.1
+                )))
+            }
+        }
+    };
+    (@arm $a:ident, $b:ident, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {{
+        $crate::common::same_dims($a.shape()[1], $b.shape()[1])?;
+        let $dim = $a.shape()[1];
+        let $xs = $a.as_slice().map_err(|_| $crate::common::not_contiguous($names.0))?;
+        let $ys = $b.as_slice().map_err(|_| $crate::common::not_contiguous($names.1))?;
+        $body
+    }};
+}
+
+pub fn not_contiguous(argument: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{argument}: expected a C-contiguous, aligned matrix (np.require(x, requirements='CA'))"
+    ))
+}
+
+/// The row length of either float type.
+pub fn matrix_dim(x: &Matrix<'_>) -> usize {
+    match x {
+        Matrix::F32(a) => a.shape()[1],
+        Matrix::F64(a) => a.shape()[1],
+    }
+}
+
+pub fn same_dims(dx: usize, dy: usize) -> PyResult<()> {
+    if dx != dy {
+        return Err(UndertowError::new_err(format!(
+            "y: vectors have {dy} dimensions, x has {dx}"
+        )));
+    }
+    Ok(())
+}
