@@ -11,6 +11,7 @@ from undertow import _core
 from undertow._args import MAX_BINS
 from undertow._core import UndertowError
 from undertow._inputs import as_float_array
+from undertow._sync import both_locked, lock_of, locked
 
 
 def histogram(
@@ -105,23 +106,29 @@ class HistogramAccumulator:
     def update(self, x: Any) -> None:
         values = as_float_array(x, "x", allow_empty=True)
         if values.size:
-            self.counts += histogram(values, bins=self.edges)[0]
+            counts = histogram(values, bins=self.edges)[0]  # outside the lock: counts in parallel
+            with lock_of(self):
+                self.counts += counts
 
     def merge(self, other: HistogramAccumulator) -> None:
         if not isinstance(other, HistogramAccumulator):
             raise TypeError(f"other: expected a HistogramAccumulator, got {type(other).__name__}")
         if not np.array_equal(other.edges, self.edges):
             raise UndertowError("other: has different edges")
-        self.counts += other.counts
+        with both_locked(self, other):
+            self.counts += other.counts.copy()  # a copy: acc.merge(acc) doubles
 
     @property
+    @locked
     def rows(self) -> int:
         """Values counted (inside the edges)."""
         return int(self.counts.sum())
 
+    @locked
     def finalize(self) -> tuple[np.ndarray, np.ndarray]:
         return self.counts.copy(), self.edges.copy()
 
+    @locked
     def to_bytes(self) -> bytes:
         from undertow.embedding._pack import pack
 

@@ -11,6 +11,7 @@ from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
 from undertow._core import UndertowError
 from undertow._inputs import Column, table_columns
+from undertow._sync import both_locked, locked
 from undertow.tabular._categorical import UNSEEN, count_categories, fit_categories
 from undertow.tabular.results import PsiReport, PsiResult
 
@@ -157,9 +158,11 @@ class PsiAccumulator:
         return self._reference
 
     @property
+    @locked
     def rows(self) -> int:
         return self._core.rows
 
+    @locked
     def update(self, batch: Any) -> PsiAccumulator:
         """Adds a batch with the reference's column set (any order). Returns self."""
         ref = self._reference
@@ -212,10 +215,12 @@ class PsiAccumulator:
         """Adds another accumulator's counts (same reference). Returns self."""
         if not isinstance(other, PsiAccumulator):
             raise TypeError(f"other: expected a PsiAccumulator, got {type(other).__name__}")
-        source = other._core if other is not self else self._copy_core()  # acc.merge(acc) doubles
-        self._core.merge(source)
+        with both_locked(self, other):
+            source = other._core if other is not self else self._copy_core()  # acc.merge(acc) doubles
+            self._core.merge(source)
         return self
 
+    @locked
     def finalize(self) -> PsiReport:
         ref = self._reference
         results = []
@@ -239,8 +244,9 @@ class PsiAccumulator:
                     name=info["name"],
                 )
             )
-        return PsiReport(results, ref.thresholds, rows=self.rows)
+        return PsiReport(results, ref.thresholds, rows=self._core.rows)
 
+    @locked
     def to_bytes(self) -> bytes:
         """Versioned, checksummed bytes holding the reference and the counts."""
         return self._core.to_bytes()
