@@ -199,7 +199,9 @@ class PsiAccumulator:
         """Adds a batch with the reference's column set (any order). Returns self."""
         ref = self._reference
         # An empty batch is a no-op (a filter upstream may leave nothing), not an error.
-        columns, matrix = table_columns(batch, "actual", _categorical_names(ref), allow_empty=True)
+        columns, matrix = table_columns(
+            batch, "actual", _categorical_names(ref), allow_empty=True, absent_ok=True
+        )
         names = [c.name for c in columns]
         missing = [n for n in ref.columns if n not in names]
         extra = [n for n in names if n not in ref._index]
