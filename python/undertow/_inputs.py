@@ -78,7 +78,7 @@ def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool =
         if isinstance(value.dtype, pl.Decimal):
             value = value.cast(pl.Float64)
         value = value.to_numpy()
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    array = value if isinstance(value, np.ndarray) else _asarray(value, argument)
     _refuse_dtype(array, argument)
     if array.ndim != ndim:
         raise UndertowError(
@@ -98,6 +98,13 @@ def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool =
         return array  # column-major: each column is contiguous; the caller walks columns
     # an unaligned buffer (a view into a file or a packed struct) is copied once, aligned
     return np.require(array, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _asarray(value: Any, argument: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # numpy refuses ragged nested lists
+        raise TypeError(f"{argument}: rows have different lengths (a ragged list)") from None
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,7 @@ def table_columns(
             f"categorical: expected a list of column names, got {type(categorical).__name__}"
         ) from None
     if isinstance(table, np.ndarray) or (isinstance(table, list | tuple) and not isinstance(table, Mapping)):
-        array = np.asarray(table)
+        array = _asarray(table, argument)
         if array.ndim != 2:
             raise UndertowError(f"{argument}: expected a 2-D array (rows x columns), got {array.ndim}-D")
         names = [str(j) for j in range(array.shape[1])]
@@ -174,7 +181,9 @@ def table_columns(
 
 
 def _to_series(name: str, values: Any, argument: str) -> Any:
-    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    array = values if isinstance(values, np.ndarray) else _asarray(values, f"{argument} column {name!r}")
+    if array.dtype.kind in "cMmV":
+        _refuse_dtype(array, f"{argument} column {name!r}")
     if array.ndim != 1:
         raise UndertowError(f"{argument}: column {name!r} must be 1-D, got shape {array.shape}")
     if array.dtype.kind in "USO":

@@ -179,7 +179,14 @@ def drift_over(
         period = _check_duration(period, "period", positive=True)
     if offset is not None:
         offset = _check_duration(offset, "offset", positive=False)
+    if by is not None and not isinstance(by, str | list | tuple):
+        raise TypeError(f"by: expected a column name or a list of them, got {type(by).__name__}")
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    if closed not in ("left", "right", "both", "none"):
+        raise UndertowError(f"closed: must be 'left', 'right', 'both' or 'none', got {closed!r}")
+    if start_by not in ("window", "datapoint", "monday", "tuesday", "wednesday", "thursday", "friday",
+                        "saturday", "sunday"):  # fmt: skip
+        raise UndertowError(f"start_by: must be 'window', 'datapoint' or a weekday, got {start_by!r}")
     if not all(isinstance(k, str) for k in keys):
         raise TypeError(f"by: expected column names (str), got {keys!r}")
     missing_keys = [k for k in keys if k not in frame.columns]

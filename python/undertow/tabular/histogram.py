@@ -95,7 +95,13 @@ class HistogramAccumulator:
     """
 
     def __init__(self, edges: Any) -> None:
-        values = np.asarray(edges, dtype=np.float64)
+        try:
+            values = np.asarray(edges)
+        except (ValueError, TypeError):
+            raise TypeError("edges: expected a 1-D array of real numbers, got a ragged list") from None
+        if values.dtype.kind not in "fiu":
+            raise TypeError(f"edges: expected a 1-D array of real numbers, got dtype {values.dtype}")
+        values = values.astype(np.float64)
         if values.ndim != 1 or values.size < 2:
             raise UndertowError(f"edges: needs a 1-D array of at least 2 edges, got shape {values.shape}")
         if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
