@@ -12,6 +12,13 @@ import polars as pl
 def read_table(path: str) -> pl.DataFrame:
     if path.endswith(".csv"):
         return pl.read_csv(path)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pl.from_arrow(pq.read_table(path, page_checksum_verification=True))  # type: ignore[return-value]
+    try:
+        table = pq.read_table(path, page_checksum_verification=True)
+    except pa.ArrowException as error:
+        if isinstance(error, OSError):
+            raise
+        raise OSError(f"not a readable Parquet file: {error}") from None  # ArrowInvalid is a ValueError
+    return pl.from_arrow(table)  # type: ignore[return-value]
