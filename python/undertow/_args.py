@@ -77,15 +77,15 @@ def check_thresholds(thresholds: Any) -> tuple[float, float]:
 
 
 def check_split_every(split_every: Any) -> int:
-    if isinstance(split_every, bool) or not isinstance(split_every, int) or split_every < 2:
+    if isinstance(split_every, bool) or not isinstance(split_every, int | np.integer) or split_every < 2:
         raise UndertowError(f"split_every: must be an integer >= 2, got {split_every!r}")
-    return split_every
+    return int(split_every)
 
 
 def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
         raise UndertowError(f"batch_size: must be a positive integer, got {batch_size!r}")
-    return batch_size
+    return int(batch_size)
 
 
 def check_seed(seed: Any) -> int:

@@ -14,7 +14,11 @@ else is decided here, once, and documented:
   aligned array of the same type. A polars Series (or one-column DataFrame) of
   Array(Float32|Float64, d): ``to_numpy()`` (zero-copy for one chunk without nulls);
   List(Float...) must hold rows of one length and is copied once. A null row is an error.
-* non-contiguous or big-endian 1-D arrays: one copy to a contiguous native array.
+* non-contiguous, unaligned (a memmap after an odd-sized header, ``np.frombuffer`` at an odd
+  offset) or big-endian 1-D arrays: one copy to a contiguous, aligned native array.
+* polars Decimal columns: cast to Float64 (one rounding per value, as ``float(Decimal)``).
+* polars List/Array columns in a table are refused: a row holding several labels has no single
+  category (explode it, or join the labels into one string, if that is what is meant).
 * dataframes of any library (pandas, pyarrow, polars) and pandas/pyarrow series: through
   narwhals in ``_frames.py`` (zero-copy numeric columns where the source allows).
 * bool, complex, string, object and datetime arrays are refused with a TypeError naming the
@@ -71,8 +75,10 @@ def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool =
     if is_polars_series(value):
         if not value.dtype.is_numeric():
             raise TypeError(f"{argument}: expected a numeric polars Series, got dtype {value.dtype}")
+        if isinstance(value.dtype, pl.Decimal):
+            value = value.cast(pl.Float64)
         value = value.to_numpy()
-    array = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    array = value if isinstance(value, np.ndarray) else _asarray(value, argument)
     _refuse_dtype(array, argument)
     if array.ndim != ndim:
         raise UndertowError(
@@ -88,9 +94,17 @@ def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool =
         raise TypeError(f"{argument}: unsupported float dtype {array.dtype} (use float32 or float64)")
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    if ndim == 2 and array.flags.f_contiguous and not array.flags.c_contiguous:
+    if ndim == 2 and array.flags.f_contiguous and not array.flags.c_contiguous and array.flags.aligned:
         return array  # column-major: each column is contiguous; the caller walks columns
-    return np.ascontiguousarray(array)
+    # an unaligned buffer (a view into a file or a packed struct) is copied once, aligned
+    return np.require(array, requirements=["C_CONTIGUOUS", "ALIGNED"])
+
+
+def _asarray(value: Any, argument: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # numpy refuses ragged nested lists
+        raise TypeError(f"{argument}: rows have different lengths (a ragged list)") from None
 
 
 @dataclass(frozen=True)
@@ -108,13 +122,29 @@ def _is_categorical_series(series: Any) -> bool:
 
 
 def table_columns(
-    table: Any, argument: str, categorical: Any = None, allow_empty: bool = False
+    table: Any,
+    argument: str,
+    categorical: Any = None,
+    allow_empty: bool = False,
+    absent_ok: bool = False,
 ) -> tuple[list[Column], np.ndarray | None]:
     """Splits a table into columns. Returns (columns, matrix) where matrix is the 2-D numeric
-    array when the table was one (so the caller can use the one-pass row kernel)."""
-    forced = {str(c) for c in (categorical or [])}
+    array when the table was one (so the caller can use the one-pass row kernel). `absent_ok`:
+    names in `categorical` that the table lacks are the caller's to report (an accumulator says
+    which reference columns are missing)."""
+    if isinstance(categorical, str | bytes):
+        raise TypeError(
+            f"categorical: expected a list of column names, got the string {categorical!r}; "
+            f"pass [{categorical!r}]"
+        )
+    try:
+        forced = {str(c) for c in (categorical or [])}
+    except TypeError:
+        raise TypeError(
+            f"categorical: expected a list of column names, got {type(categorical).__name__}"
+        ) from None
     if isinstance(table, np.ndarray) or (isinstance(table, list | tuple) and not isinstance(table, Mapping)):
-        array = np.asarray(table)
+        array = _asarray(table, argument)
         if array.ndim != 2:
             raise UndertowError(f"{argument}: expected a 2-D array (rows x columns), got {array.ndim}-D")
         names = [str(j) for j in range(array.shape[1])]
@@ -132,8 +162,12 @@ def table_columns(
         items = frame_items(table, argument)
     if not items:
         raise UndertowError(f"{argument}: has no columns")
-    unknown = forced - {name for name, _ in items}
-    if unknown:
+    names = [name for name, _ in items]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise UndertowError(f"{argument}: duplicate column names {duplicated}")
+    unknown = forced - set(names)
+    if unknown and not absent_ok:
         raise UndertowError(f"categorical: names columns not in {argument}: {sorted(unknown)}")
     columns = []
     for name, values in items:
@@ -147,7 +181,9 @@ def table_columns(
 
 
 def _to_series(name: str, values: Any, argument: str) -> Any:
-    array = np.asarray(values) if not isinstance(values, np.ndarray) else values
+    array = values if isinstance(values, np.ndarray) else _asarray(values, f"{argument} column {name!r}")
+    if array.dtype.kind in "cMmV":
+        _refuse_dtype(array, f"{argument} column {name!r}")
     if array.ndim != 1:
         raise UndertowError(f"{argument}: column {name!r} must be 1-D, got shape {array.shape}")
     if array.dtype.kind in "USO":
@@ -159,6 +195,12 @@ def _to_series(name: str, values: Any, argument: str) -> Any:
 
 def _normalize(column: Column, argument: str, allow_empty: bool = False) -> Column:
     series = column.values
+    if is_polars_series(series) and isinstance(series.dtype, pl.List | pl.Array | pl.Struct):
+        raise TypeError(
+            f"{argument}: column {column.name!r} has dtype {series.dtype}; a row holding several "
+            "values has no single category or number (explode it, or join the labels into one "
+            "string)"
+        )
     if column.categorical:
         if not is_polars_series(series):
             series = pl.Series(column.name, series)

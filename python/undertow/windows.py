@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +17,25 @@ from undertow.tabular.reference import Reference
 TOO_FEW_ROWS = "too_few_rows"
 _EMBEDDING_METRICS = ("mmd_p_value", "centroid_distance", "cosine_psi", "drifted_share", "domain_auc")
 _ROW = "__undertow_row"
+_DURATION = re.compile(r"^-?(\d+(ns|us|µs|ms|s|m|h|d|w|mo|q|y|i))+(_saturating)?$")
+
+
+def _check_duration(value: Any, argument: str, positive: bool) -> Any:
+    """A polars duration string ("1d", "2h30m", "3i") or a timedelta; every and period must be
+    positive (polars divides by them: "0d" panics, a zero period gives empty windows)."""
+    if isinstance(value, dt.timedelta):
+        if positive and value <= dt.timedelta(0):
+            raise UndertowError(f"{argument}: must be a positive duration, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{argument}: expected a duration string like '1d' or a timedelta, got {type(value).__name__}"
+        )
+    if not _DURATION.match(value):
+        raise UndertowError(f"{argument}: not a duration like '1d', '12h' or '2h30m', got {value!r}")
+    if positive and (value.startswith("-") or not any(int(n) for n in re.findall(r"\d+", value))):
+        raise UndertowError(f"{argument}: must be a positive duration, got {value!r}")
+    return value
 
 
 def _parts(reference: Any, frame: pl.DataFrame) -> tuple[list[Reference], dict[str, EmbeddingDrift]]:
@@ -57,6 +78,52 @@ def _window_rows(frame: pl.DataFrame, indices: np.ndarray) -> pl.DataFrame:
     if len(indices) and indices[-1] - indices[0] + 1 == len(indices):
         return frame.slice(int(indices[0]), len(indices))  # contiguous: a view, no copy
     return frame[indices]
+
+
+_NANOS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+          "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}  # fmt: skip
+
+
+def _check_resolution(value: Any, argument: str, dtype: pl.DataType) -> None:
+    """A duration shorter than a Datetime column's unit is 0 to polars ("1ns" on microseconds)."""
+    if not isinstance(value, str) or not isinstance(dtype, pl.Datetime):
+        return
+    parts = re.findall(r"(\d+)(ns|us|µs|ms|s|mo|m|h|d|w|q|y|i)", value)
+    if any(unit in ("mo", "q", "y", "i") for _, unit in parts):
+        return
+    total = sum(int(n) * _NANOS[unit] for n, unit in parts)
+    if 0 < total < _NANOS[dtype.time_unit or "us"]:
+        raise UndertowError(
+            f"{argument}: {value!r} is shorter than the time column's resolution ({dtype.time_unit})"
+        )
+
+
+def _windows(
+    frame: pl.DataFrame,
+    time_column: str,
+    keys: list[str],
+    every: Any,
+    period: Any,
+    offset: Any,
+    closed: Any,
+    start_by: Any,
+) -> pl.DataFrame:
+    """The row indices of each window (and group): polars' group_by_dynamic."""
+    return (
+        frame.select([time_column, *keys])
+        .with_row_index(_ROW)
+        .group_by_dynamic(
+            time_column,
+            every=every,
+            period=period,
+            offset=offset,
+            closed=closed,  # type: ignore[arg-type]
+            start_by=start_by,  # type: ignore[arg-type]
+            include_boundaries=True,
+            group_by=keys or None,
+        )
+        .agg(pl.col(_ROW))
+    )
 
 
 def drift_over(
@@ -107,7 +174,21 @@ def drift_over(
         raise UndertowError(f"min_rows: must be a positive integer, got {min_rows!r}")
     if time_column not in frame.columns:
         raise UndertowError(f"time_column: {time_column!r} is not a column of frame ({frame.columns[:20]})")
+    every = _check_duration(every, "every", positive=True)
+    if period is not None:
+        period = _check_duration(period, "period", positive=True)
+    if offset is not None:
+        offset = _check_duration(offset, "offset", positive=False)
+    if by is not None and not isinstance(by, str | list | tuple):
+        raise TypeError(f"by: expected a column name or a list of them, got {type(by).__name__}")
     keys = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    if closed not in ("left", "right", "both", "none"):
+        raise UndertowError(f"closed: must be 'left', 'right', 'both' or 'none', got {closed!r}")
+    if start_by not in ("window", "datapoint", "monday", "tuesday", "wednesday", "thursday", "friday",
+                        "saturday", "sunday"):  # fmt: skip
+        raise UndertowError(f"start_by: must be 'window', 'datapoint' or a weekday, got {start_by!r}")
+    if not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"by: expected column names (str), got {keys!r}")
     missing_keys = [k for k in keys if k not in frame.columns]
     if missing_keys:
         raise UndertowError(f"by: {missing_keys} are not columns of frame")
@@ -122,23 +203,33 @@ def drift_over(
     for column in embeddings:
         if column not in frame.columns:
             raise UndertowError(f"frame: has no embedding column {column!r}")
+    taken = {"window_start", "window_end", "rows", time_column}
+    for table in tables:
+        taken.update(suffixed for c in table.columns for suffixed in (f"{c}_psi", f"{c}_status"))
+    for e in embeddings:
+        taken.update([f"{e}_status", *(f"{e}_{m}" for m in _EMBEDDING_METRICS)])
+    clashing = [k for k in keys if k in taken]
+    if clashing:
+        raise UndertowError(
+            f"by: {clashing} would collide with an output column of drift_over (window_start, "
+            "window_end, rows, the time column, {column}_psi/_status, ...); rename it"
+        )
     if not time.is_sorted():
         frame = frame.sort(time_column, maintain_order=True)
-    windows = (
-        frame.select([time_column, *keys])
-        .with_row_index(_ROW)
-        .group_by_dynamic(
-            time_column,
-            every=every,
-            period=period,
-            offset=offset,
-            closed=closed,  # type: ignore[arg-type]
-            start_by=start_by,  # type: ignore[arg-type]
-            include_boundaries=True,
-            group_by=keys or None,
-        )
-        .agg(pl.col(_ROW))
-    )
+    for argument, value in (("every", every), ("period", period)):
+        _check_resolution(value, argument, time.dtype)
+    try:
+        windows = _windows(frame, time_column, keys, every, period, offset, closed, start_by)
+    except BaseException as exc:
+        # a Rust panic inside polars (e.g. a duration below the column's resolution, "1ns" on a
+        # microsecond column, is 0) is a BaseException that `except Exception` cannot catch
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise UndertowError(
+            f"every/period/offset: polars could not window {time_column!r} with every={every!r}, "
+            f"period={period!r}, offset={offset!r} ({exc}); is a duration below the column's "
+            "resolution?"
+        ) from None
     out: dict[str, list[Any]] = {k: windows.get_column(k).to_list() for k in keys}
     out["window_start"] = windows.get_column("_lower_boundary").to_list()
     out["window_end"] = windows.get_column("_upper_boundary").to_list()

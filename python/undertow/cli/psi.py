@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -20,12 +21,27 @@ def add_parser(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from undertow._core import UndertowError
     from undertow.cli.tables import read_table
     from undertow.tabular.reference import Reference
 
-    reference = Reference.fit(
-        read_table(args.reference), bins=args.bins, binning=args.binning, nan_policy=args.nan_policy
-    )
-    report = reference.psi(read_table(args.current))
+    try:
+        tables = {}
+        for side in ("reference", "current"):
+            path = getattr(args, side)
+            try:
+                tables[side] = read_table(path)
+            except (OSError, pl.exceptions.PolarsError, ValueError) as error:
+                # a missing file, an unreadable one, a damaged Parquet page (checksum)
+                raise UndertowError(f"{side}: could not read {path!r}: {error}") from None
+        reference = Reference.fit(
+            tables["reference"], bins=args.bins, binning=args.binning, nan_policy=args.nan_policy
+        )
+        report = reference.psi(tables["current"])
+    except (UndertowError, TypeError) as error:
+        print(f"undertow psi: error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps(report.to_dict(), indent=2) if args.json else report)
     return 0 if report.status != "significant" else 2

@@ -42,10 +42,14 @@ def file_format(path: str) -> str | None:
 def parquet_scan_options() -> Any:
     """Parquet read options for streaming: no pre-buffering of whole row groups (pyarrow's
     default), a 1 MB buffered stream instead. Measured on 4 files of 100k x 384 float32 vectors
-    (25k-row row groups): 0.49 s and 679 MB peak instead of 1.20 s and 903 MB."""
+    (25k-row row groups): 0.49 s and 679 MB peak instead of 1.20 s and 903 MB.
+
+    Page checksums are verified: a damaged data page is an error, not data. Only files written
+    with page checksums (pyarrow ``write_page_checksum=True``, Spark/parquet-mr by default) carry
+    them; a page without one cannot be verified and is read as it is."""
     pa = require_pyarrow()
     return pa.dataset.ParquetFragmentScanOptions(
-        pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 20
+        pre_buffer=False, use_buffered_stream=True, buffer_size=1 << 20, page_checksum_verification=True
     )
 
 

@@ -158,7 +158,9 @@ def _fragment_batches(fragment: Fragment, opened: Any, columns: list[str], batch
         import pyarrow.parquet as pq
 
         handle = fragment.filesystem.open_input_file(fragment.path)
-        reader = pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20)
+        reader = pq.ParquetFile(
+            handle, pre_buffer=False, buffer_size=1 << 20, page_checksum_verification=True
+        )
         groups = list(fragment.row_groups) if fragment.row_groups is not None else None
         return reader.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns)
     options = {"fragment_scan_options": parquet_scan_options()} if is_parquet(opened) else {}

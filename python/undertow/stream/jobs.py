@@ -38,6 +38,10 @@ class PsiJob:
             if unknown:
                 raise UndertowError(f"columns: renames columns the reference does not have: {unknown}")
             return cls(reference, tuple(str(columns.get(n, n)) for n in names))
+        if not isinstance(columns, str | list | tuple):
+            raise TypeError(
+                f"rename: expected a dict {{reference column: source column}}, got {columns!r:.80}"
+            )
         given = [columns] if isinstance(columns, str) else [str(c) for c in columns]
         missing = [n for n in names if n not in given]
         extra = [c for c in given if c not in names]

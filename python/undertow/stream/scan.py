@@ -77,7 +77,7 @@ class Scan:
     ) -> None:
         self._source = source
         self._columns = (
-            None if columns is None else ([columns] if isinstance(columns, str) else list(columns))
+            None if columns is None else ([columns] if isinstance(columns, str) else _names(columns))
         )
         self.batch_size = check_batch_size(batch_size)
         self.progress = progress
@@ -317,6 +317,12 @@ class Scan:
         if dim is None:
             raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
         return dim
+
+
+def _names(columns: Any) -> list[str]:
+    if not isinstance(columns, Sequence | set | frozenset) or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"columns: expected a column name or a list of them, got {columns!r:.80}")
+    return list(columns)
 
 
 def _check_names(names: Sequence[str], columns: Sequence[str]) -> None:

@@ -11,6 +11,7 @@ from undertow import _core
 from undertow._args import MAX_BINS
 from undertow._core import UndertowError
 from undertow._inputs import as_float_array
+from undertow._sync import both_locked, lock_of, locked
 
 
 def histogram(
@@ -94,7 +95,13 @@ class HistogramAccumulator:
     """
 
     def __init__(self, edges: Any) -> None:
-        values = np.asarray(edges, dtype=np.float64)
+        try:
+            values = np.asarray(edges)
+        except (ValueError, TypeError):
+            raise TypeError("edges: expected a 1-D array of real numbers, got a ragged list") from None
+        if values.dtype.kind not in "fiu":
+            raise TypeError(f"edges: expected a 1-D array of real numbers, got dtype {values.dtype}")
+        values = values.astype(np.float64)
         if values.ndim != 1 or values.size < 2:
             raise UndertowError(f"edges: needs a 1-D array of at least 2 edges, got shape {values.shape}")
         if not np.all(np.isfinite(values)) or np.any(np.diff(values) <= 0):
@@ -105,23 +112,29 @@ class HistogramAccumulator:
     def update(self, x: Any) -> None:
         values = as_float_array(x, "x", allow_empty=True)
         if values.size:
-            self.counts += histogram(values, bins=self.edges)[0]
+            counts = histogram(values, bins=self.edges)[0]  # outside the lock: counts in parallel
+            with lock_of(self):
+                self.counts += counts
 
     def merge(self, other: HistogramAccumulator) -> None:
         if not isinstance(other, HistogramAccumulator):
             raise TypeError(f"other: expected a HistogramAccumulator, got {type(other).__name__}")
         if not np.array_equal(other.edges, self.edges):
             raise UndertowError("other: has different edges")
-        self.counts += other.counts
+        with both_locked(self, other):
+            self.counts += other.counts.copy()  # a copy: acc.merge(acc) doubles
 
     @property
+    @locked
     def rows(self) -> int:
         """Values counted (inside the edges)."""
         return int(self.counts.sum())
 
+    @locked
     def finalize(self) -> tuple[np.ndarray, np.ndarray]:
         return self.counts.copy(), self.edges.copy()
 
+    @locked
     def to_bytes(self) -> bytes:
         from undertow.embedding._pack import pack
 

@@ -10,8 +10,18 @@ import numpy as np
 from undertow import _core
 from undertow._args import check_bins_and_binning, check_eps, check_nan_policy, check_thresholds
 from undertow._core import UndertowError
-from undertow._inputs import Column, table_columns
-from undertow.tabular._categorical import UNSEEN, count_categories, fit_categories
+from undertow._inputs import table_columns
+from undertow._sync import both_locked, locked
+from undertow.tabular._categorical import (
+    ANY_CLASS,
+    UNSEEN,
+    category_index,
+    classes_of_categories,
+    conform,
+    count_categories,
+    dtype_class,
+    fit_categories,
+)
 from undertow.tabular.results import PsiReport, PsiResult
 
 
@@ -36,10 +46,25 @@ class Reference:
     'stable'
     """
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, classes: dict[str, frozenset[str]] | None = None) -> None:
         self._core = core
         self._columns = core.columns()
         self._index = {c["name"]: i for i, c in enumerate(self._columns)}
+        # dtype classes of the categorical columns: exact when fitted here, inferred from the
+        # labels when loaded from bytes (the serialized state holds labels only)
+        self._classes = {
+            c["name"]: classes_of_categories(c["categories"])
+            for c in self._columns
+            if c["kind"] == "categorical"
+        }
+        self._classes.update(classes or {})
+        self._category_index: dict[int, dict[str, int]] = {}  # built on first use, then reused
+
+    def _categories_of(self, j: int) -> dict[str, int]:
+        index = self._category_index.get(j)
+        if index is None:
+            index = self._category_index.setdefault(j, category_index(self._columns[j]["categories"]))
+        return index
 
     @classmethod
     def fit(
@@ -69,9 +94,13 @@ class Reference:
             fitted = fit_rows(names, matrix, bins, binning_name, edges, nan_policy)
             return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant))
         fitted = []
+        classes = {}
         matrix_columns = _matrix_columns(matrix) if matrix is not None else None
         for column in columns:
             if column.categorical:
+                kind = dtype_class(column.values.dtype)
+                if kind is not None:
+                    classes[column.name] = frozenset({kind})
                 categories, counts, missing = fit_categories(column.values)
                 fitted.append(
                     _core.ReferenceColumn.categorical(column.name, categories, counts.tolist(), missing)
@@ -79,7 +108,7 @@ class Reference:
             else:
                 values = column.values if matrix_columns is None else next(matrix_columns)
                 fitted.append(fit_numeric_column(column.name, values, bins, binning_name, edges, nan_policy))
-        return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant))
+        return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant), classes)
 
     @property
     def columns(self) -> list[str]:
@@ -102,7 +131,7 @@ class Reference:
 
     def accumulator(self) -> PsiAccumulator:
         """An empty accumulator: update it with batches, merge others, finalize to a report."""
-        return PsiAccumulator(_core.PsiAccumulator(self._core))
+        return PsiAccumulator(_core.PsiAccumulator(self._core), self)
 
     def psi(self, table: Any) -> PsiReport:
         """PSI of every column of `table` (same column set) against this reference."""
@@ -117,12 +146,16 @@ class Reference:
         return cls(_core.PsiReference.from_bytes(_as_bytes(data)))
 
     def __reduce__(self) -> Any:
-        return (Reference.from_bytes, (self.to_bytes(),))
+        return (_restore_reference, (self.to_bytes(), self._classes))
 
     def __repr__(self) -> str:
         kinds = [f"{c['name']}:{'num' if c['kind'] == 'numeric' else 'cat'}" for c in self._columns[:8]]
         more = "" if len(self._columns) <= 8 else f", ... {len(self._columns) - 8} more"
         return f"Reference(columns=[{', '.join(kinds)}{more}], nan_policy={self.nan_policy!r})"
+
+
+def _restore_reference(data: bytes, classes: dict[str, frozenset[str]]) -> Reference:
+    return Reference(_core.PsiReference.from_bytes(data), classes)
 
 
 def _matrix_columns(matrix: np.ndarray) -> Iterator[np.ndarray]:
@@ -148,23 +181,27 @@ class PsiAccumulator:
     0.0
     """
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, reference: Reference | None = None) -> None:
         self._core = core
-        self._reference = Reference(core.reference)
+        self._reference = Reference(core.reference) if reference is None else reference
 
     @property
     def reference(self) -> Reference:
         return self._reference
 
     @property
+    @locked
     def rows(self) -> int:
         return self._core.rows
 
+    @locked
     def update(self, batch: Any) -> PsiAccumulator:
         """Adds a batch with the reference's column set (any order). Returns self."""
         ref = self._reference
         # An empty batch is a no-op (a filter upstream may leave nothing), not an error.
-        columns, matrix = table_columns(batch, "actual", _categorical_names(ref), allow_empty=True)
+        columns, matrix = table_columns(
+            batch, "actual", _categorical_names(ref), allow_empty=True, absent_ok=True
+        )
         names = [c.name for c in columns]
         missing = [n for n in ref.columns if n not in names]
         extra = [n for n in names if n not in ref._index]
@@ -175,19 +212,33 @@ class PsiAccumulator:
         if matrix is not None:
             self._update_matrix(names, matrix)
             return self
-        # Validate every column before counting any, so a bad batch leaves no partial update.
-        plans = [(ref._index[c.name], c) for c in columns]
-        for j, column in plans:
+        # Validate every column fully (kind, dtype class, missing values under "raise") and count
+        # the categorical ones before adding anything: a bad batch leaves no partial update, and
+        # no copy of the state is needed to guarantee that (a copy costs the whole state).
+        plans = []
+        for column in columns:
+            j = ref._index[column.name]
             kind = ref._columns[j]["kind"]
             if (kind == "categorical") != column.categorical:
                 raise UndertowError(
                     f"actual: column {column.name!r} is {kind} in the reference but "
                     f"{'categorical' if column.categorical else 'numeric'} here"
                 )
-        staged = self._copy_core()
-        for j, column in plans:
-            _update_column(staged, ref, j, column)
-        self._core = staged
+            if column.categorical:
+                allowed = ref._classes.get(column.name, ANY_CLASS)
+                series = conform(column.values, allowed, column.name, "actual")
+                counts, missing = count_categories(series, ref._categories_of(j))
+                _refuse_missing(ref, column.name, missing)
+                plans.append((j, None, counts, missing))
+            else:
+                if ref.nan_policy == "raise":
+                    _refuse_missing(ref, column.name, _missing(column.values))
+                plans.append((j, column.values, None, 0))
+        for j, values, counts, missing in plans:
+            if values is None:
+                self._core.update_counts(j, counts.tolist(), missing)
+            else:
+                (self._core.update_f32 if values.dtype == np.float32 else self._core.update_f64)(j, values)
         return self
 
     def _copy_core(self) -> Any:
@@ -202,20 +253,24 @@ class PsiAccumulator:
             update = self._core.update_rows_f32 if matrix.dtype == np.float32 else self._core.update_rows_f64
             update(indices, matrix)  # one pass; refused atomically under nan_policy="raise"
             return
-        staged = self._copy_core()  # column-major: contiguous columns, no copy of the data
-        update = staged.update_f32 if matrix.dtype == np.float32 else staged.update_f64
+        # column-major: contiguous columns, no copy of the data; checked first (see update)
+        for position, j in enumerate(indices):
+            if ref.nan_policy == "raise":
+                _refuse_missing(ref, ref._columns[j]["name"], _missing(matrix[:, position]))
+        update = self._core.update_f32 if matrix.dtype == np.float32 else self._core.update_f64
         for position, j in enumerate(indices):
             update(j, matrix[:, position])
-        self._core = staged
 
     def merge(self, other: PsiAccumulator) -> PsiAccumulator:
         """Adds another accumulator's counts (same reference). Returns self."""
         if not isinstance(other, PsiAccumulator):
             raise TypeError(f"other: expected a PsiAccumulator, got {type(other).__name__}")
-        source = other._core if other is not self else self._copy_core()  # acc.merge(acc) doubles
-        self._core.merge(source)
+        with both_locked(self, other):
+            source = other._core if other is not self else self._copy_core()  # acc.merge(acc) doubles
+            self._core.merge(source)
         return self
 
+    @locked
     def finalize(self) -> PsiReport:
         ref = self._reference
         results = []
@@ -239,8 +294,9 @@ class PsiAccumulator:
                     name=info["name"],
                 )
             )
-        return PsiReport(results, ref.thresholds, rows=self.rows)
+        return PsiReport(results, ref.thresholds, rows=self._core.rows)
 
+    @locked
     def to_bytes(self) -> bytes:
         """Versioned, checksummed bytes holding the reference and the counts."""
         return self._core.to_bytes()
@@ -250,7 +306,7 @@ class PsiAccumulator:
         return cls(_core.PsiAccumulator.from_bytes(_as_bytes(data)))
 
     def __reduce__(self) -> Any:
-        return (PsiAccumulator.from_bytes, (self.to_bytes(),))
+        return (_restore_accumulator, (self.to_bytes(), self._reference._classes))
 
     def __repr__(self) -> str:
         return f"PsiAccumulator(rows={self.rows}, columns={len(self._reference.columns)})"
@@ -260,13 +316,23 @@ def _categorical_names(ref: Reference) -> list[str]:
     return [c["name"] for c in ref._columns if c["kind"] == "categorical"]
 
 
-def _update_column(core: Any, ref: Reference, j: int, column: Column) -> None:
-    if column.categorical:
-        counts, missing = count_categories(column.values, ref._columns[j]["categories"])
-        core.update_counts(j, counts.tolist(), missing)
-    else:
-        update = core.update_f32 if column.values.dtype == np.float32 else core.update_f64
-        update(j, column.values)
+def _restore_accumulator(data: bytes, classes: dict[str, frozenset[str]]) -> PsiAccumulator:
+    core = _core.PsiAccumulator.from_bytes(data)
+    return PsiAccumulator(core, Reference(core.reference, classes))
+
+
+def _missing(values: np.ndarray) -> int:
+    """NaN and +-inf in a float column: the values nan_policy governs."""
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
+
+
+def _refuse_missing(ref: Reference, name: str, missing: int) -> None:
+    # the same refusal the Rust kernel makes, made before any column is counted
+    if missing and ref.nan_policy == "raise":
+        raise UndertowError(
+            f'actual: column "{name}" has {missing} missing values (NaN, inf or null); pass '
+            "nan_policy='omit' to drop them or 'bin' to count them in their own bin"
+        )
 
 
 __all__ = ["UNSEEN", "PsiAccumulator", "Reference"]
