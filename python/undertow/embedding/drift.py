@@ -18,6 +18,7 @@ from undertow import _core
 from undertow._args import check_count, check_seed, check_thresholds
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix
+from undertow._sync import both_locked, locked
 from undertow.embedding._classifier import domain_auc
 from undertow.embedding._pack import pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
@@ -236,11 +237,13 @@ class EmbeddingAccumulator:
         self._keys = np.zeros(0, dtype=np.uint64)
         self._sample = np.zeros((0, k))
 
+    @locked
     def update(self, batch: Any) -> None:
         matrix = as_matrix(batch, "batch", min_rows=0)
         if matrix.shape[0]:
             self._update(matrix, keep_cosines=False)
 
+    @locked
     def _update(self, matrix: np.ndarray, keep_cosines: bool) -> np.ndarray | None:
         drift = self._drift
         if matrix.shape[1] != drift.dim:
@@ -268,8 +271,13 @@ class EmbeddingAccumulator:
     def merge(self, other: EmbeddingAccumulator) -> None:
         if not isinstance(other, EmbeddingAccumulator):
             raise TypeError(f"other: expected an EmbeddingAccumulator, got {type(other).__name__}")
-        if other._drift.to_bytes() != self._drift.to_bytes():
+        if other._drift is not self._drift and other._drift.to_bytes() != self._drift.to_bytes():
             raise UndertowError("other: was made from another EmbeddingDrift reference")
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a snapshot, not a state that changes as it is read
+            self._merge(other if other is not self else EmbeddingAccumulator.from_bytes(self.to_bytes()))
+
+    def _merge(self, other: EmbeddingAccumulator) -> None:
         self._rows += other._rows
         self._unit_sum += other._unit_sum
         self._norm_sum += other._norm_sum
@@ -282,9 +290,11 @@ class EmbeddingAccumulator:
         )
 
     @property
+    @locked
     def rows(self) -> int:
         return self._rows
 
+    @locked
     def finalize(self) -> EmbeddingDriftReport:
         return self._finalize(exact_cosines=None)
 
@@ -346,6 +356,7 @@ class EmbeddingAccumulator:
             components=s["components"],
         )
 
+    @locked
     def to_bytes(self) -> bytes:
         meta = {"rows": self._rows, "norm_sum": self._norm_sum, "off_norm": self._off_norm}
         blobs = {
@@ -386,5 +397,6 @@ class EmbeddingAccumulator:
     def __reduce__(self) -> Any:
         return (EmbeddingAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return f"EmbeddingAccumulator(rows={self._rows}, sample={len(self._sample)})"

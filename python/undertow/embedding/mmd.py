@@ -10,6 +10,7 @@ from undertow import _core
 from undertow._args import check_count, check_seed
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix, common_dtype, same_dims
+from undertow._sync import both_locked, locked
 
 
 @dataclass(frozen=True)
@@ -158,22 +159,29 @@ class RffAccumulator:
         out._core = core
         return out
 
+    @locked
     def update_x(self, x: Any) -> None:
         self._core.update_x(as_matrix(x, "x", min_rows=0))
 
+    @locked
     def update_y(self, y: Any) -> None:
         self._core.update_y(as_matrix(y, "y", min_rows=0))
 
     def merge(self, other: RffAccumulator) -> None:
         if not isinstance(other, RffAccumulator):
             raise TypeError(f"other: expected an RffAccumulator, got {type(other).__name__}")
-        self._core.merge(other._core)
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a copy (the core cannot lend itself to itself)
+            source = other._core if other is not self else _core.Rff.from_bytes(self._core.to_bytes())
+            self._core.merge(source)
 
     @property
+    @locked
     def n_x(self) -> int:
         return self._core.rows[0]
 
     @property
+    @locked
     def n_y(self) -> int:
         return self._core.rows[1]
 
@@ -181,9 +189,11 @@ class RffAccumulator:
     def features(self) -> int:
         return self._core.features
 
+    @locked
     def finalize(self) -> MmdResult:
         return _result(self._core.finalize(), "rff", self._core.features)
 
+    @locked
     def to_bytes(self) -> bytes:
         return self._core.to_bytes()
 
@@ -194,6 +204,7 @@ class RffAccumulator:
     def __reduce__(self) -> Any:
         return (RffAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return (
             f"RffAccumulator(dim={self._core.dim}, features={self.features}, "

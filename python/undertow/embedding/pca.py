@@ -9,6 +9,7 @@ import numpy as np
 from undertow import _core
 from undertow._args import check_count
 from undertow._inputs import as_matrix
+from undertow._sync import both_locked, locked
 
 
 class PCA:
@@ -117,15 +118,20 @@ class CovarianceAccumulator:
         out._core = core
         return out
 
+    @locked
     def update(self, x: Any) -> None:
         self._core.update(as_matrix(x, "x", min_rows=0))
 
     def merge(self, other: CovarianceAccumulator) -> None:
         if not isinstance(other, CovarianceAccumulator):
             raise TypeError(f"other: expected a CovarianceAccumulator, got {type(other).__name__}")
-        self._core.merge(other._core)
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a copy (the core cannot lend itself to itself)
+            source = other._core if other is not self else _core.Covariance.from_bytes(self._core.to_bytes())
+            self._core.merge(source)
 
     @property
+    @locked
     def n_samples(self) -> int:
         return self._core.rows
 
@@ -133,10 +139,12 @@ class CovarianceAccumulator:
     def dim(self) -> int:
         return self._core.dim
 
+    @locked
     def finalize(self, components: int = 32) -> PCA:
         components = check_count(components, "components", 1, self.dim)
         return PCA(self._core.finalize(components))
 
+    @locked
     def to_bytes(self) -> bytes:
         return self._core.to_bytes()
 
@@ -147,5 +155,6 @@ class CovarianceAccumulator:
     def __reduce__(self) -> Any:
         return (CovarianceAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return f"CovarianceAccumulator(dim={self.dim}, n_samples={self.n_samples})"
