@@ -8,8 +8,10 @@ import numpy as np
 
 from undertow import _core
 from undertow._args import check_count
+from undertow._core import UndertowError
 from undertow._inputs import as_matrix
 from undertow._sync import both_locked, locked
+from undertow.embedding._pack import state_bytes
 
 
 class PCA:
@@ -28,7 +30,14 @@ class PCA:
     7
     """
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, argument: str = "x") -> None:
+        # Finite values whose squares or sums overflow float64 leave NaN in the basis; refuse
+        # them here rather than hand back NaN axes (the kernel may refuse them first).
+        if not (np.isfinite(core.explained_variance).all() and np.isfinite(core.components).all()):
+            raise UndertowError(
+                f"{argument}: values are too large: their squares or sums overflow float64 "
+                "(|x| above about 1e154); rescale the data"
+            )
         self._core = core
 
     @classmethod
@@ -82,7 +91,7 @@ class PCA:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PCA:
-        return cls(_core.Pca.from_bytes(bytes(data)))
+        return cls(_core.Pca.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (PCA.from_bytes, (self.to_bytes(),))
@@ -150,7 +159,7 @@ class CovarianceAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CovarianceAccumulator:
-        return cls._wrap(_core.Covariance.from_bytes(bytes(data)))
+        return cls._wrap(_core.Covariance.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (CovarianceAccumulator.from_bytes, (self.to_bytes(),))
