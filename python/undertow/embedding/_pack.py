@@ -6,6 +6,8 @@ the Rust codec, so corruption is caught there; here every length and shape is ch
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,18 @@ def pack(kind: str, meta: dict[str, Any], blobs: dict[str, Any]) -> bytes:
     header = json.dumps({"meta": meta, "blobs": entries}, sort_keys=True).encode()
     body = len(header).to_bytes(8, "little") + header + b"".join(parts)
     return _core.seal_embedding(body, kind)
+
+
+@contextmanager
+def naming_data() -> Iterator[None]:
+    """State errors name the argument they came from: "data: invalid undertow state bytes: ..."."""
+    try:
+        yield
+    except UndertowError as exc:
+        message = str(exc)
+        if message.startswith("data:"):
+            raise
+        raise UndertowError(f"data: {message}") from None
 
 
 def state_bytes(data: Any) -> bytes:

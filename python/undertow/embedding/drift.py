@@ -22,7 +22,7 @@ from undertow._core import UndertowError
 from undertow._inputs import as_matrix
 from undertow._sync import both_locked, locked
 from undertow.embedding._classifier import domain_auc
-from undertow.embedding._pack import pack, unpack
+from undertow.embedding._pack import naming_data, pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
 from undertow.embedding.cosine import (
     QUANTILE_LEVELS,
@@ -169,7 +169,7 @@ class EmbeddingDrift:
         """The report for `current` (rows are vectors of the reference's dimension)."""
         cur = as_matrix(current, "current")
         acc = EmbeddingAccumulator(self)
-        cosines = acc._update(cur, keep_cosines=True)
+        cosines = acc._update(cur, keep_cosines=True, argument="current")
         return acc._finalize(exact_cosines=cosines)
 
     def to_bytes(self) -> bytes:
@@ -192,6 +192,11 @@ class EmbeddingDrift:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingDrift:
+        with naming_data():
+            return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> EmbeddingDrift:
         meta, blobs = unpack(data, "reference")
         try:
             state = dict(meta["cosine"])
@@ -256,19 +261,19 @@ class EmbeddingAccumulator:
     def update(self, batch: Any) -> None:
         matrix = as_matrix(batch, "batch", min_rows=0)
         if matrix.shape[0]:
-            self._update(matrix, keep_cosines=False)
+            self._update(matrix, keep_cosines=False, argument="batch")
 
     @locked
-    def _update(self, matrix: np.ndarray, keep_cosines: bool) -> np.ndarray | None:
+    def _update(self, matrix: np.ndarray, keep_cosines: bool, argument: str) -> np.ndarray | None:
         drift = self._drift
         if matrix.shape[1] != drift.dim:
             raise UndertowError(
-                f"current: vectors have {matrix.shape[1]} dimensions, the reference {drift.dim}"
+                f"{argument}: vectors have {matrix.shape[1]} dimensions, the reference {drift.dim}"
             )
         s = drift._settings
-        out = cosine_pass(matrix, drift._cosine.direction.tolist(), s["norm_tolerance"], "current")
+        out = cosine_pass(matrix, drift._cosine.direction.tolist(), s["norm_tolerance"], argument)
         cosines = out["cosines"]
-        with _blame("current"):
+        with _blame(argument):
             projections = np.asarray(drift._pca.transform(matrix), dtype=np.float64)
         keys = row_keys(matrix, s["seed"])
         pick = smallest(keys, s["sample"])
@@ -386,6 +391,11 @@ class EmbeddingAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
+        with naming_data():
+            return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
         meta, blobs = unpack(data, "accumulator")
         try:
             out = cls(EmbeddingDrift.from_bytes(blobs["reference"]))

@@ -14,7 +14,7 @@ from undertow._args import check_count, check_seed
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix, common_dtype, same_dims
 from undertow._sync import both_locked, locked
-from undertow.embedding._pack import state_bytes
+from undertow.embedding._pack import naming_data, state_bytes
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ class RffAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RffAccumulator:
-        return cls._wrap(_core.Rff.from_bytes(state_bytes(data)))
+        with naming_data():
+            return cls._wrap(_core.Rff.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (RffAccumulator.from_bytes, (self.to_bytes(),))

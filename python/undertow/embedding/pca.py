@@ -11,7 +11,7 @@ from undertow._args import check_count
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix
 from undertow._sync import both_locked, locked
-from undertow.embedding._pack import state_bytes
+from undertow.embedding._pack import naming_data, state_bytes
 
 
 class PCA:
@@ -91,7 +91,8 @@ class PCA:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PCA:
-        return cls(_core.Pca.from_bytes(state_bytes(data)))
+        with naming_data():
+            return cls(_core.Pca.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (PCA.from_bytes, (self.to_bytes(),))
@@ -159,7 +160,8 @@ class CovarianceAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CovarianceAccumulator:
-        return cls._wrap(_core.Covariance.from_bytes(state_bytes(data)))
+        with naming_data():
+            return cls._wrap(_core.Covariance.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (CovarianceAccumulator.from_bytes, (self.to_bytes(),))
