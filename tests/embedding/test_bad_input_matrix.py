@@ -141,6 +141,7 @@ def count_cases(
     ]
     bad = {
         **WRONG_TYPES,
+        "str-valid": str(valid),
         "float": float(valid),
         "float_frac": valid + 0.5,
         "bool": True,
@@ -187,6 +188,7 @@ def real_cases(
         out.append(Case(f"{name}-{arg}-np.int64", lambda: call(np.int64(valid)), None, lambda: call(valid)))
     bad = {
         **WRONG_TYPES,
+        "str-valid": str(valid),
         "bool": True,
         "np.bool_": np.bool_(False),
         "nan": math.nan,
@@ -405,6 +407,10 @@ def array_cases(s: ArraySpec) -> list[Case]:
     tiny = m * 1e-310
     if s.cosine:
         out.append(Case(f"{name}-zero-row", lambda: call(zero), arg))
+        # rows that cancel: the centroid is rounding noise (norm ~1e-17), no direction (a batch
+        # of them is fine: the centroid is the whole stream's)
+        if s.min_rows > 0:
+            out.append(Case(f"{name}-cancelling-rows", lambda: call(np.vstack([m, -m])), arg))
     elif s.zero_row is not None:
         out.append(Case(f"{name}-zero-row", lambda: call(zero), None, lambda: s.zero_row(zero), s.rtol))
     else:
