@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,10 +36,28 @@ def pack(kind: str, meta: dict[str, Any], blobs: dict[str, Any]) -> bytes:
     return _core.seal_embedding(body, kind)
 
 
-def unpack(data: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+@contextmanager
+def naming_data() -> Iterator[None]:
+    """State errors name the argument they came from: "data: invalid undertow state bytes: ..."."""
+    try:
+        yield
+    except UndertowError as exc:
+        message = str(exc)
+        if message.startswith("data:"):
+            raise
+        raise UndertowError(f"data: {message}") from None
+
+
+def state_bytes(data: Any) -> bytes:
+    """`data` as bytes, or a TypeError naming the argument (bytes("abc") would say "string
+    argument without an encoding", bytes(5) would make five zero bytes)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"data: expected bytes, got {type(data).__name__}")
-    body = _core.open_embedding(bytes(data), kind)
+    return bytes(data)
+
+
+def unpack(data: Any, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    body = _core.open_embedding(state_bytes(data), kind)
 
     def bad(message: str) -> UndertowError:
         return UndertowError(f"invalid undertow state bytes: {message}")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from undertow import _core
-from undertow._args import check_thresholds
+from undertow._args import check_real, check_thresholds
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix, same_dims
 from undertow.tabular.reference import Reference
@@ -19,17 +18,60 @@ QUANTILE_LEVELS = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
 def _check_tolerance(norm_tolerance: Any) -> float:
-    value = float(norm_tolerance)
-    if not (math.isfinite(value) and value >= 0):
-        raise UndertowError(f"norm_tolerance: must be a finite number >= 0, got {norm_tolerance!r}")
-    return value
+    return check_real(norm_tolerance, "norm_tolerance", 0)
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    norm = float(np.sqrt(np.dot(v, v)))
-    if not norm > 0:
-        raise UndertowError("reference: the centroid is the zero vector (the unit rows cancel out)")
-    return v / norm
+def centroid_norm(unit_sum: np.ndarray, rows: int, argument: str) -> float:
+    """The norm of the centroid (the mean of `rows` unit rows), refused when it is at rounding
+    level. Each component of the summed unit rows carries a rounding error of at most about
+    rows * eps, and the error vector's norm is bounded the same way (the unit rows' squared
+    components sum to 1), so a centroid no longer than 4 * rows * eps may be nothing but
+    rounding: its direction is noise, and every cosine to it would be too. (Rows that cancel
+    exactly, [x, -x], land here with a norm near 1e-17 instead of 0.)"""
+    norm = float(np.linalg.norm(np.asarray(unit_sum, dtype=np.float64) / rows))
+    if not norm > 4.0 * rows * np.finfo(np.float64).eps:
+        raise UndertowError(
+            f"{argument}: the centroid (the mean of the unit rows) has norm {norm:.3g}, zero up to "
+            f"rounding for {rows} rows: the rows cancel out, so there is no mean direction"
+        )
+    return norm
+
+
+def _unit(unit_sum: np.ndarray, rows: int) -> np.ndarray:
+    mean = np.asarray(unit_sum, dtype=np.float64) / rows
+    return mean / centroid_norm(unit_sum, rows, "reference")
+
+
+def cosine_pass(matrix: np.ndarray, direction: Any, norm_tolerance: float, argument: str) -> dict[str, Any]:
+    """The Rust row pass, whose errors name the right cause. It reports a row whose squared
+    norm overflows float64 as holding "NaN or inf", and one whose squared norm underflows to 0
+    as a zero vector; both are told apart here, on the error path only (no extra pass)."""
+    try:
+        return _core.cosine_pass(matrix, direction, norm_tolerance, argument)
+    except UndertowError as exc:
+        message = str(exc)
+        if "NaN or inf" in message and np.isfinite(matrix).all():
+            raise UndertowError(
+                f"{argument}: values are too large: squared row norms overflow float64 "
+                "(|x| above about 1e154); rescale the data"
+            ) from None
+        if "zero vectors" in message:
+            squares = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
+            tiny = np.flatnonzero(matrix.any(axis=1) & (squares == 0))
+            if tiny.size:
+                first = ", ".join(str(i) for i in tiny[:5])
+                raise UndertowError(
+                    f"{argument}: {tiny.size} rows are too small to normalise: their squared norms "
+                    f"underflow float64 to 0 (|x| below about 1e-162); rescale the data "
+                    f"(first rows: {first})"
+                ) from None
+        raise
+
+
+def centroid_cosine(ref_sum: np.ndarray, ref_rows: int, cur_sum: np.ndarray, cur_rows: int) -> float:
+    """cos between the reference and current centroids (each refused at rounding level)."""
+    denominator = centroid_norm(ref_sum, ref_rows, "reference") * centroid_norm(cur_sum, cur_rows, "current")
+    return float(np.dot(ref_sum / ref_rows, cur_sum / cur_rows) / denominator)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,9 +147,9 @@ class CosineReference:
         norm_tolerance: float = 0.01,
         thresholds: tuple[float, float] = (0.1, 0.25),
     ) -> CosineReference:
-        first = _core.cosine_pass(reference, None, norm_tolerance, "reference")
-        direction = _unit(first["unit_sum"] / first["rows"])
-        second = _core.cosine_pass(reference, direction.tolist(), norm_tolerance, "reference")
+        first = cosine_pass(reference, None, norm_tolerance, "reference")
+        direction = _unit(first["unit_sum"], int(first["rows"]))
+        second = cosine_pass(reference, direction.tolist(), norm_tolerance, "reference")
         cosines = second["cosines"]
         rows = int(first["rows"])
         state = {
@@ -132,11 +174,9 @@ class CosineReference:
             raise UndertowError(
                 f"current: vectors have {current.shape[1]} dimensions, the reference {self.dim}"
             )
-        cur = _core.cosine_pass(current, self.direction.tolist(), s["norm_tolerance"], "current")
+        cur = cosine_pass(current, self.direction.tolist(), s["norm_tolerance"], "current")
         rows = int(cur["rows"])
-        ref_mean = s["unit_sum"] / s["rows"]
-        cur_mean = cur["unit_sum"] / rows
-        cos = float(np.dot(ref_mean, cur_mean) / (np.linalg.norm(ref_mean) * np.linalg.norm(cur_mean)))
+        cos = centroid_cosine(s["unit_sum"], s["rows"], cur["unit_sum"], rows)
         psi_detail = self.psi_reference.psi({"cosine": cur["cosines"]})["cosine"]
         return CosineDrift(
             centroid_distance=1.0 - min(1.0, max(-1.0, cos)),

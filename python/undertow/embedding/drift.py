@@ -10,20 +10,30 @@ is inflated, and the MMD test fires on samples of one distribution.)
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from undertow import _core
-from undertow._args import check_count, check_seed, check_thresholds
+from undertow._args import check_count, check_real, check_seed, check_thresholds
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix
+from undertow._sync import both_locked, locked
 from undertow.embedding import _state_checks as check
 from undertow.embedding._classifier import domain_auc
-from undertow.embedding._pack import pack, unpack
+from undertow.embedding._pack import naming_data, pack, unpack
 from undertow.embedding._sample import merge_samples, row_keys, smallest
 from undertow.embedding._state_checks import decoding
-from undertow.embedding.cosine import QUANTILE_LEVELS, CosineDrift, CosineReference, _check_tolerance
+from undertow.embedding.cosine import (
+    QUANTILE_LEVELS,
+    CosineDrift,
+    CosineReference,
+    _check_tolerance,
+    centroid_cosine,
+    cosine_pass,
+)
 from undertow.embedding.mmd import mmd
 from undertow.embedding.pca import PCA
 from undertow.embedding.report import SEVERE_AUC, SEVERE_CENTROID, EmbeddingDriftReport
@@ -33,11 +43,19 @@ from undertow.tabular.reference import PsiAccumulator, Reference
 GRID = 65_536
 
 
-def _probability(value: Any, argument: str) -> float:
-    x = float(value)
-    if not (math.isfinite(x) and 0 < x < 1):
-        raise UndertowError(f"{argument}: must be in (0, 1), got {value!r}")
-    return x
+@contextmanager
+def _blame(argument: str) -> Iterator[None]:
+    """Errors of kernels called on derived data (the PCA's covariance and projections, the MMD
+    of the projected samples) name that kernel's own arguments, "x" or "x, y"; here they name
+    the user's argument the data came from."""
+    try:
+        yield
+    except UndertowError as exc:
+        message = str(exc)
+        for prefix in ("x, y: ", "x: "):
+            if message.startswith(prefix):
+                raise UndertowError(f"{argument}: {message[len(prefix) :]}") from None
+        raise
 
 
 def _grid_counts(cosines: np.ndarray) -> np.ndarray:
@@ -112,25 +130,23 @@ class EmbeddingDrift:
             "sample": check_count(sample, "sample", 2),
             "seed": check_seed(seed),
             "permutations": check_count(permutations, "permutations", 1, 100_000),
-            "alpha": _probability(alpha, "alpha"),
-            "component_threshold": float(component_threshold),
+            # numbers only: float("0.05") would let a string through
+            "alpha": check_real(alpha, "alpha", 0, 1, open_low=True, open_high=True),
+            "component_threshold": check_real(component_threshold, "component_threshold", 0, open_low=True),
             "norm_tolerance": _check_tolerance(norm_tolerance),
             "thresholds": list(check_thresholds(thresholds)),
         }
-        if not (math.isfinite(settings["component_threshold"]) and settings["component_threshold"] > 0):
-            raise UndertowError(
-                f"component_threshold: must be a positive number, got {component_threshold!r}"
-            )
-        cosine = CosineReference.fit(ref, bins, settings["norm_tolerance"], tuple(thresholds))
+        cosine = CosineReference.fit(ref, settings["bins"], settings["norm_tolerance"], tuple(thresholds))
         held = np.sort(smallest(row_keys(ref, settings["seed"]), min(settings["sample"], n // 2)))
-        covariance = _core.Covariance(d)
-        start = 0
-        for stop in [*held.tolist(), n]:
-            if stop > start:
-                covariance.update(ref[start:stop])
-            start = stop + 1
-        pca = PCA(covariance.finalize(settings["components"]))
-        projections = np.asarray(pca.transform(ref[held]), dtype=np.float64)
+        with _blame("reference"):
+            covariance = _core.Covariance(d)
+            start = 0
+            for stop in [*held.tolist(), n]:
+                if stop > start:
+                    covariance.update(ref[start:stop])
+                start = stop + 1
+            pca = PCA(covariance.finalize(settings["components"]), "reference")
+            projections = np.asarray(pca.transform(ref[held]), dtype=np.float64)
         components_ref = Reference.fit(
             _named(projections), bins=settings["bins"], thresholds=tuple(thresholds)
         )
@@ -155,7 +171,7 @@ class EmbeddingDrift:
         """The report for `current` (rows are vectors of the reference's dimension)."""
         cur = as_matrix(current, "current")
         acc = EmbeddingAccumulator(self)
-        cosines = acc._update(cur, keep_cosines=True)
+        cosines = acc._update(cur, keep_cosines=True, argument="current")
         return acc._finalize(exact_cosines=cosines)
 
     def to_bytes(self) -> bytes:
@@ -178,6 +194,11 @@ class EmbeddingDrift:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingDrift:
+        with naming_data():
+            return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> EmbeddingDrift:
         meta, blobs = unpack(data, "reference")
         with decoding("embedding drift reference"):
             direction = check.array(blobs, "direction", "f", (None,))
@@ -256,21 +277,24 @@ class EmbeddingAccumulator:
         self._keys = np.zeros(0, dtype=np.uint64)
         self._sample = np.zeros((0, k))
 
+    @locked
     def update(self, batch: Any) -> None:
         matrix = as_matrix(batch, "batch", min_rows=0)
         if matrix.shape[0]:
-            self._update(matrix, keep_cosines=False)
+            self._update(matrix, keep_cosines=False, argument="batch")
 
-    def _update(self, matrix: np.ndarray, keep_cosines: bool) -> np.ndarray | None:
+    @locked
+    def _update(self, matrix: np.ndarray, keep_cosines: bool, argument: str) -> np.ndarray | None:
         drift = self._drift
         if matrix.shape[1] != drift.dim:
             raise UndertowError(
-                f"current: vectors have {matrix.shape[1]} dimensions, the reference {drift.dim}"
+                f"{argument}: vectors have {matrix.shape[1]} dimensions, the reference {drift.dim}"
             )
         s = drift._settings
-        out = _core.cosine_pass(matrix, drift._cosine.direction.tolist(), s["norm_tolerance"], "current")
+        out = cosine_pass(matrix, drift._cosine.direction.tolist(), s["norm_tolerance"], argument)
         cosines = out["cosines"]
-        projections = np.asarray(drift._pca.transform(matrix), dtype=np.float64)
+        with _blame(argument):
+            projections = np.asarray(drift._pca.transform(matrix), dtype=np.float64)
         keys = row_keys(matrix, s["seed"])
         pick = smallest(keys, s["sample"])
         self._keys, self._sample = merge_samples(
@@ -288,8 +312,13 @@ class EmbeddingAccumulator:
     def merge(self, other: EmbeddingAccumulator) -> None:
         if not isinstance(other, EmbeddingAccumulator):
             raise TypeError(f"other: expected an EmbeddingAccumulator, got {type(other).__name__}")
-        if other._drift.to_bytes() != self._drift.to_bytes():
+        if other._drift is not self._drift and other._drift.to_bytes() != self._drift.to_bytes():
             raise UndertowError("other: was made from another EmbeddingDrift reference")
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a snapshot, not a state that changes as it is read
+            self._merge(other if other is not self else EmbeddingAccumulator.from_bytes(self.to_bytes()))
+
+    def _merge(self, other: EmbeddingAccumulator) -> None:
         self._rows += other._rows
         self._unit_sum += other._unit_sum
         self._norm_sum += other._norm_sum
@@ -302,9 +331,11 @@ class EmbeddingAccumulator:
         )
 
     @property
+    @locked
     def rows(self) -> int:
         return self._rows
 
+    @locked
     def finalize(self) -> EmbeddingDriftReport:
         return self._finalize(exact_cosines=None)
 
@@ -314,12 +345,7 @@ class EmbeddingAccumulator:
         if self._rows < 2:
             raise UndertowError(f"current: needs at least 2 rows, got {self._rows}")
         c = drift._cosine.state()
-        ref_mean = c["unit_sum"] / c["rows"]
-        cur_mean = self._unit_sum / self._rows
-        denominator = np.linalg.norm(ref_mean) * np.linalg.norm(cur_mean)
-        if not denominator > 0:
-            raise UndertowError("current: the centroid is the zero vector (the unit rows cancel out)")
-        cos = float(np.dot(ref_mean, cur_mean) / denominator)
+        cos = centroid_cosine(c["unit_sum"], c["rows"], self._unit_sum, self._rows)
         detail = self._cosine_acc.finalize()["cosine"]
         quantiles = (
             _core.quantiles_f64(exact_cosines, list(QUANTILE_LEVELS))
@@ -346,7 +372,8 @@ class EmbeddingAccumulator:
         component_psi = np.array([report[f"pc{i + 1}"].value for i in range(s["components"])])
         threshold = s["component_threshold"]
         sample = self._sample
-        test = mmd(drift._sample, sample, permutations=s["permutations"], seed=s["seed"])
+        with _blame("current"):  # the reference rows passed the covariance overflow check at fit
+            test = mmd(drift._sample, sample, permutations=s["permutations"], seed=s["seed"])
         auc = domain_auc(drift._sample, sample, seed=s["seed"])
         status = "stable"
         if test.p_value is not None and test.p_value < s["alpha"]:
@@ -366,6 +393,7 @@ class EmbeddingAccumulator:
             components=s["components"],
         )
 
+    @locked
     def to_bytes(self) -> bytes:
         meta = {"rows": self._rows, "norm_sum": self._norm_sum, "off_norm": self._off_norm}
         blobs = {
@@ -383,6 +411,11 @@ class EmbeddingAccumulator:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
+        with naming_data():
+            return cls._from_bytes(data)
+
+    @classmethod
+    def _from_bytes(cls, data: bytes) -> EmbeddingAccumulator:
         meta, blobs = unpack(data, "accumulator")
         with decoding("embedding drift accumulator"):
             drift = EmbeddingDrift.from_bytes(check.raw(blobs, "reference"))
@@ -420,5 +453,6 @@ class EmbeddingAccumulator:
     def __reduce__(self) -> Any:
         return (EmbeddingAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return f"EmbeddingAccumulator(rows={self._rows}, sample={len(self._sample)})"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from undertow import _core
 from undertow._args import check_count, check_seed
 from undertow._core import UndertowError
 from undertow._inputs import as_matrix, common_dtype, same_dims
+from undertow._sync import both_locked, locked
+from undertow.embedding._pack import naming_data, state_bytes
 
 
 @dataclass(frozen=True)
@@ -65,16 +70,51 @@ def _result(raw: dict[str, Any], estimator: str, features: int | None) -> MmdRes
     )
 
 
+# The kernel divides by 2 bandwidth^2: below this the square underflows (0 or subnormal) and
+# every kernel value is 0/0 or loses its digits.
+SMALLEST_BANDWIDTH = math.sqrt(np.finfo(np.float64).tiny)
+
+
+def _median(x: np.ndarray, y: np.ndarray, seed: int) -> float:
+    """The Rust median heuristic, with the causes it cannot see named: distances that overflow
+    (finite values above ~1e154 give a NaN median) or underflow (subnormal rows)."""
+    try:
+        value = float(_core.median_bandwidth(x, y, seed))
+    except UndertowError as exc:
+        # distances of subnormal rows underflow to 0: not "identical points"
+        tiny = max(float(np.abs(x).max()), float(np.abs(y).max())) < SMALLEST_BANDWIDTH
+        if "median distance" not in str(exc) or not tiny or not (x.any() or y.any()):
+            raise
+        value = 0.0
+    if not math.isfinite(value):
+        raise UndertowError(
+            "x, y: values are too large: squared distances overflow float64 (|x| above about 1e154); "
+            "rescale the data"
+        )
+    if value < SMALLEST_BANDWIDTH:
+        raise UndertowError(
+            f"x, y: the median distance {value:.3g} is too small for a kernel bandwidth (its square "
+            f"underflows float64, below {SMALLEST_BANDWIDTH:.3g}); rescale the data"
+        )
+    return value
+
+
 def _bandwidth(bandwidth: Any, x: Any, y: Any, seed: int) -> float:
     if isinstance(bandwidth, str):
         if bandwidth != "median":
             raise UndertowError(f'bandwidth: must be "median" or a positive number, got {bandwidth!r}')
-        return float(_core.median_bandwidth(x, y, seed))
-    if isinstance(bandwidth, bool) or not isinstance(bandwidth, int | float):
+        return _median(x, y, seed)
+    # numpy scalars (np.float32(1.0), np.int64(2)) are numbers like Python's; bools are not
+    if isinstance(bandwidth, bool | np.bool_) or not isinstance(bandwidth, numbers.Real):
         raise TypeError(f'bandwidth: must be "median" or a positive number, got {type(bandwidth).__name__}')
     value = float(bandwidth)
     if not (math.isfinite(value) and value > 0):
         raise UndertowError(f"bandwidth: must be a positive finite number, got {bandwidth!r}")
+    if value < SMALLEST_BANDWIDTH:
+        raise UndertowError(
+            f"bandwidth: {value:.3g} is too small (its square underflows float64); "
+            f"must be at least {SMALLEST_BANDWIDTH:.3g}"
+        )
     return value
 
 
@@ -84,7 +124,7 @@ def median_bandwidth(x: Any, y: Any, seed: int = 0) -> float:
     xm, ym = as_matrix(x, "x"), as_matrix(y, "y")
     same_dims(xm, ym, "x", "y")
     xm, ym = common_dtype(xm, ym)
-    return float(_core.median_bandwidth(xm, ym, check_seed(seed)))
+    return _median(xm, ym, check_seed(seed))
 
 
 def mmd(
@@ -160,22 +200,29 @@ class RffAccumulator:
         out._core = core
         return out
 
+    @locked
     def update_x(self, x: Any) -> None:
         self._core.update_x(as_matrix(x, "x", min_rows=0))
 
+    @locked
     def update_y(self, y: Any) -> None:
         self._core.update_y(as_matrix(y, "y", min_rows=0))
 
     def merge(self, other: RffAccumulator) -> None:
         if not isinstance(other, RffAccumulator):
             raise TypeError(f"other: expected an RffAccumulator, got {type(other).__name__}")
-        self._core.merge(other._core)
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a copy (the core cannot lend itself to itself)
+            source = other._core if other is not self else _core.Rff.from_bytes(self._core.to_bytes())
+            self._core.merge(source)
 
     @property
+    @locked
     def n_x(self) -> int:
         return self._core.rows[0]
 
     @property
+    @locked
     def n_y(self) -> int:
         return self._core.rows[1]
 
@@ -183,19 +230,23 @@ class RffAccumulator:
     def features(self) -> int:
         return self._core.features
 
+    @locked
     def finalize(self) -> MmdResult:
         return _result(self._core.finalize(), "rff", self._core.features)
 
+    @locked
     def to_bytes(self) -> bytes:
         return self._core.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RffAccumulator:
-        return cls._wrap(_core.Rff.from_bytes(bytes(data)))
+        with naming_data():
+            return cls._wrap(_core.Rff.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (RffAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return (
             f"RffAccumulator(dim={self._core.dim}, features={self.features}, "

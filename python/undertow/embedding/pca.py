@@ -8,7 +8,10 @@ import numpy as np
 
 from undertow import _core
 from undertow._args import check_count
+from undertow._core import UndertowError
 from undertow._inputs import as_matrix
+from undertow._sync import both_locked, locked
+from undertow.embedding._pack import naming_data, state_bytes
 
 
 class PCA:
@@ -27,7 +30,14 @@ class PCA:
     7
     """
 
-    def __init__(self, core: Any) -> None:
+    def __init__(self, core: Any, argument: str = "x") -> None:
+        # Finite values whose squares or sums overflow float64 leave NaN in the basis; refuse
+        # them here rather than hand back NaN axes (the kernel may refuse them first).
+        if not (np.isfinite(core.explained_variance).all() and np.isfinite(core.components).all()):
+            raise UndertowError(
+                f"{argument}: values are too large: their squares or sums overflow float64 "
+                "(|x| above about 1e154); rescale the data"
+            )
         self._core = core
 
     @classmethod
@@ -81,7 +91,8 @@ class PCA:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PCA:
-        return cls(_core.Pca.from_bytes(bytes(data)))
+        with naming_data():
+            return cls(_core.Pca.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (PCA.from_bytes, (self.to_bytes(),))
@@ -117,15 +128,20 @@ class CovarianceAccumulator:
         out._core = core
         return out
 
+    @locked
     def update(self, x: Any) -> None:
         self._core.update(as_matrix(x, "x", min_rows=0))
 
     def merge(self, other: CovarianceAccumulator) -> None:
         if not isinstance(other, CovarianceAccumulator):
             raise TypeError(f"other: expected a CovarianceAccumulator, got {type(other).__name__}")
-        self._core.merge(other._core)
+        with both_locked(self, other):
+            # acc.merge(acc) doubles: merge a copy (the core cannot lend itself to itself)
+            source = other._core if other is not self else _core.Covariance.from_bytes(self._core.to_bytes())
+            self._core.merge(source)
 
     @property
+    @locked
     def n_samples(self) -> int:
         return self._core.rows
 
@@ -133,19 +149,23 @@ class CovarianceAccumulator:
     def dim(self) -> int:
         return self._core.dim
 
+    @locked
     def finalize(self, components: int = 32) -> PCA:
         components = check_count(components, "components", 1, self.dim)
         return PCA(self._core.finalize(components))
 
+    @locked
     def to_bytes(self) -> bytes:
         return self._core.to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CovarianceAccumulator:
-        return cls._wrap(_core.Covariance.from_bytes(bytes(data)))
+        with naming_data():
+            return cls._wrap(_core.Covariance.from_bytes(state_bytes(data)))
 
     def __reduce__(self) -> Any:
         return (CovarianceAccumulator.from_bytes, (self.to_bytes(),))
 
+    @locked
     def __repr__(self) -> str:
         return f"CovarianceAccumulator(dim={self.dim}, n_samples={self.n_samples})"
