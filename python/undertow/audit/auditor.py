@@ -15,7 +15,7 @@ from undertow._inputs import as_matrix
 from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile, not_run
 from undertow.audit._docs import read_docs
 from undertow.audit._index import IndexView, open_index
-from undertow.audit._report import AuditReport, Check
+from undertow.audit._report import CHECKS, AuditReport, Check
 from undertow.audit._search import ann_recall, score_shift, scores_of, search, tombstone_pollution
 
 # Check thresholds (shares unless said), then the knobs the checks use.
@@ -41,21 +41,10 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
 
 # The range each threshold may take: (low, high, open_low, open_high); None leaves a side open.
 # Shares lie in [0, 1]; a bound outside its range could never (or would always) fire.
+# The checks whose value is not a share of ids or queries; every other check's is.
+_UNBOUNDED_CHECKS = ("ivf_imbalance", "ivf_residual_drift", "score_shift")
 _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    **{
-        name: (0.0, 1.0, False, False)
-        for name in (
-            "orphaned_vectors",
-            "missing_vectors",
-            "duplicate_ids",
-            "content_stale",
-            "encoder_mix",
-            "fresh_cosine",
-            "norm_profile",
-            "tombstone_pollution",
-            "ann_recall",
-        )
-    },
+    **{name: (0.0, 1.0, False, False) for name in CHECKS if name not in _UNBOUNDED_CHECKS},
     "ivf_imbalance": (1.0, None, False, False),
     "ivf_residual_drift": (0.0, None, True, False),
     "score_shift": (0.0, None, False, False),
