@@ -77,9 +77,14 @@ def test_rff_state_claiming_a_huge_dim_is_refused_without_allocating(dim: int) -
     assert "dim * features" in " ".join(message)
 
 
-def test_rff_weights_are_capped_in_new_and_bounded_by_the_input_in_from_bytes() -> None:
-    with pytest.raises(UndertowError, match="dim \\* features"):
-        ut.RffAccumulator(2**20, 1.0, features=128)  # 2**27 weights
+def test_rff_weights_are_bounded_by_memory_in_new_and_by_the_input_in_from_bytes() -> None:
+    # new: the weights are checked against the memory ceiling (a MemoryError naming the bytes)
+    os.environ["UNDERTOW_MEMORY_LIMIT"] = str(512 * 2**20)
+    try:
+        with pytest.raises(MemoryError, match="dim=1048576"):
+            ut.RffAccumulator(2**20, 1.0, features=128)  # 2**27 float64 weights: 1 GiB
+    finally:
+        del os.environ["UNDERTOW_MEMORY_LIMIT"]
     # 256 features (the default) load with any dim up to 65,536: 2**24 weights.
     acc = ut.RffAccumulator(2**16, 1.0, features=256)
     assert ut.RffAccumulator.from_bytes(acc.to_bytes()).to_bytes() == acc.to_bytes()

@@ -186,9 +186,11 @@ class RffAccumulator:
     """
 
     def __init__(self, dim: int, bandwidth: float, features: int = 256, seed: int = 0) -> None:
-        dim = check_count(dim, "dim", 1)
-        # The upper bound (finalize is cubic in it) is the core's, whose error says why.
-        features = check_count(features, "features", 1)
+        # Sizes past usize are refused here (PyO3 would raise a bare OverflowError); the real
+        # bounds (memory for dim, 4096 features since finalize is cubic) are the core's, whose
+        # errors say why.
+        dim = check_count(dim, "dim", 1, 2**63 - 1)
+        features = check_count(features, "features", 1, 2**63 - 1)
         h = _bandwidth(bandwidth, None, None, 0) if not isinstance(bandwidth, str) else None
         if h is None:
             raise UndertowError("bandwidth: an accumulator needs a number (compute the median first)")

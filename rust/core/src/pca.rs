@@ -264,7 +264,7 @@ impl Covariance {
                 if !v.is_finite() {
                     return Err(Error::invalid(
                         "x",
-                        "the covariance overflows float64 (values too large)",
+                        "values are too large: the covariance overflows float64",
                     ));
                 }
                 cov[(i, j)] = v;

@@ -29,11 +29,8 @@ const RANK_TOLERANCE: f64 = 1e-10;
 /// (measured: 8,192 features took 219 s; at this cap an eighth of that).
 pub const MAX_FEATURES: usize = 4096;
 const MAX_FEATURES_SECONDS: &str = "about 30 s";
-/// Most random weights (`features * dim`, float64) an accumulator draws: 512 MiB, about 4 s of
-/// normals. The weights come from the seed, not the bytes, so a state's claimed dimension is
-/// backed by nothing in it; without this cap a 100-byte state could ask for terabytes.
-pub const MAX_WEIGHTS: usize = 1 << 26;
-/// Decoding draws at most the larger of these many weights and `DECODE_WEIGHTS_PER_BYTE` per
+/// The weights come from the seed, not the bytes, so a state's claimed dimension is backed by
+/// nothing in it. Decoding draws at most the larger of these many weights and `DECODE_WEIGHTS_PER_BYTE` per
 /// byte of the state, so what crafted bytes can make us allocate grows with their size (a real
 /// state's sides take `features^2` floats: 256 features allow any dim up to 65,536).
 const DECODE_WEIGHTS_FLOOR: usize = 1 << 24;
@@ -63,15 +60,6 @@ impl Rff {
                     "must be between 1 and {MAX_FEATURES}, got {features} (the test \
                      eigen-decomposes a features x features matrix, O(features^3): \
                      {MAX_FEATURES} features take {MAX_FEATURES_SECONDS})"
-                ),
-            ));
-        }
-        if features.checked_mul(dim).is_none_or(|w| w > MAX_WEIGHTS) {
-            return Err(Error::invalid(
-                "dim",
-                format!(
-                    "dim * features must be at most {MAX_WEIGHTS} (2**26 random weights), got \
-                     {dim} * {features}"
                 ),
             ));
         }
