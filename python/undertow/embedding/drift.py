@@ -5,6 +5,12 @@ held out, the PCA is fitted on the rest. The two-sample tests (MMD, the domain c
 the per-component PSI bins use the held-out rows, so both sides reach the tests through a basis
 neither was fitted on. (With an in-sample PCA the reference's variance along its own top axes
 is inflated, and the MMD test fires on samples of one distribution.)
+
+Why one file of ~460 lines: `EmbeddingDrift` and `EmbeddingAccumulator` are one state seen
+twice (the accumulator reads the reference's private cosine, PCA and PSI parts, and its
+`from_bytes` checks that its nested states belong to that reference); split, each would reach
+into the other's privates across modules. The report lives in `report.py`, the state checks in
+`_state_checks.py`.
 """
 
 from __future__ import annotations
