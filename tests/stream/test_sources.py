@@ -265,7 +265,8 @@ print(json.dumps(report.to_dict()))
 
 
 def _child(mode: str, tty: bool) -> tuple[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    # the undertow under test (an installed wheel or the source tree), not ROOT/python blindly
+    env = {**os.environ, "PYTHONPATH": str(Path(ut.__file__).resolve().parent.parent)}
     if not tty:
         out = subprocess.run(
             [sys.executable, "-c", _CHILD, mode], capture_output=True, text=True, env=env, timeout=120
