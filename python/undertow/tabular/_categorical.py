@@ -122,14 +122,21 @@ def category_index(categories: list[str]) -> dict[str, int]:
 
 
 def count_categories(series: pl.Series, index: dict[str, int]) -> tuple[np.ndarray, int]:
-    """(counts per category plus unseen, missing) of `series` against the categories of `index`.
-    Work grows with the batch's distinct values, apart from one zeroed array of the categories."""
+    """(counts per category plus unseen, missing) of `series` against the categories of `index`."""
+    bins, values, missing = count_categories_sparse(series, index)
+    counts = np.zeros(len(index) + 1, dtype=np.uint64)
+    np.add.at(counts, bins, values)
+    return counts, missing
+
+
+def count_categories_sparse(series: pl.Series, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(bins, counts, missing) of `series` against the categories of `index`: the bin (category
+    position, or len(index) for unseen labels; repeated for several unseen labels) and count of each
+    distinct value of the batch. Work grows with the batch, not with the categories."""
     missing = series.null_count()
     frame = _keys(series.drop_nulls()).value_counts()
     unseen = len(index)
-    counts = np.zeros(unseen + 1, dtype=np.uint64)
     names = frame.get_column(frame.columns[0]).to_list()
-    values = frame.get_column("count").to_list()
-    bins = np.fromiter((index.get(n, unseen) for n in names), dtype=np.int64, count=len(names))
-    np.add.at(counts, bins, np.asarray(values, dtype=np.uint64))
-    return counts, missing
+    values = np.asarray(frame.get_column("count").to_list(), dtype=np.uint64)
+    bins = np.fromiter((index.get(n, unseen) for n in names), dtype=np.uint64, count=len(names))
+    return bins, values, missing

@@ -18,7 +18,7 @@ from undertow.tabular._categorical import (
     category_index,
     classes_of_categories,
     conform,
-    count_categories,
+    count_categories_sparse,
     dtype_class,
     fit_categories,
 )
@@ -227,16 +227,17 @@ class PsiAccumulator:
             if column.categorical:
                 allowed = ref._classes.get(column.name, ANY_CLASS)
                 series = conform(column.values, allowed, column.name, "actual")
-                counts, missing = count_categories(series, ref._categories_of(j))
+                bins, per_bin, missing = count_categories_sparse(series, ref._categories_of(j))
                 _refuse_missing(ref, column.name, missing)
-                plans.append((j, None, counts, missing))
+                plans.append((j, None, (bins, per_bin), missing))
             else:
                 if ref.nan_policy == "raise":
                     _refuse_missing(ref, column.name, _missing(column.values))
                 plans.append((j, column.values, None, 0))
         for j, values, counts, missing in plans:
             if values is None:
-                self._core.update_counts(j, counts.tolist(), missing)
+                # the batch's categories only: the cost does not grow with the category list
+                self._core.update_counts_sparse(j, *counts, missing)
             else:
                 (self._core.update_f32 if values.dtype == np.float32 else self._core.update_f64)(j, values)
         return self

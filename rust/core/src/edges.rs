@@ -92,7 +92,7 @@ pub fn fit_interior_edges<T: Sample>(
         }
         Binning::Quantile => {
             // min and max are the 0 and 1 quantiles: no separate pass for them.
-            let (q, finite) = linear_quantiles(data, &linspace_unit(bins));
+            let (q, finite) = linear_quantiles(data, &linspace_unit(bins))?;
             (q[1..bins].to_vec(), finite, q[0], q[bins])
         }
         Binning::Uniform => {

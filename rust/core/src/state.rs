@@ -325,6 +325,9 @@ pub struct PsiAccumulator {
     reference: Arc<PsiReference>,
     counts: Vec<Vec<u64>>,
     missing: Vec<u64>,
+    /// Per column: sum of `counts` and `missing`, kept so the overflow check of an update costs
+    /// the batch, not the bins (not serialized: recomputed on load).
+    totals: Vec<u64>,
 }
 
 impl PsiAccumulator {
@@ -335,10 +338,12 @@ impl PsiAccumulator {
             .map(|c| vec![0; c.bins()])
             .collect();
         let missing = vec![0; reference.columns.len()];
+        let totals = vec![0; reference.columns.len()];
         PsiAccumulator {
             reference,
             counts,
             missing,
+            totals,
         }
     }
 
@@ -370,8 +375,7 @@ impl PsiAccumulator {
             .nan_policy
             .check("actual", &self.reference.columns[column].name, missing)?;
         self.check_room(column, &bins, missing)?;
-        add(&mut self.counts[column], &bins);
-        self.missing[column] += missing;
+        self.apply(column, &bins, missing);
         Ok(())
     }
 
@@ -403,9 +407,58 @@ impl PsiAccumulator {
             self.check_room(j, bins, *missing)?;
         }
         for (&j, (bins, missing)) in columns.iter().zip(&binned) {
-            add(&mut self.counts[j], bins);
-            self.missing[j] += missing;
+            self.apply(j, bins, *missing);
         }
+        Ok(())
+    }
+
+    /// Adds `counts[k]` to bin `indices[k]` of column `column` (repeated indices add up): a
+    /// batch's categories only, so a small batch against 1e6 categories costs the batch, not
+    /// the category list. Checked in full before anything is added.
+    pub fn update_counts_sparse(
+        &mut self,
+        column: usize,
+        indices: &[u64],
+        counts: &[u64],
+        missing: u64,
+    ) -> Result<()> {
+        let c = self
+            .reference
+            .columns
+            .get(column)
+            .ok_or_else(|| Error::invalid("column", "index out of range"))?;
+        if indices.len() != counts.len() {
+            return Err(Error::invalid(
+                "counts",
+                format!("{} counts for {} indices", counts.len(), indices.len()),
+            ));
+        }
+        let bins = c.bins() as u64;
+        if let Some(bad) = indices.iter().find(|&&i| i >= bins) {
+            return Err(Error::invalid(
+                "indices",
+                format!("index {bad} out of range for {bins} bins"),
+            ));
+        }
+        self.reference
+            .nan_policy
+            .check("actual", &c.name, missing)?;
+        // The column total stays <= 2**64 - 1 (see check_room), so no single count can wrap.
+        let added = checked_total(counts, missing);
+        if added
+            .and_then(|b| self.totals[column].checked_add(b))
+            .is_none()
+        {
+            return Err(Error::invalid(
+                "counts",
+                format!("column {:?}: the counts would sum past 2**64", c.name),
+            ));
+        }
+        for (&i, &n) in indices.iter().zip(counts) {
+            self.counts[column][i as usize] += n;
+        }
+        self.missing[column] += missing;
+        self.totals[column] += added.unwrap_or(0);
         Ok(())
     }
 
@@ -426,8 +479,7 @@ impl PsiAccumulator {
             .nan_policy
             .check("actual", &c.name, missing)?;
         self.check_room(column, counts, missing)?;
-        add(&mut self.counts[column], counts);
-        self.missing[column] += missing;
+        self.apply(column, counts, missing);
         Ok(())
     }
 
@@ -441,22 +493,25 @@ impl PsiAccumulator {
         for (j, (counts, &missing)) in other.counts.iter().zip(&other.missing).enumerate() {
             self.check_room(j, counts, missing)?;
         }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            add(a, b);
-        }
-        for (a, b) in self.missing.iter_mut().zip(&other.missing) {
-            *a += b;
+        for (j, (counts, &missing)) in other.counts.iter().zip(&other.missing).enumerate() {
+            self.apply(j, counts, missing);
         }
         Ok(())
+    }
+
+    /// Adds counts already checked by `check_room`.
+    fn apply(&mut self, column: usize, counts: &[u64], missing: u64) {
+        add(&mut self.counts[column], counts);
+        self.missing[column] += missing;
+        self.totals[column] += checked_total(counts, missing).unwrap_or(0);
     }
 
     /// Refuses to add `counts` and `missing` to column `column` when its total would pass
     /// 2**64 (only reachable from loaded states near the limit; a wrapped count is a wrong PSI).
     /// Below the limit no single count can overflow either.
     fn check_room(&self, column: usize, counts: &[u64], missing: u64) -> Result<()> {
-        let have = checked_total(&self.counts[column], self.missing[column]);
-        match (have, checked_total(counts, missing)) {
-            (Some(a), Some(b)) if a.checked_add(b).is_some() => Ok(()),
+        match checked_total(counts, missing) {
+            Some(b) if self.totals[column].checked_add(b).is_some() => Ok(()),
             _ => Err(Error::invalid(
                 "counts",
                 format!(
@@ -469,11 +524,7 @@ impl PsiAccumulator {
 
     /// Rows seen so far (taken from the first column).
     pub fn rows(&self) -> u64 {
-        self.counts
-            .first()
-            .map(|c| c.iter().sum::<u64>())
-            .unwrap_or(0)
-            + self.missing.first().copied().unwrap_or(0)
+        self.totals.first().copied().unwrap_or(0)
     }
 
     pub fn finalize(&self) -> Result<Vec<ColumnPsi>> {
@@ -546,6 +597,7 @@ impl PsiAccumulator {
                     column.name
                 )));
             }
+            acc.totals[j] = checked_total(&counts, missing).unwrap_or(0);
             acc.counts[j] = counts;
             acc.missing[j] = missing;
         }

@@ -73,7 +73,10 @@ fn quantiles_f64<'py>(
     let data = x
         .as_slice()
         .map_err(|_| PyTypeError::new_err("x: expected a C-contiguous array"))?;
-    let values = py.detach(|| quantile::linear_quantiles(data, &q).0);
+    let values = py
+        .detach(|| quantile::linear_quantiles(data, &q))
+        .map_err(to_py)?
+        .0;
     Ok(values.into_pyarray(py))
 }
 

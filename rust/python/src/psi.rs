@@ -305,6 +305,21 @@ impl PsiAccumulator {
             .map_err(to_py)
     }
 
+    /// Adds `counts[k]` to bin `indices[k]` of `column`: a batch's categories only.
+    fn update_counts_sparse(
+        &mut self,
+        column: usize,
+        indices: PyReadonlyArray1<'_, u64>,
+        counts: PyReadonlyArray1<'_, u64>,
+        missing: u64,
+    ) -> PyResult<()> {
+        let indices = contiguous(&indices, "indices")?;
+        let counts = contiguous(&counts, "counts")?;
+        self.inner
+            .update_counts_sparse(column, indices, counts, missing)
+            .map_err(to_py)
+    }
+
     fn merge(&mut self, other: &PsiAccumulator) -> PyResult<()> {
         self.inner.merge(&other.inner).map_err(to_py)
     }
