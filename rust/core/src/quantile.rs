@@ -539,21 +539,4 @@ mod tests {
         let err = sorted_order_statistics(&[1.0f64], &[0], 1 << 40).unwrap_err();
         assert!(matches!(err, crate::error::Error::OutOfMemory { .. }));
     }
-
-    #[test]
-    #[ignore = "timing, run by hand with --nocapture"]
-    fn time_both_paths() {
-        let data = lcg(1_000_000, 8, |u, _| u);
-        let top = top_histogram(&data);
-        for targets in [20u64, 200, 1000, 2000, 20_000] {
-            let ranks: Vec<u64> = (0..targets).map(|i| i * (1_000_000 / targets)).collect();
-            let t = std::time::Instant::now();
-            let a = select(&data, &top, &ranks);
-            let radix = t.elapsed();
-            let t = std::time::Instant::now();
-            let b = sorted_order_statistics(&data, &ranks, 1_000_000).unwrap();
-            eprintln!("{targets} targets: radix {radix:?}, sort {:?}", t.elapsed());
-            assert_eq!(a, b);
-        }
-    }
 }
