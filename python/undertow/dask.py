@@ -50,11 +50,11 @@ from undertow.stream import (
     PsiJob,
     RffJob,
     expected_types,
+    fixed_width,
     list_fragments,
     merge_group,
     read_fragment,
     tree_shape,
-    vector_dim,
 )
 from undertow.tabular.histogram import HistogramAccumulator
 from undertow.tabular.reference import PsiAccumulator, Reference
@@ -213,13 +213,8 @@ def embedding_drift(
 
 
 def _dim(fragment: Fragment, column: str) -> int:
-    physical = fragment.open().physical_schema
-    if column not in physical.names:
-        raise UndertowError(f"source: {fragment.label} has no column {column!r}")
-    dim = vector_dim(physical.field(column).type, column)
-    if dim is None:
-        raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
-    return dim
+    schema = fragment.open().physical_schema
+    return fixed_width(schema, column, f"{fragment.label} has no column {column!r}")
 
 
 def covariance(

@@ -11,7 +11,7 @@ runs the very same leaves (jobs over fragments) and the same reduction tree on a
 * `scan`: the `Scan` object and `scan()`.
 """
 
-from undertow.stream.arrow import arrow_frame, arrow_vectors, vector_dim
+from undertow.stream.arrow import arrow_frame, arrow_vectors, fixed_width, vector_dim
 from undertow.stream.fragments import (
     DEFAULT_BATCH_SIZE,
     Fragment,
@@ -39,6 +39,7 @@ __all__ = [
     "arrow_vectors",
     "check_schema",
     "expected_types",
+    "fixed_width",
     "list_fragments",
     "merge_group",
     "read_fragment",

@@ -120,3 +120,14 @@ def vector_dim(schema_type: Any, column: str) -> int | None:
     raise TypeError(
         f"{column}: expected a vector column (fixed_size_list or list of floats), got {schema_type}"
     )
+
+
+def fixed_width(schema: Any, column: str, missing: str) -> int:
+    """The width of `column`'s fixed_size_list vectors in `schema` (scan and dask share this);
+    `missing` completes the error "source: ..." when the column is absent."""
+    if column not in schema.names:
+        raise UndertowError(f"source: {missing}")
+    dim = vector_dim(schema.field(column).type, column)
+    if dim is None:
+        raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
+    return dim

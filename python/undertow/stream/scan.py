@@ -43,7 +43,7 @@ from undertow._core import UndertowError
 from undertow.embedding.drift import EmbeddingDrift
 from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.embedding.report import EmbeddingDriftReport
-from undertow.stream.arrow import parquet_scan_options, require_pyarrow, vector_dim
+from undertow.stream.arrow import fixed_width, parquet_scan_options, require_pyarrow
 from undertow.stream.fragments import (
     DEFAULT_BATCH_SIZE,
     Fragment,
@@ -311,12 +311,7 @@ class Scan:
 
     def _dim(self, column: str) -> int:
         schema = self.schema()
-        if column not in schema.names:
-            raise UndertowError(f"source: has no column {column!r} (it has {schema.names[:20]})")
-        dim = vector_dim(schema.field(column).type, column)
-        if dim is None:
-            raise UndertowError(f"{column}: a list column has no fixed width; store it as fixed_size_list")
-        return dim
+        return fixed_width(schema, column, f"has no column {column!r} (it has {schema.names[:20]})")
 
 
 def _names(columns: Any) -> list[str]:
