@@ -20,10 +20,11 @@ def report(*results: Any, title: str | None = None, path: str | os.PathLike[str]
     """One self-contained HTML page for any number of results, in the order given.
 
     results: PsiReport, EmbeddingDriftReport, AuditReport or the polars DataFrame returned by
-    `drift_over`, several at once. The page opens offline (the pinned Vega-Lite runtime is
-    inlined; no request of any kind), and holds the numbers of every section as JSON
-    (``<script id="undertow-data">``). Returns the HTML; with `path` also writes it atomically
-    (a temporary file beside `path`, then a rename). The same results give the same bytes.
+    `drift_over`, several at once; a ``(name, result)`` pair names its section. The page opens
+    offline (the pinned Vega-Lite runtime is inlined; no request of any kind), and holds the
+    numbers of every section as JSON (``<script id="undertow-data">``). Returns the HTML; with
+    `path` also writes it atomically (a temporary file beside `path`, then a rename). The same
+    results give the same bytes.
 
     >>> import numpy as np, undertow as ut
     >>> page = ut.report(ut.Reference.fit({"x": np.arange(100.0)}).psi({"x": np.arange(100.0)}))

@@ -31,12 +31,24 @@ def script_json(value: Any) -> str:
 
 
 def build_sections(results: tuple[Any, ...]) -> list[Section]:
+    """A Section per result; a `(name, result)` pair names its section."""
     if not results:
         raise TypeError(
-            "report: expected at least one result (a PsiReport, EmbeddingDriftReport, "
-            "AuditReport or a drift_over frame)"
+            "report: expected at least one result (a PsiReport, EmbeddingDriftReport, AuditReport "
+            "or a drift_over frame)"
         )
-    return [builder_for(result)(result, f"s{i}") for i, result in enumerate(results, start=1)]
+    sections = []
+    for i, item in enumerate(results, start=1):
+        name = None
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], str):
+                raise TypeError(f"results: a tuple must be (name, result), got a tuple of {len(item)} items")
+            name, item = item
+        section = builder_for(item)(item, f"s{i}")
+        if name:
+            section.title = f"{section.title}: {name}"
+        sections.append(section)
+    return sections
 
 
 def render(sections: list[Section], title: str) -> str:

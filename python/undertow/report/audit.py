@@ -134,11 +134,15 @@ def build(result: AuditReport, prefix: str) -> Section:
         if not len(c.ids):
             continue
         shown = ", ".join(str(int(i)) for i in c.ids[:SHOWN_IDS])
-        held = "offending ids" if c.count == len(c.ids) else "example ids"
-        more = f"; the first {SHOWN_IDS} shown" if len(c.ids) > SHOWN_IDS else ""
+        if c.count == len(c.ids):
+            what = f"{fmt(c.count)} offending ids"
+        else:  # the check keeps examples, not every id
+            what = f"{fmt(c.count)} offending, {fmt(len(c.ids))} example ids kept"
+        if len(c.ids) > SHOWN_IDS:
+            what += f", the first {SHOWN_IDS} shown"
         id_blocks.append(
-            f'<div id="{prefix}-ids-{escape(c.name)}"><h3>{escape(c.name)}: {fmt(c.count)} offending, '
-            f"{fmt(len(c.ids))} {held} kept{more} (all in the JSON)</h3><p class='ids'>{shown}</p></div>"
+            f'<div id="{prefix}-ids-{escape(c.name)}"><h3>{escape(c.name)}: {what} (all in the JSON)</h3>'
+            f"<p class='ids'>{shown}</p></div>"
         )
     shift = result.checks.get("score_shift")
     detail = dict(shift.detail) if shift is not None else {}

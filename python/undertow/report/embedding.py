@@ -53,11 +53,16 @@ def _projection_chart(reference: np.ndarray, current: np.ndarray) -> dict[str, A
     return charts.spec(
         {
             "data": {"values": rows},
-            "mark": {"type": "circle", "size": 9, "opacity": 0.45},
+            "mark": {"type": "circle", "size": 14, "opacity": 0.6},
             "encoding": {
                 "x": {"field": "pc1", "type": "quantitative", "title": "PC 1", "scale": {"zero": False}},
                 "y": {"field": "pc2", "type": "quantitative", "title": "PC 2", "scale": {"zero": False}},
-                "color": {"field": "side", "type": "nominal", "scale": charts.SIDE_COLOURS, "title": None},
+                "color": {
+                    "field": "side",
+                    "type": "nominal",
+                    "title": None,
+                    "scale": {"domain": ["reference", "current"], "range": [charts.WARN, charts.CURRENT]},
+                },
             },
         },
         width=420,
