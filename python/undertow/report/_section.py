@@ -92,7 +92,15 @@ def number(value: Any) -> float | int | None:
 
 
 def numbers(values: Any) -> list[float | int | None]:
-    return [number(v) for v in np.asarray(values).tolist()]
+    """`number` of each value, vectorised: the page of 100 columns converts ~5,000 of them."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iub":
+        return array.tolist()
+    array = array.astype(np.float64, copy=False)
+    out = array.tolist()
+    if not np.isfinite(array).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
 
 
 def fmt(value: Any, digits: int = 4) -> str:
