@@ -23,7 +23,7 @@ LEVELS = {
     "not_run": "muted",
     "too_few_rows": "muted",
 }
-_RANK = {"muted": 0, "ok": 1, "warn": 2, "fail": 3}
+RANK = {"muted": 0, "ok": 1, "warn": 2, "fail": 3}
 
 
 def level(status: str) -> str:
@@ -31,7 +31,7 @@ def level(status: str) -> str:
 
 
 def worst(levels: list[str]) -> str:
-    return max(levels, key=_RANK.__getitem__, default="muted")
+    return max(levels, key=RANK.__getitem__, default="muted")
 
 
 @dataclass
