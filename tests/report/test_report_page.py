@@ -224,3 +224,14 @@ def test_drift_over_status_and_windows_with_too_few_rows() -> None:
     )
     assert f"<dt>windows with too few rows</dt><dd>{too_few}</dd>" in html
     assert section["data"]["groups"] == [f"shop={s}" for s in frame["shop"]]
+
+
+def test_one_component_has_no_pca_view() -> None:
+    rng = np.random.default_rng(5)
+    report = ut.EmbeddingDrift.fit(rng.normal(size=(400, 5)) + 1, components=1, permutations=20).compare(
+        rng.normal(size=(300, 5)) + 1
+    )
+    assert report.reference_sample_2d.shape[1] == 1
+    section = page_data(ut.report(report))["sections"][0]
+    assert [f["id"] for f in section["figures"]] == ["s1-cosine", "s1-components"]
+    assert cases.expected_figures(report) == 2

@@ -84,7 +84,7 @@ def paired_bars(
                 "type": "ordinal",
                 "sort": {"field": "i"},
                 "title": label_title,
-                "axis": {"labelAngle": -35, "labelLimit": 110},
+                "axis": {"labelAngle": -35, "labelLimit": 110, "labelOverlap": True},
             },
             "xOffset": {"field": "side", "sort": list(sides)},
             "y": {
