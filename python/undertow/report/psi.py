@@ -181,7 +181,7 @@ def _bins_chart(columns: list[dict[str, Any]]) -> dict[str, Any]:
                 "header": {"labelFontWeight": "bold", "labelLimit": 300},
             },
             "columns": 3,
-            "spec": {key: value for key, value in inner.items()},
+            "spec": inner,
             "resolve": {"scale": {"x": "independent", "xOffset": "independent", "y": "independent"}},
         },
         width=None,
