@@ -23,6 +23,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 import undertow as ut
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# whether EmbeddingDriftReport keeps its permutation statistics (then every exact test has a null)
+KEEPS_NULL = "mmd_null" in ut.EmbeddingDriftReport.__dataclass_fields__
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,8 @@ def open_page(browser: Browser, path: Path, name: str, tmp_path: Path) -> dict[s
     url = path.resolve().as_uri()
     page.goto(url)
     try:
-        page.wait_for_function("document.body.hasAttribute('data-figures')", timeout=60_000)
+        # generous: a loaded 2-core machine took 20 s for the page of 100 columns
+        page.wait_for_function("document.body.hasAttribute('data-figures')", timeout=180_000)
     except PlaywrightTimeout:
         pass  # reported below: the figure count is then -1
     sections = page.eval_on_selector_all(
@@ -106,7 +109,7 @@ def test_embedding_with_and_without_the_permutation_null(browser, tmp_path) -> N
     path = tmp_path / "embedding.html"
     ut.report(plain, with_null, path=path)
     check(open_page(browser, path, "embedding", tmp_path), expect(plain, with_null))
-    assert expect(plain, with_null) == [("embedding", 3), ("embedding", 4)]
+    assert expect(plain, with_null) == [("embedding", 3 + KEEPS_NULL), ("embedding", 4)]
 
 
 def test_audit_with_and_without_a_baseline(browser, tmp_path, audits) -> None:  # type: ignore[no-untyped-def]
@@ -154,8 +157,8 @@ def test_the_demo_page(browser, tmp_path) -> None:  # type: ignore[no-untyped-de
         capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     assert f"HTML report: {path.resolve()}" in out.stdout
-    check(open_page(browser, path, "demo", tmp_path),
-          [("psi", 2), ("psi", 2), ("embedding", 3), ("drift_over", 1), ("audit", 1)])  # fmt: skip
+    sections = [("psi", 2), ("psi", 2), ("embedding", 3 + KEEPS_NULL), ("drift_over", 1), ("audit", 1)]
+    check(open_page(browser, path, "demo", tmp_path), sections)
 
 
 def test_the_harness_catches_a_request_an_error_and_a_missing_figure(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
