@@ -47,7 +47,26 @@ def read_columns(source: Any, columns: list[str], batch_size: int) -> pl.DataFra
 
     if _is_csv(source):
         return pl.scan_csv(source, try_parse_dates=True).select(columns).collect()
-    batches = list(scan(source, columns, batch_size=batch_size, progress=False).batches())
+    scanned = scan(source, columns, batch_size=batch_size, progress=False)
+    fragments = scanned.fragments
+    if fragments is None:
+        batches = list(scanned.batches())
+    else:  # files: every footer checked first, pages read with their checksums verified
+        from undertow.stream.arrow import parquet_scan_options
+        from undertow.stream.fragments import check_schema, expected_types
+
+        expected = expected_types(fragments[0], columns)
+        handles = []
+        for fragment in fragments:
+            handle = fragment.open()
+            check_schema(handle.physical_schema, columns, fragment.label, expected)
+            handles.append((fragment, handle))
+        batches = []
+        for fragment, handle in handles:
+            options = (
+                {"fragment_scan_options": parquet_scan_options()} if fragment.file_format == "parquet" else {}
+            )
+            batches += handle.to_batches(columns=columns, batch_size=batch_size, **options)
     if not batches or not sum(b.num_rows for b in batches):
         raise UndertowError("has no rows")
     return pl.from_arrow(pa.Table.from_batches(batches).select(columns))  # type: ignore[return-value]
