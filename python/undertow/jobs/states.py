@@ -97,12 +97,15 @@ class JobReference:
         for name, part_kind, length in parts:
             blob = data[offset : offset + length]
             offset += length
-            if part_kind == "psi-reference":
-                out.tabular = Reference.from_bytes(blob)
-            elif part_kind == "embedding-drift":
-                out.embeddings[name] = EmbeddingDrift.from_bytes(blob)
-            else:
+            if part_kind not in ("psi-reference", "embedding-drift"):
                 raise UndertowError(f"an unknown part kind {part_kind!r}; {REFIT}")
+            try:
+                if part_kind == "psi-reference":
+                    out.tabular = Reference.from_bytes(blob)
+                else:
+                    out.embeddings[name] = EmbeddingDrift.from_bytes(blob)
+            except UndertowError as error:
+                raise UndertowError(f"part {name!r}: {error}; {REFIT}") from None
         if offset != len(data) - _DIGEST:
             raise UndertowError(f"the parts do not add up to the file's length; {REFIT}")
         return out
