@@ -46,7 +46,8 @@ class JobResult:
     written: dict[str, str] = field(default_factory=dict)  # output key -> path
 
 
-_REFUSALS = (UndertowError, TypeError, OSError, pl.exceptions.PolarsError)
+# ValueError: a bad input file (a UnicodeDecodeError, a JSON error) is an input error too
+_REFUSALS = (ValueError, TypeError, OSError, pl.exceptions.PolarsError)
 
 
 @contextlib.contextmanager
