@@ -54,8 +54,18 @@ def files(tmp_path_factory) -> Files:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(20261130)
     start = dt.datetime(2026, 1, 1)
     ref, cur, same = table(rng, 0.0, start), table(rng, 1.0, start), table(rng, 0.0, start)
-    f = Files(d, d / "ref.parquet", d / "cur.parquet", d / "same.parquet", d / "ref.csv", d / "cur.csv",
-              d / "index.faiss", d / "index8.faiss", d / "docs.parquet", d / "fresh.parquet")  # fmt: skip
+    f = Files(
+        d,
+        d / "ref.parquet",
+        d / "cur.parquet",
+        d / "same.parquet",
+        d / "ref.csv",
+        d / "cur.csv",
+        d / "index.faiss",
+        d / "index8.faiss",
+        d / "docs.parquet",
+        d / "fresh.parquet",
+    )
     ref.write_parquet(f.ref)
     cur.write_parquet(f.cur)
     same.write_parquet(f.same)

@@ -65,7 +65,9 @@ def test_id_like_text_columns_are_skipped_by_their_values(tmp_path):
     assert [c["name"] for c in doc["sections"][0]["checks"]] == ["x"]
     assert any("'ts_text': looks like an id or free text (3,000 distinct values" in n for n in doc["notes"])
     # named explicitly it is kept: every current label unseen, PSI far above 0.25
-    kept = undertow("psi", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet"), "--columns", "x,ts_text")
+    kept = undertow(
+        "psi", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.parquet"), "--columns", "x,ts_text"
+    )
     assert kept.returncode == ExitCode.DRIFT, kept.stderr
 
 
@@ -99,20 +101,41 @@ def test_columns_exclude_and_the_warn_gate(files, tmp_path):
         (["psi", "REF", "MISSING"], ExitCode.INPUT, "current: "),
         (["psi", "REF", "CUR", "--columns", "nope"], ExitCode.INPUT, "--columns: ['nope'] are not columns"),
         (["psi", "REF", "CUR", "--columns", "ts"], ExitCode.INPUT, "'ts' is a date/time column"),
-        (["psi", "REF", "CUR", "--time-column", "amount"], ExitCode.INPUT, "--time-column: 'amount' is Float64"),
-        (["psi", "REF", "CUR", "--time-column", "ts", "--every", "soon"], ExitCode.INPUT, "--every: not a duration"),
+        (
+            ["psi", "REF", "CUR", "--time-column", "amount"],
+            ExitCode.INPUT,
+            "--time-column: 'amount' is Float64",
+        ),
+        (
+            ["psi", "REF", "CUR", "--time-column", "ts", "--every", "soon"],
+            ExitCode.INPUT,
+            "--every: not a duration",
+        ),
         (["embed", "REF", "CUR", "--column", "amount"], ExitCode.INPUT, "--column: 'amount' has type double"),
-        (["embed", "REF", "CUR", "--column", "emb", "--alpha", "2"], ExitCode.USAGE, "--alpha: must be in (0, 1)"),
+        (
+            ["embed", "REF", "CUR", "--column", "emb", "--alpha", "2"],
+            ExitCode.USAGE,
+            "--alpha: must be in (0, 1)",
+        ),
         (["audit", "INDEX", "MISSING"], ExitCode.INPUT, "docs: "),
         (["audit", "MISSING", "DOCS"], ExitCode.INPUT, "index: "),
-        (["audit", "INDEX", "DOCS", "--threshold", "recall=x"], ExitCode.USAGE, "--threshold: expected CHECK=VALUE"),
+        (
+            ["audit", "INDEX", "DOCS", "--threshold", "recall=x"],
+            ExitCode.USAGE,
+            "--threshold: expected CHECK=VALUE",
+        ),
         (["audit", "INDEX", "DOCS", "--threshold", "recall=0.9"], ExitCode.INPUT, "unknown key 'recall'"),
         (["audit", "INDEX", "DOCS", "--baseline", "CUR"], ExitCode.INPUT, "--baseline: "),
     ],
 )
 def test_usage_and_input_errors_are_one_line_with_their_code(files, args, code, words):
-    paths = {"REF": files.ref, "CUR": files.cur, "MISSING": files.dir / "missing.parquet",
-             "INDEX": files.index, "DOCS": files.docs}  # fmt: skip
+    paths = {
+        "REF": files.ref,
+        "CUR": files.cur,
+        "MISSING": files.dir / "missing.parquet",
+        "INDEX": files.index,
+        "DOCS": files.docs,
+    }
     done = undertow(*[str(paths.get(a, a)) for a in args])
     assert done.returncode == code, done.stderr
     assert "Traceback" not in done.stderr and words in done.stderr, done.stderr
@@ -150,8 +173,18 @@ def test_an_internal_error_is_a_message_with_code_5(monkeypatch, capsys):
 
 
 def test_windows_by_time_column(files):
-    done = undertow("psi", str(files.ref), str(files.cur), "--time-column", "ts", "--every", "12h", "--json",
-                    "--columns", "amount")  # fmt: skip
+    done = undertow(
+        "psi",
+        str(files.ref),
+        str(files.cur),
+        "--time-column",
+        "ts",
+        "--every",
+        "12h",
+        "--json",
+        "--columns",
+        "amount",
+    )
     assert done.returncode == ExitCode.DRIFT, done.stderr
     doc = strict_json(done.stdout)
     windows = doc["sections"][1]
@@ -168,8 +201,18 @@ def test_windows_by_time_column(files):
 
 def test_embed_matches_the_library_and_gates(files, tmp_path):
     junit = tmp_path / "embed.xml"
-    drifted = undertow("embed", str(files.ref), str(files.cur), "--column", "emb", "--json", "--junit",
-                       str(junit), "--permutations", "50")  # fmt: skip
+    drifted = undertow(
+        "embed",
+        str(files.ref),
+        str(files.cur),
+        "--column",
+        "emb",
+        "--json",
+        "--junit",
+        str(junit),
+        "--permutations",
+        "50",
+    )
     assert drifted.returncode == ExitCode.DRIFT, drifted.stderr
     section = strict_json(drifted.stdout)["sections"][0]
     ref = pl.read_parquet(files.ref).get_column("emb")
@@ -186,8 +229,19 @@ def test_embed_matches_the_library_and_gates(files, tmp_path):
 
 def test_audit_outputs_and_gate(files, tmp_path):
     out = tmp_path / "out"
-    done = undertow("audit", str(files.index), str(files.docs), "--fresh", str(files.fresh), "--out",
-                    str(out / "audit.json"), "--json", str(out / "report.json"), "--junit", str(out / "j.xml"))  # fmt: skip
+    done = undertow(
+        "audit",
+        str(files.index),
+        str(files.docs),
+        "--fresh",
+        str(files.fresh),
+        "--out",
+        str(out / "audit.json"),
+        "--json",
+        str(out / "report.json"),
+        "--junit",
+        str(out / "j.xml"),
+    )
     assert done.returncode == ExitCode.DRIFT, done.stderr  # ids 7 and 8 are orphaned
     doc = strict_json((out / "report.json").read_text())
     checks = {c["name"]: c for c in doc["sections"][0]["checks"]}

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import undertow as ut
+from undertow.jobs.junit import junit_xml
 from undertow.jobs.outputs import write_all
 from undertow.jobs.report_json import document, dumps, strict
-from undertow.jobs.junit import junit_xml
 from undertow.jobs.sections import Check, Section, psi_section
 from undertow.jobs.states import MAGIC, JobReference
 
@@ -61,7 +61,10 @@ def _resealed(data: bytes, edit) -> bytes:  # type: ignore[no-untyped-def]
         (lambda d: _resealed(d, lambda h: h.update(undertow_version="0.0.1")), "written by undertow 0.0.1"),
         (lambda d: _resealed(d, lambda h: h.update(kind="audit-baseline")), "holds a 'audit-baseline'"),
         (lambda d: _resealed(d, lambda h: h.update(format=2)), "format 2"),
-        (lambda d: _resealed(d, lambda h: h["parts"][0].update(size=h["parts"][0]["size"] - 1)), "part 'tabular': .*truncated"),
+        (
+            lambda d: _resealed(d, lambda h: h["parts"][0].update(size=h["parts"][0]["size"] - 1)),
+            "part 'tabular': .*truncated",
+        ),
     ],
 )
 def test_states_refusals(fitted, damage, words):
@@ -76,7 +79,13 @@ def test_a_bare_reference_is_refused_as_another_kind(fitted):
 
 
 def test_strict_json_has_no_infinity_or_nan():
-    assert strict([np.inf, -np.inf, np.nan, np.float32(1.5), np.arange(2)]) == ["inf", "-inf", "nan", 1.5, [0, 1]]
+    assert strict([np.inf, -np.inf, np.nan, np.float32(1.5), np.arange(2)]) == [
+        "inf",
+        "-inf",
+        "nan",
+        1.5,
+        [0, 1],
+    ]
     assert json.dumps([float("inf")]) == "[Infinity]"  # what the json module writes by default
     ref = ut.Reference.fit({"x": np.arange(100.0)}, bins=4)
     section = psi_section(ref.psi({"x": np.arange(100.0) + 30}), [])
@@ -90,11 +99,19 @@ def test_strict_json_has_no_infinity_or_nan():
 
 def test_junit_structure_and_counts():
     sections = [
-        Section("psi", "tabular", "significant", [
-            Check("a", "fail", 0.4, 0.25, "PSI 0.4"), Check("b", "warn", 0.15, 0.25, "PSI 0.15"),
-            Check("c", "ok", 0.0, 0.25, "PSI 0")], {}),
+        Section(
+            "psi",
+            "tabular",
+            "significant",
+            [
+                Check("a", "fail", 0.4, 0.25, "PSI 0.4"),
+                Check("b", "warn", 0.15, 0.25, "PSI 0.15"),
+                Check("c", "ok", 0.0, 0.25, "PSI 0"),
+            ],
+            {},
+        ),
         Section("audit", "index", "ok", [Check("score_shift", "skipped", None, None, "no baseline")], {}),
-    ]  # fmt: skip
+    ]
     for fail_on, failures in (("drift", 1), ("warn", 2)):
         root = ET.fromstring(junit_xml(sections, fail_on, 1.0))
         assert root.tag == "testsuites"
@@ -114,7 +131,7 @@ def test_junit_structure_and_counts():
 
 def test_outputs_are_all_written_or_none(tmp_path):
     good, bad = tmp_path / "report.json", tmp_path / "missing-dir" / "junit.xml"
-    with pytest.raises(ut.UndertowError, match="outputs.junit"):
+    with pytest.raises(ut.UndertowError, match=r"outputs\.junit"):
         write_all({"outputs.json": (str(good), "{}"), "outputs.junit": (str(bad), "<x/>")})
     assert os.listdir(tmp_path) == []  # neither the first file nor a temporary one
     write_all({"outputs.json": (str(good), "{}")})

@@ -46,16 +46,36 @@ def test_a_good_job_and_its_paths_relative_to_the_job_file(tmp_path):
         (GOOD.replace("bins = 20", 'bins = "20"'), "job.toml:5", "tabular.bins", "expected an integer"),
         (GOOD.replace("bins = 20", "bins = 1"), "job.toml:5", "tabular.bins", "in 2..1000000"),
         (GOOD.replace('columns = ["a"]', 'columns = "a"'), "job.toml:4", "tabular.columns", "array of names"),
-        (GOOD.replace('columns = ["a"]', 'columns = ["a", "a"]'), "job.toml:4", "tabular.columns", "more than once"),
+        (
+            GOOD.replace('columns = ["a"]', 'columns = ["a", "a"]'),
+            "job.toml:4",
+            "tabular.columns",
+            "more than once",
+        ),
         (GOOD.replace("html = false", "html = true"), "job.toml:8", "outputs.html", "false for none"),
         ('fail_on = "never"\n' + GOOD, "job.toml:1", "fail_on", "must be one of"),
         (GOOD + 'fail_on = "warn"\n', "job.toml:9", "outputs.fail_on", "unknown key"),  # after [outputs]
         ('reference = "r"\n[tabular]\n', "job.toml: ", "current", "is required"),  # absent: no line
         ('reference = 3\ncurrent = "c"\n', "job.toml:1", "reference", "a path or an array of paths"),
         ('[audit]\nindex = "i.faiss"\n', "job.toml:1", "audit.docs", "is required"),
-        ('[audit]\nindex = "i"\ndocs = "d"\nthresholds = { recall = 0.9 }\n', "job.toml:4", "audit.thresholds.recall", "unknown"),
-        ('[embedding]\ncolumns = ["e"]\ncomponents = 0\n', "job.toml:3", "embedding.components", "in 1..4096"),
-        ('reference = "r"\ncurrent = "c"\n[tabular]\nthresholds = [0.3, 0.2]\n', "job.toml:4", "tabular.thresholds", "below"),
+        (
+            '[audit]\nindex = "i"\ndocs = "d"\nthresholds = { recall = 0.9 }\n',
+            "job.toml:4",
+            "audit.thresholds.recall",
+            "unknown",
+        ),
+        (
+            '[embedding]\ncolumns = ["e"]\ncomponents = 0\n',
+            "job.toml:3",
+            "embedding.components",
+            "in 1..4096",
+        ),
+        (
+            'reference = "r"\ncurrent = "c"\n[tabular]\nthresholds = [0.3, 0.2]\n',
+            "job.toml:4",
+            "tabular.thresholds",
+            "below",
+        ),
     ],
 )
 def test_refusals_name_the_key_and_its_line(text, where, key, words):

@@ -17,20 +17,18 @@ import tempfile
 from undertow._core import UndertowError
 
 
-def preflight(paths: dict[str, str]) -> None:
-    """{key: path}: each path's directory made and written to once; an UndertowError naming the
-    key otherwise (as "key: problem")."""
-    for key, path in paths.items():
-        directory = os.path.dirname(os.path.abspath(path))
-        try:
-            os.makedirs(directory, exist_ok=True)
-            if os.path.isdir(path):
-                raise UndertowError(f"{key}: {path!r} is a directory")
-            handle, probe = tempfile.mkstemp(prefix=".undertow-probe-", dir=directory)
-            os.close(handle)
-            os.unlink(probe)
-        except OSError as error:
-            raise UndertowError(f"{key}: cannot write to {directory!r} ({error.strerror or error})") from None
+def preflight(path: str) -> None:
+    """`path`'s directory made and written to once; an UndertowError saying why not."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        if os.path.isdir(path):
+            raise UndertowError(f"{path!r} is a directory")
+        handle, probe = tempfile.mkstemp(prefix=".undertow-probe-", dir=directory)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise UndertowError(f"cannot write to {directory!r} ({error.strerror or error})") from None
 
 
 def write_all(contents: dict[str, tuple[str, str | bytes]]) -> None:

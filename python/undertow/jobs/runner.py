@@ -191,7 +191,7 @@ def fit_job(spec: JobSpec, path: str | None = None) -> str:
     if spec.reference is None:
         raise spec.error("reference", "is required to fit", ExitCode.USAGE)
     with blame(spec, "reference_states"):
-        preflight({"reference_states": target})
+        preflight(target)
     fitted = _fit(spec)
     with blame(spec, "reference_states"):
         write_all({"reference_states": (target, fitted.to_bytes())})
@@ -344,8 +344,11 @@ def run_job(spec: JobSpec) -> JobResult:
     """Runs the job: the reports, report.json / JUnit / HTML written (all or none), the code."""
     started = time.perf_counter()
     outputs = _output_paths(spec)
-    with blame(spec, "outputs.dir"):
-        preflight(outputs)
+    for key, path in outputs.items():
+        # a file named relative to outputs.dir: a directory problem is that key's
+        in_dir = os.path.dirname(os.path.abspath(path)) == os.path.abspath(spec.outputs.dir)
+        with blame(spec, "outputs.dir" if in_dir and spec.source is not None else key):
+            preflight(path)
     if "outputs.html" in outputs:
         from undertow.jobs.html import html_available
 
