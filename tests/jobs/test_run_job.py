@@ -132,15 +132,22 @@ def test_a_reference_from_another_job_settings_or_version_is_refused(files, tmp_
 def test_a_job_naming_only_its_sources(files, tmp_path):
     d = tmp_path / "plain"
     d.mkdir()
-    (d / "job.toml").write_text(
-        f'reference = "{files.ref}"\ncurrent = "{files.same}"\nfail_on = "warn"\n[outputs]\nhtml = false\n'
-    )
+    (d / "job.toml").write_text(f'reference = "{files.ref}"\ncurrent = "{files.same}"\nfail_on = "warn"\n')
     run = undertow("run", "job.toml", "--json", cwd=d)
     assert run.returncode in (ExitCode.OK, ExitCode.WARN), run.stderr
     doc = json.loads(run.stdout)
     assert [c["name"] for c in doc["sections"][0]["checks"]] == ["amount", "store"]
     assert doc["exit_code"] == run.returncode
-    assert reports(d) == ["job.toml", "junit.xml", "report.json"]
+    assert reports(d) == ["job.toml", "junit.xml", "report.html", "report.json"]
+    # the HTML page is undertow.report's, its section named after the job's
+    page = (d / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "PSI per column" in page
+    assert page == ut.report(("PSI per column", _psi(files.ref, files.same)))
+
+
+def _psi(ref_path, cur_path):  # type: ignore[no-untyped-def]
+    ref, cur = pl.read_parquet(ref_path), pl.read_parquet(cur_path)
+    return ut.Reference.fit(ref.select("amount", "store")).psi(cur.select("amount", "store"))
 
 
 def _edit(old: str, new: str):  # type: ignore[no-untyped-def]
