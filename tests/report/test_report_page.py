@@ -192,3 +192,35 @@ def test_what_it_cannot_render() -> None:
         ut.report((1, 2, 3))
     with pytest.raises(TypeError, match="title"):
         ut.report(cases.psi_report(columns=1, rows=100), title=3)
+
+
+def test_psi_noise_floor_and_p_value_when_the_result_has_them() -> None:
+    report = cases.psi_report(columns=2, rows=500)
+    plain_html = report.to_html()
+    assert "noise floor" not in plain_html and "p-value" not in plain_html
+    for i, result in enumerate(report):  # the fields the PSI significance work adds to PsiResult
+        object.__setattr__(result, "noise_floor", 0.01 * (i + 1))
+        object.__setattr__(result, "p_value", 0.5 / (i + 1))
+    html = report.to_html()
+    assert "<th>noise floor</th>" in html and "<th>p-value</th>" in html
+    columns = page_data(html)["sections"][0]["data"]["columns"]
+    for c in columns:
+        assert (
+            c["noise_floor"] == report[c["column"]].noise_floor
+            and c["p_value"] == report[c["column"]].p_value
+        )
+
+
+def test_drift_over_status_and_windows_with_too_few_rows() -> None:
+    frame = cases.over_time_frame(with_embedding=False, by="shop")
+    statuses = set(frame["a_status"].to_list()) | set(frame["b_status"].to_list())
+    assert "too_few_rows" in statuses  # some (shop, day) windows hold under 10 rows
+    html = ut.report(frame)
+    section = page_data(html)["sections"][0]
+    rank = ["too_few_rows", "stable", "moderate", "significant"]
+    assert section["status"] == max(statuses, key=rank.index)
+    too_few = sum(
+        1 for a, b in zip(frame["a_status"], frame["b_status"], strict=True) if "too_few_rows" in (a, b)
+    )
+    assert f"<dt>windows with too few rows</dt><dd>{too_few}</dd>" in html
+    assert section["data"]["groups"] == [f"shop={s}" for s in frame["shop"]]

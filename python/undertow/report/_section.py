@@ -23,7 +23,7 @@ LEVELS = {
     "not_run": "muted",
     "too_few_rows": "muted",
 }
-_RANK = {"muted": 0, "ok": 1, "warn": 2, "fail": 3}
+RANK = {"muted": 0, "ok": 1, "warn": 2, "fail": 3}
 
 
 def level(status: str) -> str:
@@ -31,7 +31,7 @@ def level(status: str) -> str:
 
 
 def worst(levels: list[str]) -> str:
-    return max(levels, key=_RANK.__getitem__, default="muted")
+    return max(levels, key=RANK.__getitem__, default="muted")
 
 
 @dataclass
@@ -92,7 +92,15 @@ def number(value: Any) -> float | int | None:
 
 
 def numbers(values: Any) -> list[float | int | None]:
-    return [number(v) for v in np.asarray(values).tolist()]
+    """`number` of each value, vectorised: the page of 100 columns converts ~5,000 of them."""
+    array = np.asarray(values)
+    if array.dtype.kind in "iub":
+        return array.tolist()
+    array = array.astype(np.float64, copy=False)
+    out = array.tolist()
+    if not np.isfinite(array).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
 
 
 def fmt(value: Any, digits: int = 4) -> str:

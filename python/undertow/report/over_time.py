@@ -13,8 +13,8 @@ import polars as pl
 from undertow.embedding.report import SEVERE_CENTROID
 from undertow.report import _charts as charts
 from undertow.report._html import Cell, facts, figure_div, table
-from undertow.report._section import Figure, Section, fmt, level, number, register, worst
-from undertow.windows import _EMBEDDING_METRICS
+from undertow.report._section import RANK, Figure, Section, fmt, level, number, register
+from undertow.windows import _EMBEDDING_METRICS, TOO_FEW_ROWS
 
 # the frame holds statuses, not the thresholds behind them: the bands drawn are the defaults
 PSI_BANDS = (0.1, 0.25)
@@ -175,17 +175,13 @@ def build(frame: pl.DataFrame, prefix: str) -> Section:
             for e in embeddings
         },
     }
-    statuses = [s for c in psi_columns for s in data["psi_status"][c]]
-    statuses += [s for e in embeddings for s in data["embedding"][e]["status"]]
-    status = {"ok": "stable", "warn": "moderate", "fail": "significant", "muted": "too_few_rows"}[
-        worst([level(s) for s in statuses])
+    per_window = [data["psi_status"][c] for c in psi_columns] + [
+        data["embedding"][e]["status"] for e in embeddings
     ]
-    if any(s in ("drift", "severe") for e in embeddings for s in data["embedding"][e]["status"]):
-        status = (
-            "severe"
-            if any(s == "severe" for e in embeddings for s in data["embedding"][e]["status"])
-            else status
-        )
+    statuses = [s for column in per_window for s in column]
+    # the section's status: the worst status word of any column in any window
+    status = max(statuses, key=lambda s: RANK[level(s)], default=TOO_FEW_ROWS)
+    too_few = sum(1 for window in zip(*per_window, strict=True) if TOO_FEW_ROWS in window)
     figures = []
     peak = {c: max([v for v in data["psi"][c] if v is not None], default=0.0) for c in psi_columns}
     drawn = sorted(psi_columns, key=lambda c: -peak[c])[:MAX_LINES]
@@ -248,9 +244,6 @@ def build(frame: pl.DataFrame, prefix: str) -> Section:
                 Cell(f"{flagged} of {len(values)}", flagged, "num"),
             ]
         )
-    too_few = sum(
-        1 for s in (data["psi_status"][psi_columns[0]] if psi_columns else []) if s == "too_few_rows"
-    )
     body = "".join(
         [
             facts(

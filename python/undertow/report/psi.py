@@ -21,7 +21,7 @@ MAX_BIN_PANELS = 200
 
 def interval_labels(inner_edges: Any) -> list[str]:
     """Labels of the bins between open outer edges: "< a", "[a, b)", ..., "≥ z" (left-closed)."""
-    inner = [fmt(e, 4) for e in inner_edges]
+    inner = [f"{e:.4g}" for e in np.asarray(inner_edges, dtype=np.float64).tolist()]
     if not inner:
         return ["all values"]
     labels = [f"< {inner[0]}"]
