@@ -91,7 +91,7 @@ def finish(result: Any, args: argparse.Namespace) -> int:
     from undertow.jobs.text import summary
 
     if args.json == "-":
-        print(dumps(result.document))
+        print(dumps(result.document, indent=2))
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
     else:

@@ -40,8 +40,10 @@ def strict(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any, indent: int | None = 2) -> str:
-    """Strict JSON text (allow_nan=False: a non-finite number left over is a bug, not output)."""
+def dumps(value: Any, indent: int | None = None) -> str:
+    """Strict JSON text (allow_nan=False: a non-finite number left over is a bug, not output).
+    Compact by default: with an indent the json module falls back to its pure-Python encoder,
+    ten times slower (0.3 s for a 100-column report); `jq .` indents it."""
     return json.dumps(strict(value), indent=indent, allow_nan=False)
 
 
