@@ -136,3 +136,44 @@ def test_run_vs_parts(job: Path) -> None:
         "cli_over_parts": round(cli_s / total, 3),
     }
     print("\nundertow run vs its parts:", json.dumps(summary, indent=2))
+
+
+def test_run_memory_with_a_fitted_reference(job: Path) -> None:
+    """Peak RSS of `undertow run` reusing a fitted reference (the nightly case): the current
+    side streams, so the peak is bounded by the batch, not by the file (ROWS x COLUMNS float32
+    plus the vectors, decoded)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(ut.__file__).parents[1])}
+    text = (job / "job.toml").read_text()
+    (job / "job-fitted.toml").write_text(
+        text.replace("progress = false\n", 'progress = false\nreference_states = "ref.undertow"\n')
+        + '[outputs]\ndir = "fitted-out"\n'
+    )
+    fit = subprocess.run(
+        [sys.executable, "-m", "undertow", "fit", "job-fitted.toml"], cwd=job, env=env, capture_output=True
+    )
+    assert fit.returncode == 0, fit.stderr
+    peaks = {}
+    for batch in (16_384, 65_536, 262_144):
+        probe = (
+            "import resource, subprocess, sys; "
+            f"code = subprocess.run([sys.executable, '-m', 'undertow', 'run', 'job-fitted.toml', '--quiet', "
+            f"'--batch-size', '{batch}'], capture_output=True).returncode; "
+            "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        out = subprocess.run([sys.executable, "-c", probe], cwd=job, env=env, capture_output=True, text=True)
+        code, peak_kb = out.stdout.split()
+        assert int(code) == 2, out.stderr
+        peaks[batch] = round(int(peak_kb) / 1024)
+    baseline = subprocess.run(
+        [sys.executable, "-c", "import resource, subprocess, sys; subprocess.run([sys.executable, '-c', "
+         "'import undertow, undertow.jobs.runner, undertow.report, pyarrow.dataset']); "
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"],
+        cwd=job, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    decoded_mb = ROWS * (COLUMNS + DIM) * 4 / 1e6
+    summary = {
+        "current_decoded_mb": round(decoded_mb),
+        "imports_peak_mb": round(int(baseline.stdout) / 1024),
+        "run_peak_mb_by_batch": peaks,
+    }
+    print("\nundertow run (fitted reference) peak RSS:", json.dumps(summary, indent=2))
