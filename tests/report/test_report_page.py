@@ -70,16 +70,22 @@ def test_embedding_numbers_and_the_reason() -> None:
     assert data["cosine_current_proportions"] == report.cosine.psi_detail.actual_proportions.tolist()
     assert data["mmd_null"] == report.mmd_null.tolist()
     assert report.mmd.p_value < report.alpha and report.status == "drift"
-    assert "< alpha" in data["reason"] and "not severe" in data["reason"]
+    assert "< alpha" in data["reason"]
+    # the report's own reason, when it has one, is what the page says
+    object.__setattr__(report, "reason", "rule 7 fired")
+    assert page_data(ut.report(report))["sections"][0]["data"]["reason"] == "rule 7 fired"
 
 
-def test_embedding_reason_names_each_rule() -> None:
+def test_embedding_reason_names_each_rule_when_the_report_has_none() -> None:
     from undertow.report.embedding import reason
 
-    stable = cases.embedding_report(shift=0.0)
+    reports = {shift: cases.embedding_report(shift=shift) for shift in (0.0, 0.25, 3.0)}
+    for report in reports.values():
+        object.__setattr__(report, "reason", "")  # the rule derived by the page itself
+    stable, drift, severe = reports.values()
     assert stable.status == "stable" and "no evidence of drift" in reason(stable)
-    severe = cases.embedding_report(shift=3.0)
-    assert severe.status == "severe" and "domain AUC" in reason(severe) and "severe" in reason(severe)
+    assert drift.status == "drift" and "< alpha" in reason(drift) and "not severe" in reason(drift)
+    assert severe.status == "severe" and "domain AUC" in reason(severe) and reason(severe).endswith("severe")
 
 
 def test_embedding_keeps_the_held_out_samples_it_tested() -> None:
@@ -224,3 +230,14 @@ def test_drift_over_status_and_windows_with_too_few_rows() -> None:
     )
     assert f"<dt>windows with too few rows</dt><dd>{too_few}</dd>" in html
     assert section["data"]["groups"] == [f"shop={s}" for s in frame["shop"]]
+
+
+def test_one_component_has_no_pca_view() -> None:
+    rng = np.random.default_rng(5)
+    report = ut.EmbeddingDrift.fit(rng.normal(size=(400, 5)) + 1, components=1, permutations=20).compare(
+        rng.normal(size=(300, 5)) + 1
+    )
+    assert report.reference_sample_2d.shape[1] == 1
+    ids = [f["id"] for f in page_data(ut.report(report))["sections"][0]["figures"]]
+    assert "s1-pca" not in ids and ids[:2] == ["s1-cosine", "s1-components"]
+    assert cases.expected_figures(report) == len(ids)

@@ -85,7 +85,10 @@ def expected_figures(result: Any) -> int:
     if isinstance(result, ut.PsiReport):
         return 2  # PSI per column, bins per column
     if isinstance(result, ut.EmbeddingDriftReport):
-        return 3 + (getattr(result, "mmd_null", None) is not None)  # cosine, PCA view, components (+ null)
+        two_d = result.reference_sample_2d is not None and result.reference_sample_2d.shape[1] == 2
+        # cosine, components, the PCA view (two components or more), the permutation null (kept)
+        null = getattr(result, "mmd_null", None)  # empty when no permutations were run
+        return 2 + two_d + (null is not None and len(null) > 0)
     if isinstance(result, ut.AuditReport):
         shift = result.checks.get("score_shift")
         return 1 + (shift is not None and shift.status != "not_run")  # scores (+ baseline bins)

@@ -12,7 +12,6 @@ STATUS_COLOURS = {
     "domain": ["stable", "moderate", "significant", "ok", "warn", "fail", "not_run", "too_few_rows"],
     "range": [OK, WARN, FAIL, OK, WARN, FAIL, MUTED, MUTED],
 }
-SIDE_COLOURS = {"domain": ["reference", "current"], "range": [REFERENCE, CURRENT]}
 
 
 def spec(body: dict[str, Any], width: Any = 640, height: Any = None) -> dict[str, Any]:
@@ -84,7 +83,7 @@ def paired_bars(
                 "type": "ordinal",
                 "sort": {"field": "i"},
                 "title": label_title,
-                "axis": {"labelAngle": -35, "labelLimit": 110},
+                "axis": {"labelAngle": -35, "labelLimit": 110, "labelOverlap": True},
             },
             "xOffset": {"field": "side", "sort": list(sides)},
             "y": {

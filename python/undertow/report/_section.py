@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-# status words of every result kind -> the colour level the page shows them in
+# status words of every result kind -> the colour level the page shows them in (a word not
+# listed shows grey: a new result kind adds its words here)
 LEVELS = {
     "stable": "ok",
     "ok": "ok",

@@ -121,6 +121,8 @@ def build(result: EmbeddingDriftReport, prefix: str) -> Section:
     detail = cos.psi_detail
     cosine_bins = bin_labels(detail)
     null = getattr(result, "mmd_null", None)
+    if null is not None and len(null) == 0:  # permutations=0 (or the RFF estimator): no null kept
+        null = None
     reference_2d = getattr(result, "reference_sample_2d", None)
     current_2d = getattr(result, "current_sample_2d", None)
     data: dict[str, Any] = {
@@ -191,7 +193,7 @@ def build(result: EmbeddingDriftReport, prefix: str) -> Section:
             f"≥ {result.component_threshold}.",
         )
     )
-    if null is not None and len(null):
+    if null is not None:
         figures.append(
             Figure(
                 f"{prefix}-null",

@@ -17,6 +17,9 @@ from undertow.tabular.results import PsiReport, PsiResult
 # more columns than this get the bars of their worst MAX_BIN_PANELS only (the table and the
 # JSON hold all); 100 columns of 10 bins render in about a second
 MAX_BIN_PANELS = 200
+MAX_PANEL_BINS = 30
+# bars in the PSI-per-column chart (14 px each): the worst this many
+MAX_BARS = 1000
 
 
 def interval_labels(inner_edges: Any) -> list[str]:
@@ -137,12 +140,31 @@ def _psi_chart(columns: list[dict[str, Any]], thresholds: tuple[float, float]) -
     )
 
 
+def panel_bins(column: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(label, reference share, current share) per bar of a column's panel: every bin, or for a
+    column of more than MAX_PANEL_BINS bins (a categorical one, mostly) the largest on either
+    side, in their order, and the rest summed into one bar (the table and the JSON hold all)."""
+    bins = list(
+        zip(column["bins"], column["expected_proportions"], column["actual_proportions"], strict=True)
+    )
+    if len(bins) <= MAX_PANEL_BINS:
+        return bins
+    largest = sorted(range(len(bins)), key=lambda i: -max(bins[i][1] or 0.0, bins[i][2] or 0.0))
+    kept, rest = sorted(largest[: MAX_PANEL_BINS - 1]), largest[MAX_PANEL_BINS - 1 :]
+    other = (
+        f"{len(rest)} other bins",
+        sum(bins[i][1] or 0.0 for i in rest),
+        sum(bins[i][2] or 0.0 for i in rest),
+    )
+    return [bins[i] for i in kept] + [other]
+
+
 def _bins_chart(columns: list[dict[str, Any]]) -> dict[str, Any]:
     rows = []
     for rank, c in enumerate(columns):
         title = f"{c['column']} · PSI {fmt(c['psi'], 3)} ({c['status']})"
-        for side, key in (("reference", "expected_proportions"), ("current", "actual_proportions")):
-            for i, (label, p) in enumerate(zip(c["bins"], c[key], strict=True)):
+        for i, (label, reference, current) in enumerate(panel_bins(c)):
+            for side, p in (("reference", reference), ("current", current)):
                 rows.append(
                     {"panel": title, "rank": rank, "bin": label, "i": i, "side": side, "proportion": p}
                 )
@@ -159,7 +181,7 @@ def _bins_chart(columns: list[dict[str, Any]]) -> dict[str, Any]:
                 "header": {"labelFontWeight": "bold", "labelLimit": 300},
             },
             "columns": 3,
-            "spec": {key: value for key, value in inner.items()},
+            "spec": inner,
             "resolve": {"scale": {"x": "independent", "xOffset": "independent", "y": "independent"}},
         },
         width=None,
@@ -179,7 +201,7 @@ def build(result: PsiReport, prefix: str) -> Section:
     )
     shown = columns[:MAX_BIN_PANELS]
     figures = [
-        Figure(f"{prefix}-psi", "PSI per column", _psi_chart(columns, (low, high))),
+        Figure(f"{prefix}-psi", "PSI per column", _psi_chart(columns[:MAX_BARS], (low, high))),
         Figure(f"{prefix}-bins", "Reference vs current share per bin", _bins_chart(shown)),
     ]
     has_floor = any("noise_floor" in c for c in columns)
@@ -204,7 +226,7 @@ def build(result: PsiReport, prefix: str) -> Section:
             row.append(Cell(fmt(c.get("p_value"), 3), c.get("p_value"), "num"))
         rows.append(row)
     note = (
-        f'<p class="note">Bars of the {MAX_BIN_PANELS} worst columns of {len(columns)}; the table and '
+        f'<p class="note">Bins of the {MAX_BIN_PANELS} worst columns of {len(columns)}; the table and '
         "the JSON hold all.</p>"
         if len(columns) > MAX_BIN_PANELS
         else ""
@@ -223,13 +245,15 @@ def build(result: PsiReport, prefix: str) -> Section:
             figure_div(
                 figures[0].id,
                 figures[0].title,
-                f"Worst first. Bands: stable below {fmt(low)}, moderate to {fmt(high)}, significant above.",
+                f"Worst first. Bands: stable below {fmt(low)}, moderate to {fmt(high)}, significant above."
+                + (f" The {MAX_BARS} worst of {len(columns)} columns." if len(columns) > MAX_BARS else ""),
             ),
             figure_div(
                 figures[1].id,
                 figures[1].title,
                 "Each column over the bins PSI used (the reference's own; outer bins open, "
-                "[a, b) intervals), with the missing and unseen bins where counted.",
+                "[a, b) intervals), with the missing and unseen bins where counted. Past "
+                f"{MAX_PANEL_BINS} bins, the largest and the rest summed in one bar.",
             ),
             note,
             '<div class="scroll">',
