@@ -871,7 +871,8 @@ def test_cli_csv_with_dates_and_deleted_flags(env, tmp_path):
     docs.write_csv(csv)
     done = cli(env.path, str(csv), "-k", "3", "--json")
     assert done.returncode == 2, done.stderr[-3000:]  # orphaned vectors fail
-    report = ut.AuditReport.from_json(done.stdout)
+    # --json prints the job report (docs/jobs.md); the audit's own dict is the section's result
+    report = ut.AuditReport.from_json(json.loads(done.stdout)["sections"][0]["result"])
     np.testing.assert_array_equal(report["orphaned_vectors"].ids, [3, 14, 15])
 
 
@@ -893,19 +894,24 @@ def test_cli_csv_with_dates_and_deleted_flags(env, tmp_path):
             lambda e, t: [*_csv(e, t), "--baseline", _write(t / "b.json", b"{")],
             "baseline",
         ),
-        ("out-unwritable", lambda e, t: [*_csv(e, t), "--out", str(t / "no" / "such" / "dir.json")], "--out"),
+        # a missing directory is made (as a job's outputs.dir); under a regular file none can be
+        (
+            "out-unwritable",
+            lambda e, t: [*_csv(e, t), "--out", str(Path(_write(t / "plain", b"x")) / "dir.json")],
+            "--out",
+        ),
     ],
 )
 def test_cli_refusals_are_one_line_naming_the_argument(env, tmp_path, name, make, argument):
     done = cli(*make(env, tmp_path))
-    assert done.returncode == 1, (done.returncode, done.stderr[-3000:])
+    assert done.returncode == 4, (done.returncode, done.stderr[-3000:])  # an input error
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert done.stderr.startswith("undertow audit: error: ") and argument in done.stderr, done.stderr
 
 
 def test_cli_k_that_is_not_a_number_is_argparse_usage(env, tmp_path):
     done = cli(*_csv(env, tmp_path), "-k", "three")
-    assert done.returncode == 2 and "argument -k: invalid int value: 'three'" in done.stderr
+    assert done.returncode == 3 and "argument -k: invalid int value: 'three'" in done.stderr
 
 
 def _write(path: Path, blob: bytes) -> str:

@@ -42,6 +42,6 @@ def test_cli_audit_exit_code_json_and_baseline(tmp_path) -> None:  # type: ignor
         timeout=120,
     )
     assert dirty.returncode == 2, dirty.stderr
-    report = json.loads(dirty.stdout)
+    report = json.loads(dirty.stdout)["sections"][0]["result"]  # the audit's own to_dict
     assert sorted(report["checks"]["orphaned_vectors"]["ids"]) == [0, 5, 10]
     assert report["checks"]["score_shift"]["status"] == "ok"  # same index, same sampled queries

@@ -31,6 +31,6 @@ def test_cli_psi_json_and_exit_code(tmp_path) -> None:  # type: ignore[no-untype
         timeout=120,
     )
     assert out.returncode == 2, out.stderr  # significant drift in column a
-    report = json.loads(out.stdout)
+    report = json.loads(out.stdout)["sections"][0]["result"]  # the PsiReport's to_dict
     assert report["columns"]["a"]["status"] == "significant"
     assert report["columns"]["b"]["status"] == "stable"

@@ -224,7 +224,7 @@ def cli(*args):
 def cli_error(args, argument):
     def fn():
         proc = cli(*args)
-        # argparse errors exit 2 with usage; undertow errors exit 1 with a message; never a traceback
+        # usage errors exit 3, input errors 4 (docs/jobs.md), each a one-line message; never a traceback
         if "Traceback" in proc.stderr:
             raise AssertionError(f"traceback: {proc.stderr[-800:]}")
         if proc.returncode == 0:

@@ -87,7 +87,7 @@ def test_damaged_parquet_page_is_an_error_in_scan_and_cli(tmp_path):
         ut.scan(path).psi(ref)
     with pytest.raises(OSError, match="checksum"):
         ut.scan(path).histogram("x", np.linspace(0, 1e5, 11))
-    from undertow.cli.tables import read_table
+    from undertow.jobs.sources import read_table
 
     with pytest.raises(OSError, match="checksum"):
         read_table(path)
@@ -96,6 +96,6 @@ def test_damaged_parquet_page_is_an_error_in_scan_and_cli(tmp_path):
 def test_damaged_parquet_without_checksums_cannot_be_detected(tmp_path):
     # documented limit: without page checksums the flipped bit is read as data
     x, path = _damaged(tmp_path, checksum=False)
-    from undertow.cli.tables import read_table
+    from undertow.jobs.sources import read_table
 
     assert not np.array_equal(read_table(path)["x"].to_numpy(), x)

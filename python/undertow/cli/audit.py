@@ -1,12 +1,15 @@
 """`undertow audit INDEX DOCS`: audit a faiss index file against its documents table.
 
-Exit code 2 when a check fails (an integrity problem), 0 otherwise (warnings print); 1 with a
-one-line message naming the argument when an input cannot be read or is refused."""
+Exit codes (docs/jobs.md): 2 when a check fails, 1 on warnings under ``--fail-on warn`` (else
+0); 3/4 with a one-line message naming the argument when the command line or an input is
+refused."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from undertow.cli.common import FLAG_NAMES, add_output_args, finish, outputs
 
 
 def add_parser(sub: Any) -> None:
@@ -19,50 +22,57 @@ def add_parser(sub: Any) -> None:
     audit.add_argument("-k", type=int, default=10)
     audit.add_argument("--baseline", default=None, help="an earlier audit's JSON (for score_shift)")
     audit.add_argument("--out", default=None, help="write this audit's JSON here (the next --baseline)")
-    audit.add_argument("--json", action="store_true", help="print the report as JSON")
+    audit.add_argument("--fresh", default=None, help="a table of (id, vector) embedded now (fresh_cosine)")
+    audit.add_argument("--fresh-ids", default="id", help="its id column")
+    audit.add_argument("--fresh-vectors", default="embedding", help="its vector column")
+    audit.add_argument("--threshold", action="append", default=None, metavar="CHECK=VALUE",
+                       help="override a check's threshold (docs/audit.md), e.g. ann_recall=0.95")  # fmt: skip
     audit.add_argument(
         "--mmap",
         action="store_true",
         help="map the index's IVF lists from the file instead of reading them (less memory; a "
         "rebuild that truncates the file during the audit kills the process with SIGBUS)",
     )
+    add_output_args(audit)
+
+
+def _thresholds(values: list[str] | None) -> dict[str, float]:
+    from undertow.jobs.exit_codes import ExitCode, JobError
+
+    out = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise JobError(f"expected CHECK=VALUE, got {item!r}", ExitCode.USAGE, "--threshold")
+    return out
 
 
 def command(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
+    from undertow.jobs.runner import run_job
+    from undertow.jobs.spec import AuditSpec, JobSpec
 
-    import polars as pl
-
-    from undertow._core import UndertowError
-    from undertow.audit import audit_index
-    from undertow.cli.tables import read_table
-
-    try:
-        try:
-            # a CSV has no types: read_docs parses ISO dates in embedded_at / updated_at itself
-            docs = read_table(args.docs)
-        except (OSError, pl.exceptions.PolarsError) as error:
-            raise UndertowError(f"docs: could not read {args.docs!r} as CSV or Parquet: {error}") from None
-        try:
-            baseline = Path(args.baseline).read_text() if args.baseline else None
-        except (OSError, UnicodeDecodeError) as error:
-            raise UndertowError(f"--baseline: could not read {args.baseline!r}: {error}") from None
-        report = audit_index(
-            args.index,
-            docs,
+    outputs_spec = outputs(args)
+    outputs_spec.audit_json = args.out
+    spec = JobSpec(
+        fail_on=args.fail_on or "drift",
+        progress=False if args.quiet else None,
+        audit=AuditSpec(
+            index=args.index,
+            docs=args.docs,
+            fresh=args.fresh,
+            fresh_ids=args.fresh_ids,
+            fresh_vectors=args.fresh_vectors,
+            baseline=args.baseline,
             encoder_version=args.encoder_version,
             k=args.k,
-            baseline=baseline,
             mmap=args.mmap,
-        )
-        if args.out:
-            try:
-                Path(args.out).write_text(report.to_json())
-            except OSError as error:
-                raise UndertowError(f"--out: could not write {args.out!r}: {error}") from None
-    except (UndertowError, TypeError, OSError) as error:
-        print(f"undertow audit: error: {error}", file=sys.stderr)
-        return 1
-    print(report.to_json(indent=2) if args.json else report.summary())
-    return 2 if report.status == "fail" else 0
+            thresholds=_thresholds(args.threshold),
+        ),
+        outputs=outputs_spec,
+        names=FLAG_NAMES,
+    )
+    return finish(run_job(spec), args)

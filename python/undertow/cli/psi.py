@@ -1,47 +1,55 @@
-"""`undertow psi REFERENCE CURRENT`: per-column PSI of a Parquet/CSV file against a reference file.
+"""`undertow psi REFERENCE CURRENT`: per-column PSI of a current Parquet/CSV source against a
+reference one (files, directories, as `undertow.scan` takes them; CSV by its suffix), streamed.
 
-Exit code 2 when the report's status is "significant", 0 otherwise."""
+Date/time and id-like columns are skipped with a note unless named in ``--columns``;
+``--time-column ts --every 1d`` adds PSI per time window. Exit codes: docs/jobs.md."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
+
+from undertow.cli.common import FLAG_NAMES, add_column_args, add_output_args, finish, names, outputs
 
 
 def add_parser(sub: Any) -> None:
-    psi = sub.add_parser("psi", help="per-column PSI of a current Parquet/CSV file against a reference file")
-    psi.add_argument("reference")
+    psi = sub.add_parser("psi", help="per-column PSI of a current Parquet/CSV source against a reference")
+    psi.add_argument("reference", help="Parquet/Arrow file or directory, or a CSV file")
     psi.add_argument("current")
     psi.add_argument("--bins", type=int, default=10)
     psi.add_argument("--binning", default="quantile", choices=["quantile", "uniform"])
     psi.add_argument("--nan-policy", default="raise", choices=["raise", "omit", "bin"])
-    psi.add_argument("--json", action="store_true", help="print the report as JSON")
+    psi.add_argument("--categorical", metavar="A,B", action="append", default=None,
+                     help="integer columns to treat as categories")  # fmt: skip
+    psi.add_argument("--time-column", default=None, help="a date/time column: also PSI per window of it")
+    psi.add_argument("--every", default="1d", help="the window length with --time-column (polars duration)")
+    psi.add_argument("--min-rows", type=int, default=100, help="windows with fewer rows are not compared")
+    add_column_args(psi)
+    add_output_args(psi)
 
 
 def command(args: argparse.Namespace) -> int:
-    import polars as pl
+    from undertow.jobs.runner import run_job
+    from undertow.jobs.spec import JobSpec, TabularSpec
 
-    from undertow._core import UndertowError
-    from undertow.cli.tables import read_table
-    from undertow.tabular.reference import Reference
-
-    try:
-        tables = {}
-        for side in ("reference", "current"):
-            path = getattr(args, side)
-            try:
-                tables[side] = read_table(path)
-            except (OSError, pl.exceptions.PolarsError, ValueError) as error:
-                # a missing file, an unreadable one, a damaged Parquet page (checksum)
-                raise UndertowError(f"{side}: could not read {path!r}: {error}") from None
-        reference = Reference.fit(
-            tables["reference"], bins=args.bins, binning=args.binning, nan_policy=args.nan_policy
-        )
-        report = reference.psi(tables["current"])
-    except (UndertowError, TypeError) as error:
-        print(f"undertow psi: error: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report)
-    return 0 if report.status != "significant" else 2
+    spec = JobSpec(
+        reference=args.reference,
+        current=args.current,
+        batch_size=args.batch_size,
+        fail_on=args.fail_on or "drift",
+        progress=False if args.quiet else None,
+        tabular=TabularSpec(
+            columns=names(args.columns),
+            exclude=names(args.exclude) or [],
+            categorical=names(args.categorical) or [],
+            bins=args.bins,
+            binning=args.binning,
+            nan_policy=args.nan_policy,
+            time_column=args.time_column,
+            every=args.every,
+            min_rows=args.min_rows,
+        ),
+        outputs=outputs(args),
+        names=FLAG_NAMES,
+    )
+    return finish(run_job(spec), args)
