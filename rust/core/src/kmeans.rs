@@ -76,7 +76,10 @@ where
             if c.len() != cells {
                 return Err(Error::invalid(
                     "init",
-                    format!("has {} values, {k} centroids of {dim} need {cells}", c.len()),
+                    format!(
+                        "has {} values, {k} centroids of {dim} need {cells}",
+                        c.len()
+                    ),
                 ));
             }
             check_finite("init", c, dim)?;
@@ -121,7 +124,13 @@ fn squared_distance<T: Element>(x: &[T], c: &[f64]) -> f64 {
 
 /// k-means++ seeding: the first centroid uniform, each next one a row drawn with probability
 /// proportional to its squared distance to the nearest centroid so far.
-fn plus_plus<T: Element>(data: &[T], dim: usize, n: usize, k: usize, seed: u64) -> Result<Vec<f64>> {
+fn plus_plus<T: Element>(
+    data: &[T],
+    dim: usize,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<f64>> {
     let mut rng = Rng::new(seed, STREAM_KMEANS);
     let mut centroids = filled("the k-means centroids", k * dim, 0.0f64)?;
     let mut nearest_d2 = filled("the k-means++ distances", n, f64::INFINITY)?;
@@ -231,7 +240,12 @@ mod tests {
         rng.normals(&mut out);
         for (i, v) in out.iter_mut().enumerate() {
             let blob = i / (per * dim);
-            *v = *v * 0.1 + if i % dim == 0 { 10.0 * blob as f64 } else { 0.0 };
+            *v = *v * 0.1
+                + if i % dim == 0 {
+                    10.0 * blob as f64
+                } else {
+                    0.0
+                };
         }
         out
     }
@@ -253,7 +267,10 @@ mod tests {
         assert_eq!(fit.inertia, sum);
         for (row, &c) in fit.assignment.iter().enumerate() {
             let c = c as usize;
-            let d = squared_distance(&x[row * dim..(row + 1) * dim], &fit.centroids[c * dim..(c + 1) * dim]);
+            let d = squared_distance(
+                &x[row * dim..(row + 1) * dim],
+                &fit.centroids[c * dim..(c + 1) * dim],
+            );
             assert!((d - fit.distances[row]).abs() < 1e-9);
         }
     }

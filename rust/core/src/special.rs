@@ -200,7 +200,10 @@ mod chi2_tests {
         ];
         for (x, df, want) in cases {
             let got = chi2_survival(x, df);
-            assert!((got - want).abs() <= 1e-10 + 1e-8 * want, "{x} {df}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 1e-10 + 1e-8 * want,
+                "{x} {df}: {got} vs {want}"
+            );
         }
         assert_eq!(chi2_survival(0.0, 4.0), 1.0);
         assert_eq!(chi2_survival(f64::INFINITY, 4.0), 0.0);

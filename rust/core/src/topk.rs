@@ -274,10 +274,18 @@ where
         bytes_of::<f64>(2 * q as u128),
     )?;
     let chunks = q.div_ceil(QUERY_CHUNK);
-    let parts = map_indexed(chunks, |c| {
+    let chunk = |c: usize| {
         let (a, b) = (c * QUERY_CHUNK, ((c + 1) * QUERY_CHUNK).min(q));
         exact_topk(stored, &queries[a * dim..b * dim], dim, 1, metric, None)
-    });
+    };
+    // One parallel level only (nested rayon jobs cost a lot on a loaded machine): across the
+    // stored blocks inside `exact_topk` when there are several (eval sets), else across query
+    // chunks (k-means centroids fit in one block). Either way the same chunks, the same answer.
+    let parts: Vec<_> = if n > block_rows(QUERY_CHUNK.min(q), std::mem::size_of::<T>()) {
+        (0..chunks).map(chunk).collect()
+    } else {
+        map_indexed(chunks, chunk)
+    };
     let mut scores = Vec::with_capacity(q);
     let mut rows = Vec::with_capacity(q);
     for part in parts {

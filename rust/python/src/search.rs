@@ -12,6 +12,7 @@ use undertow_core::{kmeans, rows, special, topk};
 use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
 
 type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+type Nearest<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<i64>>);
 
 /// Exact top-k of every query among the stored rows: (distances, labels), each queries x k.
 #[pyfunction]
@@ -91,7 +92,7 @@ fn nearest<'py>(
     stored: Matrix<'py>,
     queries: Matrix<'py>,
     metric: &str,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<Nearest<'py>> {
     let metric = topk::Metric::parse(metric).map_err(to_py)?;
     let (scores, rows) = with_pair!(&stored, &queries, ("index", "queries"), |xs, qs, dim| {
         detached(py, || topk::nearest(xs, qs, dim, metric))?
