@@ -19,6 +19,7 @@ from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, 
 from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
+from undertow.report import report
 from undertow.stream.scan import scan
 from undertow.tabular.histogram import HistogramAccumulator, histogram
 from undertow.tabular.psi import psi
@@ -64,5 +65,6 @@ __all__ = [
     "median_bandwidth",
     "mmd",
     "psi",
+    "report",
     "scan",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -28,12 +30,37 @@ def test_demo_flags_the_shifted_mix_and_not_the_same_mix() -> None:
     assert abs(reports["current_shifted"]["source"].value - expected_psi) < 1e-12
 
 
-def test_cli_demo_runs() -> None:
+def test_cli_demo_runs_and_writes_its_html_here(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = subprocess.run(
-        [sys.executable, "-m", "undertow", "demo"], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-m", "undertow", "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert "current_shifted" in out.stdout
     assert "significant" in out.stdout
+    page = tmp_path / "undertow-demo.html"
+    assert out.stdout.rstrip().endswith(f"HTML report: {page.resolve()}")
+    match = re.search(
+        r'<script type="application/json" id="undertow-data">(.*?)</script>', page.read_text(), re.S
+    )
+    sections = json.loads(match.group(1))["sections"]
+    assert [s["kind"] for s in sections] == ["psi", "psi", "embedding", "drift_over", "audit"]
+    assert [s["status"] for s in sections[:2]] == ["significant", "stable"]
+
+
+def test_demo_embedding_and_over_time_show_the_moved_mix() -> None:
+    reports = run(print_fn=lambda *_: None)
+    # the sentence vectors: 50/50 sources vs 80% python-docs is detected by the MMD test
+    assert reports["embedding"].status in ("drift", "severe")
+    assert reports["embedding"].mmd.p_value < 0.05
+    # six days: the first three hold the same mix as the reference, the last three the moved one
+    frame = reports["over_time"]
+    assert frame.height == 6 and frame["rows"].to_list() == [200] * 6
+    source = frame["source_psi"].to_list()
+    assert max(source[:3]) < 0.1 < 0.25 < min(source[3:])
 
 
 def test_demo_audit_reports_exactly_the_planted_debt() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +204,13 @@ class AuditReport:
                 "message": pl.Utf8,
             },
         )
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def to_dict(self) -> dict[str, Any]:
         return {

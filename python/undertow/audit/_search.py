@@ -193,5 +193,9 @@ def score_shift(current: dict[str, Any], baseline: Any, limits: dict[str, Any]) 
             "cutoff_for_same_pass_rate": moved,
             "median_top1_baseline": float(np.median(before["top1"])),
             "median_top1_now": float(np.median(current["top1"])),
+            # the two top-1 distributions over the baseline's bins (the HTML report draws them)
+            "top1_inner_edges": top1.edges[1:-1].tolist(),
+            "top1_baseline_proportions": top1.expected_proportions.tolist(),
+            "top1_now_proportions": top1.actual_proportions.tolist(),
         },
     )

@@ -397,6 +397,8 @@ class EmbeddingAccumulator:
             n_reference=drift._n_reference,
             n_current=self._rows,
             components=s["components"],
+            reference_sample_2d=np.ascontiguousarray(drift._sample[:, :2]),
+            current_sample_2d=np.ascontiguousarray(sample[:, :2]),
         )
 
     @locked

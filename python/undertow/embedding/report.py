@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,10 @@ class EmbeddingDriftReport:
     n_reference: int
     n_current: int
     components: int
+    # the held-out samples the MMD test and the domain classifier compared, on the first two PCA
+    # components (at most `sample` rows each): what the HTML report's scatter shows
+    reference_sample_2d: np.ndarray | None = None
+    current_sample_2d: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +97,13 @@ class EmbeddingDriftReport:
                 "flagged": pl.Boolean,
             },
         )
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def __repr__(self) -> str:
         p = "None" if self.mmd.p_value is None else f"{self.mmd.p_value:.4g}"

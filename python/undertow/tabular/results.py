@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +150,13 @@ class PsiReport:
             "rows": self.rows,
             "columns": {r.name: r.to_dict() for r in self.results},
         }
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def __repr__(self) -> str:
         width = max([len(c) for c in self.columns] + [6])

@@ -1,0 +1,223 @@
+"""The audit section: the twelve checks with status colours, values, thresholds and messages;
+offending ids (the first 100 per check, the count stated, all of them in the JSON); the score
+distribution of this audit (and of the baseline, over its own bins) with the cutoff; recall."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+import numpy as np
+
+from undertow.audit import AuditReport
+from undertow.audit._report import CHECKS
+from undertow.report import _charts as charts
+from undertow.report._html import Cell, badge, facts, figure_div, table
+from undertow.report._section import Figure, Section, fmt, level, number, numbers, register
+from undertow.report.psi import interval_labels
+
+SHOWN_IDS = 100
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, str | bool) or value is None:
+        return value
+    if isinstance(value, int | float | np.generic):
+        return number(value)
+    return str(value)
+
+
+def _score_chart(top1: np.ndarray, detail: dict[str, Any], metric: str | None) -> dict[str, Any]:
+    scores = [float(v) for v in top1 if np.isfinite(v)]
+    histogram = {
+        "data": {"values": [{"score": v} for v in scores]},
+        "mark": {"type": "bar", "color": charts.CURRENT, "opacity": 0.8},
+        "encoding": {
+            "x": {
+                "field": "score",
+                "type": "quantitative",
+                "bin": {"maxbins": 40},
+                "title": f"top-1 score ({metric or 'score'}) of this audit's queries",
+            },
+            "y": {"aggregate": "count", "type": "quantitative", "title": "queries"},
+        },
+    }
+    layers: list[dict[str, Any]] = [histogram]
+    marks = []
+    if detail.get("cutoff") is not None:
+        marks.append({"at": detail["cutoff"], "label": "cutoff"})
+    if detail.get("cutoff_for_same_pass_rate") is not None:
+        marks.append(
+            {"at": detail["cutoff_for_same_pass_rate"], "label": "cutoff keeping the baseline's pass rate"}
+        )
+    if detail.get("median_top1_baseline") is not None:
+        marks.append({"at": detail["median_top1_baseline"], "label": "baseline median top-1"})
+    if marks:
+        layers.append(
+            {
+                "data": {"values": marks},
+                "mark": {"type": "rule", "strokeWidth": 2, "strokeDash": [4, 3]},
+                "encoding": {
+                    "x": {"field": "at", "type": "quantitative"},
+                    "color": {
+                        "field": "label",
+                        "type": "nominal",
+                        "title": None,
+                        "scale": {"range": [charts.FAIL, charts.OK, charts.REFERENCE]},
+                    },
+                    "tooltip": [{"field": "label"}, {"field": "at", "type": "quantitative", "format": ".5g"}],
+                },
+            }
+        )
+    return charts.spec({"layer": layers}, width=560, height=180)
+
+
+def _baseline_chart(detail: dict[str, Any]) -> dict[str, Any]:
+    labels = interval_labels(detail["top1_inner_edges"])
+    rows = [
+        {"bin": label, "i": i, "side": side, "proportion": p}
+        for side, key in (("baseline", "top1_baseline_proportions"), ("this audit", "top1_now_proportions"))
+        for i, (label, p) in enumerate(zip(labels, detail[key], strict=True))
+    ]
+    return charts.spec(
+        charts.paired_bars(
+            rows, "top-1 score, the baseline's bins", width=560, height=160, sides=("baseline", "this audit")
+        ),
+        width=None,
+    )
+
+
+def build(result: AuditReport, prefix: str) -> Section:
+    checks = [result.checks[name] for name in CHECKS if name in result.checks]
+    check_data = []
+    rows = []
+    for c in checks:
+        bound = None if c.threshold is None else f"{'≤' if c.direction == 'max' else '≥'} {fmt(c.threshold)}"
+        check_data.append(
+            {
+                "name": c.name,
+                "status": c.status,
+                "value": number(c.value),
+                "threshold": number(c.threshold),
+                "direction": c.direction,
+                "sample_size": int(c.sample_size),
+                "count": int(c.count),
+                "ids": [int(i) for i in c.ids],
+                "message": c.message,
+                "detail": _plain(c.detail),
+            }
+        )
+        rows.append(
+            [
+                Cell(
+                    f"<a href='#{prefix}-ids-{c.name}'>{escape(c.name)}</a>"
+                    if len(c.ids)
+                    else escape(c.name),
+                    c.name,
+                ),
+                Cell(badge(c.status), c.status, level(c.status)),
+                Cell(fmt(c.value), number(c.value), "num"),
+                Cell(escape(bound or "-"), c.threshold, "num"),
+                Cell(fmt(c.sample_size), c.sample_size, "num"),
+                Cell(fmt(c.count), c.count, "num"),
+                c.message,
+            ]
+        )
+    id_blocks = []
+    for c in checks:
+        if not len(c.ids):
+            continue
+        shown = ", ".join(str(int(i)) for i in c.ids[:SHOWN_IDS])
+        if c.count == len(c.ids):
+            what = f"{fmt(c.count)} offending ids"
+        else:  # the check keeps examples, not every id
+            what = f"{fmt(c.count)} offending, {fmt(len(c.ids))} example ids kept"
+        if len(c.ids) > SHOWN_IDS:
+            what += f", the first {SHOWN_IDS} shown"
+        id_blocks.append(
+            f'<div id="{prefix}-ids-{escape(c.name)}"><h3>{escape(c.name)}: {what} (all in the JSON)</h3>'
+            f"<p class='ids'>{shown}</p></div>"
+        )
+    shift = result.checks.get("score_shift")
+    detail = dict(shift.detail) if shift is not None else {}
+    figures = []
+    top1 = result.scores["top1"]
+    if len(top1):
+        caption = (
+            "No baseline was given: the score shift was not measured."
+            if shift is None or shift.status == "not_run"
+            else f"Cutoff {fmt(detail.get('cutoff'))} passed {fmt(detail.get('pass_rate_baseline'))} of the "
+            f"baseline's queries and {fmt(detail.get('pass_rate_now'))} now; "
+            f"{fmt(detail.get('cutoff_for_same_pass_rate'))} keeps the baseline's pass rate."
+        )
+        figures.append(
+            Figure(
+                f"{prefix}-scores",
+                "Top-1 score distribution",
+                _score_chart(top1, detail, result.scores["metric"]),
+                caption,
+            )
+        )
+    if "top1_inner_edges" in detail:
+        figures.append(
+            Figure(
+                f"{prefix}-baseline",
+                "Top-1 scores: baseline vs this audit",
+                _baseline_chart(detail),
+                "Share of queries per bin of the baseline's top-1 scores (outer bins open).",
+            )
+        )
+    recall = result.checks.get("ann_recall")
+    failing = [c.name for c in checks if c.status in ("warn", "fail")]
+    index = result.index
+    headline = f"{len(failing)} of {len(checks)} checks warn or fail" + (
+        f": {', '.join(failing)}" if failing else ""
+    )
+    body = "".join(
+        [
+            facts(
+                [
+                    (
+                        "index",
+                        escape(f"{index.get('type')}, {index.get('ntotal')} vectors × {index.get('dim')}"),
+                    ),
+                    ("metric", escape(str(index.get("metric")))),
+                    (
+                        "recall@k" if recall is None else f"recall@{result.k}",
+                        "-" if recall is None or recall.value is None else fmt(recall.value),
+                    ),
+                    (
+                        "checks failing / warning",
+                        f"{sum(c.status == 'fail' for c in checks)} / "
+                        f"{sum(c.status == 'warn' for c in checks)}",
+                    ),
+                ]
+            ),
+            table(
+                ["check", "status", "value", "threshold", "sample", "offending", "message"],
+                rows,
+                f"{prefix}-checks",
+            ),
+            "</div>",
+            *(figure_div(f.id, f.title, f.caption) for f in figures),
+            "<h3>Offending ids</h3>" if id_blocks else "",
+            *id_blocks,
+        ]
+    )
+    data = {
+        "status": result.status,
+        "k": result.k,
+        "index": _plain(result.index),
+        "checks": check_data,
+        "scores": {"metric": result.scores["metric"], "top1": numbers(top1)},
+    }
+    return Section("audit", "Index audit", result.status, headline, body, figures, data)
+
+
+register(AuditReport, build)
