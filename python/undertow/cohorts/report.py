@@ -4,6 +4,7 @@ population? Sample-ratio mismatch plus one test per covariate, Holm-adjusted."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +158,13 @@ class BalanceReport:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), default=plain, **kwargs)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def __repr__(self) -> str:
         names = ", ".join(c.name if c.arm is None else f"{c.name}[{c.arm}]" for c in self.imbalanced[:5])

@@ -4,6 +4,7 @@ and how coverage moved over time."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,13 @@ class CoverageReport:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), default=plain, **kwargs)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def __repr__(self) -> str:
         top = ", ".join(f"#{c.cluster} {c.traffic_share:.1%} cov {c.coverage:.2f}" for c in self.flagged[:3])
