@@ -11,6 +11,8 @@ accumulators and safe serialization.
 
 from undertow._core import FORMAT_VERSION, UndertowError
 from undertow.audit import AuditReport, Check, audit_index
+from undertow.cohorts import BalanceReport, CovariateBalance, SrmResult, cohort_balance
+from undertow.coverage import ClusterCoverage, CoverageAccumulator, CoverageReport, eval_coverage
 from undertow.embedding.cosine import CosineDrift, cosine_drift
 from undertow.embedding.drift import EmbeddingAccumulator, EmbeddingDrift
 from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, mmd
@@ -31,10 +33,15 @@ __all__ = [
     "FORMAT_VERSION",
     "PCA",
     "AuditReport",
+    "BalanceReport",
     "Check",
+    "ClusterCoverage",
     "ColumnPsi",
     "CosineDrift",
     "CovarianceAccumulator",
+    "CovariateBalance",
+    "CoverageAccumulator",
+    "CoverageReport",
     "EmbeddingAccumulator",
     "EmbeddingDrift",
     "EmbeddingDriftReport",
@@ -45,11 +52,14 @@ __all__ = [
     "PsiResult",
     "Reference",
     "RffAccumulator",
+    "SrmResult",
     "UndertowError",
     "__version__",
     "audit_index",
+    "cohort_balance",
     "cosine_drift",
     "drift_over",
+    "eval_coverage",
     "exact_search",
     "histogram",
     "median_bandwidth",

@@ -19,6 +19,7 @@ __all__ = [
     "Rff",
     "UndertowError",
     "assigned_distances",
+    "chi2_survival",
     "cosine_pass",
     "exact_topk",
     "fit_numeric_f32",
@@ -27,8 +28,10 @@ __all__ = [
     "fit_numeric_rows_f64",
     "histogram_counts_f32",
     "histogram_counts_f64",
+    "kmeans_fit",
     "median_bandwidth",
     "mmd_exact",
+    "nearest",
     "open_embedding",
     "quantiles_f64",
     "row_keys",
@@ -113,6 +116,13 @@ def cosine_pass(
 def exact_topk(
     stored: _Matrix, queries: _Matrix, k: int, metric: str, exclude: npt.NDArray[np.int64] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def nearest(
+    stored: _Matrix, queries: _Matrix, metric: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def kmeans_fit(
+    x: _Matrix, k: int, max_iter: int, seed: int, init: npt.NDArray[np.float64] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], float, int, bool]: ...
+def chi2_survival(x: float, df: float) -> float: ...
 def row_keys(x: _Matrix, seed: int) -> npt.NDArray[np.uint64]: ...
 def row_norms(x: _Matrix) -> npt.NDArray[np.float64]: ...
 def assigned_distances(

@@ -277,4 +277,36 @@ def _rff_leaf(leaf: tuple[Fragment, RffJob], batch_size: int, expected: Mapping[
     return read_fragment(fragment, job, batch_size, expected)
 
 
-__all__ = ["covariance", "embedding_drift", "fragments", "map_reduce", "psi", "rff"]
+def eval_coverage(
+    eval_vectors: Any,
+    paths: Any,
+    column: str,
+    id_column: str,
+    client: Any = None,
+    *,
+    time_column: str | None = None,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    by: str = "file",
+    finalize: bool = True,
+    **options: Any,
+) -> Any:
+    """``undertow.eval_coverage`` of the production vectors in column `column` (ids in
+    `id_column`, times in `time_column`) of every file under `paths`: two map-reduce passes
+    (the k-means sample, then the counts), bit-identical to ``ut.eval_coverage(eval_vectors,
+    ut.scan(paths), column=..., id_column=...)`` with the same `batch_size`. `options`: the
+    keyword arguments of ``eval_coverage`` (radius, quantile, clusters, seed, every, ...).
+    ``finalize=False`` returns the merged CoverageAccumulator."""
+    from undertow.coverage.api import coverage_passes
+
+    fragments = list_fragments(paths, by)
+    batch_size = check_batch_size(batch_size)
+
+    def run(job: Any, name: str) -> Any:
+        return _run(job, fragments, client, split_every, batch_size, name)
+
+    acc = coverage_passes(eval_vectors, run, column, id_column, time_column, options)
+    return acc.finalize() if finalize else acc
+
+
+__all__ = ["covariance", "embedding_drift", "eval_coverage", "fragments", "map_reduce", "psi", "rff"]

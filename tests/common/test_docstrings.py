@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["undertow", "undertow.tabular.psi", "undertow.tabular.histogram", "undertow.tabular.reference"]
+MODULES = [
+    "undertow",
+    "undertow.tabular.psi",
+    "undertow.tabular.histogram",
+    "undertow.tabular.reference",
+    "undertow.coverage.api",
+    "undertow.coverage.clusters",
+    "undertow.cohorts.api",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

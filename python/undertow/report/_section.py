@@ -21,6 +21,11 @@ LEVELS = {
     "significant": "fail",
     "fail": "fail",
     "severe": "fail",
+    "covered": "ok",
+    "balanced": "ok",
+    "gaps": "warn",
+    "imbalanced": "fail",
+    "mismatch": "fail",
     "not_run": "muted",
     "too_few_rows": "muted",
 }

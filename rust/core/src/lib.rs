@@ -10,6 +10,7 @@ pub mod count;
 pub mod edges;
 pub mod error;
 pub mod histogram;
+pub mod kmeans;
 pub mod mmd;
 pub mod parallel;
 pub mod pca;

@@ -248,6 +248,54 @@ where
     Ok((distances, labels))
 }
 
+/// Queries per task in `nearest`: fixed, so the answer does not depend on the thread count.
+const QUERY_CHUNK: usize = 1024;
+
+/// The nearest stored row of every query (top-1 of `exact_topk`): (score, row) per query, the
+/// score as `exact_topk` reports it (inner product, or squared L2 distance). Queries are cut in
+/// fixed chunks of `QUERY_CHUNK` run in parallel, each through `exact_topk`: a large query batch
+/// against few stored rows (k-means centroids) keeps every core busy and its scratch small.
+pub fn nearest<T>(
+    stored: &[T],
+    queries: &[T],
+    dim: usize,
+    metric: Metric,
+) -> Result<(Vec<f64>, Vec<i64>)>
+where
+    T: Element + faer::traits::RealField,
+{
+    let n = rows_of("index", stored.len(), dim)?;
+    let q = rows_of("queries", queries.len(), dim)?;
+    if n == 0 {
+        return Err(Error::invalid("index", "has no rows"));
+    }
+    check_bytes(
+        &format!("the nearest row of {q} queries"),
+        bytes_of::<f64>(2 * q as u128),
+    )?;
+    let chunks = q.div_ceil(QUERY_CHUNK);
+    let chunk = |c: usize| {
+        let (a, b) = (c * QUERY_CHUNK, ((c + 1) * QUERY_CHUNK).min(q));
+        exact_topk(stored, &queries[a * dim..b * dim], dim, 1, metric, None)
+    };
+    // One parallel level only (nested rayon jobs cost a lot on a loaded machine): across the
+    // stored blocks inside `exact_topk` when there are several (eval sets), else across query
+    // chunks (k-means centroids fit in one block). Either way the same chunks, the same answer.
+    let parts: Vec<_> = if n > block_rows(QUERY_CHUNK.min(q), std::mem::size_of::<T>()) {
+        (0..chunks).map(chunk).collect()
+    } else {
+        map_indexed(chunks, chunk)
+    };
+    let mut scores = Vec::with_capacity(q);
+    let mut rows = Vec::with_capacity(q);
+    for part in parts {
+        let (s, r) = part?;
+        scores.extend(s);
+        rows.extend(r);
+    }
+    Ok((scores, rows))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +371,26 @@ mod tests {
 
     fn labels_first(stored: &[f64], queries: &[f64], dim: usize, j: usize) -> i64 {
         brute(stored, &queries[j * dim..(j + 1) * dim], dim, 1, Metric::L2)[0]
+    }
+
+    #[test]
+    fn nearest_is_the_top_one_across_query_chunks() {
+        let dim = 4;
+        let mut rng = Rng::new(9, 0);
+        let mut stored = vec![0.0; 300 * dim];
+        let mut queries = vec![0.0; 2500 * dim];
+        rng.normals(&mut stored);
+        rng.normals(&mut queries);
+        for metric in [Metric::InnerProduct, Metric::L2] {
+            let (s, l) = nearest(&stored, &queries, dim, metric).unwrap();
+            let (s1, l1) = exact_topk(&stored, &queries, dim, 1, metric, None).unwrap();
+            assert_eq!(l, l1);
+            assert_eq!(l, brute(&stored, &queries, dim, 1, metric));
+            for (a, b) in s.iter().zip(&s1) {
+                assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()));
+            }
+        }
+        assert!(nearest(&stored[..0], &queries, dim, Metric::L2).is_err());
     }
 
     #[test]

@@ -323,6 +323,7 @@ fn embedding_kind(kind: &str) -> PyResult<codec::Kind> {
         "reference" => Ok(codec::Kind::EmbeddingReference),
         "accumulator" => Ok(codec::Kind::EmbeddingAccumulator),
         "histogram" => Ok(codec::Kind::Histogram),
+        "coverage" => Ok(codec::Kind::CoverageAccumulator),
         other => Err(UndertowError::new_err(format!(
             "kind: unknown embedding state {other:?}"
         ))),

@@ -7,11 +7,12 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use undertow_core::{rows, topk};
+use undertow_core::{kmeans, rows, special, topk};
 
 use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
 
 type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+type Nearest<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<i64>>);
 
 /// Exact top-k of every query among the stored rows: (distances, labels), each queries x k.
 #[pyfunction]
@@ -83,7 +84,71 @@ fn assigned_distances<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// The nearest stored row of every query: (score, row), each of length queries (top-1 of
+/// `exact_topk`, queries cut in fixed chunks run in parallel).
+#[pyfunction]
+fn nearest<'py>(
+    py: Python<'py>,
+    stored: Matrix<'py>,
+    queries: Matrix<'py>,
+    metric: &str,
+) -> PyResult<Nearest<'py>> {
+    let metric = topk::Metric::parse(metric).map_err(to_py)?;
+    let (scores, rows) = with_pair!(&stored, &queries, ("index", "queries"), |xs, qs, dim| {
+        detached(py, || topk::nearest(xs, qs, dim, metric))?
+    });
+    Ok((scores.into_pyarray(py), rows.into_pyarray(py)))
+}
+
+type KMeansFit<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    f64,
+    usize,
+    bool,
+);
+
+/// Deterministic k-means: (centroids, assignment, squared distances, inertia, iterations,
+/// converged).
+#[pyfunction]
+#[pyo3(signature = (x, k, max_iter, seed, init=None))]
+fn kmeans_fit<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    k: usize,
+    max_iter: usize,
+    seed: u64,
+    init: Option<PyReadonlyArray2<'py, f64>>,
+) -> PyResult<KMeansFit<'py>> {
+    let init = match &init {
+        Some(c) => Some(c.as_slice().map_err(|_| not_contiguous("init"))?),
+        None => None,
+    };
+    let dim = matrix_dim(&x);
+    let fit = with_matrix!(&x, "x", |data, dim| detached(py, || {
+        kmeans::kmeans(data, dim, k, max_iter, seed, init)
+    })?);
+    Ok((
+        fit.centroids.into_pyarray(py).reshape([k, dim])?,
+        fit.assignment.into_pyarray(py),
+        fit.distances.into_pyarray(py),
+        fit.inertia,
+        fit.iterations,
+        fit.converged,
+    ))
+}
+
+/// P(X >= x) for X chi-square with `df` degrees of freedom.
+#[pyfunction]
+fn chi2_survival(x: f64, df: f64) -> f64 {
+    special::chi2_survival(x, df)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(nearest, m)?)?;
+    m.add_function(wrap_pyfunction!(kmeans_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(chi2_survival, m)?)?;
     m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
     m.add_function(wrap_pyfunction!(row_norms, m)?)?;
     m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
