@@ -19,6 +19,7 @@ __all__ = [
     "Rff",
     "UndertowError",
     "assigned_distances",
+    "chi2_survival",
     "cosine_pass",
     "exact_topk",
     "fit_numeric_f32",
@@ -27,6 +28,7 @@ __all__ = [
     "fit_numeric_rows_f64",
     "histogram_counts_f32",
     "histogram_counts_f64",
+    "histogram_counts_i64",
     "median_bandwidth",
     "mmd_exact",
     "open_embedding",
@@ -38,6 +40,8 @@ __all__ = [
 
 def histogram_counts_f32(x: npt.NDArray[np.float32], edges: list[float]) -> npt.NDArray[np.uint64]: ...
 def histogram_counts_f64(x: npt.NDArray[np.float64], edges: list[float]) -> npt.NDArray[np.uint64]: ...
+def histogram_counts_i64(x: npt.NDArray[np.int64], edges: list[int]) -> npt.NDArray[np.uint64]: ...
+def chi2_survival(x: float, df: float) -> float: ...
 def fit_numeric_f32(
     name: str, x: npt.NDArray[np.float32], bins: int, binning: str, edges: list[float] | None, nan_policy: str
 ) -> ReferenceColumn: ...
