@@ -28,6 +28,7 @@ __all__ = [
     "fit_numeric_rows_f64",
     "histogram_counts_f32",
     "histogram_counts_f64",
+    "histogram_counts_i64",
     "kmeans_fit",
     "median_bandwidth",
     "mmd_exact",
@@ -41,6 +42,8 @@ __all__ = [
 
 def histogram_counts_f32(x: npt.NDArray[np.float32], edges: list[float]) -> npt.NDArray[np.uint64]: ...
 def histogram_counts_f64(x: npt.NDArray[np.float64], edges: list[float]) -> npt.NDArray[np.uint64]: ...
+def histogram_counts_i64(x: npt.NDArray[np.int64], edges: list[int]) -> npt.NDArray[np.uint64]: ...
+def chi2_survival(x: float, df: float) -> float: ...
 def fit_numeric_f32(
     name: str, x: npt.NDArray[np.float32], bins: int, binning: str, edges: list[float] | None, nan_policy: str
 ) -> ReferenceColumn: ...

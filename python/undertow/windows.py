@@ -137,7 +137,7 @@ def drift_over(
     offset: str | None = None,
     closed: str = "left",
     start_by: str = "window",
-    min_rows: int = 100,
+    min_rows: int = 180,
 ) -> pl.DataFrame:
     """Drift per time window: one row per window (and group of `by`), from polars'
     ``group_by_dynamic(time_column, every=every, period=period, offset=offset, closed=closed,
@@ -153,9 +153,15 @@ def drift_over(
     Requirements: `time_column` is a Date/Datetime (or integer) column without nulls; a frame not
     sorted by it is sorted first (one copy; pass it sorted to avoid that). Each window's rows are
     a zero-copy slice when contiguous (no `by`, ``period == every``), else gathered (one copy of
-    that window). Windows with fewer than `min_rows` rows (default 100: PSI with 10 bins has a
-    noise floor of about (bins - 1) / rows, 0.09 at 100 rows) are reported with their row count,
-    null statistics and status ``"too_few_rows"``, never an error. Missing values follow each
+    that window). Windows with fewer than `min_rows` rows are reported with their row count,
+    null statistics and status ``"too_few_rows"``, never an error. The default, 180, is the
+    smallest window whose PSI noise floor (the PSI expected under no drift, (bins - 1)(1/n +
+    1/m), see PsiResult) is at most half the 0.1 "moderate" threshold at the default 10 bins
+    with a large reference: 9/180 = 0.05. Below that a window's PSI is mostly sampling noise
+    (at 100 rows: 0.09, and with the thresholds alone 35% of null windows read "moderate");
+    the status also needs p <= 0.01 (see PsiResult), so small windows do not cry wolf either
+    way, but their PSI says little. Each ``{column}_status`` is the report's status (threshold
+    band and significance). Missing values follow each
     reference's ``nan_policy`` (a window with nulls under "raise" raises, naming the column).
     A LazyFrame is collected first.
 

@@ -185,16 +185,23 @@ def assert_psi_matches(result, ref: dict, *, check_types: bool = True, categoric
     assert int(result.expected_missing) == ref["expected_missing"]
     assert int(result.actual_missing) == ref["actual_missing"]
     np.testing.assert_allclose(result.value, ref["value"], rtol=1e-9, atol=1e-12)
-    # the status follows the value undertow returned (it may sit within 1e-9 of a threshold)
-    assert result.status == status_reference(result.value, ref["thresholds"])
+    # the band follows the value undertow returned (it may sit within 1e-9 of a threshold)
+    assert result.status_threshold == status_reference(result.value, ref["thresholds"])
     if all(abs(ref["value"] - t) > 1e-9 * max(1.0, t) for t in ref["thresholds"]):
-        assert result.status == ref["status"]
+        assert result.status_threshold == ref["status"]
+    # the status is the band when significant (tests/tabular/test_psi_significance.py)
+    significant = result.alpha is None or result.p_value <= result.alpha
+    assert result.status == (result.status_threshold if significant else "stable")
 
 
 def assert_same_result(a, b, categorical=False):
-    """Two undertow results identical bit for bit (value, counts, proportions, edges)."""
+    """Two undertow results identical bit for bit (value, counts, proportions, edges, and the
+    significance fields derived from the counts)."""
     assert a.value == b.value or (np.isnan(a.value) and np.isnan(b.value))
     assert a.status == b.status
+    assert a.status_threshold == b.status_threshold
+    assert a.noise_floor == b.noise_floor
+    assert a.p_value == b.p_value and a.p_value_method == b.p_value_method
     np.testing.assert_array_equal(np.asarray(a.expected_counts), np.asarray(b.expected_counts))
     np.testing.assert_array_equal(np.asarray(a.actual_counts), np.asarray(b.actual_counts))
     np.testing.assert_array_equal(np.asarray(a.expected_proportions), np.asarray(b.expected_proportions))

@@ -20,7 +20,9 @@ def histogram(
     """Counts and edges with numpy.histogram's semantics: bins ``[e0, e1), ..., [e_{n-1}, e_n]``
     (the last one closed), values outside the edges ignored, edges identical to
     ``np.histogram_bin_edges`` (same values and dtype). `bins` is an int (>= 1) or an array of
-    increasing edges. Counts are int64. One pass over `x` for the range, one to count, both
+    increasing edges. Integer values with integer edges are compared as integers, as numpy does
+    (exact beyond 2**53, where float64 is not); other mixes compare in float64, as numpy does.
+    Counts are int64. One pass over `x` for the range, one to count, both
     parallel and outside the GIL.
 
     >>> import numpy as np, undertow as ut
@@ -37,8 +39,11 @@ def histogram(
             raise TypeError("bins: explicit edges must be a 1-D array of real numbers")
         if edges.size < 2:
             raise UndertowError(f"bins: needs at least 2 edges, got {edges.size}")
-        if np.isnan(edges.astype(np.float64)).any() or np.any(np.diff(edges.astype(np.float64)) < 0):
+        if np.isnan(edges.astype(np.float64)).any() or np.any(edges[1:] < edges[:-1]):
             raise UndertowError("bins: edges must increase monotonically")
+        exact = _integer_counts(x, edges)
+        if exact is not None:
+            return exact, edges
     else:
         if isinstance(bins, bool) or not isinstance(bins, numbers.Integral):
             raise TypeError(f"bins: expected an int or an array of edges, got {type(bins).__name__}")
@@ -66,6 +71,39 @@ def histogram(
     count = _core.histogram_counts_f32 if values.dtype == np.float32 else _core.histogram_counts_f64
     counts = count(values, edges.astype(np.float64).tolist())
     return counts.astype(np.int64), edges
+
+
+_FLOAT_EXACT = 2**53  # every integer of magnitude <= 2**53 is a float64
+
+
+def _integer_counts(x: Any, edges: np.ndarray) -> np.ndarray | None:
+    """Counts of integer `x` against integer `edges` in their common integer type (numpy's
+    searchsorted does that), or None when float64 gives the same answer: the types promote to
+    float64 (numpy compares in float64 then), or every value and edge is within +-2**53."""
+    if edges.dtype.kind not in "iu":
+        return None
+    if isinstance(x, np.ndarray):
+        raw = x
+    elif isinstance(x, list | tuple):
+        raw = np.asarray(x)
+    else:
+        return None  # series: their integers are within 2**53 in practice, see as_float_array
+    if raw.dtype.kind not in "iu" or np.result_type(raw.dtype, edges.dtype).kind not in "iu":
+        return None
+    bounds = np.array([raw.min(), raw.max(), edges[0], edges[-1]], dtype=object)
+    if all(-_FLOAT_EXACT <= int(b) <= _FLOAT_EXACT for b in bounds):
+        return None
+    if np.result_type(raw.dtype, edges.dtype) == np.uint64:
+        # order-preserving map of uint64 onto int64: flip the top bit
+        shift = np.uint64(1 << 63)
+        data = (raw.astype(np.uint64) ^ shift).view(np.int64)
+        shifted_edges = (edges.astype(np.uint64) ^ shift).view(np.int64)
+    else:
+        data = raw.astype(np.int64, copy=False)
+        shifted_edges = edges.astype(np.int64)
+    data = np.require(data.astype(data.dtype.newbyteorder("="), copy=False), requirements=["C", "A"])
+    counts = _core.histogram_counts_i64(data, shifted_edges.tolist())
+    return counts.astype(np.int64)
 
 
 def _source_dtype(x: Any, values: np.ndarray) -> np.dtype:

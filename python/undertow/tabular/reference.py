@@ -22,6 +22,13 @@ from undertow.tabular._categorical import (
     dtype_class,
     fit_categories,
 )
+from undertow.tabular._significance import (
+    DEFAULT_ALPHA,
+    check_alpha,
+    homogeneity_test,
+    noise_floor,
+    significant_status,
+)
 from undertow.tabular.results import PsiReport, PsiResult
 
 
@@ -133,9 +140,10 @@ class Reference:
         """An empty accumulator: update it with batches, merge others, finalize to a report."""
         return PsiAccumulator(_core.PsiAccumulator(self._core), self)
 
-    def psi(self, table: Any) -> PsiReport:
-        """PSI of every column of `table` (same column set) against this reference."""
-        return self.accumulator().update(table).finalize()
+    def psi(self, table: Any, alpha: float | None = DEFAULT_ALPHA) -> PsiReport:
+        """PSI of every column of `table` (same column set) against this reference; a column's
+        status needs its threshold band and p <= `alpha` (None: the band alone), see PsiResult."""
+        return self.accumulator().update(table).finalize(alpha)
 
     def to_bytes(self) -> bytes:
         """Versioned, checksummed bytes (not pickle): safe to store and to load from anywhere."""
@@ -272,18 +280,24 @@ class PsiAccumulator:
         return self
 
     @locked
-    def finalize(self) -> PsiReport:
+    def finalize(self, alpha: float | None = DEFAULT_ALPHA) -> PsiReport:
+        """The report: per column PSI, its noise floor, the homogeneity test's p-value and the
+        status (band and p <= `alpha`; `alpha=None`: the band alone, the pre-0.x behaviour)."""
+        alpha = check_alpha(alpha)
         ref = self._reference
         results = []
         for info, out in zip(ref._columns, self._core.finalize(), strict=True):
             numeric = info["kind"] == "numeric"
+            expected_counts = out["expected_counts"].astype(np.int64)
+            actual_counts = out["actual_counts"].astype(np.int64)
+            p_value, method = homogeneity_test(expected_counts, actual_counts)
             results.append(
                 PsiResult(
                     value=float(out["value"]),
-                    status=out["status"],
+                    status=significant_status(out["status"], p_value, alpha),
                     edges=np.concatenate(([-np.inf], info["edges"], [np.inf])) if numeric else None,
-                    expected_counts=out["expected_counts"].astype(np.int64),
-                    actual_counts=out["actual_counts"].astype(np.int64),
+                    expected_counts=expected_counts,
+                    actual_counts=actual_counts,
                     expected_proportions=out["expected_proportions"],
                     actual_proportions=out["actual_proportions"],
                     expected_missing=int(out["expected_missing"]),
@@ -293,9 +307,14 @@ class PsiAccumulator:
                     kind=info["kind"],
                     categories=None if numeric else [*info["categories"]],
                     name=info["name"],
+                    noise_floor=noise_floor(expected_counts, actual_counts),
+                    p_value=p_value,
+                    p_value_method=method,
+                    status_threshold=out["status"],
+                    alpha=alpha,
                 )
             )
-        return PsiReport(results, ref.thresholds, rows=self._core.rows)
+        return PsiReport(results, ref.thresholds, rows=self._core.rows, alpha=alpha)
 
     @locked
     def to_bytes(self) -> bytes:

@@ -111,6 +111,32 @@ typed_entry_points!(
     fit_numeric_rows_f64
 );
 
+/// numpy.histogram counts of int64 `x` for int64 `edges`, compared as integers (exact above
+/// 2^53, where float64 is not).
+#[pyfunction]
+fn histogram_counts_i64<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, i64>,
+    edges: Vec<i64>,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let data = contiguous(&x, "x")?;
+    let counts = detached(py, || {
+        undertow_core::histogram::histogram_counts_i64(data, &edges)
+    })?;
+    Ok(counts.into_pyarray(py))
+}
+
+/// P(X > x) for the chi-square distribution with `df` > 0 degrees of freedom.
+#[pyfunction]
+fn chi2_survival(x: f64, df: f64) -> PyResult<f64> {
+    if !(df > 0.0 && df.is_finite()) {
+        return Err(UndertowError::new_err(format!(
+            "df: must be a positive finite number, got {df}"
+        )));
+    }
+    Ok(undertow_core::special::chi2_survival(x, df))
+}
+
 /// One fitted reference column (numeric edges or categories, with reference counts).
 #[pyclass(frozen, from_py_object, module = "undertow._core")]
 #[derive(Clone)]
@@ -374,6 +400,8 @@ impl PsiAccumulator {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(histogram_counts_f32, m)?)?;
     m.add_function(wrap_pyfunction!(histogram_counts_f64, m)?)?;
+    m.add_function(wrap_pyfunction!(histogram_counts_i64, m)?)?;
+    m.add_function(wrap_pyfunction!(chi2_survival, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f32, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f64, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_rows_f32, m)?)?;

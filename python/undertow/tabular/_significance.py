@@ -1,0 +1,125 @@
+"""PSI's sampling noise: its expected value under no drift (the noise floor), the test that the
+two binned samples come from one distribution (the p-value), and the status that needs both.
+
+Why these (docs/calibration_psi.md has the derivation and the simulations):
+
+* Noise floor. With bin probabilities p_i and proportions e_i (n reference rows), a_i (m
+  actual rows), a - e = x has mean 0 and variance p(1 - p)(1/n + 1/m), and
+  (a - e) ln(a / e) = x^2 / p + O(x^3). Summed over the k bins the reference populates:
+  E[PSI] = (k - 1)(1/n + 1/m) + O(1/n^2 + 1/m^2), whatever the p_i. It is the leading term
+  only: simulated means are within 2% of it when every bin expects >= 30 actual rows, 6%
+  at 10 rows (n = m = 100, 10 bins), and above it when bins expect only a few rows, where
+  the eps floor of empty bins adds to PSI (n = m = 30, 10 bins: 1.8x).
+* p-value. PSI * nm/(n + m) is, to the same order, Pearson's X^2 of the 2 x k table of
+  counts, so the test is Pearson's chi-square test of homogeneity of that table (df = the
+  populated bins - 1), the same as ``scipy.stats.chi2_contingency(table, correction=False)``.
+  Both rows are samples: a goodness-of-fit test against the reference's proportions as if
+  they were exact would understate the noise when n is not much larger than m. When the
+  table is too sparse for the chi-square approximation (Cochran's rule: an expected cell
+  count < 1, or more than 20% of them < 5), the p-value is a Monte-Carlo permutation test of
+  the same X^2: tables with the same margins are drawn (multivariate hypergeometric, a fixed
+  seed, so the result is deterministic for a numpy version) and p = (1 + #{X*^2 >= X^2}) /
+  (tables + 1), which has exactly its nominal size.
+* Status. The plain band (``status_threshold``) is reported only when the drift is also
+  significant, p <= alpha (default 0.01, per column); otherwise "stable". Per column, not
+  across columns, so a column's status does not change when other columns are added; a
+  report of c columns under no drift flags at most about c * alpha of them (pass
+  ``alpha=0.01 / c`` for a family-wise rate). ``alpha=None`` gives the plain band.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from undertow import _core
+from undertow._core import UndertowError
+
+DEFAULT_ALPHA = 0.01
+#: permutation tables of the Monte-Carlo test: p-values in steps of 1/2000
+MONTE_CARLO_TABLES = 1999
+#: the Monte-Carlo test draws about this many hypergeometric variates at most (~0.3 s); with
+#: many bins it draws fewer tables (never below 199: steps of 1/200, still below alpha = 0.01)
+MONTE_CARLO_BUDGET = 200_000
+MONTE_CARLO_MIN_TABLES = 199
+MONTE_CARLO_SEED = 20261130
+#: numpy's hypergeometric sampler takes fewer than 10^9 balls
+_HYPERGEOMETRIC_LIMIT = 10**9
+
+
+def check_alpha(alpha: Any) -> float | None:
+    if alpha is None:
+        return None
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha: expected a float in (0, 1) or None, got {type(alpha).__name__}")
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise UndertowError(f"alpha: must be in (0, 1) or None, got {alpha}")
+    return alpha
+
+
+def noise_floor(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
+    """(k - 1)(1/n + 1/m): the expected PSI under no drift, to leading order, for n reference
+    and m actual rows in the k bins the reference populates."""
+    n = int(expected_counts.sum())
+    m = int(actual_counts.sum())
+    k = int(np.count_nonzero(expected_counts))
+    if n == 0 or m == 0:
+        return math.nan
+    return max(k - 1, 0) * (1.0 / n + 1.0 / m)
+
+
+def _pearson(expected_side: np.ndarray, actual_side: np.ndarray, n: int, m: int) -> Any:
+    """Pearson's X^2 of 2 x k tables (rows: the two samples), vectorized over leading axes."""
+    total = expected_side + actual_side
+    scale = total / (n + m)
+    want_e, want_a = n * scale, m * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (expected_side - want_e) ** 2 / want_e + (actual_side - want_a) ** 2 / want_a
+    return np.where(total > 0, terms, 0.0).sum(axis=-1)  # an empty bin adds nothing
+
+
+def homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray) -> tuple[float, str]:
+    """(p-value, method) of the test that both rows of the 2 x k table of counts come from one
+    distribution; method is "chi2" or "monte_carlo" (see the module docstring)."""
+    e = np.asarray(expected_counts, dtype=np.int64)
+    a = np.asarray(actual_counts, dtype=np.int64)
+    populated = (e + a) > 0
+    e, a = e[populated], a[populated]
+    n, m = int(e.sum()), int(a.sum())
+    if e.size < 2 or n == 0 or m == 0:
+        return 1.0, "chi2"  # one populated bin: no difference is possible
+    statistic = float(_pearson(e.astype(np.float64), a.astype(np.float64), n, m))
+    totals = e + a
+    cells = np.concatenate((n * totals / (n + m), m * totals / (n + m)))
+    if cells.min() >= 1.0 and np.count_nonzero(cells < 5.0) <= 0.2 * cells.size:
+        return float(_core.chi2_survival(statistic, float(e.size - 1))), "chi2"
+    return _monte_carlo(totals, n, m, statistic), "monte_carlo"
+
+
+def _monte_carlo(totals: np.ndarray, n: int, m: int, statistic: float) -> float:
+    tables = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // totals.size)))
+    rng = np.random.Generator(np.random.PCG64(MONTE_CARLO_SEED))
+    if n + m < _HYPERGEOMETRIC_LIMIT:
+        actual = rng.multivariate_hypergeometric(totals, m, size=tables).astype(np.float64)
+        expected = totals.astype(np.float64) - actual
+    else:
+        # beyond numpy's hypergeometric sampler: both samples drawn from the pooled
+        # proportions (a parametric bootstrap, the permutation test's limit for a large pool)
+        pooled = totals / totals.sum()
+        actual = rng.multinomial(m, pooled, size=tables).astype(np.float64)
+        expected = rng.multinomial(n, pooled, size=tables).astype(np.float64)
+    simulated = _pearson(expected, actual, n, m)
+    # a relative tolerance: the same table must count as "at least as extreme" despite rounding
+    at_least = int(np.count_nonzero(simulated >= statistic * (1.0 - 1e-9)))
+    return (1 + at_least) / (tables + 1)
+
+
+def significant_status(status_threshold: str, p_value: float, alpha: float | None) -> str:
+    """The plain band when p <= alpha (or alpha is None), else "stable"."""
+    if alpha is None or p_value <= alpha:
+        return status_threshold
+    return "stable"
