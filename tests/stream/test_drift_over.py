@@ -73,7 +73,8 @@ def test_one_row_per_day_equal_to_psi_of_that_day(reference):
 def test_groups_and_unsorted_input(reference):
     frame = _frame(3)
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=4)
-    out = ut.drift_over(shuffled, reference, "ts", every="1d", by="shop")
+    # the per-shop windows are smaller than the default min_rows (180)
+    out = ut.drift_over(shuffled, reference, "ts", every="1d", by="shop", min_rows=100)
     assert out.columns[:4] == ["shop", "window_start", "window_end", "rows"]
     assert out.height == 10
     for row in out.iter_rows(named=True):
@@ -81,7 +82,7 @@ def test_groups_and_unsorted_input(reference):
         assert row["rows"] == rows.height
         want = reference.psi(rows.select("x", "city"))
         assert row["x_psi"] == want["x"].value and row["city_psi"] == want["city"].value
-    assert out.equals(ut.drift_over(frame, reference, "ts", every="1d", by="shop"))
+    assert out.equals(ut.drift_over(frame, reference, "ts", every="1d", by="shop", min_rows=100))
 
 
 def test_windows_with_too_few_rows_are_reported(reference):

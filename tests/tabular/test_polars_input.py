@@ -57,7 +57,7 @@ def test_enum_categorical_and_boolean_columns_are_categorical() -> None:
     )
     rep = ut.Reference.fit(ref).psi(cur)
     assert rep["level"].kind == "categorical" and rep["flag"].kind == "categorical"
-    assert rep["level"].status == "significant" and rep["flag"].status == "significant"
+    assert rep["level"].status_threshold == "significant" and rep["flag"].status_threshold == "significant"
     assert rep.to_polars().get_column("column").to_list() == ["level", "flag"]
 
 

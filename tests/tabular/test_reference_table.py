@@ -177,7 +177,8 @@ def test_categorical_hand_computed_with_unseen_category():
         + (0.2 - EPS) * math.log(0.2 / EPS)
     )
     assert col.value == pytest.approx(want, rel=1e-12)
-    assert col.status == "significant"
+    assert col.status_threshold == "significant"
+    assert col.status == "stable" and col.p_value > 0.01  # 10 rows against 10: not significant
 
 
 def test_categories_are_sorted_not_first_seen():
