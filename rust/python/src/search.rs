@@ -7,7 +7,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use undertow_core::{kmeans, rows, special, topk};
+use undertow_core::{kmeans, rows, topk};
 
 use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
 
@@ -139,16 +139,9 @@ fn kmeans_fit<'py>(
     ))
 }
 
-/// P(X >= x) for X chi-square with `df` degrees of freedom.
-#[pyfunction]
-fn chi2_survival(x: f64, df: f64) -> f64 {
-    special::chi2_survival(x, df)
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nearest, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans_fit, m)?)?;
-    m.add_function(wrap_pyfunction!(chi2_survival, m)?)?;
     m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
     m.add_function(wrap_pyfunction!(row_norms, m)?)?;
     m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
