@@ -80,6 +80,8 @@ def record(benchmark: Any, group: str, title: str, name: str, values: int) -> En
     median = float(stats.stats.median)
     entry = Entry(median_s=median, values=values, rounds=int(stats.stats.rounds))
     RESULTS.setdefault(group, Group(title)).entries[name] = entry
+    benchmark.extra_info["ratio_group"] = group  # read by benches/harness.py
+    benchmark.extra_info["entry"] = name
     benchmark.extra_info["values"] = values
     benchmark.extra_info["median_s"] = median
     benchmark.extra_info["values_per_s"] = entry.rate
