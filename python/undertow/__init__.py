@@ -18,10 +18,20 @@ from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
 from undertow.stream.scan import scan
+from undertow.tabular.compare import CompareAccumulator, TwoSampleReport
 from undertow.tabular.histogram import HistogramAccumulator, histogram
 from undertow.tabular.psi import psi
 from undertow.tabular.reference import PsiAccumulator, Reference
 from undertow.tabular.results import ColumnPsi, PsiReport, PsiResult
+from undertow.tabular.twosample import (
+    TwoSampleResult,
+    chi_square,
+    hellinger,
+    jensen_shannon,
+    ks,
+    two_sample,
+    wasserstein,
+)
 from undertow.windows import drift_over
 
 __version__ = "0.1.0"
@@ -32,6 +42,7 @@ __all__ = [
     "AuditReport",
     "Check",
     "ColumnPsi",
+    "CompareAccumulator",
     "CosineDrift",
     "CovarianceAccumulator",
     "EmbeddingAccumulator",
@@ -44,15 +55,23 @@ __all__ = [
     "PsiResult",
     "Reference",
     "RffAccumulator",
+    "TwoSampleReport",
+    "TwoSampleResult",
     "UndertowError",
     "__version__",
     "audit_index",
+    "chi_square",
     "cosine_drift",
     "drift_over",
     "exact_search",
+    "hellinger",
     "histogram",
+    "jensen_shannon",
+    "ks",
     "median_bandwidth",
     "mmd",
     "psi",
     "scan",
+    "two_sample",
+    "wasserstein",
 ]

@@ -22,6 +22,7 @@ pub enum Kind {
     EmbeddingReference = 6,
     EmbeddingAccumulator = 7,
     Histogram = 8,
+    SortedSample = 9,
 }
 
 impl Kind {
@@ -35,6 +36,7 @@ impl Kind {
             Kind::EmbeddingReference => "an embedding drift reference",
             Kind::EmbeddingAccumulator => "an embedding drift accumulator",
             Kind::Histogram => "a histogram accumulator",
+            Kind::SortedSample => "a sorted sample (KS / Wasserstein state)",
         }
     }
     fn from_u8(value: u8) -> Option<Kind> {
@@ -47,6 +49,7 @@ impl Kind {
             6 => Some(Kind::EmbeddingReference),
             7 => Some(Kind::EmbeddingAccumulator),
             8 => Some(Kind::Histogram),
+            9 => Some(Kind::SortedSample),
             _ => None,
         }
     }

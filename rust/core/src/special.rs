@@ -132,3 +132,77 @@ mod tests {
         assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-14);
     }
 }
+
+/// The regularized upper incomplete gamma Q(a, x) = Gamma(a, x) / Gamma(a): a series for
+/// x < a + 1 (as 1 - P), a continued fraction (modified Lentz) above. ~1e-13 relative for the
+/// moderate `a` of chi-square tests (a few thousand degrees of freedom).
+pub fn gamma_q(a: f64, x: f64) -> f64 {
+    if x.is_nan() || a.is_nan() || a <= 0.0 {
+        return f64::NAN;
+    }
+    if x <= 0.0 {
+        return 1.0;
+    }
+    if x.is_infinite() {
+        return 0.0;
+    }
+    let ln_front = -x + a * x.ln() - ln_gamma(a);
+    if x < a + 1.0 {
+        // P(a, x) = x^a e^-x / Gamma(a + 1) * sum x^k / ((a + 1) ... (a + k))
+        let (mut term, mut sum, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..100_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-17 {
+                break;
+            }
+        }
+        return (1.0 - sum * ln_front.exp()).clamp(0.0, 1.0);
+    }
+    let mut b = x + 1.0 - a;
+    let mut c = 1.0 / TINY;
+    let mut d = 1.0 / b;
+    let mut h = d;
+    for i in 1..100_000 {
+        let an = -(i as f64) * (i as f64 - a);
+        b += 2.0;
+        d = away_from_zero(an * d + b);
+        c = away_from_zero(b + an / c);
+        d = 1.0 / d;
+        let delta = d * c;
+        h *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (ln_front.exp() * h).clamp(0.0, 1.0)
+}
+
+/// P(X > x) for the chi-square distribution with `dof` degrees of freedom.
+pub fn chi2_survival(x: f64, dof: f64) -> f64 {
+    gamma_q(dof / 2.0, x / 2.0)
+}
+
+#[cfg(test)]
+mod gamma_tests {
+    use super::*;
+
+    #[test]
+    fn chi2_survival_matches_scipy() {
+        // scipy.stats.chi2.sf(x, dof), scipy 1.17.1
+        let cases = [
+            (3.84, 1.0, 0.050_043_521_248_705_19),
+            (0.5, 9.0, 0.999_969_566_258_838_9),
+            (100.0, 9.0, 1.573_517_630_375_387_6e-17),
+            (20.0, 20.0, 0.457_929_714_471_852_3),
+        ];
+        for (x, dof, want) in cases {
+            let got = chi2_survival(x, dof);
+            assert!(
+                ((got - want) / want).abs() < 1e-11,
+                "chi2.sf({x}, {dof}) = {got}, want {want}"
+            );
+        }
+    }
+}
