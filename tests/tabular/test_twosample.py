@@ -160,7 +160,7 @@ def test_wasserstein_float32_and_symmetry() -> None:
 
 def _bin_counts(x: np.ndarray, y: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     """An independent numpy binning: PSI's quantile edges with open outer edges, right-open."""
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))[1:-1]
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1))[1:-1])
     ex = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
     ey = np.bincount(np.searchsorted(edges, y, side="right"), minlength=len(edges) + 1)
     return ex, ey
@@ -239,10 +239,18 @@ def test_identical_and_disjoint_extremes() -> None:
     x = np.arange(100.0)
     assert ut.jensen_shannon(x, x).statistic == 0.0
     assert ut.hellinger(x, x).statistic == 0.0
-    # all actual mass beyond the top edge: disjoint bins, Hellinger 1, JS sqrt(ln 2)
-    assert close(ut.hellinger(x, x + 1000).statistic, 1.0, 1e-15)
-    assert close(ut.jensen_shannon(x, x + 1000).statistic, math.sqrt(math.log(2)), 1e-15)
-    assert close(ut.jensen_shannon(x, x + 1000, base=2).statistic, 1.0, 1e-15)
+    # all actual mass beyond the reference's range lands in the open top bin, which holds 10% of
+    # the reference: p = (0.1, ..., 0.1), q = (0, ..., 0, 1)
+    p = np.full(10, 0.1)
+    q = np.r_[np.zeros(9), 1.0]
+    assert close(ut.hellinger(x, x + 1000).statistic, math.sqrt(1 - math.sqrt(0.1)), 1e-14)
+    assert close(ut.jensen_shannon(x, x + 1000).statistic, float(jensenshannon(p, q)), 1e-14)
+    # disjoint supports (explicit edges): Hellinger 1, JS sqrt(ln 2), base 2 gives 1
+    edges = [-np.inf, 0.5, np.inf]
+    zeros, ones = np.zeros(10), np.ones(10)
+    assert ut.hellinger(zeros, ones, bins=edges).statistic == 1.0
+    assert close(ut.jensen_shannon(zeros, ones, bins=edges).statistic, math.sqrt(math.log(2)), 1e-15)
+    assert close(ut.jensen_shannon(zeros, ones, bins=edges, base=2).statistic, 1.0, 1e-15)
 
 
 def test_results_have_the_result_faces() -> None:

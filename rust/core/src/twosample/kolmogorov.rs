@@ -158,12 +158,13 @@ fn cdf_pomeranz(n: f64, x: f64) -> f64 {
     v1[0] = 1.0;
     let (mut v0s, mut v1s) = (0i64, 0i64);
     let mut expnt = 0i32;
-    let (mut j1, mut j2) = pomeranz_j1j2(0, ni, ll, ceilf, roundf);
+    let (mut j1, _) = pomeranz_j1j2(0, ni, ll, ceilf, roundf);
     for i in 1..(2 * ni + 2) {
         let k1 = j1;
         std::mem::swap(&mut v0, &mut v1);
         std::mem::swap(&mut v0s, &mut v1s);
         v1.iter_mut().for_each(|x| *x = 0.0);
+        let j2;
         (j1, j2) = pomeranz_j1j2(i, ni, ll, ceilf, roundf);
         let pwrs = if i == 1 || i == 2 * ni + 1 {
             &gpower
@@ -351,9 +352,12 @@ pub fn smirnov_sf(n: f64, x: f64) -> f64 {
             1.0 + logp.exp_m1()
         });
     }
-    // sf = x * sum_{j=0}^{J} C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1), positive terms
+    // sf = x * sum_{j=0}^{J} C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1), positive terms.
+    // The binomial and the powers leave the double range (C(1e6, j) ~ 2^1e6), so each is kept
+    // as mantissa * 2^exponent; the powers go through libm's pow (within an ulp at any
+    // exponent, unlike exp(m ln a)), as cephes does, so the terms keep ~1e-13 relative.
     let terms = n1mxfl as u64 + 1;
-    let mut ln_binom = 0.0f64;
+    let mut binom = Scaled::ONE;
     let (mut sum, mut compensation) = (0.0f64, 0.0f64);
     for j in 0..terms {
         let jf = j as f64;
@@ -361,21 +365,21 @@ pub fn smirnov_sf(n: f64, x: f64) -> f64 {
         let q = jf / n;
         let q_err = (-q).mul_add(n, jf) / n;
         let (y, y_err) = two_sum(x, q);
-        let y_err = y_err + q_err;
+        let (y, y_err) = two_sum(y, y_err + q_err);
         // 1 - y as a double-double too: near the last term it is a few ulps (or exactly 0)
         let (u, u_err) = two_sum(1.0, -y);
-        let upper = u + (u_err - y_err);
-        if upper <= 0.0 {
+        let (u, u_err) = two_sum(u, u_err - y_err);
+        if u <= 0.0 {
             break; // the term and all later ones are 0
         }
-        let ln_upper = if u > 1e-3 {
-            (-y).ln_1p() - y_err / u
+        let upper = pow_scaled(u, u_err, (n - jf) as u64);
+        let lower = if j == 0 {
+            // (x)^-1 with its low part: 1 / (hi + lo) = (1 / hi) (1 - lo / hi)
+            Scaled::from(1.0 / y * (1.0 - y_err / y))
         } else {
-            upper.ln()
+            pow_scaled(y, y_err, j - 1)
         };
-        let ln_lower = y.ln() + y_err / y;
-        let ln_term = ln_binom + (n - jf) * ln_upper + (jf - 1.0) * ln_lower;
-        let term = ln_term.exp();
+        let term = binom.mul(upper).mul(lower).value();
         let t = sum + term;
         compensation += if sum.abs() >= term.abs() {
             (sum - t) + term
@@ -392,9 +396,91 @@ pub fn smirnov_sf(n: f64, x: f64) -> f64 {
         } else if jf > (n / 2.0).floor() {
             break;
         }
-        ln_binom += ((n - jf) / (jf + 1.0)).ln();
+        binom = binom.mul(Scaled::from((n - jf) / (jf + 1.0)));
     }
     clip(x * (sum + compensation))
+}
+
+/// A positive number as mantissa in [0.5, 1) times 2^exponent: no overflow or underflow.
+#[derive(Clone, Copy)]
+struct Scaled {
+    mantissa: f64,
+    exponent: i64,
+}
+
+impl Scaled {
+    const ONE: Scaled = Scaled {
+        mantissa: 0.5,
+        exponent: 1,
+    };
+
+    fn from(x: f64) -> Scaled {
+        let (mantissa, exponent) = frexp(x);
+        Scaled { mantissa, exponent }
+    }
+    fn mul(self, other: Scaled) -> Scaled {
+        let (mantissa, e) = frexp(self.mantissa * other.mantissa);
+        Scaled {
+            mantissa,
+            exponent: self.exponent + other.exponent + e,
+        }
+    }
+    fn value(self) -> f64 {
+        if self.exponent < -1100 {
+            return 0.0;
+        }
+        if self.exponent > 1100 {
+            return f64::INFINITY;
+        }
+        ldexp(self.mantissa, self.exponent as i32)
+    }
+}
+
+/// (mantissa in [0.5, 1), exponent) of a positive finite x.
+fn frexp(x: f64) -> (f64, i64) {
+    if x == 0.0 || !x.is_finite() {
+        return (x, 0);
+    }
+    let bits = x.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    if biased == 0 {
+        let (m, e) = frexp(x * 2f64.powi(64));
+        return (m, e - 64);
+    }
+    let mantissa = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
+    (mantissa, biased - 1022)
+}
+
+/// (hi + lo)^m, scaled. hi = f 2^e; f^m in chunks that stay above 2^-1000, each chunk by libm
+/// pow (within an ulp), the chunks combined by binary powering (few steps); the low part as the
+/// factor (1 + lo/hi)^m.
+fn pow_scaled(hi: f64, lo: f64, m: u64) -> Scaled {
+    if m == 0 {
+        return Scaled::ONE;
+    }
+    let (f, e) = frexp(hi);
+    let lg = f.log2(); // in [-1, 0)
+    let chunk = if lg < 0.0 {
+        ((1000.0 / -lg).floor() as u64).clamp(1, m)
+    } else {
+        m
+    };
+    let (q, r) = (m / chunk, m % chunk);
+    let mut result = Scaled::from(f.powf(r as f64));
+    let mut base = Scaled::from(f.powf(chunk as f64));
+    let mut k = q;
+    while k > 0 {
+        if k & 1 == 1 {
+            result = result.mul(base);
+        }
+        base = base.mul(base);
+        k >>= 1;
+    }
+    result.exponent += e * m as i64;
+    if lo != 0.0 {
+        result = result.mul(Scaled::from((m as f64 * (lo / hi).ln_1p()).exp()));
+    }
+    result
 }
 
 /// P(D_n > x) for the two-sided one-sample statistic (scipy.stats.kstwo.sf(x, n)); n >= 1
