@@ -101,13 +101,14 @@ def test_read_pass_twosample(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]
     function = read_pass_single if kind == "single" else read_pass_threads
     benchmark.pedantic(function, args=(expected, actual), rounds=5, iterations=1)
     record(benchmark, _group(n), _title(n), f"read_pass_{kind}", 2 * n)
+    if kind == "threads":  # the last benchmark of the size: write the ratios into the summary
+        _summarize(n)
 
 
-def test_twosample_summary(pair: tuple[np.ndarray, np.ndarray]) -> None:
-    """Writes the ratios of this group into the summary (runs after the benchmarks above)."""
+def _summarize(n: int) -> None:
+    """Writes the ratios of this size's group into the end-of-run summary."""
     from _common import RESULTS
 
-    n = pair[0].size
     group = RESULTS.get(_group(n))
     if group is None:  # --benchmark-disable
         return
