@@ -48,10 +48,11 @@ impl SortedSample {
             ));
         }
         let mut keys = alloc::filled("the sorted sample", finite as usize, 0u64)?;
-        let mut filled = 0;
-        for x in data.iter().filter(|x| x.is_finite_value()) {
-            keys[filled] = x.order_key();
-            filled += 1;
+        for (slot, x) in keys
+            .iter_mut()
+            .zip(data.iter().filter(|x| x.is_finite_value()))
+        {
+            *slot = x.order_key();
         }
         parallel::in_pool(|serial| {
             if serial {
