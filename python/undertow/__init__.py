@@ -21,10 +21,20 @@ from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
 from undertow.report import report
 from undertow.stream.scan import scan
+from undertow.tabular.compare import CompareAccumulator, TwoSampleReport
 from undertow.tabular.histogram import HistogramAccumulator, histogram
 from undertow.tabular.psi import psi
 from undertow.tabular.reference import PsiAccumulator, Reference
 from undertow.tabular.results import ColumnPsi, PsiReport, PsiResult
+from undertow.tabular.twosample import (
+    TwoSampleResult,
+    chi_square,
+    hellinger,
+    jensen_shannon,
+    ks,
+    two_sample,
+    wasserstein,
+)
 from undertow.windows import drift_over
 
 __version__ = "0.1.0"
@@ -37,6 +47,7 @@ __all__ = [
     "Check",
     "ClusterCoverage",
     "ColumnPsi",
+    "CompareAccumulator",
     "CosineDrift",
     "CovarianceAccumulator",
     "CovariateBalance",
@@ -53,18 +64,26 @@ __all__ = [
     "Reference",
     "RffAccumulator",
     "SrmResult",
+    "TwoSampleReport",
+    "TwoSampleResult",
     "UndertowError",
     "__version__",
     "audit_index",
+    "chi_square",
     "cohort_balance",
     "cosine_drift",
     "drift_over",
     "eval_coverage",
     "exact_search",
+    "hellinger",
     "histogram",
+    "jensen_shannon",
+    "ks",
     "median_bandwidth",
     "mmd",
     "psi",
     "report",
     "scan",
+    "two_sample",
+    "wasserstein",
 ]

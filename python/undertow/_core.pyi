@@ -17,19 +17,25 @@ __all__ = [
     "PsiReference",
     "ReferenceColumn",
     "Rff",
+    "SortedSample",
     "UndertowError",
     "assigned_distances",
     "chi2_survival",
+    "chi_square",
     "cosine_pass",
     "exact_topk",
     "fit_numeric_f32",
     "fit_numeric_f64",
     "fit_numeric_rows_f32",
     "fit_numeric_rows_f64",
+    "hellinger",
     "histogram_counts_f32",
     "histogram_counts_f64",
     "histogram_counts_i64",
+    "jensen_shannon",
     "kmeans_fit",
+    "ks_2samp",
+    "kstwo_sf",
     "median_bandwidth",
     "mmd_exact",
     "nearest",
@@ -38,6 +44,7 @@ __all__ = [
     "row_keys",
     "row_norms",
     "seal_embedding",
+    "wasserstein",
 ]
 
 def histogram_counts_f32(x: npt.NDArray[np.float32], edges: list[float]) -> npt.NDArray[np.uint64]: ...
@@ -189,3 +196,32 @@ class Rff:
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(data: bytes) -> Rff: ...
+
+# two-sample tests (rust/python/src/twosample.rs)
+_Vector: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+
+@final
+class SortedSample:
+    def __new__(cls) -> SortedSample: ...
+    @staticmethod
+    def from_values(values: _Vector, nan_policy: str, argument: str) -> SortedSample: ...
+    def merge(self, other: SortedSample) -> None: ...
+    def values(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def missing(self) -> int: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> SortedSample: ...
+
+def ks_2samp(
+    expected: SortedSample, actual: SortedSample, method: str, names: tuple[str, str]
+) -> dict[str, Any]: ...
+def wasserstein(expected: SortedSample, actual: SortedSample, names: tuple[str, str]) -> float: ...
+def jensen_shannon(expected: list[int], actual: list[int], base: float | None = None) -> float: ...
+def hellinger(expected: list[int], actual: list[int]) -> float: ...
+def chi_square(
+    expected: list[int], actual: list[int], correction: bool = True
+) -> tuple[float, float, int]: ...
+def kstwo_sf(n: float, x: float) -> float: ...

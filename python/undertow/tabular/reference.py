@@ -53,8 +53,18 @@ class Reference:
     'stable'
     """
 
-    def __init__(self, core: Any, classes: dict[str, frozenset[str]] | None = None) -> None:
+    def __init__(
+        self,
+        core: Any,
+        classes: dict[str, frozenset[str]] | None = None,
+        tests: dict[str, tuple[str, ...]] | None = None,
+        samples: dict[str, Any] | None = None,
+    ) -> None:
         self._core = core
+        # two-sample tests per column (None: fitted without tests=) and the reference's sorted
+        # values of the columns planned for KS / Wasserstein (see compare.py)
+        self._tests = tests
+        self._samples = samples or {}
         self._columns = core.columns()
         self._index = {c["name"]: i for i, c in enumerate(self._columns)}
         # dtype classes of the categorical columns: exact when fitted here, inferred from the
@@ -83,11 +93,20 @@ class Reference:
         nan_policy: str = "raise",
         eps: float = 1e-4,
         thresholds: tuple[float, float] = (0.1, 0.25),
+        tests: Any = None,
     ) -> Reference:
         """Fits bin edges (numeric) or categories (categorical) per column of `table`: a 2-D
         numpy array (columns named "0", "1", ...), a polars DataFrame, a dict of arrays, or a
         pandas DataFrame / pyarrow Table (through narwhals, see _frames.py; dates and times are
-        refused). Integer columns named in `categorical` are treated as categories."""
+        refused). Integer columns named in `categorical` are treated as categories.
+
+        `tests`: two-sample tests for `compare` besides PSI: "auto" (by kind and size,
+        see docs/two_sample.md) or names among "ks", "wasserstein", "chi_square",
+        "jensen_shannon", "hellinger" (KS and Wasserstein on numeric columns only; they keep
+        the column's sorted values, 8 bytes per row). None (default): PSI only, as before."""
+        if tests is not None:
+            reference = cls.fit(table, bins, binning, categorical, nan_policy, eps, thresholds)
+            return reference._with_tests(table, tests, categorical)
         bins, binning_name, edges = check_bins_and_binning(bins, binning)
         nan_policy = check_nan_policy(nan_policy)
         eps = check_eps(eps)
@@ -116,6 +135,43 @@ class Reference:
                 values = column.values if matrix_columns is None else next(matrix_columns)
                 fitted.append(fit_numeric_column(column.name, values, bins, binning_name, edges, nan_policy))
         return cls(_core.PsiReference(fitted, nan_policy, eps, moderate, significant), classes)
+
+    def _with_tests(self, table: Any, tests: Any, categorical: Any) -> Reference:
+        from undertow.tabular.compare import needs_samples, plan_tests
+        from undertow.tabular.twosample import sorted_sample
+
+        plan = plan_tests(tests, self._columns)
+        wanted = set(needs_samples(plan))
+        samples = {}
+        if wanted:
+            columns, matrix = table_columns(table, "table", categorical)
+            for position, column in enumerate(columns):
+                if column.name in wanted:
+                    values = matrix[:, position] if matrix is not None else column.values
+                    samples[column.name] = sorted_sample(
+                        values, f"table column {column.name!r}", self.nan_policy
+                    )
+        return Reference(self._core, self._classes, plan, samples)
+
+    @property
+    def tests(self) -> dict[str, tuple[str, ...]]:
+        """The two-sample tests per column ({} when fitted without tests=)."""
+        return dict(self._tests or {})
+
+    def comparator(self, ks_method: str = "auto") -> Any:
+        """An empty CompareAccumulator (PSI plus this reference's two-sample tests): update it
+        with batches, merge others, finalize to a TwoSampleReport."""
+        from undertow.tabular.compare import CompareAccumulator
+        from undertow.tabular.twosample import check_ks_method
+
+        if self._tests is None:
+            raise UndertowError("compare: this reference was fitted without tests=; pass tests='auto' to fit")
+        return CompareAccumulator(self, self.accumulator(), check_ks_method(ks_method))
+
+    def compare(self, table: Any, ks_method: str = "auto") -> Any:
+        """PSI and the two-sample tests chosen at fit (`tests=`) of every column of `table`:
+        a TwoSampleReport with one column per test in to_polars() / to_dict()."""
+        return self.comparator(ks_method).update(table).finalize()
 
     @property
     def columns(self) -> list[str]:
@@ -154,7 +210,10 @@ class Reference:
         return cls(_core.PsiReference.from_bytes(_as_bytes(data)))
 
     def __reduce__(self) -> Any:
-        return (_restore_reference, (self.to_bytes(), self._classes))
+        if self._tests is None:
+            return (_restore_reference, (self.to_bytes(), self._classes))
+        samples = {name: sample.to_bytes() for name, sample in self._samples.items()}
+        return (_restore_reference, (self.to_bytes(), self._classes, self._tests, samples))
 
     def __repr__(self) -> str:
         kinds = [f"{c['name']}:{'num' if c['kind'] == 'numeric' else 'cat'}" for c in self._columns[:8]]
@@ -162,8 +221,15 @@ class Reference:
         return f"Reference(columns=[{', '.join(kinds)}{more}], nan_policy={self.nan_policy!r})"
 
 
-def _restore_reference(data: bytes, classes: dict[str, frozenset[str]]) -> Reference:
-    return Reference(_core.PsiReference.from_bytes(data), classes)
+def _restore_reference(
+    data: bytes,
+    classes: dict[str, frozenset[str]],
+    tests: dict[str, tuple[str, ...]] | None = None,
+    samples: dict[str, bytes] | None = None,
+) -> Reference:
+    # the sorted samples are undertow state bytes (checked on load), not pickled objects
+    loaded = {name: _core.SortedSample.from_bytes(b) for name, b in (samples or {}).items()}
+    return Reference(_core.PsiReference.from_bytes(data), classes, tests, loaded)
 
 
 def _matrix_columns(matrix: np.ndarray) -> Iterator[np.ndarray]:

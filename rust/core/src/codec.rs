@@ -23,6 +23,7 @@ pub enum Kind {
     EmbeddingAccumulator = 7,
     Histogram = 8,
     CoverageAccumulator = 9,
+    SortedSample = 10,
 }
 
 impl Kind {
@@ -37,6 +38,7 @@ impl Kind {
             Kind::EmbeddingAccumulator => "an embedding drift accumulator",
             Kind::Histogram => "a histogram accumulator",
             Kind::CoverageAccumulator => "an eval coverage accumulator",
+            Kind::SortedSample => "a sorted sample (KS / Wasserstein state)",
         }
     }
     fn from_u8(value: u8) -> Option<Kind> {
@@ -50,6 +52,7 @@ impl Kind {
             7 => Some(Kind::EmbeddingAccumulator),
             8 => Some(Kind::Histogram),
             9 => Some(Kind::CoverageAccumulator),
+            10 => Some(Kind::SortedSample),
             _ => None,
         }
     }

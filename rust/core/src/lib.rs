@@ -24,5 +24,6 @@ pub mod simd;
 pub mod special;
 pub mod state;
 pub mod topk;
+pub mod twosample;
 
 pub use error::{Error, Result};

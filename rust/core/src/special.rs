@@ -237,3 +237,26 @@ mod chi2_tests {
         assert_eq!(chi2_survival(f64::INFINITY, 4.0), 0.0);
     }
 }
+
+#[cfg(test)]
+mod gamma_tests {
+    use super::*;
+
+    #[test]
+    fn chi2_survival_matches_scipy() {
+        // scipy.stats.chi2.sf(x, dof), scipy 1.17.1
+        let cases = [
+            (3.84, 1.0, 0.050_043_521_248_705_19),
+            (0.5, 9.0, 0.999_969_566_258_838_9),
+            (100.0, 9.0, 1.573_517_630_375_387_6e-17),
+            (20.0, 20.0, 0.457_929_714_471_852_3),
+        ];
+        for (x, dof, want) in cases {
+            let got = chi2_survival(x, dof);
+            assert!(
+                ((got - want) / want).abs() < 1e-9,
+                "chi2.sf({x}, {dof}) = {got}, want {want}"
+            );
+        }
+    }
+}

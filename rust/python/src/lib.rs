@@ -1,5 +1,5 @@
 //! The PyO3 binding layer: converts, releases the GIL, maps errors. No math lives here.
-//! This file only registers; one module per area (`psi`, `embedding`, `search`) plus `common`.
+//! This file only registers; one module per area (`psi`, `embedding`, `search`, `twosample`) plus `common`.
 //!
 //! Entry points are strict: C-contiguous float32 or float64 arrays only (the Python facade
 //! normalizes user input and decides on any copy). Every long call runs in `detached`, outside
@@ -12,6 +12,7 @@ mod common;
 mod embedding;
 mod psi;
 mod search;
+mod twosample;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -21,5 +22,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     psi::register(m)?;
     embedding::register(m)?;
     search::register(m)?;
+    twosample::register(m)?;
     Ok(())
 }
