@@ -26,6 +26,7 @@ table is printed in Markdown (docs/calibration_embedding.md) and the raw rows wr
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -68,7 +69,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--corpus", action="append", required=True, help="NAME=PATH:KEY (npz array or parquet column)"
+        "--corpus", action="append", default=[], help="NAME=PATH:KEY (npz array or parquet column)"
     )
     parser.add_argument("--design", action="append", choices=["halves", "dup-halves", "copies"])
     parser.add_argument("--replicates", type=int, default=300)
@@ -76,7 +77,11 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--permutations", type=int, default=200)
     parser.add_argument("--out", default="embedding_calibration.json")
+    parser.add_argument("--table", nargs="+", help="only print the table of these JSON outputs")
     args = parser.parse_args()
+    if args.table:
+        print_table([row for path in args.table for row in json.load(open(path))])
+        return
     designs = args.design or ["halves", "dup-halves", "copies"]
     lo_band, hi_band = binomial_band(args.replicates, args.alpha)
     results = []
@@ -124,6 +129,10 @@ def main() -> None:
                 flush=True,
             )
             write_json(args.out, results)
+    print_table(results)
+
+
+def print_table(results: list[dict]) -> None:
     print(
         "| corpus (rows) | design | rows/side | replicates | P(p < alpha) [99% CI] "
         "| P(status != stable) [99% CI] "
@@ -131,7 +140,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for row in results:
-        q = row["p_quantiles"]
+        q = {float(k): v for k, v in row["p_quantiles"].items()}
         print(
             f"| {row['corpus']} ({row['corpus_rows']}) | {row['design']} | {row['rows_per_side']} "
             f"| {row['replicates']} "
