@@ -113,9 +113,10 @@ def test_reason_names_the_rule():
     )
     assert stable.status == "stable" and stable.reason.startswith("MMD p-value")
     assert ">= alpha 0.05" in stable.reason and "no evidence of drift" in stable.reason
-    severe = ut.EmbeddingDrift.fit(ref, components=4, permutations=50).compare(
-        rng.normal(size=(800, 16)) + 3.0
-    )
+    # a move along the mean direction leaves a PCA of the centred rows blind: move one coordinate
+    far = rng.normal(size=(800, 16)) + 1.0
+    far[:, 0] += 8.0
+    severe = ut.EmbeddingDrift.fit(ref, components=4, permutations=50).compare(far)
     assert severe.status == "severe"
     assert "< alpha 0.05" in severe.reason and "AUC" in severe.reason
     assert severe.reason in repr(severe)
