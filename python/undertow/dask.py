@@ -51,6 +51,7 @@ from undertow.stream import (
     RffJob,
     expected_types,
     fixed_width,
+    leaf_starts,
     list_fragments,
     merge_group,
     read_fragment,
@@ -117,8 +118,9 @@ def _merge_task(*accumulators: Any) -> Any:
     return merge_group(accumulators)
 
 
-def _leaf(fragment: Fragment, job: Any, batch_size: int, expected: Mapping[str, Any]) -> Any:
-    return read_fragment(fragment, job, batch_size, expected)
+def _leaf(leaf: tuple[Fragment, int], job: Any, batch_size: int, expected: Mapping[str, Any]) -> Any:
+    fragment, start = leaf
+    return read_fragment(fragment, job, batch_size, expected, start=start)
 
 
 def _run(
@@ -131,8 +133,17 @@ def _run(
 ) -> Any:
     batch_size = check_batch_size(batch_size)
     expected = expected_types(fragments[0], job.columns)
+    # Positional jobs (embedding drift) need each leaf's global first row: from the footers, here.
+    starts = leaf_starts(job, lambda: [fragment.open().count_rows() for fragment in fragments])
     acc = map_reduce(
-        _leaf, fragments, job, batch_size, expected, client=client, split_every=split_every, name=name
+        _leaf,
+        list(zip(fragments, starts, strict=True)),
+        job,
+        batch_size,
+        expected,
+        client=client,
+        split_every=split_every,
+        name=name,
     )
     job.check_rows(acc, f"{len(fragments)} fragment(s) starting with {fragments[0].label}")
     return acc
@@ -203,7 +214,8 @@ def embedding_drift(
 ) -> EmbeddingDriftReport | EmbeddingAccumulator:
     """``drift``'s EmbeddingDriftReport over the vector column `column` (Arrow
     fixed_size_list of floats, polars Array) of every file under `paths`: cosine statistics,
-    per-component PSI, the hash-chosen sample for the MMD test and the domain classifier.
+    per-component PSI, the position-keyed sample for the MMD test and the domain classifier
+    (each leaf starts at its global row offset, read from the footers before the run).
     Bit-identical to ``undertow.scan(paths).embedding(drift, column)``."""
     if not isinstance(drift, EmbeddingDrift):
         raise TypeError(f"drift: expected an EmbeddingDrift, got {type(drift).__name__}")

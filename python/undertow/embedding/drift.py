@@ -1,10 +1,17 @@
 """EmbeddingDrift: fit a reference once, compare current embeddings (one shot or streamed).
 
-The reference is split by a seeded hash of each row: up to `sample` rows (at most half) are
-held out, the PCA is fitted on the rest. The two-sample tests (MMD, the domain classifier) and
-the per-component PSI bins use the held-out rows, so both sides reach the tests through a basis
-neither was fitted on. (With an in-sample PCA the reference's variance along its own top axes
-is inflated, and the MMD test fires on samples of one distribution.)
+Rows are sampled by POSITION (a keyed hash of the row's position, the seed and the side; see
+`_sample`), never by content, so the samples are simple random samples whatever the rows hold
+(duplicates included) and the same whatever the batching.
+
+* The MMD test runs in the ambient space (the vectors as given, no projection) on up to `sample`
+  reference rows against up to `sample` current rows: with the default 5,000 it is `ut.mmd` on
+  the full vectors up to 5,000 rows per side, and a uniform random subsample of each side beyond.
+* The PCA is fitted on the reference minus a hold-out of up to `sample` rows (at most half);
+  the per-component PSI bins and the domain classifier use the held-out rows' projections, so
+  both sides reach them through a basis neither was fitted on. (With an in-sample PCA the
+  reference's variance along its own top axes is inflated, and a test on the projections fires
+  on samples of one distribution.)
 
 Why one file of ~460 lines: `EmbeddingDrift` and `EmbeddingAccumulator` are one state seen
 twice (the accumulator reads the reference's private cosine, PCA and PSI parts, and its
@@ -30,7 +37,7 @@ from undertow._sync import both_locked, locked
 from undertow.embedding import _state_checks as check
 from undertow.embedding._classifier import domain_auc
 from undertow.embedding._pack import naming_data, pack, unpack
-from undertow.embedding._sample import merge_samples, row_keys, smallest
+from undertow.embedding._sample import merge_samples, position_keys, smallest
 from undertow.embedding._state_checks import decoding
 from undertow.embedding.cosine import (
     QUANTILE_LEVELS,
@@ -40,13 +47,22 @@ from undertow.embedding.cosine import (
     centroid_cosine,
     cosine_pass,
 )
-from undertow.embedding.mmd import mmd
+from undertow.embedding.mmd import mmd_with_null
 from undertow.embedding.pca import PCA
-from undertow.embedding.report import SEVERE_AUC, SEVERE_CENTROID, EmbeddingDriftReport
+from undertow.embedding.report import (
+    CENTRED_NORM,
+    EmbeddingDriftReport,
+    binned_p_value,
+    rejected_by_fdr,
+    status_and_reason,
+)
 from undertow.tabular.reference import PsiAccumulator, Reference
 
 # Cosine quantiles of a stream come from counts on a fixed grid over [-1, 1] (resolution 3e-5).
 GRID = 65_536
+# The sampling scheme of the stored states: 2 = by position, ambient test samples (issue 17).
+# States without it hold content-hash samples of projected rows and are refused, not misread.
+SAMPLING = 2
 
 
 @contextmanager
@@ -103,13 +119,19 @@ class EmbeddingDrift:
     """
 
     def __init__(self, settings: dict[str, Any], cosine: CosineReference, pca: PCA, components_ref: Reference,
-                 sample: np.ndarray, n_reference: int) -> None:  # fmt: skip
+                 holdout: np.ndarray, sample: np.ndarray, n_reference: int,
+                 test_dtype: str) -> None:  # fmt: skip
         self._settings = settings
         self._cosine = cosine
         self._pca = pca
         self._components_ref = components_ref
-        self._sample = sample
+        self._holdout = holdout  # projections of the rows held out of the PCA
+        self._sample = sample  # the reference's MMD test sample, ambient float64 rows
         self._n_reference = n_reference
+        # The MMD kernel runs in the reference's float type ("f4" or "f8"): float32 embeddings
+        # keep the fast float32 kernel (value within 1e-5 relative of float64), while the
+        # samples are stored as float64 (exact for float32 values).
+        self._test_dtype = test_dtype
 
     @classmethod
     def fit(
@@ -118,7 +140,7 @@ class EmbeddingDrift:
         components: int = 32,
         *,
         bins: int = 10,
-        sample: int = 2000,
+        sample: int = 5000,
         seed: int = 0,
         permutations: int = 200,
         alpha: float = 0.05,
@@ -127,7 +149,12 @@ class EmbeddingDrift:
         thresholds: tuple[float, float] = (0.1, 0.25),
     ) -> EmbeddingDrift:
         """Fits the reference half of every statistic (two passes over `reference` for the
-        cosine section, one for the covariance)."""
+        cosine section, one for the covariance).
+
+        `sample`: the most rows per side the MMD test uses (ambient vectors, chosen by position)
+        and the most rows held out of the PCA (at most half the reference). The test costs about
+        1 s at 5,000 x 5,000 rows of 384-d float32 with 200 permutations on 2 cores, and the
+        fitted state holds `sample` x dim float64 values (15 MB at 5,000 x 384)."""
         ref = as_matrix(reference, "reference", min_rows=4)
         n, d = ref.shape
         settings = {
@@ -143,7 +170,11 @@ class EmbeddingDrift:
             "thresholds": list(check_thresholds(thresholds)),
         }
         cosine = CosineReference.fit(ref, settings["bins"], settings["norm_tolerance"], tuple(thresholds))
-        held = np.sort(smallest(row_keys(ref, settings["seed"]), min(settings["sample"], n // 2)))
+        seed, size = settings["seed"], settings["sample"]
+        held = np.sort(smallest(position_keys(0, n, seed, "holdout"), min(size, n // 2)))
+        sample = np.asarray(
+            ref[smallest(position_keys(0, n, seed, "reference"), min(size, n))], dtype=np.float64
+        )
         with _blame("reference"):
             covariance = _core.Covariance(d)
             start = 0
@@ -156,7 +187,8 @@ class EmbeddingDrift:
         components_ref = Reference.fit(
             _named(projections), bins=settings["bins"], thresholds=tuple(thresholds)
         )
-        return cls(settings, cosine, pca, components_ref, projections, n)
+        test_dtype = "f4" if ref.dtype == np.float32 else "f8"
+        return cls(settings, cosine, pca, components_ref, projections, sample, n, test_dtype)
 
     @property
     def pca(self) -> PCA:
@@ -170,8 +202,11 @@ class EmbeddingDrift:
     def settings(self) -> dict[str, Any]:
         return dict(self._settings)
 
-    def accumulator(self) -> EmbeddingAccumulator:
-        return EmbeddingAccumulator(self)
+    def accumulator(self, start: int = 0) -> EmbeddingAccumulator:
+        """An accumulator whose first row is at position `start` of the current data. Parallel
+        workers each pass the global position of their first row (so the merged sample is the
+        one `compare` draws from the concatenation); sequential updates continue by themselves."""
+        return EmbeddingAccumulator(self, start)
 
     def compare(self, current: Any) -> EmbeddingDriftReport:
         """The report for `current` (rows are vectors of the reference's dimension)."""
@@ -184,6 +219,8 @@ class EmbeddingDrift:
         c = self._cosine.state()
         meta = {
             "settings": self._settings,
+            "sampling": SAMPLING,
+            "test_dtype": self._test_dtype,
             "n_reference": self._n_reference,
             "cosine": {k: c[k] for k in ("rows", "mean_norm", "off_norm_share", "norm_tolerance")},
         }
@@ -194,6 +231,7 @@ class EmbeddingDrift:
             "cosine_psi": c["psi_reference"].to_bytes(),
             "pca": self._pca.to_bytes(),
             "components_psi": self._components_ref.to_bytes(),
+            "holdout": self._holdout,
             "sample": self._sample,
         }
         return pack("reference", meta, blobs)
@@ -213,6 +251,11 @@ class EmbeddingDrift:
             unit = dim > 0 and np.max(np.abs(direction)) <= 1 + 1e-6
             if not unit or abs(float(direction @ direction) - 1) > 1e-6:
                 raise check.bad("the cosine direction is not a unit vector")
+            if meta.get("sampling") != SAMPLING:
+                raise check.bad(
+                    "the state was written by an older undertow (content-hash samples of projected "
+                    "rows, before issue 17); fit the reference again"
+                )
             settings = check.settings(meta["settings"], dim)
             k = settings["components"]
             n_reference = check.integer(meta["n_reference"], "n_reference", 4)
@@ -239,10 +282,28 @@ class EmbeddingDrift:
             components_ref = Reference.from_bytes(check.raw(blobs, "components_psi"))
             if components_ref.columns != [f"pc{i + 1}" for i in range(k)]:
                 raise check.bad("the component PSI reference does not hold one column per component")
-            sample = check.array(blobs, "sample", "f", (None, k))
-            if sample.shape[0] > settings["sample"]:
-                raise check.bad(f"the held-out sample has {sample.shape[0]} rows, over {settings['sample']}")
-            return cls(settings, CosineReference(state), pca, components_ref, sample, n_reference)
+            holdout = check.array(blobs, "holdout", "f", (None, k))
+            sample = check.array(blobs, "sample", "f", (None, dim))
+            for name, rows in (("held-out", holdout), ("test", sample)):
+                if not 2 <= rows.shape[0] <= min(settings["sample"], n_reference):
+                    raise check.bad(
+                        f"the {name} sample has {rows.shape[0]} rows, not 2 to {settings['sample']}"
+                    )
+            if not np.isfinite(sample).all():
+                raise check.bad("the test sample holds NaN or inf")
+            test_dtype = meta.get("test_dtype")
+            if test_dtype not in ("f4", "f8"):
+                raise check.bad(f"test_dtype must be 'f4' or 'f8', got {test_dtype!r}")
+            return cls(
+                settings,
+                CosineReference(state),
+                pca,
+                components_ref,
+                holdout,
+                sample,
+                n_reference,
+                test_dtype,
+            )
 
     def __reduce__(self) -> Any:
         return (EmbeddingDrift.from_bytes, (self.to_bytes(),))
@@ -252,7 +313,8 @@ class EmbeddingDrift:
         return (
             f"EmbeddingDrift(dim={self.dim}, components={s['components']}, "
             f"reference rows={self._n_reference}, "
-            f"held-out sample={len(self._sample)}, permutations={s['permutations']}, alpha={s['alpha']})"
+            f"held-out rows={len(self._holdout)}, test sample={len(self._sample)}, "
+            f"permutations={s['permutations']}, alpha={s['alpha']})"
         )
 
 
@@ -263,16 +325,21 @@ def _named(projections: np.ndarray) -> dict[str, np.ndarray]:
 class EmbeddingAccumulator:
     """Current-side state of an EmbeddingDrift: update with batches, merge, finalize.
 
-    Keeps the cosine sums and bin counts, the per-component PSI counts and a hash-keyed sample
-    of projected rows (the same rows whatever the batching). finalize() equals compare() on the
-    concatenated batches, except the cosine quantiles, which come from a 65,536-cell grid over
-    [-1, 1] (within 3.1e-5 of the exact ones).
+    Keeps the cosine sums and bin counts, the per-component PSI counts and a sample of up to
+    `sample` rows (ambient vectors) chosen by position: row p of the current data (p counted from
+    `start`, batch after batch, or from ``update(batch, offset=p)``) is kept when its keyed hash
+    is among the `sample` smallest. finalize() equals compare() on the concatenated batches
+    when every row got its position in that concatenation (sequential updates do; parallel
+    workers start their accumulators at their global offsets: ``drift.accumulator(start=...)``),
+    except the cosine quantiles, which come from a 65,536-cell grid over [-1, 1] (within 3.1e-5
+    of the exact ones). Accumulators merged without offsets still hold a uniform random sample
+    chosen independently of content, just not compare()'s.
     """
 
-    def __init__(self, drift: EmbeddingDrift) -> None:
+    def __init__(self, drift: EmbeddingDrift, start: int = 0) -> None:
         self._drift = drift
         d = drift.dim
-        k = drift._settings["components"]
+        self._next = check_count(start, "start", 0, 2**63 - 1)
         self._rows = 0
         self._unit_sum = np.zeros(d)
         self._norm_sum = 0.0
@@ -281,16 +348,21 @@ class EmbeddingAccumulator:
         self._cosine_acc: PsiAccumulator = drift._cosine.psi_reference.accumulator()
         self._component_acc: PsiAccumulator = drift._components_ref.accumulator()
         self._keys = np.zeros(0, dtype=np.uint64)
-        self._sample = np.zeros((0, k))
+        self._sample = np.zeros((0, d))
 
     @locked
-    def update(self, batch: Any) -> None:
+    def update(self, batch: Any, offset: int | None = None) -> None:
+        """Adds `batch`, whose first row is at position `offset` of the current data (default:
+        right after the previous batch; the first batch at the accumulator's `start`)."""
+        start = self._next if offset is None else check_count(offset, "offset", 0, 2**63 - 1)
         matrix = as_matrix(batch, "batch", min_rows=0)
         if matrix.shape[0]:
-            self._update(matrix, keep_cosines=False, argument="batch")
+            self._update(matrix, keep_cosines=False, argument="batch", start=start)
 
     @locked
-    def _update(self, matrix: np.ndarray, keep_cosines: bool, argument: str) -> np.ndarray | None:
+    def _update(
+        self, matrix: np.ndarray, keep_cosines: bool, argument: str, start: int = 0
+    ) -> np.ndarray | None:
         drift = self._drift
         if matrix.shape[1] != drift.dim:
             raise UndertowError(
@@ -301,11 +373,12 @@ class EmbeddingAccumulator:
         cosines = out["cosines"]
         with _blame(argument):
             projections = np.asarray(drift._pca.transform(matrix), dtype=np.float64)
-        keys = row_keys(matrix, s["seed"])
+        keys = position_keys(start, matrix.shape[0], s["seed"], "current")
         pick = smallest(keys, s["sample"])
         self._keys, self._sample = merge_samples(
-            self._keys, self._sample, keys[pick], projections[pick], s["sample"]
+            self._keys, self._sample, keys[pick], np.asarray(matrix[pick], dtype=np.float64), s["sample"]
         )
+        self._next = start + matrix.shape[0]
         self._rows += int(out["rows"])
         self._unit_sum += out["unit_sum"]
         self._norm_sum += out["norm_sum"]
@@ -326,6 +399,7 @@ class EmbeddingAccumulator:
 
     def _merge(self, other: EmbeddingAccumulator) -> None:
         self._rows += other._rows
+        self._next = max(self._next, other._next)
         self._unit_sum += other._unit_sum
         self._norm_sum += other._norm_sum
         self._off_norm += other._off_norm
@@ -375,35 +449,58 @@ class EmbeddingAccumulator:
             psi_detail=detail,
         )
         report = self._component_acc.finalize()
-        component_psi = np.array([report[f"pc{i + 1}"].value for i in range(s["components"])])
-        threshold = s["component_threshold"]
+        names = [f"pc{i + 1}" for i in range(s["components"])]
+        component_psi = np.array([report[name].value for name in names])
+        component_p = np.array(
+            [binned_p_value(report[name].expected_counts, report[name].actual_counts) for name in names]
+        )
         sample = self._sample
         with _blame("current"):  # the reference rows passed the covariance overflow check at fit
-            test = mmd(drift._sample, sample, permutations=s["permutations"], seed=s["seed"])
-        auc = domain_auc(drift._sample, sample, seed=s["seed"])
-        status = "stable"
-        if test.p_value is not None and test.p_value < s["alpha"]:
-            severe = auc >= SEVERE_AUC or cosine.centroid_distance >= SEVERE_CENTROID
-            status = "severe" if severe else "drift"
+            dtype = np.float32 if drift._test_dtype == "f4" else np.float64
+            test, null = mmd_with_null(
+                drift._sample.astype(dtype),
+                sample.astype(dtype),
+                permutations=s["permutations"],
+                seed=s["seed"],
+            )
+            current_projections = np.asarray(drift._pca.transform(sample), dtype=np.float64)
+        auc = domain_auc(drift._holdout, current_projections, seed=s["seed"])
+        centroid_norm = float(np.linalg.norm(c["unit_sum"] / c["rows"]))
+        centred = centroid_norm < CENTRED_NORM
+        status, reason = status_and_reason(
+            test, auc, cosine.centroid_distance, centred, centroid_norm, s["alpha"], self._rows
+        )
         return EmbeddingDriftReport(
             status=status,
             cosine=cosine,
             mmd=test,
             component_psi=component_psi,
-            component_threshold=threshold,
-            drifted_share=float(np.mean(component_psi >= threshold)),
+            component_threshold=s["component_threshold"],
+            drifted_share=float(np.mean(rejected_by_fdr(component_p, s["alpha"]))),
             domain_auc=auc,
             alpha=s["alpha"],
             n_reference=drift._n_reference,
             n_current=self._rows,
             components=s["components"],
-            reference_sample_2d=np.ascontiguousarray(drift._sample[:, :2]),
-            current_sample_2d=np.ascontiguousarray(sample[:, :2]),
+            mmd_null=null,
+            n_tested_reference=test.n_x,
+            n_tested_current=test.n_y,
+            reason=reason,
+            mean_centred=centred,
+            reference_centroid_norm=centroid_norm,
+            component_p_values=component_p,
+            reference_sample_2d=np.ascontiguousarray(drift._holdout[:, :2]),
+            current_sample_2d=np.ascontiguousarray(current_projections[:, :2]),
         )
 
     @locked
     def to_bytes(self) -> bytes:
-        meta = {"rows": self._rows, "norm_sum": self._norm_sum, "off_norm": self._off_norm}
+        meta = {
+            "rows": self._rows,
+            "next": self._next,
+            "norm_sum": self._norm_sum,
+            "off_norm": self._off_norm,
+        }
         blobs = {
             "reference": self._drift.to_bytes(),
             "unit_sum": self._unit_sum,
@@ -430,6 +527,7 @@ class EmbeddingAccumulator:
             out = cls(drift)
             rows = check.integer(meta["rows"], "rows", 0, 2**63 - 1)
             out._rows = rows
+            out._next = check.integer(meta.get("next"), "next", 0, 2**63 - 1)
             out._norm_sum = check.number(meta["norm_sum"], "norm_sum", 0.0)
             out._off_norm = check.integer(meta["off_norm"], "off_norm", 0, rows)
             out._unit_sum = check.array(blobs, "unit_sum", "f", (drift.dim,)).copy()
@@ -455,7 +553,9 @@ class EmbeddingAccumulator:
             out._keys = check.array(blobs, "keys", "u", (None,)).copy()
             if out._keys.shape[0] > s["sample"]:
                 raise check.bad(f"the sample has {out._keys.shape[0]} rows, more than {s['sample']}")
-            out._sample = check.array(blobs, "sample", "f", (out._keys.shape[0], s["components"])).copy()
+            out._sample = check.array(blobs, "sample", "f", (out._keys.shape[0], drift.dim)).copy()
+            if not np.isfinite(out._sample).all():
+                raise check.bad("the sample holds NaN or inf")
         return out
 
     def __reduce__(self) -> Any:

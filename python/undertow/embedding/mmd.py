@@ -22,8 +22,10 @@ class MmdResult:
     """Unbiased MMD^2 with an RBF kernel, and its test.
 
     ``p_value`` is the permutation p-value ``(1 + #{permuted >= observed}) / (1 + permutations)``
-    for the exact estimator (None when permutations=0), and Hotelling's T^2 p-value on the
-    random-feature means for ``estimator="rff"``.
+    for the exact estimator (None when permutations=0; never below ``1 / (1 + permutations)``),
+    and Hotelling's T^2 p-value on the random-feature means (F distribution) for
+    ``estimator="rff"``, floored at 2.2e-308 (the smallest normal double: the F tail of a strong
+    drift underflows, and 0.0 would read as an exact, impossible value).
     """
 
     value: float
@@ -127,6 +129,14 @@ def median_bandwidth(x: Any, y: Any, seed: int = 0) -> float:
     return _median(xm, ym, check_seed(seed))
 
 
+def mmd_with_null(x: np.ndarray, y: np.ndarray, permutations: int, seed: int) -> tuple[MmdResult, np.ndarray]:
+    """The exact test of `mmd` (median bandwidth) on checked matrices, with the statistic of each
+    permutation (float64, in permutation order): the null distribution behind the p-value."""
+    xm, ym = common_dtype(x, y)
+    raw = _core.mmd_exact(xm, ym, _median(xm, ym, seed), permutations, seed)
+    return _result(raw, "exact", None), np.asarray(raw["null"], dtype=np.float64)
+
+
 def mmd(
     x: Any,
     y: Any,
@@ -182,7 +192,7 @@ class RffAccumulator:
     keeps the count, sum and cross-products of its features (float64), so batches, files and
     machines merge. ``finalize()`` gives the unbiased MMD^2 of the features and Hotelling's T^2
     p-value of the two feature means against the pooled covariance (F distribution; directions
-    with eigenvalue below 1e-10 of the largest are dropped).
+    with eigenvalue below 1e-10 of the largest are dropped; floored at 2.2e-308, never 0.0).
     """
 
     def __init__(self, dim: int, bandwidth: float, features: int = 256, seed: int = 0) -> None:

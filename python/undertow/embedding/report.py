@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,79 @@ from undertow.tabular.results import plain
 # the "severe" status: a classifier separates the sides, or the centroids moved this far
 SEVERE_AUC = 0.9
 SEVERE_CENTROID = 0.25
+# Below this norm of the reference centroid (the mean of its unit rows) the embeddings are
+# mean-centred (or isotropic): the centroid direction is sampling noise, so the centroid distance
+# of two no-drift halves is anywhere in [0, 2] (1.46-1.61 on centred real sentences) and is not
+# used. Real uncentred sentence encoders sit far above (MiniLM 0.3-0.5, model2vec about 0.6);
+# the noise of a centroid of n unit rows is about 1 / sqrt(n), 0.014 at 5,000 rows.
+CENTRED_NORM = 0.05
+
+
+def _chi2_survival(x: float, df: int) -> float:
+    """P(chi^2_df > x), exact for integer df: the regularized upper gamma Q(df/2, x/2) in closed
+    form (Poisson sum for even df, erfc plus a sum for odd df), terms in log space."""
+    if x <= 0:
+        return 1.0
+    h = x / 2.0
+    if df % 2 == 0:
+        terms = (math.exp(-h + i * math.log(h) - math.lgamma(i + 1)) for i in range(df // 2))
+        return min(1.0, math.fsum(terms))
+    terms = (math.exp(-h + (i - 0.5) * math.log(h) - math.lgamma(i + 0.5)) for i in range(1, df // 2 + 1))
+    return min(1.0, math.erfc(math.sqrt(h)) + math.fsum(terms))
+
+
+def binned_p_value(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Pearson's chi-square test of homogeneity of two binned samples (bins with no row on either
+    side dropped). The bins are the reference hold-out's quantiles: the true bin probabilities
+    then vary like a multinomial of the hold-out's size, so the usual test is asymptotically
+    valid."""
+    a, b = np.asarray(expected, dtype=np.float64), np.asarray(actual, dtype=np.float64)
+    keep = (a + b) > 0
+    a, b = a[keep], b[keep]
+    na, nb = a.sum(), b.sum()
+    if len(a) < 2 or na == 0 or nb == 0:
+        return 1.0
+    pooled = (a + b) / (na + nb)
+    statistic = float(np.sum((a - na * pooled) ** 2 / (na * pooled) + (b - nb * pooled) ** 2 / (nb * pooled)))
+    return _chi2_survival(statistic, len(a) - 1)
+
+
+def rejected_by_fdr(p_values: np.ndarray, alpha: float) -> np.ndarray:
+    """Benjamini-Hochberg at level alpha: which tests are rejected. When nothing drifted the
+    chance of any rejection is at most alpha (as with Bonferroni), and it finds more of the
+    components that moved when several did (a topic change moves many a little)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    k = len(p)
+    ranked = np.sort(p)
+    passing = np.flatnonzero(ranked <= alpha * np.arange(1, k + 1) / k)
+    if passing.size == 0:
+        return np.zeros(k, dtype=bool)
+    return p <= ranked[passing[-1]]
+
+
+def status_and_reason(
+    test: MmdResult, auc: float, centroid_distance: float, centred: bool, centroid_norm: float, alpha: float,
+    n_current: int,
+) -> tuple[str, str]:  # fmt: skip
+    """The status and the rule that set it, in words."""
+    tested = f"{test.n_x:,} reference vs {test.n_y:,} current rows tested of {n_current:,}"
+    if test.p_value is None or test.p_value >= alpha:
+        p = "None" if test.p_value is None else f"{test.p_value:.3g}"
+        return "stable", f"MMD p-value {p} >= alpha {alpha} ({tested}): no evidence of drift"
+    reasons = []
+    if auc >= SEVERE_AUC:
+        reasons.append(f"the domain classifier separates the sides (AUC {auc:.3f} >= {SEVERE_AUC})")
+    if not centred and centroid_distance >= SEVERE_CENTROID:
+        reasons.append(f"the centroids moved (cosine distance {centroid_distance:.3g} >= {SEVERE_CENTROID})")
+    head = f"MMD p-value {test.p_value:.3g} < alpha {alpha} ({tested})"
+    if centred:
+        head += (
+            f"; the reference is mean-centred (centroid norm {centroid_norm:.3g} < {CENTRED_NORM}), "
+            "so the centroid distance is not used"
+        )
+    if reasons:
+        return "severe", f"{head}, and {' and '.join(reasons)}"
+    return "drift", head
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,10 +98,20 @@ class EmbeddingDriftReport:
     """Embedding drift of current vectors against a fitted EmbeddingDrift.
 
     status: "stable" when ``mmd.p_value >= alpha``; otherwise "drift", or "severe" when also
-    ``domain_auc >= 0.9`` or ``cosine.centroid_distance >= 0.25``. Under no drift a non-stable
-    status is exactly as frequent as a permutation p-value below alpha (the test is calibrated).
-    ``drifted_share`` is the share of PCA components whose PSI is at least
-    ``component_threshold`` (0.25, the PSI "significant" threshold).
+    ``domain_auc >= 0.9`` or ``cosine.centroid_distance >= 0.25`` (the centroid rule only when
+    the reference is not mean-centred, see ``mean_centred``). ``reason`` says which rule fired.
+    The MMD test is exact (permutations) on ``n_tested_reference`` x ``n_tested_current`` ambient
+    vectors sampled by position; under no drift a non-stable status is exactly as frequent as a
+    permutation p-value below alpha (see docs/calibration_embedding.md). ``mmd_null`` holds the
+    permutation statistics the p-value counts against.
+
+    ``drifted_share`` is the share of PCA components whose binned two-sample test (chi-square
+    homogeneity of the reference hold-out's and the current rows' counts in the PSI bins,
+    ``component_p_values``) is rejected by Benjamini-Hochberg at ``alpha`` (under no drift any
+    rejection has probability at most alpha). ``component_psi``
+    and ``component_threshold`` keep the PSI values and their "significant" threshold (0.25).
+    ``mean_centred``: the reference centroid (mean of the unit rows) has norm
+    ``reference_centroid_norm`` below 0.05, so the centroid distance is noise and is ignored.
     """
 
     status: str
@@ -41,6 +125,13 @@ class EmbeddingDriftReport:
     n_reference: int
     n_current: int
     components: int
+    mmd_null: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_tested_reference: int = 0
+    n_tested_current: int = 0
+    reason: str = ""
+    mean_centred: bool = False
+    reference_centroid_norm: float = math.nan
+    component_p_values: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # the held-out samples the MMD test and the domain classifier compared, on the first two PCA
     # components (at most `sample` rows each): what the HTML report's scatter shows
     reference_sample_2d: np.ndarray | None = None
@@ -59,6 +150,13 @@ class EmbeddingDriftReport:
             "n_reference": self.n_reference,
             "n_current": self.n_current,
             "components": self.components,
+            "mmd_null": plain(self.mmd_null),
+            "n_tested_reference": self.n_tested_reference,
+            "n_tested_current": self.n_tested_current,
+            "reason": self.reason,
+            "mean_centred": self.mean_centred,
+            "reference_centroid_norm": self.reference_centroid_norm,
+            "component_p_values": plain(self.component_p_values),
         }
 
     def to_polars(self) -> pl.DataFrame:
@@ -75,10 +173,10 @@ class EmbeddingDriftReport:
             ("classifier", "domain_auc", self.domain_auc, SEVERE_AUC),
         ]
         flags = {
-            "centroid_distance": c.centroid_distance >= SEVERE_CENTROID,
+            "centroid_distance": not self.mean_centred and c.centroid_distance >= SEVERE_CENTROID,
             "cosine_psi": c.status == "significant",
             "p_value": m.p_value is not None and m.p_value < self.alpha,
-            "max_component_psi": self.drifted_share > 0,
+            "max_component_psi": float(np.max(self.component_psi)) >= self.component_threshold,
             "domain_auc": self.domain_auc >= SEVERE_AUC,
         }
         return pl.DataFrame(
@@ -107,14 +205,22 @@ class EmbeddingDriftReport:
 
     def __repr__(self) -> str:
         p = "None" if self.mmd.p_value is None else f"{self.mmd.p_value:.4g}"
+        centred = (
+            " (not meaningful: the reference is mean-centred, centroid norm "
+            f"{self.reference_centroid_norm:.3g})"
+            if self.mean_centred
+            else ""
+        )
         return (
             f"EmbeddingDriftReport(status={self.status!r}\n"
+            f"  reason: {self.reason}\n"
             f"  mmd: MMD^2={self.mmd.value:.4g}, p={p} (alpha {self.alpha}), "
-            f"bandwidth={self.mmd.bandwidth:.4g}, rows {self.mmd.n_x}/{self.mmd.n_y}\n"
-            f"  cosine: centroid distance={self.cosine.centroid_distance:.4g}, "
+            f"bandwidth={self.mmd.bandwidth:.4g}, "
+            f"rows tested {self.n_tested_reference}/{self.n_tested_current}\n"
+            f"  cosine: centroid distance={self.cosine.centroid_distance:.4g}{centred}, "
             f"cosine PSI={self.cosine.cosine_psi:.4g} ({self.cosine.status})\n"
             f"  pca: {self.components} components, drifted share={self.drifted_share:.3g} "
-            f"(PSI >= {self.component_threshold}), max PSI={float(np.max(self.component_psi)):.4g}\n"
+            f"(binned tests, Benjamini-Hochberg at alpha), max PSI={float(np.max(self.component_psi)):.4g}\n"
             f"  classifier: domain AUC={self.domain_auc:.4f}\n"
             f"  rows: reference {self.n_reference}, current {self.n_current})"
         )

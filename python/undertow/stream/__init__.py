@@ -17,6 +17,7 @@ from undertow.stream.fragments import (
     Fragment,
     check_schema,
     expected_types,
+    leaf_starts,
     list_fragments,
     read_fragment,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "check_schema",
     "expected_types",
     "fixed_width",
+    "leaf_starts",
     "list_fragments",
     "merge_group",
     "read_fragment",

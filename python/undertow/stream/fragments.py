@@ -130,12 +130,14 @@ def read_fragment(
     batch_size: int = DEFAULT_BATCH_SIZE,
     expected: Mapping[str, Any] | None = None,
     on_rows: Callable[[int], None] | None = None,
+    start: int = 0,
 ) -> Any:
     """One leaf: a fresh accumulator updated with every batch of `fragment` (columns checked
-    against `expected` first, so a file with a missing or retyped column is named)."""
+    against `expected` first, so a file with a missing or retyped column is named). `start`: the
+    position of the leaf's first row in the whole source, for jobs that sample rows by position."""
     opened = fragment.open()
     check_schema(opened.physical_schema, job.columns, fragment.label, expected)
-    acc = job.new()
+    acc = new_leaf(job, start)
     for batch in _fragment_batches(fragment, opened, list(job.columns), batch_size):
         if batch.num_rows:
             update_job(job, acc, batch, fragment.label)
@@ -167,6 +169,21 @@ def _fragment_batches(fragment: Fragment, opened: Any, columns: list[str], batch
     return opened.to_batches(
         columns=columns, batch_size=batch_size, batch_readahead=BATCH_READAHEAD, **options
     )
+
+
+def new_leaf(job: Any, start: int) -> Any:
+    """A fresh accumulator of `job`; positional jobs (embedding drift, which samples rows by their
+    position in the source) get the global position of the leaf's first row."""
+    return job.new(start) if getattr(job, "positional", False) else job.new()
+
+
+def leaf_starts(job: Any, counts: Any) -> list[int]:
+    """The global position of each leaf's first row: the running sum of the leaves' row counts
+    for positional jobs (`counts()` gives them, read from the footers only then), else zeros."""
+    if not getattr(job, "positional", False):
+        return [0] * len(counts())
+    sizes = counts()
+    return [int(sum(sizes[:i])) for i in range(len(sizes))]
 
 
 def is_parquet(fragment: Any) -> bool:

@@ -100,13 +100,15 @@ class EmbeddingJob:
 
     drift: EmbeddingDrift
     column: str
+    # Its sample is chosen by row position: each leaf starts at its global offset (new(start)).
+    positional = True
 
     @property
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def new(self) -> EmbeddingAccumulator:
-        return self.drift.accumulator()
+    def new(self, start: int = 0) -> EmbeddingAccumulator:
+        return self.drift.accumulator(start)
 
     def update(self, acc: EmbeddingAccumulator, batch: Any) -> None:
         acc.update(arrow_vectors(batch.column(self.column), self.column))

@@ -50,7 +50,9 @@ from undertow.stream.fragments import (
     check_schema,
     expected_types,
     is_parquet,
+    leaf_starts,
     list_fragments,
+    new_leaf,
     read_fragment,
     update_job,
 )
@@ -172,11 +174,12 @@ class Scan:
             check_schema(handle.physical_schema, columns, fragment.label, expected)
             opened.append(handle)
             total += handle.count_rows() if progress_wanted(self.progress) else 0
+        starts = leaf_starts(job, lambda: [handle.count_rows() for handle in opened])
         bar = Progress(self.progress, total or None, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
-            for fragment in fragments:
-                reducer.push(read_fragment(fragment, job, self.batch_size, expected, bar.update))
+            for fragment, start in zip(fragments, starts, strict=True):
+                reducer.push(read_fragment(fragment, job, self.batch_size, expected, bar.update, start))
         finally:
             bar.close()
         acc = reducer.result()
@@ -198,11 +201,12 @@ class Scan:
         for fragment in fragments:
             check_schema(fragment.physical_schema, physical_columns, getattr(fragment, "path", "?"), expected)
         total = dataset.count_rows() if progress_wanted(self.progress) else None
+        starts = leaf_starts(job, lambda: [fragment.count_rows() for fragment in fragments])
         bar = Progress(self.progress, total, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
-            for fragment in fragments:
-                acc = job.new()
+            for fragment, start in zip(fragments, starts, strict=True):
+                acc = new_leaf(job, start)
                 options = {"fragment_scan_options": parquet_scan_options()} if is_parquet(fragment) else {}
                 for batch in fragment.to_batches(
                     schema=dataset.schema, columns=columns, batch_size=self.batch_size, **options

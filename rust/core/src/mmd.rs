@@ -58,6 +58,9 @@ pub struct MmdOutcome {
     pub permutations: usize,
     pub n_x: usize,
     pub n_y: usize,
+    /// The statistic of each permutation (the null distribution the p-value counts against);
+    /// empty for the RFF test and for permutations = 0.
+    pub null: Vec<f64>,
 }
 
 /// Checks a pair of samples and returns their row counts.
@@ -259,10 +262,9 @@ where
     let statistic =
         |c: usize| xx[c] / (nf * (nf - 1.0)) + yy[c] / (mf * (mf - 1.0)) - 2.0 * xy[c] / (nf * mf);
     let value = statistic(0);
+    let null: Vec<f64> = (1..=permutations).map(statistic).collect();
     let p_value = (permutations > 0).then(|| {
-        let exceed = (1..=permutations)
-            .filter(|&c| statistic(c) >= value)
-            .count();
+        let exceed = null.iter().filter(|&&s| s >= value).count();
         (1 + exceed) as f64 / (1 + permutations) as f64
     });
     Ok(MmdOutcome {
@@ -272,6 +274,7 @@ where
         permutations,
         n_x: n,
         n_y: m,
+        null,
     })
 }
 

@@ -25,6 +25,9 @@ const STREAM_FEATURES: u64 = 3;
 const CHUNK_ROWS: usize = 2048;
 /// Pooled-covariance directions below this share of the largest eigenvalue are dropped.
 const RANK_TOLERANCE: f64 = 1e-10;
+/// The smallest p-value the RFF test reports (the smallest normal f64): the F tail of a strong
+/// drift underflows to 0.0, which would read as an impossible exact 0.
+pub const P_FLOOR: f64 = f64::MIN_POSITIVE;
 /// The largest feature count: `finalize` eigen-decomposes a features x features matrix, O(f^3)
 /// (measured: 8,192 features took 219 s; at this cap an eighth of that).
 pub const MAX_FEATURES: usize = 4096;
@@ -246,7 +249,9 @@ impl Rff {
             ));
         } else {
             let stat = t2 * df2 / (rank as f64 * (nf + mf - 2.0));
-            f_survival(stat, rank as f64, df2)
+            // The F tail underflows to 0.0 for strong drift: report the smallest normal double
+            // instead, a bound ("p < 2.2e-308") that is never read as an impossible exact 0.
+            f_survival(stat, rank as f64, df2).max(P_FLOOR)
         };
         Ok(MmdOutcome {
             value,
@@ -255,6 +260,7 @@ impl Rff {
             permutations: 0,
             n_x: n as usize,
             n_y: m as usize,
+            null: Vec::new(),
         })
     }
 

@@ -207,6 +207,7 @@ fn outcome<'py>(py: Python<'py>, o: mmd::MmdOutcome) -> PyResult<Bound<'py, PyDi
     d.set_item("permutations", o.permutations)?;
     d.set_item("n_x", o.n_x)?;
     d.set_item("n_y", o.n_y)?;
+    d.set_item("null", o.null.into_pyarray(py))?;
     Ok(d)
 }
 

@@ -1,0 +1,122 @@
+"""Issue 17, item 5 (embedding parts): mean-centred embeddings are detected and their
+meaningless centroid distance is not used; drifted_share sees a topic change the MMD test sees;
+the RFF p-value is floored, never 0.0; the report says which rule set its status."""
+
+import numpy as np
+import pytest
+from sentences_data import load_sentences, unit_float32
+
+import undertow as ut
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    s = load_sentences()
+    return {"minilm": unit_float32(s["minilm"]).astype(np.float64), "docs": s["source"] == "python-docs"}
+
+
+def test_mean_centred_embeddings_are_detected_and_never_severe_by_centroid(sentences):
+    x = sentences["minilm"]
+    centred = x - x.mean(axis=0)  # what many pipelines do before storing vectors
+    distances = []
+    for seed in range(6):
+        order = np.random.default_rng(seed).permutation(len(x))
+        ref, cur = centred[order[:2000]], centred[order[2000:4000]]
+        report = ut.EmbeddingDrift.fit(ref, permutations=100).compare(cur)
+        assert report.mean_centred
+        assert report.reference_centroid_norm < 0.05
+        distances.append(report.cosine.centroid_distance)
+        # no drift: the centroid distance is noise and must not make a report severe
+        assert report.status != "severe" or report.domain_auc >= 0.9
+        assert "mean-centred" in repr(report)
+        assert report.to_dict()["mean_centred"] is True
+        flags = dict(zip(report.to_polars()["metric"], report.to_polars()["flagged"], strict=True))
+        assert flags["centroid_distance"] is False
+    # the old rule's trap: no-drift halves of centred data sit far beyond the 0.25 threshold
+    assert min(distances) > 0.25
+    # uncentred sentence embeddings are not flagged as centred (MiniLM's centroid norm ~0.3-0.5)
+    plain = ut.EmbeddingDrift.fit(x[:2000], permutations=50).compare(x[2000:4000])
+    assert not plain.mean_centred and plain.reference_centroid_norm > 0.2
+
+
+def test_centred_reference_with_drift_is_drift_not_severe_from_centroid():
+    # a small real drift on centred data: flagged by the MMD test, labelled "drift" (the
+    # classifier cannot separate the sides), the reason naming the ignored centroid rule
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(3000, 64))
+    cur = rng.normal(size=(3000, 64))
+    cur[:, 0] += 0.15
+    report = ut.EmbeddingDrift.fit(ref, components=8, permutations=100).compare(cur)
+    assert report.mean_centred
+    assert report.mmd.p_value < 0.05 and report.domain_auc < 0.9
+    assert report.cosine.centroid_distance >= 0.25  # noise that the old rule called severe
+    assert report.status == "drift"
+    assert "mean-centred" in report.reason and "not used" in report.reason
+
+
+def test_drifted_share_sees_a_topic_change_and_stays_zero_without_one(sentences):
+    x, docs = sentences["minilm"], sentences["docs"]
+    shares_drift, shares_null = [], []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(x))
+        ref, rest = order[:1500], order[1500:]
+        base = rest[:1200]
+        extra = np.setdiff1d(rest[docs[rest]], base)[:300]  # 20% of the rows from python-docs
+        drift = ut.EmbeddingDrift.fit(x[ref], permutations=100)
+        changed = drift.compare(x[np.concatenate([base, extra])])
+        assert changed.status != "stable"
+        shares_drift.append(changed.drifted_share)
+        shares_null.append(drift.compare(x[rest[1200:2700]]).drifted_share)
+        p = changed.component_p_values
+        assert p.shape == (32,) and np.all((p >= 0) & (p <= 1))
+        ranked = np.sort(p)
+        passing = np.flatnonzero(ranked <= 0.05 * np.arange(1, 33) / 32)  # Benjamini-Hochberg
+        want = 0.0 if passing.size == 0 else np.mean(p <= ranked[passing[-1]])
+        assert changed.drifted_share == want
+    # before: PSI >= 0.25 on no component, drifted_share 0 on every replicate. A 20% change of
+    # 1,500 rows moves each component a little: the per-component tests see it in most runs
+    # (the joint MMD test in all); without drift they stay silent
+    assert sum(s > 0 for s in shares_drift) >= 3, shares_drift
+    assert sum(s > 0 for s in shares_null) <= 1, shares_null
+
+
+def test_binned_p_value_matches_scipy_chi2_contingency():
+    from scipy.stats import chi2_contingency
+
+    from undertow.embedding.report import binned_p_value
+
+    rng = np.random.default_rng(4)
+    for bins in (2, 3, 10, 11, 40):
+        a = rng.integers(0, 200, bins)
+        b = rng.integers(0, 300, bins)
+        a[0] += 1
+        want = chi2_contingency(np.vstack([a, b]), correction=False).pvalue
+        assert binned_p_value(a, b) == pytest.approx(want, rel=1e-9, abs=1e-300)
+
+
+def test_rff_p_value_is_floored_not_zero():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(4000, 8))
+    y = rng.normal(size=(4000, 8)) + 3.0
+    r = ut.mmd(x, y, estimator="rff", features=64)
+    assert r.p_value == np.finfo(np.float64).tiny  # the F tail underflowed: the floor, not 0.0
+    mild = ut.mmd(x, rng.normal(size=(4000, 8)) + 0.05, estimator="rff", features=64)
+    assert 0 < mild.p_value < 1
+
+
+def test_reason_names_the_rule():
+    rng = np.random.default_rng(6)
+    ref = rng.normal(size=(1000, 16)) + 1.0
+    stable = ut.EmbeddingDrift.fit(ref, components=4, permutations=50).compare(
+        rng.normal(size=(800, 16)) + 1.0
+    )
+    assert stable.status == "stable" and stable.reason.startswith("MMD p-value")
+    assert ">= alpha 0.05" in stable.reason and "no evidence of drift" in stable.reason
+    # a move along the mean direction leaves a PCA of the centred rows blind: move one coordinate
+    far = rng.normal(size=(800, 16)) + 1.0
+    far[:, 0] += 8.0
+    severe = ut.EmbeddingDrift.fit(ref, components=4, permutations=50).compare(far)
+    assert severe.status == "severe"
+    assert "< alpha 0.05" in severe.reason and "AUC" in severe.reason
+    assert severe.reason in repr(severe)
