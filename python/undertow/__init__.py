@@ -17,6 +17,7 @@ from undertow.embedding.mmd import MmdResult, RffAccumulator, median_bandwidth, 
 from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
+from undertow.rotation import RotationReport, rotation_preview
 from undertow.stream.scan import scan
 from undertow.tabular.histogram import HistogramAccumulator, histogram
 from undertow.tabular.psi import psi
@@ -44,6 +45,7 @@ __all__ = [
     "PsiResult",
     "Reference",
     "RffAccumulator",
+    "RotationReport",
     "UndertowError",
     "__version__",
     "audit_index",
@@ -54,5 +56,6 @@ __all__ = [
     "median_bandwidth",
     "mmd",
     "psi",
+    "rotation_preview",
     "scan",
 ]
