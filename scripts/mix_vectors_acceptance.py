@@ -54,7 +54,7 @@ def main() -> None:
     precisions, recalls = [], []
     for seed in range(args.seeds):
         rng = np.random.default_rng(1000 + seed)
-        swapped = np.sort(rng.choice(n, int(round(args.share * n)), replace=False))
+        swapped = np.sort(rng.choice(n, round(args.share * n), replace=False))
         stored = minilm.copy()
         stored[swapped] = m2v[swapped]
         check = audit(stored, ids, seed)

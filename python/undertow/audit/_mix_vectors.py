@@ -45,7 +45,7 @@ GRAPH_K = 10
 REFERENCES = 1000  # sampled rows per side that confirm a row by its nearest neighbours
 NEIGHBOURS = 3
 NOISE_MADS = 4.0
-BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed  # below this many usable rows the check does not run
+BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed
 BLOCK = 32_768  # rows per float32 block of the final pass (48 MB of scratch at d=384)
 # _RANK_WHY: on the real data, rank 32 left precision at 0.96 on some seeds, rank 64 reached
 # 0.98-1.0; 48 keeps >= 0.95 over 10 seeds at 3/4 of rank 64's cost (measured,

@@ -53,7 +53,8 @@ def _from_frame(frame: pl.DataFrame, argument: str, id_column: str) -> Side:
     ]
     if len(vector_columns) != 1:
         raise UndertowError(
-            f"{argument}: needs exactly one Array/List vector column beside {id_column!r}, got {vector_columns}"
+            f"{argument}: needs exactly one Array/List vector column beside {id_column!r}, "
+            f"got {vector_columns}"
         )
     ids = check_int64_ids(frame[id_column].to_numpy(), f"{argument}: {id_column}", noun="id")
     return Side(ids, as_matrix(frame[vector_columns[0]], argument, min_rows=1))

@@ -118,9 +118,10 @@ def compatibility(
     ):
         verdict = "drop-in"
         reason = (
-            f"old and new vectors of the same documents have median cosine {numbers['self_cosine_median']:.3f} "
-            f"(>= {limits['drop_in_cosine']}) and old query vectors find {numbers['unmapped_overlap_mean']:.1%} "
-            f"of the new top-{kk} among new vectors (>= {limits['drop_in_overlap']:.0%}): the spaces agree"
+            "old and new vectors of the same documents have median cosine "
+            f"{numbers['self_cosine_median']:.3f} (>= {limits['drop_in_cosine']}) and old query vectors "
+            f"find {numbers['unmapped_overlap_mean']:.1%} of the new top-{kk} among new vectors "
+            f"(>= {limits['drop_in_overlap']:.0%}): the spaces agree"
         )
     elif (
         numbers["mapped_cosine_median"] >= limits["alignable_cosine"]
@@ -130,17 +131,18 @@ def compatibility(
         reason = (
             f"an orthogonal map fitted on {len(fit)} documents gives held-out median cosine "
             f"{numbers['mapped_cosine_median']:.3f} (>= {limits['alignable_cosine']}) and mapped old vectors "
-            f"find {numbers['mapped_overlap_mean']:.1%} of the new top-{kk} (>= {limits['alignable_overlap']:.0%}): "
-            "old queries can be mapped during a dual-read migration"
+            f"find {numbers['mapped_overlap_mean']:.1%} of the new top-{kk} "
+            f"(>= {limits['alignable_overlap']:.0%}): old queries can be mapped during a dual-read migration"
         )
     else:
         verdict = "incompatible"
         reason = (
-            f"even after an orthogonal map the held-out median cosine is {numbers['mapped_cosine_median']:.3f} "
+            "even after an orthogonal map the held-out median cosine is "
+            f"{numbers['mapped_cosine_median']:.3f} "
             f"and mapped old vectors find {numbers['mapped_overlap_mean']:.1%} of the new top-{kk}"
             + (
-                f" (unmapped: self cosine {numbers['self_cosine_median']:.3f} vs {numbers['random_pair_cosine_median']:.3f} "
-                "for random pairs)"
+                f" (unmapped: self cosine {numbers['self_cosine_median']:.3f} vs "
+                f"{numbers['random_pair_cosine_median']:.3f} for random pairs)"
                 if same_dims
                 else ""
             )

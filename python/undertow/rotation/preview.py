@@ -150,7 +150,8 @@ def rotation_preview(
             bad = ~np.isfinite(q).all(axis=1)
             if bad.any():
                 raise UndertowError(
-                    f"{name}: {int(bad.sum())} rows hold NaN or inf (the first: row {int(np.flatnonzero(bad)[0])})"
+                    f"{name}: {int(bad.sum())} rows hold NaN or inf "
+                    f"(the first: row {int(np.flatnonzero(bad)[0])})"
                 )
     cutoff_list = None
     if cutoffs is not None:
@@ -321,7 +322,8 @@ def _churn_check(name: str, churn: ListChurn, limit: float, limits: dict[str, fl
         ids=np.ascontiguousarray(churn.ids[changed], dtype=np.int64),
         count=len(changed),
         message=(
-            f"{what}: mean overlap@k {value:.3f} (p10 {summary['overlap_p10']:.3f}, RBO {summary['rbo_mean']:.3f}); "
+            f"{what}: mean overlap@k {value:.3f} (p10 {summary['overlap_p10']:.3f}, "
+            f"RBO {summary['rbo_mean']:.3f}); "
             f"{summary['share_overlap_below_half']:.1%} keep less than half of their top-k"
         ),
         detail={**summary, "most_changed": [int(churn.ids[i]) for i in worst[:10]]},
@@ -352,7 +354,8 @@ def _shift_check(shift: dict[str, Any], limit: float, size: int) -> Check:
         size,
         np.empty(0, np.int64),
         0,
-        f"PSI of top-1 scores {shift['psi_top1']:.3g}, of top-k {shift['psi_topk']:.3g} (old scores' quantile bins)",
+        f"PSI of top-1 scores {shift['psi_top1']:.3g}, of top-k {shift['psi_topk']:.3g} "
+        "(old scores' quantile bins)",
         detail=shift,
     )
 
@@ -366,8 +369,9 @@ def _cutoff_check(remaps: list, limit: float, defaulted: bool, churn: ListChurn)
     low_overlap = churn.summary.get("overlap_mean", 1.0) < 0.5
     message = (
         f"cutoff {worst.cutoff:.4g}{' (the old median top-1, no cutoffs given)' if defaulted else ''} passes "
-        f"{worst.pass_rate_old:.1%} of old results, {worst.pass_rate_new:.1%} of new; {worst.quantile_cutoff:.4g} keeps "
-        f"the pass rate, {worst.set_cutoff:.4g} keeps the most of the old passing set "
+        f"{worst.pass_rate_old:.1%} of old results, {worst.pass_rate_new:.1%} of new; "
+        f"{worst.quantile_cutoff:.4g} keeps the pass rate, {worst.set_cutoff:.4g} keeps the most "
+        "of the old passing set "
         f"({worst.set_kept:.1%} of it, Jaccard {worst.set_jaccard:.2f})"
         + (
             "; the result lists changed too much for the set cutoff to mean much: use the quantile cutoff"

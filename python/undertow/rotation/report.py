@@ -76,8 +76,9 @@ class RotationReport:
     def summary(self) -> str:
         s = self.settings
         lines = [
-            f"undertow rotation preview: {self.verdict.upper()} ({self.status}) — {s['documents']} documents, "
-            f"{s['queries']} {s['query_source']}, k={s['k']}, {s['metric']}, dims {s['dims'][0]} -> {s['dims'][1]}"
+            f"undertow rotation preview: {self.verdict.upper()} ({self.status}) — "
+            f"{s['documents']} documents, {s['queries']} {s['query_source']}, k={s['k']}, "
+            f"{s['metric']}, dims {s['dims'][0]} -> {s['dims'][1]}"
         ]
         width = max(len(n) for n in self.checks)
         for name, check in self.checks.items():
