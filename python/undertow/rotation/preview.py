@@ -330,6 +330,10 @@ def _churn_check(name: str, churn: ListChurn, limit: float, limits: dict[str, fl
     )
 
 
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
 def _shift_check(shift: dict[str, Any], limit: float, size: int) -> Check:
     values = [v for v in (shift.get("psi_top1"), shift.get("psi_topk")) if v is not None]
     if not values:
@@ -354,8 +358,8 @@ def _shift_check(shift: dict[str, Any], limit: float, size: int) -> Check:
         size,
         np.empty(0, np.int64),
         0,
-        f"PSI of top-1 scores {shift['psi_top1']:.3g}, of top-k {shift['psi_topk']:.3g} "
-        "(old scores' quantile bins)",
+        f"PSI of top-1 scores {_fmt(shift['psi_top1'])}, of top-k {_fmt(shift['psi_topk'])} "
+        "(old scores' quantile bins; under 10 scores: -)",
         detail=shift,
     )
 
