@@ -20,6 +20,7 @@ from undertow.embedding.pca import PCA, CovarianceAccumulator
 from undertow.embedding.report import EmbeddingDriftReport
 from undertow.embedding.search import exact_search
 from undertow.report import report
+from undertow.rotation import RotationReport, rotation_preview
 from undertow.stream.scan import scan
 from undertow.tabular.compare import CompareAccumulator, TwoSampleReport
 from undertow.tabular.histogram import HistogramAccumulator, histogram
@@ -63,6 +64,7 @@ __all__ = [
     "PsiResult",
     "Reference",
     "RffAccumulator",
+    "RotationReport",
     "SrmResult",
     "TwoSampleReport",
     "TwoSampleResult",
@@ -83,6 +85,7 @@ __all__ = [
     "mmd",
     "psi",
     "report",
+    "rotation_preview",
     "scan",
     "two_sample",
     "wasserstein",

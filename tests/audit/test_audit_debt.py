@@ -60,7 +60,11 @@ def test_clean_index_is_all_clear(data, kind):
     )
     assert report.status == "ok", report.summary()
     is_ivf = "IVF" in kind
-    expected_not_run = {"score_shift"} | (set() if is_ivf else {"ivf_imbalance", "ivf_residual_drift"})
+    # encoder_mix_vectors: the corpus's Gaussian clusters around random centres share no mean
+    # direction (real encoders' do), so the check cannot judge them and says so
+    expected_not_run = {"score_shift", "encoder_mix_vectors"} | (
+        set() if is_ivf else {"ivf_imbalance", "ivf_residual_drift"}
+    )
     assert {name for name, c in report.checks.items() if c.status == "not_run"} == expected_not_run
     assert all(c.status == "ok" for name, c in report.checks.items() if name not in expected_not_run)
     assert list(report.checks) == list(CHECKS)

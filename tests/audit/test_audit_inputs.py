@@ -361,7 +361,7 @@ def test_report_round_trips_through_json(indebted):
 def test_report_to_polars_summary_and_repr(indebted):
     report = indebted
     frame = report.to_polars()
-    assert frame.height == 12 and frame["check"].to_list() == list(CHECKS)
+    assert frame.height == 13 and frame["check"].to_list() == list(CHECKS)
     assert frame["status"].to_list() == [report[name].status for name in CHECKS]
     assert frame["count"].to_list() == [report[name].count for name in CHECKS]
     values = [report[name].value for name in CHECKS]

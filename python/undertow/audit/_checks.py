@@ -19,6 +19,7 @@ SEVERITY = {
     "duplicate_ids": "fail",
     "content_stale": "fail",
     "encoder_mix": "fail",
+    "encoder_mix_vectors": "fail",
     "fresh_cosine": "fail",
     "norm_profile": "fail",
     "ivf_imbalance": "warn",

@@ -21,6 +21,7 @@ CHECKS = (
     "duplicate_ids",
     "content_stale",
     "encoder_mix",
+    "encoder_mix_vectors",
     "fresh_cosine",
     "norm_profile",
     "ivf_imbalance",

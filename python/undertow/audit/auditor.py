@@ -15,6 +15,7 @@ from undertow._inputs import as_matrix
 from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile, not_run
 from undertow.audit._docs import read_docs
 from undertow.audit._index import IndexView, open_index
+from undertow.audit._mix_vectors import encoder_mix_vectors
 from undertow.audit._report import CHECKS, AuditReport, Check
 from undertow.audit._search import ann_recall, score_shift, scores_of, search, tombstone_pollution
 
@@ -25,6 +26,7 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "duplicate_ids": 0.0,
     "content_stale": 0.0,
     "encoder_mix": 0.0,
+    "encoder_mix_vectors": 0.0,  # share of stored vectors that look embedded by another encoder
     "fresh_cosine": 0.0,
     "norm_profile": 0.0,
     "ivf_imbalance": 3.0,  # faiss's imbalance factor; 1.0 is perfectly even
@@ -33,6 +35,7 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "tombstone_pollution": 0.0,
     "score_shift": 0.25,  # PSI, the usual "significant" line
     "fresh_cosine_min": 0.98,  # a stored vector below this cosine to its fresh one is stale
+    "encoder_mix_vectors_cosine": 0.1,  # a group whose centroid cosine to the rest is below is foreign
     "norm_tolerance": 0.01,  # |norm - 1| allowed under inner product
     "recent_share": 0.2,  # the latest share of vectors by embedded_at that counts as recent
     "score_cutoff": None,  # the absolute score cutoff to track (default: the baseline's median top-1)
@@ -49,6 +52,7 @@ _RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "ivf_residual_drift": (0.0, None, True, False),
     "score_shift": (0.0, None, False, False),
     "fresh_cosine_min": (-1.0, 1.0, False, False),
+    "encoder_mix_vectors_cosine": (-1.0, 1.0, False, False),
     "norm_tolerance": (0.0, None, False, False),
     "recent_share": (0.0, 1.0, True, True),
     "score_cutoff": (None, None, False, False),
@@ -181,6 +185,7 @@ def audit_index(
     )
     norms = np.concatenate([_core.row_norms(block) for _, block in view.chunks()])
     checks["norm_profile"] = norm_profile(view, norms, limits)
+    checks["encoder_mix_vectors"] = encoder_mix_vectors(view, limits, seed)
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
     q, self_rows, source = _queries(queries, view, norms, query_sample, seed, fresh_pair)

@@ -1,0 +1,337 @@
+"""encoder_mix_vectors: find rows embedded by another encoder from the stored vectors alone.
+
+Every encoder writes into its own coordinate system with its own anisotropy: its vectors share a
+mean direction (all-MiniLM-L6-v2's rows sit at cosine ~0.28 from their centroid) and a low-rank
+subspace. Two topics embedded by one encoder still share that mean direction (chatterbot vs
+python-docs centroids: cosine 0.26); rows of another encoder do not (minilm vs m2v centroids of
+the same texts: cosine -0.003). Cosines across encoders are noise around 0. So:
+
+1. a seeded sample of at most `SAMPLE` stored rows, unit-normalized, is clustered by spherical
+   k-means (`CLUSTERS` clusters, k-means++ seeding);
+2. a cluster whose centroid has cosine below `cosine_max` (default 0.1) with the centroid of all
+   other sampled rows is a candidate foreign group; no such cluster: no alarm, and no pass over
+   the whole index;
+3. the group is refined on the sample by a subspace test: a row belongs to the group when the
+   group's top-`RANK` (uncentered) singular subspace captures more of the row's energy than the
+   rest's does; refit and repeat until stable (at most `REFINE` rounds). The refined group must
+   still pass step 2 and hold at least `MIN_GROUP` sampled rows;
+4. every stored row is classified by the same subspace test (one product of the rows with the two
+   d x RANK bases, in blocks); those rows are the check's ids.
+
+Measured on the shared real data (scripts/mix_vectors_acceptance.py, docs/audit.md): 5% of a
+minilm index silently replaced by the m2v vectors of the same texts is found with precision and
+recall >= 0.95; a clean minilm index of two unrelated topics gives no candidate group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from undertow.audit._checks import judged, not_run
+from undertow.audit._index import IndexView
+from undertow.audit._report import Check
+from undertow.embedding.search import exact_search
+
+SAMPLE = 10_000  # rows clustered and refined; the final pass reads every row
+CLUSTERS = 16
+KMEANS_ROUNDS = 25
+RANK = 48  # the subspace rank per group (see _RANK_WHY)
+REFINE = 4
+MIN_MAJORITY = 0.6  # the largest family of clusters must hold this share of the sample
+MIN_GROUP = 10  # sampled rows a foreign group needs before it is reported
+MIN_ROWS = 200
+GRAPH_K = 10
+REFERENCES = 1000  # sampled rows per side that confirm a row by its nearest neighbours
+NEIGHBOURS = 3
+NOISE_MADS = 4.0
+BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed
+BLOCK = 32_768  # rows per float32 block of the final pass (48 MB of scratch at d=384)
+# _RANK_WHY: on the real data, rank 32 left precision at 0.96 on some seeds, rank 64 reached
+# 0.98-1.0; 48 keeps >= 0.95 over 10 seeds at 3/4 of rank 64's cost (measured,
+# scripts/mix_vectors_acceptance.py).
+
+
+def _unit(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 unit rows and the mask of usable (finite, non-zero) rows."""
+    x = np.asarray(block, dtype=np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    usable = np.isfinite(norms) & (norms > 0)
+    out = np.zeros_like(x)
+    out[usable] = x[usable] / norms[usable, None]
+    return out, usable
+
+
+def spherical_kmeans(x: np.ndarray, clusters: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels of unit rows `x` by spherical k-means with k-means++ seeding on cosine distance."""
+    centres = np.empty((clusters, x.shape[1]))
+    centres[0] = x[rng.integers(len(x))]
+    distance = np.maximum(1.0 - x @ centres[0], 0.0)
+    for j in range(1, clusters):
+        weight = distance**2
+        total = weight.sum()
+        pick = rng.integers(len(x)) if total <= 0 else rng.choice(len(x), p=weight / total)
+        centres[j] = x[pick]
+        distance = np.minimum(distance, np.maximum(1.0 - x @ centres[j], 0.0))
+    labels = np.argmax(x @ centres.T, axis=1)
+    for _ in range(KMEANS_ROUNDS):
+        sums = np.eye(clusters)[labels].T @ x  # one product; np.add.at took 0.25 s a round
+        norms = np.linalg.norm(sums, axis=1)
+        keep = norms > 0
+        centres[keep] = sums[keep] / norms[keep, None]
+        updated = np.argmax(x @ centres.T, axis=1)
+        if np.array_equal(updated, labels):
+            break
+        labels = updated
+    return labels
+
+
+def centroid_cosine(x: np.ndarray, group: np.ndarray) -> float:
+    """Cosine between the mean of the rows in `group` and the mean of the others."""
+    inside, outside = x[group].mean(axis=0), x[~group].mean(axis=0)
+    scale = float(np.linalg.norm(inside) * np.linalg.norm(outside))
+    return float(inside @ outside / scale) if scale > 0 else 0.0
+
+
+def _basis(x: np.ndarray) -> np.ndarray:
+    """The top right singular vectors of `x` (uncentered), d x r: at most RANK, and at most a
+    quarter of the rows, so that a small group's subspace cannot fit its rows one by one."""
+    rank = max(1, min(RANK, x.shape[0] // 4, x.shape[1] - 1))
+    # eigenvectors of the d x d second moment: the same subspace as an SVD of the rows, and
+    # ~100x faster (numpy's SVD of 2,000 x 384 took seconds on a loaded 2-core machine)
+    _, vectors = np.linalg.eigh(x.T @ x)
+    return np.ascontiguousarray(vectors[:, ::-1][:, :rank])
+
+
+def _margin(x: np.ndarray, bases: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """How much more of each row's energy the group's subspace captures than the rest's."""
+    group_basis, rest_basis = bases
+    in_group, in_rest = x @ group_basis, x @ rest_basis
+    return np.einsum("ij,ij->i", in_group, in_group) - np.einsum("ij,ij->i", in_rest, in_rest)
+
+
+def _fit(x: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if group.sum() < MIN_GROUP // 2 or (~group).sum() < MIN_GROUP // 2:
+        return None
+    return _basis(x[group]), _basis(x[~group])
+
+
+def _cross_fitted(x: np.ndarray, group: np.ndarray, fold: np.ndarray) -> np.ndarray | None:
+    """The group test of every sampled row with bases fitted on the other fold (two folds): a
+    row never votes for itself, which in-sample refits did (they absorbed 10% false rows)."""
+    out = np.empty(len(x), dtype=bool)
+    for f in (0, 1):
+        bases = _fit(x[fold != f], group[fold != f])
+        if bases is None:
+            return None
+        out[fold == f] = _margin(x[fold == f], bases) > 0
+    return out
+
+
+def _graph_vote(x: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Relabel the sample by its own nearest-neighbour graph until stable: a row is in the group
+    when most of its GRAPH_K nearest sampled rows are. Across encoders cosines are noise, so a
+    row's nearest neighbours come from its own encoder (99.98% of top-1 neighbours on the real
+    data); this removes the rows of the majority that the subspace test let in."""
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    k = min(GRAPH_K, len(x) - 1)
+    _, neighbours = exact_search(x32, x32, k=k, metric="ip", exclude=np.arange(len(x), dtype=np.int64))
+    for _ in range(REFINE * 2):
+        updated = group[neighbours].mean(axis=1) > 0.5
+        if np.array_equal(updated, group):
+            break
+        group = updated
+    return group
+
+
+def _references(
+    x: np.ndarray, group: np.ndarray, sampled_rows: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Up to REFERENCES sampled unit rows of each side (float32, group rows first), their index
+    rows, and how many are group rows."""
+    inside = np.flatnonzero(group)
+    outside = np.flatnonzero(~group)
+    inside = np.sort(rng.choice(inside, size=min(REFERENCES, len(inside)), replace=False))
+    outside = np.sort(rng.choice(outside, size=min(REFERENCES, len(outside)), replace=False))
+    chosen = np.concatenate([inside, outside])
+    return np.ascontiguousarray(x[chosen], dtype=np.float32), sampled_rows[chosen], np.array(len(inside))
+
+
+def _best_matches(
+    unit: np.ndarray, index_rows: np.ndarray, references: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean cosine of each unit row to its NEIGHBOURS most similar sampled group rows, and
+    to its most similar sampled rows of the rest (a row never counts itself)."""
+    vectors, reference_rows, inside = references
+    cut = int(inside)
+    scores = unit @ vectors.T
+    # reference_rows is two sorted runs (group, rest): find the row itself in either run
+    for lo, hi in ((0, cut), (cut, len(reference_rows))):
+        run = reference_rows[lo:hi]
+        if len(run) == 0:
+            continue
+        at = np.minimum(np.searchsorted(run, index_rows), len(run) - 1)
+        hit = np.flatnonzero(run[at] == index_rows)
+        scores[hit, lo + at[hit]] = -np.inf
+    take = max(1, min(NEIGHBOURS, cut - 1, len(reference_rows) - cut - 1))
+    best_group = -np.sort(-scores[:, :cut], axis=1)[:, :take].mean(axis=1)
+    best_rest = -np.sort(-scores[:, cut:], axis=1)[:, :take].mean(axis=1)
+    return best_group, best_rest
+
+
+def _foreign_clusters(
+    x: np.ndarray, labels: np.ndarray, sizes: np.ndarray, cosine_max: float
+) -> tuple[np.ndarray, float, float, float]:
+    """(candidate clusters, the share of rows in the majority family, the least centroid cosine
+    of a cluster to all other rows, the median centroid cosine of two clusters).
+
+    Clusters linked by centroid cosine >= cosine_max form families (connected components): one
+    encoder's topics link up; another encoder's clusters link only among themselves (they share
+    their own mean direction). A candidate is a cluster outside the largest family whose
+    centroid has cosine < cosine_max to that family's rows."""
+    clusters = len(sizes)
+    sums = np.eye(clusters)[labels].T @ x
+    norms = np.linalg.norm(sums, axis=1)
+    centres = sums / np.where(norms > 0, norms, 1.0)[:, None]
+    total = sums.sum(axis=0)
+    to_rest = [
+        float(centres[j] @ (total - sums[j]) / max(np.linalg.norm(total - sums[j]), 1e-300))
+        for j in range(clusters)
+        if 0 < sizes[j] < len(x)
+    ]
+    linked = (centres @ centres.T >= cosine_max) & (sizes[:, None] > 0) & (sizes[None, :] > 0)
+    family = np.full(clusters, -1)
+    for start in range(clusters):
+        if family[start] >= 0 or sizes[start] == 0:
+            continue
+        family[start] = start
+        stack = [start]
+        while stack:
+            j = stack.pop()
+            for other in np.flatnonzero(linked[j] & (family < 0)):
+                family[other] = start
+                stack.append(other)
+    rows_per_family = {f: int(sizes[family == f].sum()) for f in set(family.tolist()) if f >= 0}
+    majority = max(rows_per_family, key=lambda f: (rows_per_family[f], -f))
+    majority_sum = sums[family == majority].sum(axis=0)
+    majority_dir = majority_sum / max(float(np.linalg.norm(majority_sum)), 1e-300)
+    candidates = np.flatnonzero(
+        (family != majority) & (sizes >= MIN_GROUP) & (centres @ majority_dir < cosine_max)
+    )
+    present = np.flatnonzero(sizes > 0)
+    pairs = (centres[present] @ centres[present].T)[np.triu_indices(len(present), 1)]
+    median_pair = float(np.median(pairs)) if len(pairs) else 1.0
+    return candidates, rows_per_family[majority] / len(x), min(to_rest) if to_rest else 1.0, median_pair
+
+
+def encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> Check:
+    name = "encoder_mix_vectors"
+    cosine_max = float(limits["encoder_mix_vectors_cosine"])
+    n = view.ntotal
+    if n < MIN_ROWS:
+        return not_run(name, f"the index holds {n} vectors; the check needs at least {MIN_ROWS}")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(n, SAMPLE), replace=False))
+    x, usable = _unit(view.get(rows))
+    x = x[usable]
+    if len(x) < MIN_ROWS:
+        return not_run(name, f"fewer than {MIN_ROWS} sampled vectors are finite and non-zero")
+    clusters = max(2, min(CLUSTERS, len(x) // 50))
+    labels = spherical_kmeans(x, clusters, rng)
+    sizes = np.bincount(labels, minlength=clusters)
+    candidates, majority_share, min_cosine, median_pair = _foreign_clusters(x, labels, sizes, cosine_max)
+    detail: dict[str, Any] = {
+        "sampled": len(x),
+        "clusters": clusters,
+        "cosine_max": cosine_max,
+        "min_cluster_cosine": min_cosine,
+        "majority_share": majority_share,
+        "median_cluster_pair_cosine": median_pair,
+    }
+
+    def clear(why: str) -> Check:
+        return judged(name, 0.0, limits[name], n, np.empty(0, dtype=np.int64), why, detail=detail)
+
+    if median_pair < cosine_max or majority_share < MIN_MAJORITY:
+        # the premise of the check: one encoder's clusters share a mean direction (median pair
+        # cosine 0.21-0.25 for minilm, 0.45-0.54 for m2v; ~0 for isotropic synthetic clusters)
+        return not_run(
+            name,
+            f"the sampled clusters share no mean direction (median centroid cosine of two clusters "
+            f"{median_pair:.3f}; the largest family linked by cosine >= {cosine_max} holds "
+            f"{majority_share:.0%}): another encoder's rows cannot be told from other topics",
+        )
+    if len(candidates) == 0:
+        return clear(
+            f"no group of stored vectors points away from the rest: the least similar of {clusters} "
+            f"sampled clusters has centroid cosine {min_cosine:.3f} to the others (>= {cosine_max})"
+        )
+    group = np.isin(labels, candidates)
+    fold = rng.integers(0, 2, size=len(x))
+    for _ in range(REFINE):
+        updated = _cross_fitted(x, group, fold)
+        if updated is None or np.array_equal(updated, group):
+            break
+        group = updated
+    group = _graph_vote(x, group)
+    bases = [_fit(x[fold != f], group[fold != f]) for f in (0, 1)]
+    if group.sum() < MIN_GROUP or (~group).sum() < MIN_GROUP or bases[0] is None or bases[1] is None:
+        return clear(f"a candidate group dissolved on refinement (below {MIN_GROUP} sampled rows)")
+    group_cosine = centroid_cosine(x, group)
+    detail["group_cosine"] = group_cosine
+    if group_cosine >= cosine_max:
+        return clear(
+            f"a candidate group shares the others' mean direction after refinement (cosine "
+            f"{group_cosine:.3f} >= {cosine_max}): one encoder, several topics"
+        )
+    # the pass over every row runs in float32: it compares two captured energies, and float64
+    # products doubled its time at 1e6 x 384. A sampled row is judged by the other fold's bases
+    # (out of sample); any other row by the mean margin of both folds. Rows on the group's side
+    # (and a band just below) are then confirmed by their nearest sampled neighbours.
+    fold_bases = [(g.astype(np.float32), r.astype(np.float32)) for g, r in bases]  # type: ignore[misc]
+    fold_of_row = np.full(n, -1, dtype=np.int8)
+    fold_of_row[rows[usable]] = fold
+    references = _references(x, group, rows[usable], rng)
+    # Across encoders the best matches are noise: a group row's best match among the rest
+    # must not exceed the group's own noise level (median + NOISE_MADS robust SDs). A small
+    # tight topic of the majority encoder that the graph kept (20 tech-support sentences on the
+    # real data) has real matches in the rest (0.25-0.41 vs the m2v rows' <= 0.2).
+    _, group_rest = _best_matches(
+        np.ascontiguousarray(x[group], dtype=np.float32), rows[usable][group], references
+    )
+    centre = float(np.median(group_rest))
+    ceiling = centre + NOISE_MADS * 1.4826 * float(np.median(np.abs(group_rest - centre)))
+    detail["noise_ceiling"] = ceiling
+    flagged: list[np.ndarray] = []
+    for start, block in view.chunks():
+        for first in range(0, len(block), BLOCK):
+            part = np.asarray(block[first : first + BLOCK], dtype=np.float32)
+            where = fold_of_row[start + first : start + first + len(part)]
+            with np.errstate(invalid="ignore", over="ignore"):
+                margins = [_margin(part, b) for b in fold_bases]
+                # bases[f] was fitted on the rows outside fold f, so fold f's rows use it
+                mean = (margins[0] + margins[1]) / 2
+                margin = np.where(where == 0, margins[0], np.where(where == 1, margins[1], mean))
+                norms = np.sqrt(np.einsum("ij,ij->i", part, part))
+            ok = np.isfinite(norms) & (norms > 0)
+            maybe = np.flatnonzero(ok & (margin > -BAND * norms**2))
+            if len(maybe):
+                unit = part[maybe] / norms[maybe, None]
+                best_group, best_rest = _best_matches(unit, start + first + maybe, references)
+                confirmed = (best_group > best_rest) & (best_rest <= ceiling)
+                flagged.append(start + first + maybe[confirmed])
+    found = np.concatenate(flagged) if flagged else np.empty(0, dtype=np.int64)
+    detail["sampled_group"] = int(group.sum())
+    share = len(found) / n
+    return judged(
+        name,
+        share,
+        limits[name],
+        n,
+        np.sort(view.ids[found]),
+        f"{len(found)} stored vectors ({share:.2%}) look embedded by another encoder: their "
+        f"centroid has cosine {group_cosine:.3f} to the rest's (one encoder's topics share a mean "
+        "direction); re-embed them or check the write path",
+        detail=detail,
+    )
