@@ -13,6 +13,7 @@ import pytest
 import report_cases as cases
 
 import undertow as ut
+from undertow.audit._report import CHECKS
 from undertow.report._page import _asset
 from undertow.report.audit import SHOWN_IDS
 
@@ -100,7 +101,7 @@ def test_audit_checks_ids_and_scores(audits) -> None:  # type: ignore[no-untyped
     html = audit.to_html()
     data = page_data(html)["sections"][0]["data"]
     assert [c["name"] for c in data["checks"]] == list(audit.checks)
-    assert len(data["checks"]) == 12
+    assert len(data["checks"]) == len(CHECKS) == 13
     for c in data["checks"]:
         check = audit[c["name"]]
         assert c["status"] == check.status and c["value"] == check.value and c["threshold"] == check.threshold

@@ -1,4 +1,4 @@
-"""The audit section: the twelve checks with status colours, values, thresholds and messages;
+"""The audit section: every check with status colours, values, thresholds and messages;
 offending ids (the first 100 per check, the count stated, all of them in the JSON); the score
 distribution of this audit (and of the baseline, over its own bins) with the cutoff; recall."""
 
