@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 import undertow as ut
+from undertow.audit._report import CHECKS
 from undertow.cli.main import main
 from undertow.jobs import ExitCode
 
@@ -250,4 +251,4 @@ def test_audit_outputs_and_gate(files, tmp_path):
     baseline = ut.AuditReport.from_json((out / "audit.json").read_text())  # the next --baseline
     assert baseline.checks["orphaned_vectors"].count == 2
     cases = ET.parse(out / "j.xml").getroot().findall(".//testcase")
-    assert len(cases) == len(checks) == 12
+    assert len(cases) == len(checks) == len(CHECKS)  # one test case per audit check

@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
         help="the vector column (fixed_size_list or list of floats); repeat for several",
     )
     embed.add_argument("--components", type=int, default=32)
-    embed.add_argument("--sample", type=int, default=2000, help="held-out rows per side for the tests")
+    embed.add_argument("--sample", type=int, default=5000, help="rows per side for the MMD test")
     embed.add_argument("--permutations", type=int, default=200)
     embed.add_argument("--alpha", type=float, default=0.05)
     embed.add_argument("--seed", type=int, default=0)

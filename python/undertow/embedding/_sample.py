@@ -36,6 +36,19 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def row_keys(matrix: np.ndarray, seed: int) -> np.ndarray:
+    """uint64 key per row: a seeded multiply-add hash of the row's bit pattern (Rust).
+
+    Content-keyed, so duplicates are kept or dropped together: not for a two-sample test's
+    samples (those use `position_keys`). Kept for the k-means training sample of
+    `eval_coverage` and the embedding subsample of `cohort_balance`, whose accumulators merge
+    across workers that know no global row positions.
+    """
+    from undertow import _core
+
+    return _core.row_keys(matrix, seed)
+
+
 def position_keys(start: int, count: int, seed: int, side: str) -> np.ndarray:
     """uint64 keys of the rows at positions start .. start + count - 1 of one side.
 

@@ -49,7 +49,7 @@ class TabularSpec:
 class EmbeddingSpec:
     columns: list[str] = field(default_factory=list)
     components: int = 32
-    sample: int = 2000
+    sample: int = 5000  # as EmbeddingDrift.fit
     permutations: int = 200
     alpha: float = 0.05
     seed: int = 0
