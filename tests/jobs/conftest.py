@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+import undertow as undertow_pkg
+
 ROOT = Path(__file__).parents[2]
 ROWS = 6000
 DIM = 16
@@ -86,8 +88,10 @@ def files(tmp_path_factory) -> Files:  # type: ignore[no-untyped-def]
 
 
 def undertow(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m undertow ARGS` in a subprocess, this worktree's package first."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    """`python -m undertow ARGS` in a subprocess, with the package this session imported."""
+    # the undertow this test session imported (the installed wheel in CI, a worktree's python/
+    # in development), never the source tree's python/, which has no compiled _core in a clone
+    env = {**os.environ, "PYTHONPATH": str(Path(undertow_pkg.__file__).resolve().parent.parent)}
     env.pop("UNDERTOW_TRACEBACK", None)
     return subprocess.run(
         [sys.executable, "-m", "undertow", *args],
