@@ -109,6 +109,17 @@ def numbers(values: Any) -> list[float | int | None]:
     return out
 
 
+def json_safe(value: Any) -> Any:
+    """A result's `to_dict()` as page data: string keys, every number through `number`."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return number(value)
+    return value
+
+
 def fmt(value: Any, digits: int = 4) -> str:
     """A number as the page's text shows it ("-" for none, "inf" for infinities)."""
     if value is None:

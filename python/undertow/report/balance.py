@@ -9,7 +9,7 @@ from typing import Any
 from undertow.cohorts import BalanceReport
 from undertow.report import _charts as charts
 from undertow.report._html import Cell, badge, facts, figure_div, table
-from undertow.report._section import Figure, Section, fmt, level, number, register
+from undertow.report._section import Figure, Section, fmt, json_safe, level, number, register
 
 
 def _p_chart(report: BalanceReport) -> dict[str, Any]:
@@ -95,18 +95,8 @@ def build(result: BalanceReport, prefix: str) -> Section:
         ]
     )
     return Section(
-        "balance", "Cohort balance", result.status, headline, body, figures, _json_safe(result.to_dict())
+        "balance", "Cohort balance", result.status, headline, body, figures, json_safe(result.to_dict())
     )
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return number(value)
-    return value
 
 
 register(BalanceReport, build)

@@ -10,7 +10,7 @@ from typing import Any
 from undertow.coverage import CoverageReport
 from undertow.report import _charts as charts
 from undertow.report._html import Cell, badge, facts, figure_div, table
-from undertow.report._section import Figure, Section, fmt, level, number, register, share
+from undertow.report._section import Figure, Section, fmt, json_safe, level, number, register, share
 
 
 def _mix_chart(report: CoverageReport) -> dict[str, Any]:
@@ -96,17 +96,7 @@ def build(result: CoverageReport, prefix: str) -> Section:
         ]
     )
     data = result.to_dict()
-    return Section("coverage", "Eval coverage", result.status, headline, body, figures, _json_safe(data))
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return number(value)
-    return value
+    return Section("coverage", "Eval coverage", result.status, headline, body, figures, json_safe(data))
 
 
 register(CoverageReport, build)
