@@ -97,8 +97,8 @@ def test_component_psi_and_drifted_share():
     assert np.all(psi >= 0)
     assert psi[0] > 1.0  # that axis moved a lot
     assert np.all(psi[1:] < 0.1)  # the others did not
-    # drifted: the component's binned chi-square test is rejected by Benjamini-Hochberg at
-    # alpha (issue 17; it was PSI >= 0.25): only the moved axis
+    # drifted: the component's KS test (hold-out vs current sample) is rejected by
+    # Benjamini-Hochberg at alpha (issue 17; it was PSI >= 0.25): only the moved axis
     p = rep.component_p_values
     assert p[0] < 1e-12 and np.all(p[1:] > 0.05 * 2 / k)
     assert rep.drifted_share == pytest.approx(1 / k)
@@ -113,7 +113,7 @@ def test_component_psi_and_drifted_share():
 
 def test_component_threshold_parameter():
     # the PSI threshold flags the largest component PSI in to_polars (drifted_share is the
-    # components' binned test since issue 17, whatever the threshold)
+    # components' KS tests since issue 17, whatever the threshold)
     ref = _cloud(7, 1500, 10)
     cur = _cloud(8, 1000, 10, shift=0.5)
     rep_default = ut.EmbeddingDrift.fit(ref, components=6, permutations=10).compare(cur)

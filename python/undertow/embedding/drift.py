@@ -52,7 +52,7 @@ from undertow.embedding.pca import PCA
 from undertow.embedding.report import (
     CENTRED_NORM,
     EmbeddingDriftReport,
-    binned_p_value,
+    component_ks_p_values,
     rejected_by_fdr,
     status_and_reason,
 )
@@ -451,9 +451,6 @@ class EmbeddingAccumulator:
         report = self._component_acc.finalize()
         names = [f"pc{i + 1}" for i in range(s["components"])]
         component_psi = np.array([report[name].value for name in names])
-        component_p = np.array(
-            [binned_p_value(report[name].expected_counts, report[name].actual_counts) for name in names]
-        )
         sample = self._sample
         with _blame("current"):  # the reference rows passed the covariance overflow check at fit
             dtype = np.float32 if drift._test_dtype == "f4" else np.float64
@@ -464,19 +461,26 @@ class EmbeddingAccumulator:
                 seed=s["seed"],
             )
             current_projections = np.asarray(drift._pca.transform(sample), dtype=np.float64)
+        component_p = component_ks_p_values(drift._holdout, current_projections)
         auc = domain_auc(drift._holdout, current_projections, seed=s["seed"])
         centroid_norm = float(np.linalg.norm(c["unit_sum"] / c["rows"]))
         centred = centroid_norm < CENTRED_NORM
         status, reason = status_and_reason(
             test, auc, cosine.centroid_distance, centred, centroid_norm, s["alpha"], self._rows
         )
+        drifted_share = float(np.mean(rejected_by_fdr(component_p, s["alpha"])))
+        if status != "stable" and drifted_share == 0:
+            reason += (
+                f"; no single one of the {s['components']} PCA components differs significantly "
+                "on its own (a change spread thinly across components)"
+            )
         return EmbeddingDriftReport(
             status=status,
             cosine=cosine,
             mmd=test,
             component_psi=component_psi,
             component_threshold=s["component_threshold"],
-            drifted_share=float(np.mean(rejected_by_fdr(component_p, s["alpha"]))),
+            drifted_share=drifted_share,
             domain_auc=auc,
             alpha=s["alpha"],
             n_reference=drift._n_reference,
