@@ -226,6 +226,9 @@ def _states() -> dict[str, tuple[type, bytes]]:
     emb_acc.update(x[:7] + 0.5)
     hist = ut.HistogramAccumulator([0.0, 1.0, 2.5])
     hist.update(np.array([0.5, 2.0, 2.0]))
+    tested = ut.Reference.fit(
+        {"a": np.arange(12.0), "c": np.array(["p", "q"] * 6)}, bins=3, categorical=["c"], tests="auto"
+    )
     return {
         "reference": (ut.Reference, ref.to_bytes()),
         "psi_accumulator": (ut.PsiAccumulator, psi_acc.to_bytes()),
@@ -235,6 +238,7 @@ def _states() -> dict[str, tuple[type, bytes]]:
         "embedding_reference": (ut.EmbeddingDrift, drift.to_bytes()),
         "embedding_accumulator": (ut.EmbeddingAccumulator, emb_acc.to_bytes()),
         "histogram": (ut.HistogramAccumulator, hist.to_bytes()),
+        "tested_reference": (ut.Reference, tested.to_bytes()),
     }
 
 
@@ -258,10 +262,14 @@ def check_outcome(cls: type, data: bytes) -> str:
     return "loaded"
 
 
+# States whose body is a JSON header and blobs (embedding/_pack.py)
+PACKED = ("embedding_reference", "embedding_accumulator", "tested_reference")
+
+
 def sweep_positions(kind: str, body: bytes) -> range | list[int]:
-    if not kind.startswith("embedding"):
+    if kind not in PACKED:
         return range(len(body))
-    # Embedding bodies: every byte of the JSON header, then a stride over the blobs (the nested
+    # Packed bodies: every byte of the JSON header, then a stride over the blobs (the nested
     # states carry their own CRC and have their own sweeps above).
     size = int.from_bytes(body[8:16], "little")
     header_end = 16 + size
@@ -283,7 +291,7 @@ def test_crc_valid_byte_mutations_only_raise_undertow_error(kind: str) -> None:
             outcomes[check_outcome(cls, reseal(state, bytes(mutated)))] += 1
     cases = outcomes["refused"] + outcomes["loaded"]
     print(f"{kind}: {cases} mutations, {outcomes}")
-    assert cases > 4 * len(body) // (7 if kind.startswith("embedding") else 1) * 0.5
+    assert cases > 4 * len(body) // (7 if kind in PACKED else 1) * 0.5
     assert outcomes["refused"] > 0
 
 
@@ -327,7 +335,9 @@ def _replaced(root: object, path: tuple, value: object, delete: bool = False) ->
     return root
 
 
-@pytest.mark.parametrize("kind", ["embedding_reference", "embedding_accumulator", "histogram"])
+@pytest.mark.parametrize(
+    "kind", ["embedding_reference", "embedding_accumulator", "histogram", "tested_reference"]
+)
 def test_json_header_field_mutations_only_raise_undertow_error(kind: str) -> None:
     cls, state = STATES[kind]
     meta, entries, blobs = _header(state)

@@ -202,18 +202,27 @@ class Reference:
         return self.accumulator().update(table).finalize(alpha)
 
     def to_bytes(self) -> bytes:
-        """Versioned, checksummed bytes (not pickle): safe to store and to load from anywhere."""
-        return self._core.to_bytes()
+        """Versioned, checksummed bytes (not pickle): safe to store and to load from anywhere.
+        A reference fitted with `tests=` keeps its tests and sorted samples (tabular/_tested_state.py)."""
+        if self._tests is None:
+            return self._core.to_bytes()
+        from undertow.tabular._tested_state import pack_tested
+
+        return pack_tested(self._core, self._tests, self._samples)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Reference:
-        return cls(_core.PsiReference.from_bytes(_as_bytes(data)))
+        from undertow.tabular._tested_state import is_tested, unpack_tested
+
+        data = _as_bytes(data)
+        if is_tested(data):
+            core, tests, samples = unpack_tested(data)
+            return cls(core, None, tests, samples)
+        return cls(_core.PsiReference.from_bytes(data))
 
     def __reduce__(self) -> Any:
-        if self._tests is None:
-            return (_restore_reference, (self.to_bytes(), self._classes))
-        samples = {name: sample.to_bytes() for name, sample in self._samples.items()}
-        return (_restore_reference, (self.to_bytes(), self._classes, self._tests, samples))
+        # to_bytes carries the tests and samples; the pickle adds the exact dtype classes
+        return (_restore_reference, (self.to_bytes(), self._classes))
 
     def __repr__(self) -> str:
         kinds = [f"{c['name']}:{'num' if c['kind'] == 'numeric' else 'cat'}" for c in self._columns[:8]]
@@ -227,9 +236,11 @@ def _restore_reference(
     tests: dict[str, tuple[str, ...]] | None = None,
     samples: dict[str, bytes] | None = None,
 ) -> Reference:
-    # the sorted samples are undertow state bytes (checked on load), not pickled objects
-    loaded = {name: _core.SortedSample.from_bytes(b) for name, b in (samples or {}).items()}
-    return Reference(_core.PsiReference.from_bytes(data), classes, tests, loaded)
+    loaded = Reference.from_bytes(data)  # state bytes, checked on load, not pickled objects
+    if tests is not None:  # a pickle written before to_bytes carried the tests
+        loaded._tests = tests
+        loaded._samples = {name: _core.SortedSample.from_bytes(b) for name, b in (samples or {}).items()}
+    return Reference(loaded._core, classes, loaded._tests, loaded._samples)
 
 
 def _matrix_columns(matrix: np.ndarray) -> Iterator[np.ndarray]:

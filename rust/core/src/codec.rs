@@ -24,6 +24,8 @@ pub enum Kind {
     Histogram = 8,
     CoverageAccumulator = 9,
     SortedSample = 10,
+    /// A PSI reference with its two-sample tests: a facade body holding kind 1 and kind 10 states.
+    TestedReference = 11,
 }
 
 impl Kind {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Histogram => "a histogram accumulator",
             Kind::CoverageAccumulator => "an eval coverage accumulator",
             Kind::SortedSample => "a sorted sample (KS / Wasserstein state)",
+            Kind::TestedReference => "a PSI reference with two-sample tests",
         }
     }
     fn from_u8(value: u8) -> Option<Kind> {
@@ -53,6 +56,7 @@ impl Kind {
             8 => Some(Kind::Histogram),
             9 => Some(Kind::CoverageAccumulator),
             10 => Some(Kind::SortedSample),
+            11 => Some(Kind::TestedReference),
             _ => None,
         }
     }

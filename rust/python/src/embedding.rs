@@ -325,6 +325,7 @@ fn embedding_kind(kind: &str) -> PyResult<codec::Kind> {
         "accumulator" => Ok(codec::Kind::EmbeddingAccumulator),
         "histogram" => Ok(codec::Kind::Histogram),
         "coverage" => Ok(codec::Kind::CoverageAccumulator),
+        "tested_reference" => Ok(codec::Kind::TestedReference),
         other => Err(UndertowError::new_err(format!(
             "kind: unknown embedding state {other:?}"
         ))),
