@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,13 @@ class RotationReport:
     def to_polars(self) -> pl.DataFrame:
         """One row per check (as AuditReport.to_polars)."""
         return checks_frame(self.checks)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def churn_frame(self, which: str = "queries") -> pl.DataFrame:
         """Per query (``"queries"``) or per sampled document (``"documents"``): id, overlap@k,
