@@ -125,6 +125,7 @@ def _phases(
     from undertow.audit._checks import encoder_mix, fresh_cosine, id_checks, ivf_checks, norm_profile
     from undertow.audit._docs import read_docs
     from undertow.audit._index import open_index
+    from undertow.audit._mix_vectors import encoder_mix_vectors
     from undertow.audit._report import AuditReport
     from undertow.audit._search import Searched, ann_recall, score_shift, scores_of, tombstone_pollution
     from undertow.embedding.search import exact_search
@@ -170,6 +171,8 @@ def _phases(
     mark("row_norms (Rust, one pass over the matrix)")
     checks["norm_profile"] = norm_profile(view, norms, limits)
     mark("norm_profile (quantiles, off-norm ids)")
+    checks["encoder_mix_vectors"] = encoder_mix_vectors(view, limits, 0)
+    mark("encoder_mix_vectors (sample, k-means; the full pass on a candidate group)")
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
     mark("ivf_checks (not run: flat index)")

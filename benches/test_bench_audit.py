@@ -45,13 +45,26 @@ they land with -s, and in the summary at the end):
    passes of benches/_embedding_baselines.py over the same matrix, in the same run; reported as
    read-pass time / time (1.0 = at the read rate).
 
+4. audit-mix  what the vector-only encoder-mix check (`encoder_mix_vectors`) adds to the audit
+   (issue 14: under 20%). In the same test, alternating, UNDERTOW_BENCH_MIX_ROUNDS (3) times:
+   the in-memory `ut.audit_index(...)` (check included) and the check alone on the same index,
+   limits and seed (its result must equal the audit's). audit_index has no switch to leave one
+   check out, so overhead = check / (audit - check), in wall and in CPU seconds (extra_info
+   "overhead_wall", "overhead_cpu"; "overhead_target_met" is recorded, not asserted). Two
+   indexes: group 2's (isotropic random vectors: the check stops after its sample and k-means,
+   not_run) and an index of one synthetic anisotropic encoder with 5% of its rows written by
+   another (the check runs every step, the pass over every row included; it must find those
+   rows with precision and recall >= 0.95). The check's cost is mostly fixed (a 10,000-row
+   sample, k-means, a 10,000-row neighbour graph), so its share falls with ROWS: the quick
+   size (1e5) overstates it; the issue's figure is at 1e6.
+
 Contention: this guest has 2 cores and may be shared. Each test first waits (up to
 UNDERTOW_BENCH_QUIET_WAIT seconds, default 30) for other processes to go quiet, then records how
 many cores they kept busy while it ran (extra_info "other_processes_cores"; printed, and
 flagged CONTENDED above 0.2). Figures from a contended test are not comparable.
 
 Environment: UNDERTOW_BENCH_AUDIT_ROWS (default 1e6, quick 1e5), UNDERTOW_BENCH_AUDIT_RUNS (3),
-UNDERTOW_BENCH_QUIET_WAIT (30).
+UNDERTOW_BENCH_MIX_ROUNDS (3), UNDERTOW_BENCH_QUIET_WAIT (30).
 """
 
 from __future__ import annotations
@@ -850,3 +863,155 @@ def test_audit_phases(benchmark: Any, audit_files: dict[str, Any]) -> None:
     _line(f"cProfile, top own time ({profiled['audit_s']:.2f} s under the profiler):\n" + "\n".join(top))
     assert out["error"] is None, out["error"]
     assert all(_check_findings(out["report"], audit_files["planted"]).values())
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. What the vector-only encoder-mix check adds to the audit (issue 14: under 20%)
+
+MIX_GROUP = f"audit-mix:{ROWS}"
+MIX_TITLE = (
+    f"encoder_mix_vectors beside the audit_index call it is part of, {LABEL} x {DIM}, "
+    f"{QUERY_SAMPLE} sampled queries, k={K}"
+)
+MIX_ROUNDS = _env_int("UNDERTOW_BENCH_MIX_ROUNDS", 3)
+MIX_TARGET = 0.20
+MIX_SHARE = 0.05  # of the rows of the mixed index written by the other encoder
+
+
+def _encoder_rows(out: np.ndarray, rng: np.random.Generator, rank: int = 48, topics: int = 12) -> None:
+    """Fills `out` with unit rows of one synthetic encoder, block by block: a mean direction all
+    its rows share plus topic centres and noise in its own rank-`rank` subspace, and a little
+    isotropic noise (real encoders are anisotropic so: minilm rows sit at cosine ~0.3 from their
+    centroid; the check's premise, docs/audit.md). Two such encoders are unrelated spaces."""
+    dim = out.shape[1]
+    mean = rng.standard_normal(dim)
+    mean /= np.linalg.norm(mean)
+    basis = np.linalg.qr(rng.standard_normal((dim, rank)))[0].T.astype(np.float32)
+    centres = (rng.standard_normal((topics, rank)) * 0.6).astype(np.float32)
+    for start in range(0, len(out), BLOCK):
+        b = out[start : start + BLOCK]
+        z = (
+            centres[rng.integers(0, topics, len(b))]
+            + rng.standard_normal((len(b), rank), dtype=np.float32) * 0.5
+        )
+        b[:] = (z / np.float32(np.sqrt(rank))) @ basis
+        b += (0.5 * mean).astype(np.float32)
+        b += rng.standard_normal(b.shape, dtype=np.float32) * np.float32(0.01)
+        b /= np.sqrt(np.einsum("ij,ij->i", b, b))[:, None]
+
+
+def _mixed_index() -> tuple[Any, Any, np.ndarray]:
+    """IndexIDMap2(IndexFlatIP) of ROWS rows of one encoder with MIX_SHARE of them replaced by
+    another encoder's rows (ids 3i + 1), its docs table, and the replaced ids."""
+    import polars as pl
+
+    rng = np.random.default_rng(11)
+    x = np.empty((ROWS, DIM), dtype=np.float32)
+    _encoder_rows(x, rng)
+    replaced = np.sort(rng.choice(ROWS, int(ROWS * MIX_SHARE), replace=False))
+    other = np.empty((len(replaced), DIM), dtype=np.float32)
+    _encoder_rows(other, rng)
+    x[replaced] = other
+    del other
+    ids = 3 * np.arange(ROWS, dtype=np.int64) + 1
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    index.add_with_ids(x, ids)
+    del x  # the index holds its own copy
+    hashes = pl.Series("content_hash", ids).hash(7).cast(pl.Utf8)
+    docs = pl.DataFrame({"id": ids, "content_hash": hashes, "embedded_hash": hashes,
+                         "encoder_version": [ENCODER] * ROWS})  # fmt: skip
+    return index, docs, ids[replaced]
+
+
+def _time_both(audit: Any, check: Any, rounds: int) -> dict[str, list[float]]:
+    """The audit and the check alone, alternating, `rounds` times each: wall and CPU seconds
+    (CPU: this process's threads, so contention from other processes shows in wall time only)."""
+    times: dict[str, list[float]] = {"audit_s": [], "check_s": [], "audit_cpu_s": [], "check_cpu_s": []}
+    for _ in range(rounds):
+        for name, fn in (("audit", audit), ("check", check)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            times[f"{name}_s"].append(time.perf_counter() - wall)
+            times[f"{name}_cpu_s"].append(time.process_time() - cpu)
+    return times
+
+
+def _mix_overhead(benchmark: Any, case: str, index: Any, docs: Any, fresh: Any) -> Any:
+    """Times `ut.audit_index(index, docs, ...)` and `encoder_mix_vectors` on the same index in
+    the same run. audit_index has no switch to leave one check out (and should not grow one for
+    a benchmark), so the audit without the check is the audit's median minus the check's:
+    overhead = check / (audit - check), in wall and in CPU seconds."""
+    from undertow.audit import DEFAULT_THRESHOLDS
+    from undertow.audit._index import open_index
+    from undertow.audit._mix_vectors import encoder_mix_vectors
+
+    view = open_index(index, False)
+    limits = dict(DEFAULT_THRESHOLDS)
+    results: dict[str, Any] = {}
+
+    def audit() -> None:
+        results["report"] = ut.audit_index(index, docs, fresh=fresh, k=K, query_sample=QUERY_SAMPLE)
+
+    def check() -> None:
+        results["check"] = encoder_mix_vectors(view, limits, 0)
+
+    benchmark.group = "audit mix check"
+    times: dict[str, list[float]] = {}
+    benchmark.pedantic(lambda: times.update(_time_both(audit, check, MIX_ROUNDS)), rounds=1, iterations=1)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    overhead = {
+        unit: medians[f"check{unit}"] / max(medians[f"audit{unit}"] - medians[f"check{unit}"], 1e-9)
+        for unit in ("_s", "_cpu_s")
+    }
+    group = RESULTS.setdefault(MIX_GROUP, Group(MIX_TITLE))
+    for name in ("audit", "check"):
+        group.entries[f"{case}_{name}"] = Entry(medians[f"{name}_s"], ROWS * DIM, MIX_ROUNDS)
+    report, found = results["report"], results["check"]
+    # the audit's own run of the check is the one timed alone (same index, limits and seed)
+    assert report["encoder_mix_vectors"].status == found.status
+    np.testing.assert_array_equal(report["encoder_mix_vectors"].ids, found.ids)
+    benchmark.extra_info.update(
+        {
+            **times,
+            **{f"{key}_median": value for key, value in medians.items()},
+            "audit_without_check_s": medians["audit_s"] - medians["check_s"],
+            "overhead_wall": overhead["_s"],
+            "overhead_cpu": overhead["_cpu_s"],
+            "overhead_target": MIX_TARGET,
+            "overhead_target_met": overhead["_s"] < MIX_TARGET,
+            "check_status": found.status,
+            "check_count": found.count,
+            "check_full_pass": "noise_ceiling" in found.detail,  # past the sample: every row tested
+            "rows": ROWS,
+        }
+    )
+    _threads_info(benchmark)
+    text = (
+        f"check {medians['check_s']:.3f} s of audit {medians['audit_s']:.3f} s: adds {overhead['_s']:.1%} "
+        f"(CPU {overhead['_cpu_s']:.1%}) to the audit without it; target < {MIX_TARGET:.0%}: "
+        f"{'met' if overhead['_s'] < MIX_TARGET else 'MISSED'} (check {found.status}, {found.count} ids)"
+    )
+    note(MIX_GROUP, MIX_TITLE, case, text)
+    _line(f"encoder_mix_vectors, {case}: {text}")
+    return found
+
+
+def test_mix_check_overhead_clean_index(benchmark: Any, id_index: Any, audit_files: dict[str, Any]) -> None:
+    """The audit of group 2 (in memory): isotropic random vectors share no mean direction, so the
+    check stops after its sample and k-means (not_run): its cost on any single-encoder index
+    whose clusters are isotropic."""
+    found = _mix_overhead(benchmark, "group 2's index", id_index, audit_files["docs_frame"],
+                          audit_files["fresh_pair"])  # fmt: skip
+    assert found.status == "not_run", found.message
+
+
+def test_mix_check_overhead_mixed_index(benchmark: Any) -> None:
+    """An index of one synthetic encoder with 5% of its rows written by another: the check runs
+    every step, the pass over every row included (its cost on a mixed index, the worst case)."""
+    index, docs, replaced = _mixed_index()
+    found = _mix_overhead(benchmark, f"{MIX_SHARE:.0%} of the rows by another encoder", index, docs, None)
+    hits = np.isin(found.ids, replaced).sum()
+    precision, recall = hits / max(len(found.ids), 1), hits / len(replaced)
+    benchmark.extra_info.update({"precision": float(precision), "recall": float(recall)})
+    assert "noise_ceiling" in found.detail, found.message  # the full pass ran
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)

@@ -87,7 +87,12 @@ def check(result: dict[str, Any], expected: list[tuple[str, int]]) -> None:
 
 
 def expect(*results: Any) -> list[tuple[str, int]]:
-    kinds = {ut.PsiReport: "psi", ut.EmbeddingDriftReport: "embedding", ut.AuditReport: "audit"}
+    kinds = {
+        ut.PsiReport: "psi",
+        ut.EmbeddingDriftReport: "embedding",
+        ut.AuditReport: "audit",
+        ut.RotationReport: "rotation",
+    }
     return [(next((k for t, k in kinds.items() if isinstance(r, t)), "drift_over"), cases.expected_figures(r))
             for r in results]  # fmt: skip
 
@@ -124,6 +129,18 @@ def test_drift_over(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "over_time.html"
     ut.report(*frames, path=path)
     check(open_page(browser, path, "drift_over", tmp_path), expect(*frames))
+
+
+def test_rotation_with_and_without_queries_and_in_a_mix(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with_queries, without = cases.rotation_report(), cases.rotation_report(queries=False)
+    path = tmp_path / "rotation.html"
+    with_queries.to_html(path)
+    check(open_page(browser, path, "rotation", tmp_path), expect(with_queries))
+    results = [cases.psi_report(columns=3, rows=500), with_queries, without, cases.over_time_frame()]
+    path = tmp_path / "rotation-mix.html"
+    ut.report(*results, path=path)
+    check(open_page(browser, path, "rotation-mix", tmp_path), expect(*results))
+    assert expect(with_queries, without) == [("rotation", 2), ("rotation", 2)]
 
 
 def test_every_kind_on_one_page_and_the_table_sorts(browser, tmp_path, audits) -> None:  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ import report_cases as cases
 
 import undertow as ut
 from undertow.audit._report import CHECKS
+from undertow.report._checks import SHOWN_IDS
 from undertow.report._page import _asset
-from undertow.report.audit import SHOWN_IDS
 
 
 def page_data(html: str) -> dict:

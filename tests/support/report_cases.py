@@ -51,6 +51,41 @@ def audit_reports() -> tuple[Any, Any]:
     return first, second
 
 
+def rotation_spaces(seed: int = 5) -> dict[str, Any]:
+    """Old and new encoders of 300 documents and 40 queries: the new one a noisy linear image of
+    the old (other dimension), ids 1000.. for documents, 50.. for queries, the new side shuffled."""
+    rng = np.random.default_rng(seed)
+    old = rng.normal(size=(300, 12)).astype(np.float32)
+    mix = rng.normal(size=(12, 10))
+    new = (old @ mix / 3 + rng.normal(scale=0.4, size=(300, 10))).astype(np.float32)
+    q_old = rng.normal(size=(40, 12)).astype(np.float32)
+    q_new = (q_old @ mix / 3 + rng.normal(scale=0.4, size=(40, 10))).astype(np.float32)
+    doc_ids, query_ids = np.arange(300) + 1000, np.arange(40) + 50
+    order = rng.permutation(300)
+    return {
+        "old": old, "new": new, "q_old": q_old, "q_new": q_new, "doc_ids": doc_ids,
+        "query_ids": query_ids, "new_shuffled": new[order], "new_ids_shuffled": doc_ids[order],
+    }  # fmt: skip
+
+
+def rotation_report(queries: bool = True, k: int = 5) -> ut.RotationReport:
+    s = rotation_spaces()
+    if not queries:
+        return ut.rotation_preview(s["old"], s["new"], k=k, sample=120, seed=1)
+    return ut.rotation_preview(
+        s["old"],
+        s["new_shuffled"],
+        s["q_old"],
+        s["q_new"],
+        doc_ids=(s["doc_ids"], s["new_ids_shuffled"]),
+        query_ids=s["query_ids"],
+        k=k,
+        cutoffs=[0.3, 0.6],
+        sample=120,
+        seed=1,
+    )
+
+
 def over_time_frame(with_embedding: bool = True, by: str | None = None) -> pl.DataFrame:
     rng = np.random.default_rng(3)
     hours = pl.datetime_range(dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 6, 23), "1h", eager=True)
@@ -92,6 +127,10 @@ def expected_figures(result: Any) -> int:
     if isinstance(result, ut.AuditReport):
         shift = result.checks.get("score_shift")
         return 1 + (shift is not None and shift.status != "not_run")  # scores (+ baseline bins)
+    if isinstance(result, ut.RotationReport):
+        return (len(result.churn.ids) > 0) + bool(
+            result.cutoff_table.get("old_cutoff")
+        )  # overlap, cutoff map
     if isinstance(result, pl.DataFrame):
         return 1 + sum(c.endswith("_mmd_p_value") for c in result.columns)  # PSI lines + per embedding
     raise TypeError(type(result).__name__)

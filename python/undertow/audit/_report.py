@@ -111,6 +111,58 @@ def plain(value: Any) -> Any:
     return value
 
 
+def check_lines(checks: Mapping[str, Check], value_width: int, bound_width: int) -> list[str]:
+    """A summary line per check (name, status, value, threshold, message), as the audit's and
+    the rotation preview's repr print them; the widths are each report's own."""
+    width = max(len(n) for n in checks) if checks else 10
+    lines = []
+    for name, check in checks.items():
+        value = "" if check.value is None else f"{check.value:.4g}"
+        bound = (
+            ""
+            if check.threshold is None
+            else f"{'<=' if check.direction == 'max' else '>='} {check.threshold:.4g}"
+        )
+        lines.append(
+            f"  {name:<{width}}  {check.status:<7}  {value:>{value_width}}  {bound:<{bound_width}}  "
+            f"{check.message}"
+        )
+    return lines
+
+
+def checks_frame(checks: Mapping[str, Check]) -> pl.DataFrame:
+    """One row per check: name, status, value, threshold, direction, sample size, count, the
+    first 10 ids and the message (`to_polars` of the audit and of the rotation preview)."""
+    rows = [
+        {
+            "check": c.name,
+            "status": c.status,
+            "value": c.value,
+            "threshold": c.threshold,
+            "direction": c.direction,
+            "sample_size": c.sample_size,
+            "count": c.count,
+            "example_ids": [int(i) for i in c.ids[:10]],
+            "message": c.message,
+        }
+        for c in checks.values()
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "check": pl.Utf8,
+            "status": pl.Utf8,
+            "value": pl.Float64,
+            "threshold": pl.Float64,
+            "direction": pl.Utf8,
+            "sample_size": pl.Int64,
+            "count": pl.Int64,
+            "example_ids": pl.List(pl.Int64),
+            "message": pl.Utf8,
+        },
+    )
+
+
 def _unplain_float(value: Any) -> float:
     # float("inf") / float("nan") read back the strings plain wrote; true/false are not scores
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -162,49 +214,13 @@ class AuditReport:
             f"undertow index audit: {self.status.upper()} — {self.index.get('type')} "
             f"({self.index.get('ntotal')} vectors x {self.index.get('dim')}, {self.index.get('metric')})"
         ]
-        width = max(len(n) for n in self.checks) if self.checks else 10
-        for name, check in self.checks.items():
-            value = "" if check.value is None else f"{check.value:.4g}"
-            bound = (
-                ""
-                if check.threshold is None
-                else f"{'<=' if check.direction == 'max' else '>='} {check.threshold:.4g}"
-            )
-            lines.append(f"  {name:<{width}}  {check.status:<7}  {value:>10}  {bound:<12}  {check.message}")
-        return "\n".join(lines)
+        return "\n".join(lines + check_lines(self.checks, value_width=10, bound_width=12))
 
     def __repr__(self) -> str:
         return self.summary()
 
     def to_polars(self) -> pl.DataFrame:
-        rows = [
-            {
-                "check": c.name,
-                "status": c.status,
-                "value": c.value,
-                "threshold": c.threshold,
-                "direction": c.direction,
-                "sample_size": c.sample_size,
-                "count": c.count,
-                "example_ids": [int(i) for i in c.ids[:10]],
-                "message": c.message,
-            }
-            for c in self.checks.values()
-        ]
-        return pl.DataFrame(
-            rows,
-            schema={
-                "check": pl.Utf8,
-                "status": pl.Utf8,
-                "value": pl.Float64,
-                "threshold": pl.Float64,
-                "direction": pl.Utf8,
-                "sample_size": pl.Int64,
-                "count": pl.Int64,
-                "example_ids": pl.List(pl.Int64),
-                "message": pl.Utf8,
-            },
-        )
+        return checks_frame(self.checks)
 
     def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
         """This result as a self-contained HTML page (see `undertow.report`); with `path` the

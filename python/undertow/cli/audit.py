@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from undertow.cli.common import FLAG_NAMES, add_output_args, finish, outputs
+from undertow.cli.common import add_output_args, outputs, run
 
 
 def add_parser(sub: Any) -> None:
@@ -52,14 +52,13 @@ def _thresholds(values: list[str] | None) -> dict[str, float]:
 
 
 def command(args: argparse.Namespace) -> int:
-    from undertow.jobs.runner import run_job
-    from undertow.jobs.spec import AuditSpec, JobSpec
+    from undertow.jobs.spec import AuditSpec
 
     outputs_spec = outputs(args)
     outputs_spec.audit_json = args.out
-    spec = JobSpec(
-        fail_on=args.fail_on or "drift",
-        progress=False if args.quiet else None,
+    return run(
+        args,
+        outputs_spec,
         audit=AuditSpec(
             index=args.index,
             docs=args.docs,
@@ -72,7 +71,4 @@ def command(args: argparse.Namespace) -> int:
             mmap=args.mmap,
             thresholds=_thresholds(args.threshold),
         ),
-        outputs=outputs_spec,
-        names=FLAG_NAMES,
     )
-    return finish(run_job(spec), args)

@@ -1,5 +1,5 @@
-"""The options every reporting subcommand shares (outputs, gate, columns), and the step from a
-JobSpec to printed output and an exit code."""
+"""The options every reporting subcommand shares (outputs, gate, columns), and the step from
+them to a JobSpec, printed output and an exit code."""
 
 from __future__ import annotations
 
@@ -97,3 +97,20 @@ def finish(result: Any, args: argparse.Namespace) -> int:
     else:
         print(summary(result.sections, result.status, int(result.exit_code), result.notes))
     return int(result.exit_code)
+
+
+def run(args: argparse.Namespace, outputs_spec: OutputsSpec | None = None, **fields: Any) -> int:
+    """Runs the job of a reporting subcommand (psi, embed, audit): the JobSpec of its own
+    `fields` (sources, a tabular/embedding/audit section) and of the options they all share
+    (--fail-on, --quiet, the outputs, the flag names for errors); prints and returns the code."""
+    from undertow.jobs.runner import run_job
+    from undertow.jobs.spec import JobSpec
+
+    spec = JobSpec(
+        fail_on=args.fail_on or "drift",
+        progress=False if args.quiet else None,
+        outputs=outputs(args) if outputs_spec is None else outputs_spec,
+        names=FLAG_NAMES,
+        **fields,
+    )
+    return finish(run_job(spec), args)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from undertow.cli.common import FLAG_NAMES, add_output_args, finish, names, outputs
+from undertow.cli.common import add_output_args, names, run
 
 
 def add_parser(sub: Any) -> None:
@@ -30,8 +30,7 @@ def add_parser(sub: Any) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from undertow.jobs.exit_codes import ExitCode, JobError
-    from undertow.jobs.runner import run_job
-    from undertow.jobs.spec import EmbeddingSpec, JobSpec
+    from undertow.jobs.spec import EmbeddingSpec
 
     for flag, value, low in (("--components", args.components, 1), ("--sample", args.sample, 2),
                              ("--permutations", args.permutations, 1), ("--seed", args.seed, 0)):  # fmt: skip
@@ -39,12 +38,11 @@ def command(args: argparse.Namespace) -> int:
             raise JobError(f"must be >= {low}, got {value}", ExitCode.USAGE, flag)
     if not 0 < args.alpha < 1:
         raise JobError(f"must be in (0, 1), got {args.alpha}", ExitCode.USAGE, "--alpha")
-    spec = JobSpec(
+    return run(
+        args,
         reference=args.reference,
         current=args.current,
         batch_size=args.batch_size,
-        fail_on=args.fail_on or "drift",
-        progress=False if args.quiet else None,
         embedding=EmbeddingSpec(
             columns=names(args.column) or [],
             components=args.components,
@@ -53,7 +51,4 @@ def command(args: argparse.Namespace) -> int:
             alpha=args.alpha,
             seed=args.seed,
         ),
-        outputs=outputs(args),
-        names=FLAG_NAMES,
     )
-    return finish(run_job(spec), args)

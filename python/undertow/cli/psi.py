@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from undertow.cli.common import FLAG_NAMES, add_column_args, add_output_args, finish, names, outputs
+from undertow.cli.common import add_column_args, add_output_args, names, run
 
 
 def add_parser(sub: Any) -> None:
@@ -29,15 +29,13 @@ def add_parser(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from undertow.jobs.runner import run_job
-    from undertow.jobs.spec import JobSpec, TabularSpec
+    from undertow.jobs.spec import TabularSpec
 
-    spec = JobSpec(
+    return run(
+        args,
         reference=args.reference,
         current=args.current,
         batch_size=args.batch_size,
-        fail_on=args.fail_on or "drift",
-        progress=False if args.quiet else None,
         tabular=TabularSpec(
             columns=names(args.columns),
             exclude=names(args.exclude) or [],
@@ -49,7 +47,4 @@ def command(args: argparse.Namespace) -> int:
             every=args.every,
             min_rows=args.min_rows,
         ),
-        outputs=outputs(args),
-        names=FLAG_NAMES,
     )
-    return finish(run_job(spec), args)

@@ -1,9 +1,10 @@
 """HTML reports: `undertow.report(*results, title=None, path=None)` builds one self-contained
 page (summary at the top, one section per result) from PsiReport, EmbeddingDriftReport,
-AuditReport, CoverageReport, BalanceReport and drift_over frames; each result's
+AuditReport, CoverageReport, BalanceReport, RotationReport and drift_over frames; each result's
 `.to_html(path=None)` calls it.
 
-A section module per result kind (psi, embedding, audit, over_time, coverage, balance)
+A section module per result kind (psi, embedding, audit, over_time, coverage, balance,
+rotation)
 registers its builder with `register(type, builder)`; a new result kind adds a module here and
 imports it below.
 """
@@ -20,6 +21,7 @@ from undertow.report import (  # noqa: F401  (each registers its kind)
     embedding,
     over_time,
     psi,
+    rotation,
 )
 from undertow.report._page import FORMAT, build_sections, render, write_atomic
 from undertow.report._section import Figure, Section, register
@@ -28,10 +30,11 @@ from undertow.report._section import Figure, Section, register
 def report(*results: Any, title: str | None = None, path: str | os.PathLike[str] | None = None) -> str:
     """One self-contained HTML page for any number of results, in the order given.
 
-    results: PsiReport, EmbeddingDriftReport, AuditReport, CoverageReport, BalanceReport or the
-    polars DataFrame returned by `drift_over`, several at once; a ``(name, result)`` pair names
-    its section. The page opens offline (the pinned Vega-Lite runtime is inlined; no request of
-    any kind), and holds the numbers of every section as JSON (``<script id="undertow-data">``).
+    results: PsiReport, EmbeddingDriftReport, AuditReport, CoverageReport, BalanceReport,
+    RotationReport or the polars DataFrame returned by `drift_over`, several at once; a
+    ``(name, result)`` pair names its section. The page opens offline (the pinned Vega-Lite
+    runtime is inlined; no request of any kind), and holds the numbers of every section as JSON
+    (``<script id="undertow-data">``).
     Returns the HTML; with `path` also writes it atomically (a temporary file beside `path`,
     then a rename). The same results give the same bytes.
 

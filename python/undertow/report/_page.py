@@ -34,8 +34,8 @@ def build_sections(results: tuple[Any, ...]) -> list[Section]:
     """A Section per result; a `(name, result)` pair names its section."""
     if not results:
         raise TypeError(
-            "report: expected at least one result (a PsiReport, EmbeddingDriftReport, AuditReport "
-            "or a drift_over frame)"
+            "report: expected at least one result (a PsiReport, EmbeddingDriftReport, AuditReport, "
+            "CoverageReport, BalanceReport, RotationReport or a drift_over frame)"
         )
     sections = []
     for i, item in enumerate(results, start=1):

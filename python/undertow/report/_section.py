@@ -26,6 +26,9 @@ LEVELS = {
     "gaps": "warn",
     "imbalanced": "fail",
     "mismatch": "fail",
+    "drop-in": "ok",
+    "alignable": "warn",
+    "incompatible": "fail",
     "not_run": "muted",
     "too_few_rows": "muted",
 }
@@ -110,14 +113,19 @@ def numbers(values: Any) -> list[float | int | None]:
 
 
 def json_safe(value: Any) -> Any:
-    """A result's `to_dict()` as page data: string keys, every number through `number`."""
+    """Page data from a result's `to_dict()` or its fields: string keys, numpy arrays to lists,
+    every number (numpy scalars too) through `number`, anything else not JSON as its text."""
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
-    if isinstance(value, float | int) and not isinstance(value, bool):
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, str | bool) or value is None:
+        return value
+    if isinstance(value, int | float | np.generic):
         return number(value)
-    return value
+    return str(value)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

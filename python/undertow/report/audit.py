@@ -12,25 +12,10 @@ import numpy as np
 from undertow.audit import AuditReport
 from undertow.audit._report import CHECKS
 from undertow.report import _charts as charts
-from undertow.report._html import Cell, badge, facts, figure_div, table
-from undertow.report._section import Figure, Section, fmt, level, number, numbers, register
+from undertow.report._checks import check_data, check_table, id_blocks
+from undertow.report._html import facts, figure_div
+from undertow.report._section import Figure, Section, fmt, json_safe, numbers, register
 from undertow.report.psi import interval_labels
-
-SHOWN_IDS = 100
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, str | bool) or value is None:
-        return value
-    if isinstance(value, int | float | np.generic):
-        return number(value)
-    return str(value)
 
 
 def _score_chart(top1: np.ndarray, detail: dict[str, Any], metric: str | None) -> dict[str, Any]:
@@ -95,55 +80,7 @@ def _baseline_chart(detail: dict[str, Any]) -> dict[str, Any]:
 
 def build(result: AuditReport, prefix: str) -> Section:
     checks = [result.checks[name] for name in CHECKS if name in result.checks]
-    check_data = []
-    rows = []
-    for c in checks:
-        bound = None if c.threshold is None else f"{'≤' if c.direction == 'max' else '≥'} {fmt(c.threshold)}"
-        check_data.append(
-            {
-                "name": c.name,
-                "status": c.status,
-                "value": number(c.value),
-                "threshold": number(c.threshold),
-                "direction": c.direction,
-                "sample_size": int(c.sample_size),
-                "count": int(c.count),
-                "ids": [int(i) for i in c.ids],
-                "message": c.message,
-                "detail": _plain(c.detail),
-            }
-        )
-        rows.append(
-            [
-                Cell(
-                    f"<a href='#{prefix}-ids-{c.name}'>{escape(c.name)}</a>"
-                    if len(c.ids)
-                    else escape(c.name),
-                    c.name,
-                ),
-                Cell(badge(c.status), c.status, level(c.status)),
-                Cell(fmt(c.value), number(c.value), "num"),
-                Cell(escape(bound or "-"), c.threshold, "num"),
-                Cell(fmt(c.sample_size), c.sample_size, "num"),
-                Cell(fmt(c.count), c.count, "num"),
-                c.message,
-            ]
-        )
-    id_blocks = []
-    for c in checks:
-        if not len(c.ids):
-            continue
-        shown = ", ".join(str(int(i)) for i in c.ids[:SHOWN_IDS])
-        if c.count == len(c.ids):
-            what = f"{fmt(c.count)} offending ids"
-        else:  # the check keeps examples, not every id
-            what = f"{fmt(c.count)} offending, {fmt(len(c.ids))} example ids kept"
-        if len(c.ids) > SHOWN_IDS:
-            what += f", the first {SHOWN_IDS} shown"
-        id_blocks.append(
-            f'<div id="{prefix}-ids-{escape(c.name)}"><h3>{escape(c.name)}: {what} (all in the JSON)</h3>'
-            f"<p class='ids'>{shown}</p></div>"
-        )
+    blocks = id_blocks(checks, prefix)
     shift = result.checks.get("score_shift")
     detail = dict(shift.detail) if shift is not None else {}
     figures = []
@@ -199,22 +136,18 @@ def build(result: AuditReport, prefix: str) -> Section:
                     ),
                 ]
             ),
-            table(
-                ["check", "status", "value", "threshold", "sample", "offending", "message"],
-                rows,
-                f"{prefix}-checks",
-            ),
+            check_table(checks, prefix),
             "</div>",
             *(figure_div(f.id, f.title, f.caption) for f in figures),
-            "<h3>Offending ids</h3>" if id_blocks else "",
-            *id_blocks,
+            "<h3>Offending ids</h3>" if blocks else "",
+            *blocks,
         ]
     )
     data = {
         "status": result.status,
         "k": result.k,
-        "index": _plain(result.index),
-        "checks": check_data,
+        "index": json_safe(result.index),
+        "checks": check_data(checks),
         "scores": {"metric": result.scores["metric"], "top1": numbers(top1)},
     }
     return Section("audit", "Index audit", result.status, headline, body, figures, data)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from undertow.audit._report import Check, plain
+from undertow.audit._report import Check, check_lines, checks_frame, plain
 from undertow.rotation.churn import ListChurn
 from undertow.rotation.compatibility import Compatibility
 from undertow.rotation.cutoffs import CutoffRemap
@@ -80,49 +81,21 @@ class RotationReport:
             f"{s['documents']} documents, {s['queries']} {s['query_source']}, k={s['k']}, "
             f"{s['metric']}, dims {s['dims'][0]} -> {s['dims'][1]}"
         ]
-        width = max(len(n) for n in self.checks)
-        for name, check in self.checks.items():
-            value = "" if check.value is None else f"{check.value:.4g}"
-            bound = (
-                ""
-                if check.threshold is None
-                else f"{'<=' if check.direction == 'max' else '>='} {check.threshold:.4g}"
-            )
-            lines.append(f"  {name:<{width}}  {check.status:<7}  {value:>8}  {bound:<10}  {check.message}")
-        return "\n".join(lines)
+        return "\n".join(lines + check_lines(self.checks, value_width=8, bound_width=10))
 
     def __repr__(self) -> str:
         return self.summary()
 
     def to_polars(self) -> pl.DataFrame:
         """One row per check (as AuditReport.to_polars)."""
-        return pl.DataFrame(
-            [
-                {
-                    "check": c.name,
-                    "status": c.status,
-                    "value": c.value,
-                    "threshold": c.threshold,
-                    "direction": c.direction,
-                    "sample_size": c.sample_size,
-                    "count": c.count,
-                    "example_ids": [int(i) for i in c.ids[:10]],
-                    "message": c.message,
-                }
-                for c in self.checks.values()
-            ],
-            schema={
-                "check": pl.Utf8,
-                "status": pl.Utf8,
-                "value": pl.Float64,
-                "threshold": pl.Float64,
-                "direction": pl.Utf8,
-                "sample_size": pl.Int64,
-                "count": pl.Int64,
-                "example_ids": pl.List(pl.Int64),
-                "message": pl.Utf8,
-            },
-        )
+        return checks_frame(self.checks)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
+        page is also written there (atomically). Returns the HTML."""
+        from undertow.report import report
+
+        return report(self, path=path)
 
     def churn_frame(self, which: str = "queries") -> pl.DataFrame:
         """Per query (``"queries"``) or per sampled document (``"documents"``): id, overlap@k,
