@@ -74,7 +74,9 @@ class Moments:
             x = series.to_numpy().astype(np.float64, copy=False)
             mean = x.mean()  # pairwise summation
             d = x - mean
-            out.n[j], out.mean[j], out.m2[j] = x.size, mean, float(np.dot(d, d))
+            # squares summed pairwise by numpy (np.dot would go to BLAS, whose threads spin on a
+            # busy machine: 30x slower here)
+            out.n[j], out.mean[j], out.m2[j] = x.size, mean, float(np.square(d, out=d).sum())
         return out
 
     def merge(self, other: Moments) -> Moments:

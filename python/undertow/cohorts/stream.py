@@ -151,8 +151,9 @@ def control_reference(
     classes = {}
     for name in covariates:
         if kinds[name] == "numeric":
-            merged = scan.accumulate(ControlValuesJob(arm, control, name))
-            values = pl.concat(merged.parts) if merged.parts else pl.Series(name, [], dtype=dtypes[name])
+            parts = scan.accumulate(ControlValuesJob(arm, control, name)).parts
+            values = pl.concat(parts) if parts else pl.Series(name, [], dtype=dtypes[name])
+            parts.clear()  # the pieces go before the fit sorts its copy: at most 2 columns alive
             # the same normalization (integers to float64, nulls to NaN) as Reference.fit's
             column = table_columns(pl.DataFrame({name: values}), "table")[0][0]
             fitted.append(fit_numeric_column(name, column.values, bins, binning, edges, NAN_POLICY))
