@@ -299,16 +299,13 @@ def _from_frame(
 ) -> tuple[int, dict[str, str], BalanceTally]:
     """The in-memory path: the needed columns collected once, split by arm once."""
     data = _collect(frame, arm, covs, vectors)
-    labels = data.get_column(arm)
-    counted = labels.value_counts()
-    counts = dict(zip(counted.get_column(arm).to_list(), counted.get_column("count").to_list(), strict=True))
+    # split by arm once (the arm sizes are the parts' heights, no separate value count)
+    split = data.select([arm, *covs]).partition_by(arm, as_dict=True, include_key=False)
+    parts = {key[0]: part for key, part in split.items()}
+    counts = {label: part.height for label, part in parts.items()}
     nulls = counts.pop(None, 0)
     plan.fix(counts, nulls)
     kinds = _kinds(data.schema, covs, forced)
-    parts = {
-        key[0]: part
-        for key, part in data.select([arm, *covs]).partition_by(arm, as_dict=True, include_key=False).items()
-    }
     reference = None
     if covs:
         int_categories = [c for c in covs if c in forced and data.schema[c].is_integer()]
@@ -325,7 +322,7 @@ def _from_frame(
     tally.rows = data.height
     update_parts(tally, parts, plan.control, covs, list(numeric))
     if vectors:
-        values = labels.to_numpy()
+        values = data.get_column(arm).to_numpy()
         for v in vectors:
             sample_rows(tally.samples[v], values, as_matrix(data.get_column(v), v), 0, plan.control, seed)
     return data.height, kinds, tally
