@@ -17,12 +17,13 @@ import pytest
 
 import undertow as ut
 
-COVARIATES = ["x32", "x64", "count", "tier", "plan", "paid", "city"]
+COVARIATES = ["x32", "x64", "count", "tier", "score", "plan", "paid", "city"]
 
 
 def mixed(n: int, seed: int) -> pl.DataFrame:
-    """Three arms (uneven), float32/float64/integer numeric covariates with nulls, a forced
-    categorical integer, String (with nulls), Boolean and Categorical covariates, a vector column."""
+    """Three arms (uneven), float32/float64/integer numeric covariates with nulls, forced
+    categorical integer and float columns, String (with nulls), Boolean and Categorical
+    covariates, a vector column."""
     rng = np.random.default_rng(seed)
     arm = rng.choice(np.array(["control", "t1", "t2"]), n, p=[0.5, 0.3, 0.2])
     shift = np.where(arm == "t2", 0.3, 0.0)
@@ -34,6 +35,7 @@ def mixed(n: int, seed: int) -> pl.DataFrame:
             "x64": pl.Series(x64).scatter(np.flatnonzero(rng.random(n) < 0.05), None),
             "count": rng.poisson(3 + 2 * shift, n),
             "tier": rng.integers(0, 4, n),
+            "score": rng.choice([0.5, 1.5, 2.5], n),
             "plan": pl.Series(rng.choice(["free", "pro", "team"], n)).scatter(
                 np.flatnonzero(rng.random(n) < 0.03), None
             ),
@@ -73,7 +75,7 @@ def data(tmp_path_factory):
     return frame, str(directory)
 
 
-KW = {"categorical": ["tier"], "embeddings": ["v"], "embedding_sample": 700, "seed": 5}
+KW = {"categorical": ["tier", "score"], "embeddings": ["v"], "embedding_sample": 700, "seed": 5}
 
 
 @pytest.mark.parametrize(("batch_size", "split_every"), [(97, 2), (1_000, 8), (65_536, 8)])
@@ -124,6 +126,25 @@ def test_embedding_sample_is_batch_independent(data) -> None:
     assert_same(reports[0], reports[2])
     other = ut.cohort_balance(frame, "arm", ["x32"], embeddings=["v"], embedding_sample=300, seed=2)
     assert other["v"].statistic != reports[0]["v"].statistic  # the seed picks other rows
+
+
+def test_embeddings_only(data) -> None:
+    frame, directory = data
+    kw = {"embeddings": ["v"], "embedding_sample": 500}
+    memory = ut.cohort_balance(frame, "arm", [], **kw)
+    assert_same(memory, ut.cohort_balance(ut.scan(directory), "arm", [], **kw))
+    assert [c.name for c in memory.covariates] == ["v", "v"]
+
+
+def test_float_named_categorical_is_binned_by_its_values(tmp_path) -> None:
+    """A float column named in `categorical` is binned by its values on both paths (it was
+    binned by quantiles in memory, and its share differences were meaningless)."""
+    frame = pl.DataFrame({"arm": ["a", "b"] * 50, "f": np.tile([0.5, 1.5, 2.5, 3.5], 25)})
+    write_files(frame, tmp_path / "f", [30, 70])
+    for source in (frame, ut.scan(str(tmp_path / "f"), batch_size=8)):
+        report = ut.cohort_balance(source, "arm", ["f"], categorical=["f"])
+        # control "a" holds 0.5 and 2.5, arm "b" only 1.5 and 3.5 (unseen by control)
+        assert report["f"].share_diff == {"b": {"0.5": -0.5, "2.5": -0.5, "<unseen>": 1.0, "<missing>": 0.0}}
 
 
 def small(tmp_path) -> str:

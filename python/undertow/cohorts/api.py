@@ -311,7 +311,8 @@ def _from_frame(
     kinds = _kinds(data.schema, covs, forced)
     reference = None
     if covs:
-        int_categories = [c for c in covs if c in forced and data.schema[c].is_integer()]
+        # every numeric column named in `categorical` (floats too: their kind says categorical)
+        int_categories = [c for c in covs if c in forced and data.schema[c].is_numeric()]
         reference = Reference.fit(
             covariate_table(parts[plan.control], covs),
             bins=bins,
@@ -361,4 +362,10 @@ def _from_scan(
     job = BalanceJob(arm, tuple(plan.arms), plan.control, reference, tuple(covs), numeric, tuple(vectors),
                      sample, seed)  # fmt: skip
     tally = scan.accumulate(job)
+    # a source rewritten between the passes must not mix two datasets into one report
+    changed = [str(t) for t, acc in tally.psi.items() if acc.rows != counts[t]]
+    if tally.rows != counted.rows or changed:
+        raise UndertowError(
+            f"frame: the scan source changed between passes ({counted.rows} rows, then {tally.rows})"
+        )
     return counted.rows, kinds, tally

@@ -238,7 +238,9 @@ class BalanceTally:
         self.rows = 0
         self.position = start
         reference = job.reference
-        self.psi = {a: reference.accumulator() for a in job.arms if a != job.control}
+        # no tabular covariates (embeddings only): no reference, no PSI counts
+        treatments = [a for a in job.arms if a != job.control] if reference is not None else []
+        self.psi = {a: reference.accumulator() for a in treatments}
         self.moments = {a: Moments(len(job.numeric)) for a in job.arms}
         self.samples = {v: {a: Sample(job.sample) for a in job.arms} for v in job.vectors}
 
@@ -259,7 +261,7 @@ class BalanceJob:
     arm: str
     arms: tuple[Any, ...]
     control: Any
-    reference: Reference
+    reference: Reference | None
     covariates: tuple[str, ...]
     numeric: tuple[str, ...]
     vectors: tuple[str, ...]
