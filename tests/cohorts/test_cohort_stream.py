@@ -194,6 +194,21 @@ def test_streamed_bad_frames(tmp_path) -> None:
         ut.cohort_balance(ut.scan(dated.lazy()), "arm", ["d"])
 
 
+def test_source_changed_between_passes(tmp_path) -> None:
+    """A source that returns other rows on a later pass is refused, not reported."""
+    calls = [0]
+
+    def grows(df: pl.DataFrame) -> pl.DataFrame:
+        calls[0] += 1
+        return df if calls[0] == 1 else pl.concat([df, df.head(5)])
+
+    lazy = pl.LazyFrame({"arm": ["a", "b"] * 50, "x": np.arange(100.0)}).map_batches(grows, streamable=False)
+    with pytest.raises(
+        ut.UndertowError, match=r"frame: the scan source changed between passes \(100 rows, then 105"
+    ):
+        ut.cohort_balance(ut.scan(lazy), "arm", ["x"])
+
+
 MEMORY_SCRIPT = textwrap.dedent(
     """
     import ctypes, gc, json, os, re, sys
