@@ -1,15 +1,16 @@
 """``cohort_balance`` on a ``ut.scan`` source, batch by batch: memory bounded by the batch (plus
-one column of control values while its bin edges are fitted), results equal to the in-memory
-call on the same rows.
+one float64 column's worth of control values while bin edges are fitted), results equal to the
+in-memory call on the same rows.
 
 Passes, each a job of the scan's reduction tree (one leaf per file, merged in the fixed tree):
 
 1. `ArmJob`: arm sizes (the SRM test, the choice of control) and, per categorical covariate,
    the count of each (arm, value) pair; the control's counts are its reference categories.
-2. `ControlValuesJob`, once per numeric covariate: that column's values in the control rows.
-   Quantile edges are exact quantiles of every control value (numpy's "linear" method), which no
-   fixed-size sketch gives, so one column's control values are held at a time (8 bytes per
-   control row for float64, 4 for float32), never the frame.
+2. `ControlValuesJob`, once per group of numeric covariates (`value_groups`: two float32
+   columns, or one of any other type): their values in the control rows. Quantile edges are
+   exact quantiles of every control value (numpy's "linear" method), which no fixed-size sketch
+   gives, so one float64 column's worth of control values (8 bytes per control row) is held at
+   a time, never the frame.
 3. `BalanceJob`: per treatment arm a `PsiAccumulator` on the control reference (integer counts,
    so any batching gives the same counts), per arm the `Moments` of the numeric covariates
    (Chan's merge), and per arm and embedding column a sample of at most `size` rows chosen by
@@ -100,15 +101,16 @@ class ArmJob:
             raise UndertowError(f"frame: {label} has no rows")
 
 
-# -- pass 2: one numeric column's control values -------------------------------------------------
+# -- pass 2: numeric columns' control values, one float64 column's worth at a time -------------
 
 
 @dataclass
 class _Values:
-    parts: list[pl.Series] = field(default_factory=list)
+    parts: dict[str, list[pl.Series]]
 
     def merge(self, other: _Values) -> _Values:
-        self.parts.extend(other.parts)
+        for name, parts in self.parts.items():
+            parts.extend(other.parts[name])
         return self
 
 
@@ -116,21 +118,39 @@ class _Values:
 class ControlValuesJob:
     arm: str
     control: Any
-    column: str
+    numeric: tuple[str, ...]
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.arm, self.column)
+        return (self.arm, *self.numeric)
 
     def new(self) -> _Values:
-        return _Values()
+        return _Values({name: [] for name in self.numeric})
 
     def update(self, acc: _Values, batch: Any) -> None:
-        frame = arrow_frame(batch.select([self.arm, self.column]))
-        acc.parts.append(frame.filter(pl.col(self.arm) == self.control).get_column(self.column))
+        frame = arrow_frame(batch.select(list(self.columns)))
+        control = frame.filter(pl.col(self.arm) == self.control)
+        for name in self.numeric:
+            acc.parts[name].append(control.get_column(name))
 
     def check_rows(self, acc: _Values, label: str) -> None:
         return None  # the arm sizes were checked in pass 1
+
+
+def value_groups(numeric: list[str], dtypes: dict[str, pl.DataType]) -> list[tuple[str, ...]]:
+    """Consecutive numeric columns whose control values fit in one float64 column's bytes (two
+    float32 columns, or one of anything else): the columns each pass of `ControlValuesJob` reads,
+    so the values held never exceed 8 bytes per control row."""
+    groups: list[list[str]] = []
+    room = 0
+    for name in numeric:
+        size = 4 if dtypes[name] == pl.Float32 else 8
+        if not groups or size > room:
+            groups.append([])
+            room = 8
+        groups[-1].append(name)
+        room -= size
+    return [tuple(g) for g in groups]
 
 
 def control_reference(
@@ -147,16 +167,23 @@ def control_reference(
     nan_policy="bin")`` would fit it: numeric columns from their control values (one column at a
     time), categorical ones from the counts of pass 1."""
     bins, binning, edges = check_bins_and_binning(bins, "quantile")
+    numeric = [name for name in covariates if kinds[name] == "numeric"]
+    fitted_numeric = {}
+    for group in value_groups(numeric, dtypes):
+        values = scan.accumulate(ControlValuesJob(arm, control, group)).parts
+        for name in group:
+            parts = values.pop(name)
+            series = pl.concat(parts) if parts else pl.Series(name, [], dtype=dtypes[name])
+            parts.clear()  # the pieces go before the fit sorts its copy
+            # the same normalization (integers to float64, nulls to NaN) as Reference.fit's
+            column = table_columns(pl.DataFrame({name: series}), "table")[0][0]
+            del series
+            fitted_numeric[name] = fit_numeric_column(name, column.values, bins, binning, edges, NAN_POLICY)
     fitted = []
     classes = {}
     for name in covariates:
         if kinds[name] == "numeric":
-            parts = scan.accumulate(ControlValuesJob(arm, control, name)).parts
-            values = pl.concat(parts) if parts else pl.Series(name, [], dtype=dtypes[name])
-            parts.clear()  # the pieces go before the fit sorts its copy: at most 2 columns alive
-            # the same normalization (integers to float64, nulls to NaN) as Reference.fit's
-            column = table_columns(pl.DataFrame({name: values}), "table")[0][0]
-            fitted.append(fit_numeric_column(name, column.values, bins, binning, edges, NAN_POLICY))
+            fitted.append(fitted_numeric[name])
             continue
         view = dtypes[name]
         seen = [(v, k) for (a, v), k in tally.categories[name].items() if a == control]
