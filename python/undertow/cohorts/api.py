@@ -208,10 +208,10 @@ def cohort_balance(
     plan = _Plan(expected, control, srm_alpha)
     if isinstance(frame, Scan):
         rows, kinds, tally = _from_scan(frame, arm, covs, vectors, forced, plan, bins,
-                                                   embedding_sample, seed)  # fmt: skip
+                                        embedding_sample, seed)  # fmt: skip
     else:
         rows, kinds, tally = _from_frame(frame, arm, covs, vectors, forced, plan, bins,
-                                                    embedding_sample, seed)  # fmt: skip
+                                         embedding_sample, seed)  # fmt: skip
     control, treatments = plan.control, plan.treatments
 
     tests: list[dict[str, Any]] = []
@@ -312,11 +312,11 @@ def _from_frame(
     reference = None
     if covs:
         # every numeric column named in `categorical` (floats too: their kind says categorical)
-        int_categories = [c for c in covs if c in forced and data.schema[c].is_numeric()]
+        numeric_categories = [c for c in covs if c in forced and data.schema[c].is_numeric()]
         reference = Reference.fit(
             covariate_table(parts[plan.control], covs),
             bins=bins,
-            categorical=int_categories or None,
+            categorical=numeric_categories or None,
             nan_policy=NAN_POLICY,
         )
     numeric = tuple(c for c in covs if kinds[c] == "numeric")
