@@ -133,8 +133,12 @@ def _run(
 ) -> Any:
     batch_size = check_batch_size(batch_size)
     expected = expected_types(fragments[0], job.columns)
+
     # Positional jobs (embedding drift) need each leaf's global first row: from the footers, here.
-    starts = leaf_starts(job, lambda: [fragment.open().count_rows() for fragment in fragments])
+    def counts() -> list[int]:
+        return [fragment.open().count_rows() for fragment in fragments]
+
+    starts = leaf_starts(job, counts, len(fragments))
     acc = map_reduce(
         _leaf,
         list(zip(fragments, starts, strict=True)),

@@ -1,7 +1,8 @@
 """Cohort balance: sample-ratio mismatch and covariate balance between the arms of an
 experiment or rollout (``undertow.cohort_balance``).
 
-Modules: `api` (``cohort_balance``), `stats` (chi-square tests, Holm's adjustment), `report`
+Modules: `api` (``cohort_balance``), `stats` (chi-square tests, Holm's adjustment, mergeable
+moments), `stream` (the passes over a ``ut.scan`` source and the per-arm accumulators), `report`
 (``BalanceReport``, ``CovariateBalance``, ``SrmResult``).
 """
 

@@ -14,11 +14,21 @@ from undertow._core import UndertowError
 from undertow._inputs import as_matrix
 from undertow.cohorts.report import BalanceReport, CovariateBalance, SrmResult
 from undertow.cohorts.stats import chi2_goodness_of_fit, chi2_homogeneity, holm
-from undertow.embedding._sample import row_keys, smallest
+from undertow.cohorts.stream import (
+    NAN_POLICY,
+    ArmJob,
+    BalanceJob,
+    BalanceTally,
+    categorical_view,
+    control_reference,
+    covariate_table,
+    sample_rows,
+    update_parts,
+)
 from undertow.embedding.mmd import mmd
 from undertow.stream.arrow import arrow_frame
-from undertow.tabular.psi import PsiResult
 from undertow.tabular.reference import Reference
+from undertow.tabular.results import PsiResult
 
 _CATEGORICAL = (pl.String, pl.Categorical, pl.Enum, pl.Boolean)
 
@@ -33,61 +43,61 @@ def _names(value: Any, argument: str) -> list[str]:
     return list(value)
 
 
-def _collect(frame: Any, columns: list[str]) -> pl.DataFrame:
-    from undertow.stream.scan import Scan
-
-    if isinstance(frame, Scan):
-        # The needed columns only, batch by batch (memory: those columns, not the source).
-        return frame.accumulate(_CollectJob(tuple(columns))).frame()
+def _collect(frame: Any, arm: str, covariates: list[str], vectors: list[str]) -> pl.DataFrame:
+    columns = [arm, *covariates, *vectors]
     if isinstance(frame, pl.LazyFrame):
-        schema = frame.collect_schema().names()
-        _check_columns(schema, columns)
+        _check_columns(frame.collect_schema().names(), arm, covariates, vectors)
         return frame.select(columns).collect()
     if isinstance(frame, pl.DataFrame):
-        _check_columns(frame.columns, columns)
+        _check_columns(frame.columns, arm, covariates, vectors)
         return frame.select(columns)
     raise TypeError(
         f"frame: expected a polars DataFrame or LazyFrame or a ut.scan source, got {type(frame).__name__}"
     )
 
 
-class _Frames:
-    """The batches of a scan, as polars frames in source order (merge appends)."""
-
-    def __init__(self) -> None:
-        self.parts: list[pl.DataFrame] = []
-        self.rows = 0
-
-    def merge(self, other: _Frames) -> _Frames:
-        self.parts.extend(other.parts)
-        self.rows += other.rows
-        return self
-
-    def frame(self) -> pl.DataFrame:
-        return pl.concat(self.parts, how="vertical", rechunk=True)
+def _check_columns(names: Sequence[str], arm: str, covariates: list[str], vectors: list[str]) -> None:
+    shown = list(names)[:20]
+    if arm not in names:
+        raise UndertowError(f"arm: {arm!r} is not a column of frame (it has {shown})")
+    for argument, wanted in (("covariates", covariates), ("embeddings", vectors)):
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise UndertowError(f"{argument}: {missing} are not columns of frame (it has {shown})")
 
 
-class _CollectJob:
-    def __init__(self, columns: tuple[str, ...]) -> None:
-        self.columns = columns
-
-    def new(self) -> _Frames:
-        return _Frames()
-
-    def update(self, acc: _Frames, batch: Any) -> None:
-        part = arrow_frame(batch.select(list(self.columns)))
-        acc.parts.append(part)
-        acc.rows += part.height
-
-    def check_rows(self, acc: _Frames, label: str) -> None:
-        if acc.rows == 0:
-            raise UndertowError(f"frame: {label} has no rows")
+def _kinds(schema: Mapping[str, Any], covariates: list[str], forced: set[str]) -> dict[str, str]:
+    kinds = {}
+    for c in covariates:
+        dtype = schema[c]
+        if c in forced or isinstance(dtype, _CATEGORICAL):
+            kinds[c] = "categorical"
+        elif dtype.is_numeric():
+            kinds[c] = "numeric"
+        else:
+            raise TypeError(f"covariates: {c!r} has dtype {dtype}, neither numeric nor categorical")
+    return kinds
 
 
-def _check_columns(names: Sequence[str], columns: list[str]) -> None:
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise UndertowError(f"covariates: {missing} are not columns of frame (it has {list(names)[:20]})")
+def _scan_schema(scan: Any) -> pl.Schema:
+    """The polars dtypes of a scan source's columns, before any data is read. A one-shot stream
+    (a RecordBatchReader, an iterator of batches) cannot be read several times: refused."""
+    import pyarrow as pa
+
+    if isinstance(scan._source, pa.RecordBatchReader):
+        raise UndertowError(
+            "frame: cohort_balance reads a ut.scan source in several passes, and this one is a "
+            "one-shot stream (a RecordBatchReader or iterator); scan files, a dataset or a "
+            "LazyFrame, or pass the collected polars DataFrame"
+        )
+    try:
+        schema = scan.schema()
+    except UndertowError:
+        raise UndertowError(
+            "frame: cohort_balance needs the schema of a ut.scan source before reading it "
+            "(several passes); scan files, a dataset, a Table or a LazyFrame"
+        ) from None
+    return arrow_frame(schema.empty_table()).schema
 
 
 def _expected_shares(
@@ -159,13 +169,16 @@ def cohort_balance(
     standardized mean difference for numeric columns; share differences for categorical ones.
     Test per covariate: Pearson's chi-square of homogeneity of the arms' counts in those bins.
     `embeddings` (vector columns): the RFF MMD test (``ut.mmd(estimator="rff")``) of each
-    treatment arm against control, on hash-chosen samples of at most `embedding_sample` rows
-    per arm. Multiple testing: Holm's step-down over every covariate test at `alpha`
+    treatment arm against control, on samples of at most `embedding_sample` rows per arm chosen
+    by a seeded hash of each row's position (never its content, so duplicated rows are sampled
+    like any other). Multiple testing: Holm's step-down over every covariate test at `alpha`
     (family-wise error rate <= alpha); a covariate is "imbalanced" when its adjusted p-value
     is <= alpha.
 
     `frame`: a polars DataFrame or LazyFrame (only the needed columns are collected), or a
-    ``ut.scan`` source (its needed columns are read batch by batch into one frame).
+    ``ut.scan`` source, streamed in passes with memory bounded by the batch plus one column of
+    the control arm's values (see `undertow.cohorts.stream`); the result equals the in-memory
+    call's (the SMD to about 1e-13 relative: batch moments merged by Chan's update).
 
     >>> import numpy as np, polars as pl, undertow as ut
     >>> rng = np.random.default_rng(0)
@@ -190,60 +203,26 @@ def cohort_balance(
     seed = check_seed(seed)
     if arm in covs or arm in vectors:
         raise UndertowError(f"covariates: {arm!r} is the arm column")
-    data = _collect(frame, [arm, *covs, *vectors])
-    labels = data.get_column(arm)
-    if labels.null_count():
-        raise UndertowError(f"arm: {labels.null_count()} rows have no arm (null)")
-    counted = labels.value_counts()
-    counts = dict(zip(counted.get_column(arm).to_list(), counted.get_column("count").to_list(), strict=True))
-    arms, shares = _expected_shares(counts, expected)
-    if len(arms) < 2:
-        raise UndertowError(f"arm: needs at least 2 arms, got {arms}")
-    if control is None:
-        control = arms[0]
-    elif control not in arms:
-        raise UndertowError(f"control: {control!r} is not an arm ({arms})")
-    statistic, df, p = chi2_goodness_of_fit(np.array([counts.get(a, 0) for a in arms]), shares)
-    srm = SrmResult(arms, [int(counts.get(a, 0)) for a in arms], shares.tolist(), statistic, df, p, srm_alpha)
-    treatments = [a for a in arms if a != control]
+    from undertow.stream.scan import Scan
 
-    parts = {key[0]: part for key, part in data.partition_by(arm, as_dict=True).items()}
-    kinds = {}
-    for c in covs:
-        dtype = data.schema[c]
-        if c in forced or isinstance(dtype, _CATEGORICAL):
-            kinds[c] = "categorical"
-        elif dtype.is_numeric():
-            kinds[c] = "numeric"
-        else:
-            raise TypeError(f"covariates: {c!r} has dtype {dtype}, neither numeric nor categorical")
-
-    def table(part: pl.DataFrame) -> pl.DataFrame:
-        return part.select(
-            [pl.col(c).cast(pl.String) if data.schema[c] == pl.Boolean else pl.col(c) for c in covs]
-        )
+    plan = _Plan(expected, control, srm_alpha)
+    if isinstance(frame, Scan):
+        rows, kinds, tally = _from_scan(frame, arm, covs, vectors, forced, plan, bins,
+                                        embedding_sample, seed)  # fmt: skip
+    else:
+        rows, kinds, tally = _from_frame(frame, arm, covs, vectors, forced, plan, bins,
+                                         embedding_sample, seed)  # fmt: skip
+    control, treatments = plan.control, plan.treatments
 
     tests: list[dict[str, Any]] = []
     if covs:
-        int_categories = [c for c in covs if c in forced and data.schema[c].is_integer()]
-        reference = Reference.fit(
-            table(parts[control]), bins=bins, categorical=int_categories or None, nan_policy="bin"
-        )
-        reports = {t: reference.psi(table(parts[t])) for t in treatments}
+        reports = {t: tally.psi[t].finalize() for t in treatments}
         numeric = [c for c in covs if kinds[c] == "numeric"]
-        moments: dict[str, dict[Any, tuple[float, float]]] = {c: {} for c in numeric}
-        if numeric:
-            agg = data.group_by(arm).agg(
-                [pl.col(c).cast(pl.Float64).mean().alias(f"m{i}") for i, c in enumerate(numeric)]
-                + [pl.col(c).cast(pl.Float64).var().alias(f"v{i}") for i, c in enumerate(numeric)]
-            )
-            for row in agg.iter_rows(named=True):
-                for i, c in enumerate(numeric):
-                    moments[c][row[arm]] = (row[f"m{i}"], row[f"v{i}"])
+        moments = {c: {a: tally.moments[a].mean_var(j) for a in plan.arms} for j, c in enumerate(numeric)}
         for c in covs:
             first = reports[treatments[0]][c]
-            rows = [first.expected_counts] + [reports[t][c].actual_counts for t in treatments]
-            stat, dof, pv = chi2_homogeneity(np.vstack(rows))
+            table = [first.expected_counts] + [reports[t][c].actual_counts for t in treatments]
+            stat, dof, pv = chi2_homogeneity(np.vstack(table))
             tests.append(
                 {
                     "name": c,
@@ -264,10 +243,10 @@ def cohort_balance(
                 }
             )
     for v in vectors:
-        base = _sampled(parts[control], v, embedding_sample, seed)
+        base = tally.samples[v][control].matrix()
         for t in treatments:
-            result = mmd(base, _sampled(parts[t], v, embedding_sample, seed), estimator="rff",
-                         features=features, seed=seed)  # fmt: skip
+            result = mmd(base, tally.samples[v][t].matrix(), estimator="rff", features=features,
+                         seed=seed)  # fmt: skip
             tests.append(
                 {
                     "name": v,
@@ -284,12 +263,109 @@ def cohort_balance(
     results = [
         CovariateBalance(**t, adjusted_p_value=a, alpha=alpha) for t, a in zip(tests, adjusted, strict=True)
     ]
-    return BalanceReport(control=control, srm=srm, covariates=results, alpha=alpha, rows=data.height)
+    return BalanceReport(control=control, srm=plan.srm, covariates=results, alpha=alpha, rows=rows)
 
 
-def _sampled(part: pl.DataFrame, column: str, size: int, seed: int) -> np.ndarray:
-    """At most `size` rows of a vector column, chosen by a seeded hash of each row's values."""
-    matrix = as_matrix(part.get_column(column), column)
-    if matrix.shape[0] <= size:
-        return matrix
-    return matrix[np.sort(smallest(row_keys(matrix, seed), size))]
+class _Plan:
+    """The arms, their expected shares, the control arm and the SRM test, from the arm sizes."""
+
+    def __init__(self, expected: Mapping[Any, float] | None, control: Any, srm_alpha: float) -> None:
+        self.expected, self.control, self.srm_alpha = expected, control, srm_alpha
+
+    def fix(self, counts: dict[Any, int], nulls: int) -> None:
+        if nulls:
+            raise UndertowError(f"arm: {nulls} rows have no arm (null)")
+        arms, shares = _expected_shares(counts, self.expected)
+        if len(arms) < 2:
+            raise UndertowError(f"arm: needs at least 2 arms, got {arms}")
+        if self.control is None:
+            self.control = arms[0]
+        elif self.control not in arms:
+            raise UndertowError(f"control: {self.control!r} is not an arm ({arms})")
+        observed = [int(counts.get(a, 0)) for a in arms]
+        statistic, df, p = chi2_goodness_of_fit(np.array(observed), shares)
+        self.srm = SrmResult(arms, observed, shares.tolist(), statistic, df, p, self.srm_alpha)
+        self.arms = arms
+        self.treatments = [a for a in arms if a != self.control]
+
+
+def _from_frame(
+    frame: Any,
+    arm: str,
+    covs: list[str],
+    vectors: list[str],
+    forced: set[str],
+    plan: _Plan,
+    bins: int,
+    sample: int,
+    seed: int,
+) -> tuple[int, dict[str, str], BalanceTally]:
+    """The in-memory path: the needed columns collected once, split by arm once."""
+    data = _collect(frame, arm, covs, vectors)
+    # split by arm once (the arm sizes are the parts' heights, no separate value count)
+    split = data.select([arm, *covs]).partition_by(arm, as_dict=True, include_key=False)
+    parts = {key[0]: part for key, part in split.items()}
+    counts = {label: part.height for label, part in parts.items()}
+    nulls = counts.pop(None, 0)
+    plan.fix(counts, nulls)
+    kinds = _kinds(data.schema, covs, forced)
+    reference = None
+    if covs:
+        # every numeric column named in `categorical` (floats too: their kind says categorical)
+        numeric_categories = [c for c in covs if c in forced and data.schema[c].is_numeric()]
+        reference = Reference.fit(
+            covariate_table(parts[plan.control], covs),
+            bins=bins,
+            categorical=numeric_categories or None,
+            nan_policy=NAN_POLICY,
+        )
+    numeric = tuple(c for c in covs if kinds[c] == "numeric")
+    job = BalanceJob(arm, tuple(plan.arms), plan.control, reference, tuple(covs), numeric, tuple(vectors),
+                     sample, seed)  # fmt: skip
+    tally = job.new()
+    tally.rows = data.height
+    update_parts(tally, parts, plan.control, covs, list(numeric))
+    if vectors:
+        values = data.get_column(arm).to_numpy()
+        for v in vectors:
+            sample_rows(tally.samples[v], values, as_matrix(data.get_column(v), v), 0, plan.control, seed)
+    return data.height, kinds, tally
+
+
+def _from_scan(
+    scan: Any,
+    arm: str,
+    covs: list[str],
+    vectors: list[str],
+    forced: set[str],
+    plan: _Plan,
+    bins: int,
+    sample: int,
+    seed: int,
+) -> tuple[int, dict[str, str], BalanceTally]:
+    """The streamed path (see `undertow.cohorts.stream`): arm sizes and category counts, the
+    control's bin edges one numeric column at a time, then the per-arm counts, moments and
+    samples; memory bounded by the batch and one column of control values."""
+    schema = _scan_schema(scan)
+    _check_columns(schema.names(), arm, covs, vectors)
+    kinds = _kinds(schema, covs, forced)
+    categorical = [c for c in covs if kinds[c] == "categorical"]
+    counted = scan.accumulate(ArmJob(arm, tuple(categorical)))
+    counts = dict(counted.counts)
+    counts.pop(None, None)
+    plan.fix(counts, counted.nulls)
+    reference = None
+    if covs:
+        views = {c: categorical_view(pl.Series(c, [], dtype=schema[c])).dtype for c in covs}
+        reference = control_reference(scan, arm, plan.control, covs, kinds, views, counted, bins)
+    numeric = tuple(c for c in covs if kinds[c] == "numeric")
+    job = BalanceJob(arm, tuple(plan.arms), plan.control, reference, tuple(covs), numeric, tuple(vectors),
+                     sample, seed)  # fmt: skip
+    tally = scan.accumulate(job)
+    # a source rewritten between the passes must not mix two datasets into one report
+    changed = [str(t) for t, acc in tally.psi.items() if acc.rows != counts[t]]
+    if tally.rows != counted.rows or changed:
+        raise UndertowError(
+            f"frame: the scan source changed between passes ({counted.rows} rows, then {tally.rows})"
+        )
+    return counted.rows, kinds, tally

@@ -40,9 +40,9 @@ def row_keys(matrix: np.ndarray, seed: int) -> np.ndarray:
     """uint64 key per row: a seeded multiply-add hash of the row's bit pattern (Rust).
 
     Content-keyed, so duplicates are kept or dropped together: not for a two-sample test's
-    samples (those use `position_keys`). Kept for the k-means training sample of
-    `eval_coverage` and the embedding subsample of `cohort_balance`, whose accumulators merge
-    across workers that know no global row positions.
+    samples (those use `position_keys`, as does `cohort_balance`'s MMD sample). Kept for the
+    k-means training sample of `eval_coverage`, whose accumulators merge across workers that know
+    no global row positions.
     """
     from undertow import _core
 

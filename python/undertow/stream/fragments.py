@@ -177,11 +177,13 @@ def new_leaf(job: Any, start: int) -> Any:
     return job.new(start) if getattr(job, "positional", False) else job.new()
 
 
-def leaf_starts(job: Any, counts: Any) -> list[int]:
-    """The global position of each leaf's first row: the running sum of the leaves' row counts
-    for positional jobs (`counts()` gives them, read from the footers only then), else zeros."""
+def leaf_starts(job: Any, counts: Any, leaves: int) -> list[int]:
+    """The global position of each of the `leaves` leaves' first row: the running sum of the
+    leaves' row counts for positional jobs (`counts()` gives them, read from the footers only
+    then), else zeros (no footer read: a multi-pass caller such as cohort_balance would pay it
+    on every pass)."""
     if not getattr(job, "positional", False):
-        return [0] * len(counts())
+        return [0] * leaves
     sizes = counts()
     return [int(sum(sizes[:i])) for i in range(len(sizes))]
 

@@ -174,7 +174,7 @@ class Scan:
             check_schema(handle.physical_schema, columns, fragment.label, expected)
             opened.append(handle)
             total += handle.count_rows() if progress_wanted(self.progress) else 0
-        starts = leaf_starts(job, lambda: [handle.count_rows() for handle in opened])
+        starts = leaf_starts(job, lambda: [handle.count_rows() for handle in opened], len(opened))
         bar = Progress(self.progress, total or None, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
@@ -201,7 +201,7 @@ class Scan:
         for fragment in fragments:
             check_schema(fragment.physical_schema, physical_columns, getattr(fragment, "path", "?"), expected)
         total = dataset.count_rows() if progress_wanted(self.progress) else None
-        starts = leaf_starts(job, lambda: [fragment.count_rows() for fragment in fragments])
+        starts = leaf_starts(job, lambda: [fragment.count_rows() for fragment in fragments], len(fragments))
         bar = Progress(self.progress, total, "undertow")
         reducer = TreeReducer(self.split_every)
         try:
