@@ -59,7 +59,7 @@ const MAX_QUANTILES: usize = 33;
 const MAX_PARTS: usize = 8;
 const MIN_PART: usize = 1 << 16;
 /// Seed of the sample positions.
-const SEED: u64 = 0x5EED_0F_F17;
+const SEED: u64 = 0x0005_EED0_FF17;
 
 /// One value interval `[lo, hi)`; `spike` when only `lo` fits in it.
 #[derive(Debug, Clone, Copy)]
@@ -669,14 +669,17 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// The fit on a pool of `threads`: (quantile bits, finite, counts) or None (fallback).
+    /// (quantile bits, finite count, bin counts from the pass).
+    type Fitted = (Vec<u64>, u64, Option<(Vec<u64>, u64)>);
+
+    /// The fit on a pool of `threads`, or None (fallback).
     fn fit_on<T: Sample>(
         data: &[T],
         q: &[f64],
         bins: usize,
         tuning: &Tuning,
         threads: usize,
-    ) -> Option<(Vec<u64>, u64, Option<(Vec<u64>, u64)>)> {
+    ) -> Option<Fitted> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
