@@ -108,7 +108,16 @@ pub fn fit_interior_edges<T: Sample>(
     if finite == 0 {
         return Ok((Vec::new(), 0));
     }
-    let mut interior = interior;
+    Ok((tidy_interior(interior, min, max), finite))
+}
+
+/// Quantile interior edges (`q[1..bins]` of `bins + 1` quantiles) made strictly increasing.
+pub fn interior_from_quantiles(q: &[f64], bins: usize) -> Vec<f64> {
+    tidy_interior(q[1..bins].to_vec(), q[0], q[bins])
+}
+
+/// Sorted, without duplicates, and three bins around the value of a constant reference.
+fn tidy_interior(mut interior: Vec<f64>, min: f64, max: f64) -> Vec<f64> {
     interior.sort_by(|a, b| a.total_cmp(b));
     interior.dedup();
     if min == max {
@@ -116,7 +125,7 @@ pub fn fit_interior_edges<T: Sample>(
         // drift (plain de-duplication would leave a single edge and miss a rise).
         interior = vec![min, min.next_up()];
     }
-    Ok((interior, finite))
+    interior
 }
 
 fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {

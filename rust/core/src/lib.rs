@@ -20,6 +20,7 @@ pub mod random;
 pub mod rff;
 pub mod rows;
 pub mod sample;
+pub mod select;
 pub mod simd;
 pub mod special;
 pub mod state;

@@ -313,17 +313,11 @@ pub fn linspace_unit(bins: usize) -> Vec<f64> {
     q
 }
 
-/// `np.quantile(finite_values, q)` (method "linear") in float64, bit for bit, and the number of
-/// finite values (the quantiles are NaN when there are none).
-pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> Result<(Vec<f64>, u64)> {
-    let top = top_histogram(data);
-    let n_finite: u64 = top.iter().sum();
-    if n_finite == 0 {
-        return Ok((vec![f64::NAN; q.len()], 0));
-    }
+/// numpy's linear method per quantile: the ranks at the floor and ceiling of the virtual index
+/// among `n_finite > 0` values, and the weight of the upper one.
+pub(crate) fn rank_plan(n_finite: u64, q: &[f64]) -> Vec<(u64, u64, f64)> {
     let last = (n_finite - 1) as f64;
-    let plan: Vec<(u64, u64, f64)> = q
-        .iter()
+    q.iter()
         .map(|&qi| {
             let virtual_index = last * qi;
             if virtual_index >= last {
@@ -337,22 +331,34 @@ pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> Result<(Vec<f64>, u
                 )
             }
         })
-        .collect();
+        .collect()
+}
+
+/// numpy's _lerp: two formulas so that gamma near 1 does not lose b.
+pub(crate) fn lerp(a: f64, b: f64, gamma: f64) -> f64 {
+    let diff = b - a;
+    if gamma >= 0.5 {
+        b - diff * (1.0 - gamma)
+    } else {
+        a + diff * gamma
+    }
+}
+
+/// `np.quantile(finite_values, q)` (method "linear") in float64, bit for bit, and the number of
+/// finite values (the quantiles are NaN when there are none).
+pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> Result<(Vec<f64>, u64)> {
+    let top = top_histogram(data);
+    let n_finite: u64 = top.iter().sum();
+    if n_finite == 0 {
+        return Ok((vec![f64::NAN; q.len()], 0));
+    }
+    let plan = rank_plan(n_finite, q);
     let ranks: Vec<u64> = plan.iter().flat_map(|&(a, b, _)| [a, b]).collect();
     let values = choose(data, &top, &ranks, n_finite)?;
     let quantiles = plan
         .iter()
         .enumerate()
-        .map(|(i, &(_, _, gamma))| {
-            let (a, b) = (values[2 * i], values[2 * i + 1]);
-            // numpy's _lerp: two formulas so that gamma near 1 does not lose b.
-            let diff = b - a;
-            if gamma >= 0.5 {
-                b - diff * (1.0 - gamma)
-            } else {
-                a + diff * gamma
-            }
-        })
+        .map(|(i, &(_, _, gamma))| lerp(values[2 * i], values[2 * i + 1], gamma))
         .collect();
     Ok((quantiles, n_finite))
 }

@@ -173,6 +173,23 @@ impl PsiReference {
                 format!("column {name:?} is empty"),
             ));
         }
+        if matches!(binning, crate::edges::Binning::Quantile) {
+            let q = crate::quantile::linspace_unit(bins);
+            if let Some(fit) = crate::select::linear_quantiles_one_pass(data, &q) {
+                // One pass gave the edges and (almost always) the counts.
+                let edges = crate::edges::interior_from_quantiles(&fit.quantiles, bins);
+                nan_policy.check("expected", name, data.len() as u64 - fit.finite)?;
+                let (counts, missing) = fit
+                    .bin_counts(&edges)
+                    .unwrap_or_else(|| bin_counts(data, &edges));
+                return Ok(ReferenceColumn {
+                    name: name.to_string(),
+                    kind: ColumnKind::Numeric { edges },
+                    counts,
+                    missing,
+                });
+            }
+        }
         // The fitting pass counts the finite values, so the policy is checked right after it.
         let (edges, finite) = crate::edges::fit_interior_edges(data, bins, binning)?;
         nan_policy.check("expected", name, data.len() as u64 - finite)?;

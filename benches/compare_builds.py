@@ -1,0 +1,94 @@
+"""Two builds of undertow timed interleaved on the same arrays (A B A B ...), so that a loaded
+machine slows both alike: `Reference.fit` of the expected side, one-shot `ut.psi`, the read pass
+of both arrays and of the expected side, and (first repetition) the correct numpy version.
+
+    python benches/compare_builds.py OLD_PYTHON_DIR NEW_PYTHON_DIR [n] [repetitions] [rounds]
+
+Each directory is one that holds an `undertow` package with its `_core.abi3.so` (e.g. a
+worktree's `python/`). Prints medians per build; the psi results are checked against numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCHES = Path(__file__).resolve().parent
+
+
+def _median(f, *args, rounds: int) -> float:
+    f(*args)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        f(*args)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _numpy_correct(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    edges = np.r_[-np.inf, np.unique(np.quantile(x, np.linspace(0, 1, 11))[1:-1]), np.inf]
+    return np.histogram(x, edges)[0], np.histogram(y, edges)[0], edges
+
+
+def one_build(n: int, rounds: int, with_numpy: bool) -> dict:
+    sys.path.insert(0, str(BENCHES))
+    from _read_pass import read_pass_threads
+
+    import undertow as ut
+
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal(n).astype(np.float32)
+    a = (rng.standard_normal(n) * 1.1 + 0.1).astype(np.float32)
+    out = {
+        "file": ut.__file__,
+        "fit": _median(ut.Reference.fit, {"x": e}, rounds=rounds),
+        "psi": _median(ut.psi, e, a, rounds=rounds),
+        "read2": _median(read_pass_threads, e, a, rounds=rounds),
+        "read1": _median(read_pass_threads, e, rounds=rounds),
+    }
+    if with_numpy:
+        out["numpy"] = _median(_numpy_correct, e, a, rounds=3)
+        expected_counts, actual_counts, edges = _numpy_correct(e, a)
+        result = ut.psi(e, a)
+        assert np.array_equal(result.edges, edges)
+        assert np.array_equal(result.expected_counts, expected_counts)
+        assert np.array_equal(result.actual_counts, actual_counts)
+    return out
+
+
+def main() -> None:
+    if sys.argv[1] == "--one":
+        print(json.dumps(one_build(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")))
+        return
+    builds = {"old": sys.argv[1], "new": sys.argv[2]}
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 10**7
+    reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 9
+    rows: dict[str, list[dict]] = {k: [] for k in builds}
+    for rep in range(reps):
+        for name, path in builds.items():
+            env = dict(os.environ, PYTHONPATH=path)
+            args = [sys.executable, __file__, "--one", str(n), str(rounds), "1" if rep == 0 else "0"]
+            done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+            rows[name].append(json.loads(done.stdout))
+    for name, found in rows.items():
+        m = {k: float(np.median([r[k] for r in found])) for k in ("fit", "psi", "read2", "read1")}
+        numpy_time = found[0]["numpy"]
+        print(f"{name}: {found[0]['file']}")
+        print(
+            f"  fit {m['fit'] * 1e3:.1f} ms ({m['fit'] / m['read1']:.2f} read passes of expected); "
+            f"psi {m['psi'] * 1e3:.1f} ms ({m['read2'] / m['psi']:.2f} of the read-pass rate); "
+            f"read pass of both {m['read2'] * 1e3:.1f} ms; numpy correct {numpy_time * 1e3:.0f} ms "
+            f"({numpy_time / m['psi']:.1f}x psi)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The one-pass quantile fit (float32 inputs of 2**20 values or more) against numpy.
+
+Below 2**20 values the fit takes the radix selection, so the other tests never reach this
+path. Edges must equal np.quantile's linear method bit for bit, the expected counts
+np.histogram's, for inputs where the sample is right and where it misleads (the fallback).
+"""
+
+import numpy as np
+import pytest
+
+import undertow as ut
+
+N = (1 << 20) + 3
+
+
+def _cases():
+    rng = np.random.default_rng(5)
+    normal = rng.standard_normal(N).astype(np.float32)
+    with_missing = normal.copy()
+    with_missing[::101] = np.nan
+    with_missing[5::1009] = np.inf
+    with_missing[7::1013] = -np.inf
+    ties = np.floor(rng.uniform(0, 7, N)).astype(np.float32)
+    spike = np.where(rng.uniform(size=N) < 0.6, np.float32(0.25), rng.uniform(size=N).astype(np.float32))
+    return {
+        "normal": normal,
+        "uniform": rng.uniform(-3, 5, N).astype(np.float32),
+        "sorted": np.sort(normal),
+        "reverse sorted": np.sort(normal)[::-1].copy(),
+        "missing values": with_missing,
+        "heavy ties": ties,
+        "spike": spike.astype(np.float32),
+        "outliers": np.where(np.arange(N) % 50_000 == 0, np.float32(3e38), normal),
+    }
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_edges_and_counts_match_numpy(name):
+    x = _cases()[name]
+    finite = x[np.isfinite(x)]
+    edges = np.r_[-np.inf, np.unique(np.quantile(finite, np.linspace(0, 1, 11))[1:-1]), np.inf]
+    ref = ut.Reference.fit({"x": x}, nan_policy="omit")
+    np.testing.assert_array_equal(ref.edges("x"), edges)
+    r = ut.psi(x, x[::-1].copy(), nan_policy="omit")
+    np.testing.assert_array_equal(r.edges, edges)
+    np.testing.assert_array_equal(r.expected_counts, np.histogram(finite, edges)[0])
+    assert r.expected_missing == x.size - finite.size
