@@ -125,3 +125,29 @@ def test_reason_names_the_rule():
     assert severe.status == "severe"
     assert "< alpha 0.05" in severe.reason and "AUC" in severe.reason
     assert severe.reason in repr(severe)
+
+
+def test_rows_re_sent_from_the_reference_are_counted_and_the_reason_warns(sentences):
+    # A batch that repeats reference rows is partly the reference: the copies always sit on
+    # opposite sides of the test and pull it towards "no drift" (issue 17 item 1; plain ut.mmd
+    # does the same, scripts/calibration/overlap_null.py). The report must say so.
+    x = sentences["minilm"]
+    order = np.random.default_rng(21).permutation(len(x))
+    ref = x[order[:1500]]
+    copies = ref[np.random.default_rng(22).choice(1500, 600, replace=False)]
+    batch = np.vstack([copies, x[order[1500:2400]]])
+    drift = ut.EmbeddingDrift.fit(ref, permutations=50)
+    report = drift.compare(batch)
+    # independent count: rows of the tested current sample (every row: 1,500 <= sample) that
+    # occur among the tested reference rows
+    tested_ref = drift._sample
+    want = sum(bool(np.any(np.all(tested_ref == row, axis=1))) for row in batch)
+    assert report.n_tested_current == len(batch)
+    assert report.n_shared_rows == want and want > 0
+    assert f"{want:,} of the {len(batch):,} tested current rows are exact copies" in report.reason
+    assert report.to_dict()["n_shared_rows"] == want
+    # fresh rows: the corpus' own identical vectors only (a few), under the 1% of the warning
+    fresh_rows = x[order[1500:2400]]
+    fresh = drift.compare(fresh_rows)
+    chance = sum(bool(np.any(np.all(tested_ref == row, axis=1))) for row in fresh_rows)
+    assert fresh.n_shared_rows == chance < 9 and "exact copies" not in fresh.reason

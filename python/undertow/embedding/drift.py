@@ -54,6 +54,8 @@ from undertow.embedding.report import (
     EmbeddingDriftReport,
     component_ks_p_values,
     rejected_by_fdr,
+    shared_rows,
+    shared_rows_note,
     status_and_reason,
 )
 from undertow.tabular.reference import PsiAccumulator, Reference
@@ -469,6 +471,8 @@ class EmbeddingAccumulator:
             test, auc, cosine.centroid_distance, centred, centroid_norm, s["alpha"], self._rows
         )
         drifted_share = float(np.mean(rejected_by_fdr(component_p, s["alpha"])))
+        shared = shared_rows(drift._sample, sample)
+        reason += shared_rows_note(shared, len(sample))
         if status != "stable" and drifted_share == 0:
             reason += (
                 f"; no single one of the {s['components']} PCA components differs significantly "
@@ -495,6 +499,7 @@ class EmbeddingAccumulator:
             component_p_values=component_p,
             reference_sample_2d=np.ascontiguousarray(drift._holdout[:, :2]),
             current_sample_2d=np.ascontiguousarray(current_projections[:, :2]),
+            n_shared_rows=shared,
         )
 
     @locked

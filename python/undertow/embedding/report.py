@@ -41,6 +41,26 @@ def component_ks_p_values(holdout: np.ndarray, current: np.ndarray) -> np.ndarra
     return np.array([ks(holdout[:, j], current[:, j]).pvalue for j in range(holdout.shape[1])])
 
 
+def shared_rows(reference: np.ndarray, current: np.ndarray) -> int:
+    """How many current rows equal some reference row exactly (the bytes of the float64 rows)."""
+    seen = {row.tobytes() for row in np.ascontiguousarray(reference, dtype=np.float64)}
+    return sum(row.tobytes() in seen for row in np.ascontiguousarray(current, dtype=np.float64))
+
+
+def shared_rows_note(shared: int, tested: int) -> str:
+    """The reason's warning when at least 1% of the tested current rows are copies of tested
+    reference rows: those pairs always sit on opposite sides of the test, so the statistic is
+    pulled towards "same" and the p-value up, whatever the sampler (docs/calibration_embedding.md)."""
+    if tested == 0 or shared < max(1, 0.01 * tested):
+        return ""
+    return (
+        f"; {shared:,} of the {tested:,} tested current rows are exact copies of tested reference "
+        "rows (re-sent documents or boilerplate): a batch that repeats the reference is partly "
+        "tested against itself, which raises the p-value and can hide drift in the other rows; "
+        "drop re-sent rows to test only the new ones"
+    )
+
+
 def rejected_by_fdr(p_values: np.ndarray, alpha: float) -> np.ndarray:
     """Benjamini-Hochberg at level alpha: which tests are rejected. When nothing drifted the
     chance of any rejection is at most alpha (as with Bonferroni), and it finds more of the
@@ -89,7 +109,9 @@ class EmbeddingDriftReport:
     The MMD test is exact (permutations) on ``n_tested_reference`` x ``n_tested_current`` ambient
     vectors sampled by position; under no drift a non-stable status is exactly as frequent as a
     permutation p-value below alpha (see docs/calibration_embedding.md). ``mmd_null`` holds the
-    permutation statistics the p-value counts against.
+    permutation statistics the p-value counts against. ``n_shared_rows``: how many tested
+    current rows are exact copies of tested reference rows; from 1% of them on, ``reason``
+    warns that the test is pulled towards "no drift" (a re-sent reference masks drift).
 
     ``drifted_share`` is the share of PCA components whose two-sample Kolmogorov-Smirnov test
     (the reference rows held out of the PCA against the current test sample,
@@ -124,6 +146,7 @@ class EmbeddingDriftReport:
     # components (at most `sample` rows each): what the HTML report's scatter shows
     reference_sample_2d: np.ndarray | None = None
     current_sample_2d: np.ndarray | None = None
+    n_shared_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +168,7 @@ class EmbeddingDriftReport:
             "mean_centred": self.mean_centred,
             "reference_centroid_norm": self.reference_centroid_norm,
             "component_p_values": plain(self.component_p_values),
+            "n_shared_rows": self.n_shared_rows,
         }
 
     def to_polars(self) -> pl.DataFrame:
@@ -204,7 +228,8 @@ class EmbeddingDriftReport:
             f"  reason: {self.reason}\n"
             f"  mmd: MMD^2={self.mmd.value:.4g}, p={p} (alpha {self.alpha}), "
             f"bandwidth={self.mmd.bandwidth:.4g}, "
-            f"rows tested {self.n_tested_reference}/{self.n_tested_current}\n"
+            f"rows tested {self.n_tested_reference}/{self.n_tested_current} "
+            f"({self.n_shared_rows} current rows copies of reference rows)\n"
             f"  cosine: centroid distance={self.cosine.centroid_distance:.4g}{centred}, "
             f"cosine PSI={self.cosine.cosine_psi:.4g} ({self.cosine.status})\n"
             f"  pca: {self.components} components, drifted share={self.drifted_share:.3g} "
