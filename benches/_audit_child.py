@@ -176,8 +176,8 @@ def _phases(
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
     mark("ivf_checks (not run: flat index)")
-    q, self_rows = auditor._queries(None, view, norms, query_sample, 0)
-    mark("_queries (sample the stored rows)")
+    q, self_rows, source = auditor._queries(None, view, norms, query_sample, 0, fresh_pair)
+    mark(f"_queries (queries: {source} vectors)")
     # search() of _search.py, split into its faiss half and its exact half
     q32 = np.ascontiguousarray(q, dtype=np.float32)
     scores, ids = view.index.search(q32, k + 1)
@@ -194,7 +194,7 @@ def _phases(
     exact_ids = np.where(exact_rows >= 0, view.ids[np.maximum(exact_rows, 0)], -1)
     found = Searched(ids, scores, exact_ids, exact_scores, self_rows)
     mark(f"exact_search (Rust top-k, {len(q32)} queries)")
-    checks["ann_recall"] = ann_recall(view, found, k, limits["ann_recall"])
+    checks["ann_recall"] = ann_recall(view, found, k, limits["ann_recall"], source)
     checks["tombstone_pollution"] = tombstone_pollution(
         found, checks["orphaned_vectors"].ids, limits["tombstone_pollution"]
     )
