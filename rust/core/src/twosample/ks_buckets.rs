@@ -37,10 +37,12 @@ use crate::state::NanPolicy;
 
 /// log2 of the level-1 cell count.
 const LEVEL1_BITS: u32 = 16;
-/// log2 of the most level-2 sub-cells (2 MiB of u64 counts per part).
-const LEVEL2_CELLS_BITS: u32 = 18;
+/// log2 of the level-2 sub-cells aimed at (512 KiB of u64 counts per part).
+const LEVEL2_CELLS_BITS: u32 = 16;
 /// Values per task between cancellation checks.
 const BLOCK: usize = 1 << 16;
+/// Values counted in u32 before the counts are added to u64 totals.
+const PIECE: usize = 1 << 31;
 /// Parts of a histogram pass (each holds a count per cell).
 const MAX_PARTS: usize = 8;
 
@@ -62,9 +64,12 @@ pub fn ks_2samp_values<T: Sample>(
     nan_policy: NanPolicy,
     names: (&str, &str),
 ) -> Result<KsOfValues> {
-    let (sa, sb) = (scan(a), scan(b));
-    for (data, s, name) in [(a.len(), &sa, names.0), (b.len(), &sb, names.1)] {
-        let missing = data as u64 - s.finite;
+    let (first_a, first_b) = (first_pass(a), first_pass(b));
+    for (len, s, name) in [
+        (a.len(), &first_a.0, names.0),
+        (b.len(), &first_b.0, names.1),
+    ] {
+        let missing = len as u64 - s.finite;
         if missing > 0 && nan_policy == NanPolicy::Raise {
             return Err(Error::invalid(
                 name,
@@ -74,13 +79,14 @@ pub fn ks_2samp_values<T: Sample>(
             ));
         }
     }
-    check_sizes(sa.finite, sb.finite, names)?;
-    let refine_above = (1u64 << 16).max((sa.finite + sb.finite) / 64);
-    let e = extremes_of_values(a, b, sa, sb, refine_above)?;
+    let (n, m) = (first_a.0.finite, first_b.0.finite);
+    check_sizes(n, m, names)?;
+    let refine_above = (1u64 << 16).max((n + m) / 64);
+    let e = extremes_of_values(a, b, first_a, first_b, refine_above)?;
     Ok(KsOfValues {
-        result: ks_from_extremes(&e, sa.finite, sb.finite, method),
-        n_a: sa.finite,
-        n_b: sb.finite,
+        result: ks_from_extremes(&e, n, m, method),
+        n_a: n,
+        n_b: m,
     })
 }
 
@@ -92,76 +98,179 @@ struct Scan {
     max: u64,
 }
 
-const NO_VALUES: Scan = Scan {
-    finite: 0,
-    min: u64::MAX,
-    max: 0,
-};
-
-fn scan<T: Sample>(data: &[T]) -> Scan {
-    parallel::map_reduce(
-        data,
-        BLOCK,
-        |block| {
-            let mut s = NO_VALUES;
-            for &x in block {
-                if x.is_finite_value() {
-                    let k = x.order_key();
-                    s.finite += 1;
-                    s.min = s.min.min(k);
-                    s.max = s.max.max(k);
-                }
-            }
-            s
-        },
-        || NO_VALUES,
-        |x, y| Scan {
-            finite: x.finite + y.finite,
-            min: x.min.min(y.min),
-            max: x.max.max(y.max),
-        },
-    )
+/// log2 of the key width of the first pass's cells: the top 16 bits of the key.
+fn top_bits_width<T: Sample>() -> u32 {
+    T::KEY_BITS - LEVEL1_BITS
 }
 
-/// Counts the finite values of `data` per cell (`cell_of` a key: None outside every cell).
-fn histogram<T: Sample>(
-    data: &[T],
-    cells: usize,
-    cell_of: &(impl Fn(u64) -> Option<usize> + Sync),
-) -> Vec<u64> {
+/// One read of `data`: its scan and its counts by the top 16 key bits (the first grid).
+fn first_pass<T: Sample>(data: &[T]) -> (Scan, Vec<u64>) {
+    let width = top_bits_width::<T>();
     let parts = parallel::map_parts(data, MAX_PARTS, BLOCK, |part| {
-        let mut counts = vec![0u64; cells];
-        for block in part.chunks(BLOCK) {
-            cancel::checkpoint();
-            for &x in block {
-                if x.is_finite_value() {
-                    if let Some(c) = cell_of(x.order_key()) {
-                        counts[c] += 1;
+        let (mut total, mut counts) = (vec![0u64; 1 << LEVEL1_BITS], vec![0u32; 1 << LEVEL1_BITS]);
+        let (mut finite, mut min, mut max) = (0u64, u64::MAX, 0u64);
+        for piece in part.chunks(PIECE) {
+            counts.fill(0);
+            for block in piece.chunks(BLOCK) {
+                cancel::checkpoint();
+                for &x in block {
+                    if x.is_finite_value() {
+                        let k = x.order_key();
+                        finite += 1;
+                        min = min.min(k);
+                        max = max.max(k);
+                        counts[(k >> width) as usize] += 1;
                     }
                 }
             }
+            add(&mut total, &counts);
         }
-        counts
+        (Scan { finite, min, max }, total)
     });
-    // integer sums: the same counts whatever the parts
-    let mut total = vec![0u64; cells];
-    for part in parts {
-        for (t, c) in total.iter_mut().zip(part) {
-            *t += c;
+    let mut scan = Scan {
+        finite: 0,
+        min: u64::MAX,
+        max: 0,
+    };
+    let mut total = vec![0u64; 1 << LEVEL1_BITS];
+    for (s, counts) in parts {
+        scan.finite += s.finite;
+        scan.min = scan.min.min(s.min);
+        scan.max = scan.max.max(s.max);
+        add(&mut total, &counts);
+    }
+    (scan, total)
+}
+
+fn add<C: Copy + Into<u64>>(total: &mut [u64], counts: &[C]) {
+    for (t, &c) in total.iter_mut().zip(counts) {
+        *t += c.into();
+    }
+}
+
+/// Key intervals in ascending key order.
+enum Grid {
+    /// Cells of 2^width_bits keys from `lo`.
+    Even { lo: u64, width_bits: u32 },
+    /// The kept cells of an even grid (numbered by `slot`, u32::MAX for the others), each split
+    /// into 2^sub_bits cells.
+    Split {
+        lo: u64,
+        parent_bits: u32,
+        slot: Vec<u32>,
+        sub_bits: u32,
+    },
+}
+
+impl Grid {
+    fn width_bits(&self) -> u32 {
+        match self {
+            Grid::Even { width_bits, .. } => *width_bits,
+            Grid::Split {
+                parent_bits,
+                sub_bits,
+                ..
+            } => parent_bits - sub_bits,
         }
     }
-    total
+}
+
+/// Calls `f` with the cell of a key under `grid` (None outside every cell), as a closure
+/// specialised to the grid's kind so that the hot loops do not branch on it.
+macro_rules! with_cell_of {
+    ($grid:expr, |$cell_of:ident| $body:expr) => {
+        match $grid {
+            Grid::Even { lo, width_bits } => {
+                let (lo, width_bits) = (*lo, *width_bits);
+                let $cell_of = |k: u64| Some(((k - lo) >> width_bits) as usize);
+                $body
+            }
+            Grid::Split {
+                lo,
+                parent_bits,
+                slot,
+                sub_bits,
+            } => {
+                let (lo, parent_bits, sub_bits) = (*lo, *parent_bits, *sub_bits);
+                let (width_bits, mask) = (parent_bits - sub_bits, (1usize << sub_bits) - 1);
+                let slot = slot.as_slice();
+                let $cell_of = |k: u64| {
+                    let r = k - lo;
+                    let s = slot[(r >> parent_bits) as usize];
+                    (s != u32::MAX)
+                        .then(|| ((s as usize) << sub_bits) | ((r >> width_bits) as usize & mask))
+                };
+                $body
+            }
+        }
+    };
+}
+
+/// Counts the finite values of `data` per cell of `grid` (`cells` of them).
+fn histogram<T: Sample>(data: &[T], grid: &Grid, cells: usize) -> Vec<u64> {
+    with_cell_of!(grid, |cell_of| {
+        let parts = parallel::map_parts(data, MAX_PARTS, BLOCK, |part| {
+            // u32 counts (half the cache of u64), flushed before they could overflow
+            let (mut total, mut counts) = (vec![0u64; cells], vec![0u32; cells]);
+            for piece in part.chunks(PIECE) {
+                counts.fill(0);
+                for block in piece.chunks(BLOCK) {
+                    cancel::checkpoint();
+                    for &x in block {
+                        if x.is_finite_value() {
+                            if let Some(c) = cell_of(x.order_key()) {
+                                counts[c] += 1;
+                            }
+                        }
+                    }
+                }
+                add(&mut total, &counts);
+            }
+            total
+        });
+        // integer sums: the same counts whatever the parts
+        let mut total = vec![0u64; cells];
+        for part in parts {
+            add(&mut total, &part);
+        }
+        total
+    })
 }
 
 /// Cells in ascending key order with both samples' counts in and before each.
 struct Cells {
-    /// First key of each cell; every cell is 2^width_bits keys wide.
+    grid: Grid,
+    /// First key of each cell (each is 2^grid.width_bits() keys wide).
     start: Vec<u64>,
-    width_bits: u32,
     a: Vec<u64>,
     b: Vec<u64>,
     before_a: Vec<u64>,
     before_b: Vec<u64>,
+}
+
+impl Cells {
+    fn new(grid: Grid, start: Vec<u64>, a: Vec<u64>, b: Vec<u64>) -> Self {
+        let (mut before_a, mut before_b) =
+            (Vec::with_capacity(a.len()), Vec::with_capacity(a.len()));
+        let (mut i, mut j) = (0u64, 0u64);
+        for c in 0..a.len() {
+            before_a.push(i);
+            before_b.push(j);
+            i += a[c];
+            j += b[c];
+        }
+        Cells {
+            grid,
+            start,
+            a,
+            b,
+            before_a,
+            before_b,
+        }
+    }
+    fn len(&self) -> usize {
+        self.a.len()
+    }
 }
 
 /// Exact F_a - F_b scaled by n m, and the pruning rule.
@@ -189,7 +298,7 @@ impl Bounds {
     }
     /// Raises the floor with the ends of the non-empty cells.
     fn raise(&mut self, cells: &Cells) {
-        for c in 0..cells.start.len() {
+        for c in 0..cells.len() {
             if cells.a[c] + cells.b[c] > 0 {
                 let end = self.diff(
                     cells.before_a[c] + cells.a[c],
@@ -198,6 +307,10 @@ impl Bounds {
                 self.floor = self.floor.max(end.abs());
             }
         }
+    }
+    /// How far below the floor a value may be and still be the statistic (float rounding).
+    fn reach(&self) -> i128 {
+        self.floor - self.margin
     }
     /// Whether cell `c` may hold a difference as large as the floor (within the margin).
     fn may_reach(&self, cells: &Cells, c: usize) -> bool {
@@ -209,76 +322,85 @@ impl Bounds {
         let end = start + ca * self.m - cb * self.n;
         let high = (start + ca * self.m).min(end + cb * self.n);
         let low = (start - cb * self.n).max(end - ca * self.m);
-        let reach = self.floor - self.margin;
-        high >= reach || low <= -reach
+        high >= self.reach() || low <= -self.reach()
+    }
+    fn keep(&self, cells: &Cells) -> Vec<bool> {
+        (0..cells.len()).map(|c| self.may_reach(cells, c)).collect()
     }
 }
 
-/// The level-1 cells: 2^16 equal key intervals over [lo, hi].
-fn level1<T: Sample>(a: &[T], b: &[T], lo: u64, hi: u64) -> Cells {
+/// The level-1 cells: the first pass's top-16-bit cells, or, when the keys span under a
+/// quarter of the key space, 2^16 equal intervals over [lo, hi] (one more read of both).
+fn level1<T: Sample>(
+    a: &[T],
+    b: &[T],
+    first_a: (Scan, Vec<u64>),
+    first_b: (Scan, Vec<u64>),
+) -> Cells {
+    let (lo, hi) = (
+        first_a.0.min.min(first_b.0.min),
+        first_a.0.max.max(first_b.0.max),
+    );
     let range = hi - lo;
     let width_bits = (u64::BITS - range.leading_zeros()).saturating_sub(LEVEL1_BITS);
+    let fixed = top_bits_width::<T>();
+    if width_bits + 2 > fixed {
+        let start = (0..1u64 << LEVEL1_BITS).map(|c| c << fixed).collect();
+        let grid = Grid::Even {
+            lo: 0,
+            width_bits: fixed,
+        };
+        return Cells::new(grid, start, first_a.1, first_b.1);
+    }
     let count = (range >> width_bits) as usize + 1;
-    let cell_of = |k: u64| Some(((k - lo) >> width_bits) as usize);
-    let ca = histogram(a, count, &cell_of);
-    let cb = histogram(b, count, &cell_of);
-    let (mut before_a, mut before_b) = (Vec::with_capacity(count), Vec::with_capacity(count));
-    let (mut i, mut j) = (0u64, 0u64);
-    for c in 0..count {
-        before_a.push(i);
-        before_b.push(j);
-        i += ca[c];
-        j += cb[c];
-    }
-    Cells {
-        start: (0..count as u64).map(|c| lo + (c << width_bits)).collect(),
-        width_bits,
-        a: ca,
-        b: cb,
-        before_a,
-        before_b,
-    }
+    let grid = Grid::Even { lo, width_bits };
+    let (ca, cb) = (histogram(a, &grid, count), histogram(b, &grid, count));
+    let start = (0..count as u64).map(|c| lo + (c << width_bits)).collect();
+    Cells::new(grid, start, ca, cb)
+}
+
+/// ceil(log2(x)) for x >= 1.
+fn ceil_log2(x: u128) -> u32 {
+    u128::BITS - (x.max(1) - 1).leading_zeros()
 }
 
 /// The level-2 cells: each kept level-1 cell split into 2^sub_bits equal intervals.
-fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool], lo: u64) -> Option<Cells> {
+fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<Cells> {
+    let Grid::Even { lo, width_bits } = &parent.grid else {
+        return None;
+    };
+    let (lo, parent_bits) = (*lo, *width_bits);
     let kept: Vec<usize> = (0..keep.len()).filter(|&c| keep[c]).collect();
-    let room = LEVEL2_CELLS_BITS - (kept.len() as u64).next_power_of_two().trailing_zeros();
-    let sub_bits = parent.width_bits.min(LEVEL1_BITS).min(room);
+    // finer cells prune better; about 2^16 of them in all keeps the counts in cache
+    let room = LEVEL2_CELLS_BITS.saturating_sub(ceil_log2(kept.len() as u128));
+    let sub_bits = parent_bits.min(room.max(1));
     if sub_bits == 0 {
         return None;
     }
-    let width_bits = parent.width_bits - sub_bits;
     let mut slot = vec![u32::MAX; keep.len()];
     for (s, &c) in kept.iter().enumerate() {
         slot[c] = s as u32;
     }
-    let (shift, mask) = (parent.width_bits, (1u64 << sub_bits) - 1);
-    let cell_of = |k: u64| {
-        let s = slot[((k - lo) >> shift) as usize];
-        (s != u32::MAX)
-            .then(|| ((s as usize) << sub_bits) | (((k - lo) >> width_bits) & mask) as usize)
+    let grid = Grid::Split {
+        lo,
+        parent_bits,
+        slot,
+        sub_bits,
     };
     let count = kept.len() << sub_bits;
-    let ca = histogram(a, count, &cell_of);
-    let cb = histogram(b, count, &cell_of);
-    let mut cells = Cells {
-        start: Vec::with_capacity(count),
-        width_bits,
-        a: ca,
-        b: cb,
-        before_a: Vec::with_capacity(count),
-        before_b: Vec::with_capacity(count),
-    };
+    let (ca, cb) = (histogram(a, &grid, count), histogram(b, &grid, count));
+    let width_bits = parent_bits - sub_bits;
+    let mut start = Vec::with_capacity(count);
+    for &c in &kept {
+        start.extend((0..1u64 << sub_bits).map(|sub| parent.start[c] + (sub << width_bits)));
+    }
+    let mut cells = Cells::new(grid, start, ca, cb);
+    // the counts before a sub-cell start from its parent's (dropped cells lie in between)
     for (s, &c) in kept.iter().enumerate() {
         let (mut i, mut j) = (parent.before_a[c], parent.before_b[c]);
-        for sub in 0..1usize << sub_bits {
-            let cell = (s << sub_bits) | sub;
-            cells
-                .start
-                .push(parent.start[c] + ((sub as u64) << width_bits));
-            cells.before_a.push(i);
-            cells.before_b.push(j);
+        for cell in s << sub_bits..(s + 1) << sub_bits {
+            cells.before_a[cell] = i;
+            cells.before_b[cell] = j;
             i += cells.a[cell];
             j += cells.b[cell];
         }
@@ -287,28 +409,26 @@ fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool], lo: u64) -
 }
 
 /// The sorted values of `data` whose keys fall in a kept cell (`total` of them).
-fn gather<T: Sample>(
-    data: &[T],
-    total: u64,
-    wanted: &(impl Fn(u64) -> bool + Sync),
-) -> Result<Vec<f64>> {
+fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Result<Vec<f64>> {
     let what = "the KS candidate values";
     // the parts' keys and their concatenation coexist for a moment
     alloc::check_bytes(what, alloc::bytes_of::<u64>(2 * total as u128))?;
-    let parts = parallel::map_parts(data, MAX_PARTS, BLOCK, |part| {
-        let mut keys = Vec::new();
-        for block in part.chunks(BLOCK) {
-            cancel::checkpoint();
-            for &x in block {
-                if x.is_finite_value() {
-                    let k = x.order_key();
-                    if wanted(k) {
-                        keys.push(k);
+    let parts = with_cell_of!(&cells.grid, |cell_of| {
+        parallel::map_parts(data, MAX_PARTS, BLOCK, |part| {
+            let mut keys = Vec::new();
+            for block in part.chunks(BLOCK) {
+                cancel::checkpoint();
+                for &x in block {
+                    if x.is_finite_value() {
+                        let k = x.order_key();
+                        if cell_of(k).is_some_and(|c| keep[c]) {
+                            keys.push(k);
+                        }
                     }
                 }
             }
-        }
-        keys
+            keys
+        })
     });
     let mut keys = Vec::new();
     keys.try_reserve_exact(total as usize)
@@ -339,11 +459,12 @@ fn walk_kept<T: Sample>(
     b_values: &[f64],
     walk: &mut ExtremesWalk,
 ) {
+    let one_key = cells.grid.width_bits() == 0;
     let (mut pa, mut pb) = (0usize, 0usize);
     for c in (0..keep.len()).filter(|&c| keep[c]) {
         let (ca, cb) = (cells.a[c], cells.b[c]);
         let (i0, j0) = (cells.before_a[c], cells.before_b[c]);
-        if cells.width_bits == 0 {
+        if one_key {
             walk.visit(
                 T::from_order_key(cells.start[c]),
                 i0 + ca,
@@ -360,74 +481,45 @@ fn walk_kept<T: Sample>(
     }
 }
 
-/// The values in the kept cells.
-fn kept_values(cells: &Cells, keep: &[bool]) -> u64 {
-    (0..keep.len())
-        .filter(|&c| keep[c])
-        .map(|c| cells.a[c] + cells.b[c])
-        .sum()
-}
-
-/// The extremes of F_a - F_b over two unsorted samples with the given scans (both non-empty):
-/// equal, bit for bit, to `ecdf::extremes` of the sorted finite values on the statistic's side.
-/// A second level of cells is counted when the kept cells hold more than `refine_above` values
-/// (then it pays for its read of both samples).
+/// The extremes of F_a - F_b over two unsorted samples, given their first passes (both
+/// non-empty): equal, bit for bit, to `ecdf::extremes` of the sorted finite values on the
+/// statistic's side. A second level of cells is counted when the kept cells hold more than
+/// `refine_above` values (then it pays for its read of both samples).
 fn extremes_of_values<T: Sample>(
     a: &[T],
     b: &[T],
-    sa: Scan,
-    sb: Scan,
+    first_a: (Scan, Vec<u64>),
+    first_b: (Scan, Vec<u64>),
     refine_above: u64,
 ) -> Result<EcdfExtremes> {
-    let (lo, hi) = (sa.min.min(sb.min), sa.max.max(sb.max));
-    let mut bounds = Bounds::new(sa.finite, sb.finite);
-    let mut cells = level1(a, b, lo, hi);
+    let (n, m) = (first_a.0.finite, first_b.0.finite);
+    let mut bounds = Bounds::new(n, m);
+    let mut cells = level1(a, b, first_a, first_b);
     bounds.raise(&cells);
-    let keep1: Vec<bool> = (0..cells.start.len())
-        .map(|c| bounds.may_reach(&cells, c))
-        .collect();
-    let mut keep = keep1.clone();
-    let width1 = cells.width_bits;
-    let mut refined = false;
-    if width1 > 0 && kept_values(&cells, &keep) > refine_above {
-        if let Some(finer) = level2(a, b, &cells, &keep, lo) {
+    let mut keep = bounds.keep(&cells);
+    let kept = |cells: &Cells, keep: &[bool], side: fn(&Cells) -> &[u64]| -> u64 {
+        (0..keep.len())
+            .filter(|&c| keep[c])
+            .map(|c| side(cells)[c])
+            .sum()
+    };
+    let (side_a, side_b): (fn(&Cells) -> &[u64], fn(&Cells) -> &[u64]) = (|c| &c.a, |c| &c.b);
+    if cells.grid.width_bits() > 0
+        && kept(&cells, &keep, side_a) + kept(&cells, &keep, side_b) > refine_above
+    {
+        if let Some(finer) = level2(a, b, &cells, &keep) {
             bounds.raise(&finer);
-            keep = (0..finer.start.len())
-                .map(|c| bounds.may_reach(&finer, c))
-                .collect();
+            keep = bounds.keep(&finer);
             cells = finer;
-            refined = true;
         }
     }
-    let mut walk = ExtremesWalk::new(sa.finite, sb.finite);
-    if cells.width_bits == 0 {
+    let mut walk = ExtremesWalk::new(n, m);
+    if cells.grid.width_bits() == 0 {
         walk_kept::<T>(&cells, &keep, &[], &[], &mut walk);
         return Ok(walk.finish());
     }
-    // whether a key is in a kept cell: its level-1 cell is kept and, after level 2, its
-    // sub-cell's start is among the kept ones (sorted, as cells are)
-    let width_bits = cells.width_bits;
-    let kept_starts: Vec<u64> = (0..keep.len())
-        .filter(|&c| keep[c] && refined)
-        .map(|c| cells.start[c])
-        .collect();
-    let wanted = |k: u64| {
-        keep1[((k - lo) >> width1) as usize]
-            && (!refined
-                || kept_starts
-                    .binary_search(&(lo + (((k - lo) >> width_bits) << width_bits)))
-                    .is_ok())
-    };
-    let total_a = (0..keep.len())
-        .filter(|&c| keep[c])
-        .map(|c| cells.a[c])
-        .sum();
-    let total_b = (0..keep.len())
-        .filter(|&c| keep[c])
-        .map(|c| cells.b[c])
-        .sum();
-    let a_values = gather(a, total_a, &wanted)?;
-    let b_values = gather(b, total_b, &wanted)?;
+    let a_values = gather(a, &cells, &keep, kept(&cells, &keep, side_a))?;
+    let b_values = gather(b, &cells, &keep, kept(&cells, &keep, side_b))?;
     walk_kept::<T>(&cells, &keep, &a_values, &b_values, &mut walk);
     Ok(walk.finish())
 }
@@ -464,9 +556,10 @@ mod tests {
                 let got = ks_2samp_values(x, y, method, NanPolicy::Omit, ("a", "b")).unwrap();
                 assert_eq!(bits(&got.result), bits(&want), "{method:?} {x:?} {y:?}");
                 // force level 2 whenever it applies
-                let (sx, sy) = (scan(x), scan(y));
-                let forced = extremes_of_values(x, y, sx, sy, 0).unwrap();
-                let r = ks_from_extremes(&forced, sx.finite, sy.finite, method);
+                let (fx, fy) = (first_pass(x), first_pass(y));
+                let (n, m) = (fx.0.finite, fy.0.finite);
+                let forced = extremes_of_values(x, y, fx, fy, 0).unwrap();
+                let r = ks_from_extremes(&forced, n, m, method);
                 assert_eq!(bits(&r), bits(&want), "level 2, {method:?} {x:?} {y:?}");
             }
         }
