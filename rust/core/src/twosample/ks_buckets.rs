@@ -497,16 +497,13 @@ fn extremes_of_values<T: Sample>(
     let mut cells = level1(a, b, first_a, first_b);
     bounds.raise(&cells);
     let mut keep = bounds.keep(&cells);
-    let kept = |cells: &Cells, keep: &[bool], side: fn(&Cells) -> &[u64]| -> u64 {
+    let kept = |cells: &Cells, keep: &[bool]| -> (u64, u64) {
         (0..keep.len())
             .filter(|&c| keep[c])
-            .map(|c| side(cells)[c])
-            .sum()
+            .fold((0, 0), |(i, j), c| (i + cells.a[c], j + cells.b[c]))
     };
-    let (side_a, side_b): (fn(&Cells) -> &[u64], fn(&Cells) -> &[u64]) = (|c| &c.a, |c| &c.b);
-    if cells.grid.width_bits() > 0
-        && kept(&cells, &keep, side_a) + kept(&cells, &keep, side_b) > refine_above
-    {
+    let (kept_a, kept_b) = kept(&cells, &keep);
+    if cells.grid.width_bits() > 0 && kept_a + kept_b > refine_above {
         if let Some(finer) = level2(a, b, &cells, &keep) {
             bounds.raise(&finer);
             keep = bounds.keep(&finer);
@@ -518,8 +515,9 @@ fn extremes_of_values<T: Sample>(
         walk_kept::<T>(&cells, &keep, &[], &[], &mut walk);
         return Ok(walk.finish());
     }
-    let a_values = gather(a, &cells, &keep, kept(&cells, &keep, side_a))?;
-    let b_values = gather(b, &cells, &keep, kept(&cells, &keep, side_b))?;
+    let (kept_a, kept_b) = kept(&cells, &keep);
+    let a_values = gather(a, &cells, &keep, kept_a)?;
+    let b_values = gather(b, &cells, &keep, kept_b)?;
     walk_kept::<T>(&cells, &keep, &a_values, &b_values, &mut walk);
     Ok(walk.finish())
 }
