@@ -5,7 +5,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use undertow_core::state::NanPolicy;
-use undertow_core::twosample::{counts, ecdf, ks, sorted};
+use undertow_core::twosample::{counts, ecdf, ks, ks_buckets, sorted};
 use undertow_core::Error;
 
 use crate::common::{contiguous, detached, to_py};
@@ -115,6 +115,53 @@ fn ks_2samp<'py>(
     Ok(d)
 }
 
+/// Two-sided two-sample KS of two unsorted arrays of one float type (bucket refinement, no
+/// full sort): statistic, pvalue, location, sign, method and the finite counts used.
+#[pyfunction]
+#[pyo3(signature = (expected, actual, method, nan_policy, names))]
+fn ks_values<'py>(
+    py: Python<'py>,
+    expected: Vector<'_>,
+    actual: Vector<'_>,
+    method: &str,
+    nan_policy: &str,
+    names: (String, String),
+) -> PyResult<Bound<'py, PyDict>> {
+    let method = ks::Method::parse(method).map_err(to_py)?;
+    let policy = NanPolicy::parse(nan_policy).map_err(to_py)?;
+    let names = (names.0.as_str(), names.1.as_str());
+    let out = match (&expected, &actual) {
+        (Vector::F32(a), Vector::F32(b)) => {
+            let (a, b) = (contiguous(a, names.0)?, contiguous(b, names.1)?);
+            detached(py, || {
+                ks_buckets::ks_2samp_values(a, b, method, policy, names)
+            })?
+        }
+        (Vector::F64(a), Vector::F64(b)) => {
+            let (a, b) = (contiguous(a, names.0)?, contiguous(b, names.1)?);
+            detached(py, || {
+                ks_buckets::ks_2samp_values(a, b, method, policy, names)
+            })?
+        }
+        _ => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{}, {}: must have the same float dtype (widen float32 to float64 first)",
+                names.0, names.1
+            )))
+        }
+    };
+    let r = out.result;
+    let d = PyDict::new(py);
+    d.set_item("statistic", r.statistic)?;
+    d.set_item("pvalue", r.pvalue)?;
+    d.set_item("location", r.location)?;
+    d.set_item("sign", r.sign)?;
+    d.set_item("method", r.method.name())?;
+    d.set_item("n_expected", out.n_a)?;
+    d.set_item("n_actual", out.n_b)?;
+    Ok(d)
+}
+
 /// Wasserstein-1 distance of two sorted samples.
 #[pyfunction]
 #[pyo3(signature = (expected, actual, names))]
@@ -166,6 +213,7 @@ fn kstwo_sf(n: f64, x: f64) -> f64 {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SortedSample>()?;
     m.add_function(wrap_pyfunction!(ks_2samp, m)?)?;
+    m.add_function(wrap_pyfunction!(ks_values, m)?)?;
     m.add_function(wrap_pyfunction!(wasserstein, m)?)?;
     m.add_function(wrap_pyfunction!(jensen_shannon, m)?)?;
     m.add_function(wrap_pyfunction!(hellinger, m)?)?;

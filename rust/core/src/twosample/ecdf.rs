@@ -70,33 +70,66 @@ impl Extreme {
     }
 }
 
+/// The running extremes of F_a - F_b, fed distinct values in ascending order: by one merge walk
+/// (`extremes`) or by pieces of the pooled order whose counts before them are known (the bucket
+/// kernel in `ks_buckets`). Values that cannot hold an extreme may be skipped.
+pub(crate) struct ExtremesWalk {
+    n: f64,
+    m: f64,
+    high: Extreme,
+    low: Extreme,
+}
+
+impl ExtremesWalk {
+    /// For samples of `n` and `m` finite values.
+    pub fn new(n: u64, m: u64) -> Self {
+        let empty = || Extreme {
+            best_a: None,
+            best_b: None,
+        };
+        ExtremesWalk {
+            n: n as f64,
+            m: m as f64,
+            high: empty(),
+            low: empty(),
+        }
+    }
+
+    /// One distinct value with `i` values of `a` and `j` of `b` at or below it; `in_a` / `in_b`
+    /// say whether it occurs in each.
+    #[inline]
+    pub fn visit(&mut self, value: f64, i: u64, j: u64, in_a: bool, in_b: bool) {
+        // the same float operations as scipy (i / n - j / m), so equal statistics bit for bit
+        let diff = i as f64 / self.n - j as f64 / self.m;
+        self.high.offer(diff, value, in_a, in_b, |x, y| x > y);
+        self.low.offer(diff, value, in_a, in_b, |x, y| x < y);
+    }
+
+    /// A piece of the pooled order: sorted `a` and `b` values that come after `i0` values of
+    /// `a` and `j0` of `b`, with no value shared with what comes before or after.
+    pub fn visit_run(&mut self, a: &[f64], b: &[f64], i0: u64, j0: u64) {
+        walk(a, b, |value, i, j, in_a, in_b| {
+            self.visit(value, i0 + i as u64, j0 + j as u64, in_a, in_b)
+        });
+    }
+
+    pub fn finish(&self) -> EcdfExtremes {
+        let (max_diff, max_location) = self.high.result(|x, y| x > y);
+        let (min_diff, min_location) = self.low.result(|x, y| x < y);
+        EcdfExtremes {
+            max_diff,
+            max_location,
+            min_diff,
+            min_location,
+        }
+    }
+}
+
 /// F_a - F_b at every distinct value; `a` and `b` sorted, finite, non-empty.
 pub fn extremes(a: &[f64], b: &[f64]) -> EcdfExtremes {
-    let (n, m) = (a.len() as f64, b.len() as f64);
-    let greater: fn(f64, f64) -> bool = |x, y| x > y;
-    let less: fn(f64, f64) -> bool = |x, y| x < y;
-    let mut high = Extreme {
-        best_a: None,
-        best_b: None,
-    };
-    let mut low = Extreme {
-        best_a: None,
-        best_b: None,
-    };
-    walk(a, b, |value, i, j, in_a, in_b| {
-        // the same float operations as scipy (i / n - j / m), so equal statistics bit for bit
-        let diff = i as f64 / n - j as f64 / m;
-        high.offer(diff, value, in_a, in_b, greater);
-        low.offer(diff, value, in_a, in_b, less);
-    });
-    let (max_diff, max_location) = high.result(greater);
-    let (min_diff, min_location) = low.result(less);
-    EcdfExtremes {
-        max_diff,
-        max_location,
-        min_diff,
-        min_location,
-    }
+    let mut w = ExtremesWalk::new(a.len() as u64, b.len() as u64);
+    w.visit_run(a, b, 0, 0);
+    w.finish()
 }
 
 /// Wasserstein-1 distance: the integral of |F_a - F_b|, a sum over the gaps between consecutive

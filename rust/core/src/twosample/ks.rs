@@ -4,7 +4,7 @@
 //! location and sign. P-value, method "auto" (scipy's rule): exact when max(n, m) <= 10 000,
 //! asymptotic above; the exact path rounds the statistic to h / lcm(n, m) as scipy does.
 
-use super::ecdf::extremes;
+use super::ecdf::{extremes, EcdfExtremes};
 use super::kolmogorov::kstwo_sf;
 use super::ks_exact::{outer_prob_inside, prob_outside_square};
 use crate::error::{Error, Result};
@@ -61,22 +61,37 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 
 /// KS of two sorted, finite, non-empty samples (`names` name them in errors).
 pub fn ks_2samp(a: &[f64], b: &[f64], method: Method, names: (&str, &str)) -> Result<KsResult> {
-    for (sample, name) in [(a, names.0), (b, names.1)] {
-        if sample.is_empty() {
+    check_sizes(a.len() as u64, b.len() as u64, names)?;
+    Ok(ks_from_extremes(
+        &extremes(a, b),
+        a.len() as u64,
+        b.len() as u64,
+        method,
+    ))
+}
+
+/// Refuses a sample without finite values, naming it.
+pub fn check_sizes(n1: u64, n2: u64, names: (&str, &str)) -> Result<()> {
+    for (size, name) in [(n1, names.0), (n2, names.1)] {
+        if size == 0 {
             return Err(Error::invalid(
                 name,
                 "has no finite values; KS needs at least one",
             ));
         }
     }
-    let e = extremes(a, b);
+    Ok(())
+}
+
+/// The statistic (scipy's choice between the two extremes), its location and sign, and the
+/// p-value, from the extremes of F_a - F_b over samples of `n1` and `n2` values (both > 0).
+pub fn ks_from_extremes(e: &EcdfExtremes, n1: u64, n2: u64, method: Method) -> KsResult {
     let min_s = (-e.min_diff).clamp(0.0, 1.0);
     let (mut d, location, sign) = if min_s > e.max_diff {
         (min_s, e.min_location, -1)
     } else {
         (e.max_diff, e.max_location, 1)
     };
-    let (n1, n2) = (a.len() as u64, b.len() as u64);
     let g = gcd(n1, n2);
     let (n1g, n2g) = (n1 / g, n2 / g);
     let mut used = match method {
@@ -108,13 +123,13 @@ pub fn ks_2samp(a: &[f64], b: &[f64], method: Method, names: (&str, &str)) -> Re
         let en = m * n / (m + n);
         pvalue = kstwo_sf(en.round_ties_even(), d);
     }
-    Ok(KsResult {
+    KsResult {
         statistic: d,
         pvalue: pvalue.clamp(0.0, 1.0),
         location,
         sign,
         method: used,
-    })
+    }
 }
 
 #[cfg(test)]

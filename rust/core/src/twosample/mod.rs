@@ -11,5 +11,6 @@ pub mod counts;
 pub mod ecdf;
 pub mod kolmogorov;
 pub mod ks;
+pub mod ks_buckets;
 pub mod ks_exact;
 pub mod sorted;
