@@ -15,7 +15,7 @@
 //!    of scipy's `i / n - j / m`, so a dropped value's float difference is strictly below the
 //!    float difference at the cell end that gave T: the float maximum, and its first location,
 //!    lie in the kept cells.
-//! 3. Level 2, when the kept cells still hold many values: the same over up to 2^18 sub-cells
+//! 3. Level 2, when the kept cells still hold many values: the same over about 2^16 sub-cells
 //!    of the kept cells (one more read of both samples), with T raised by the sub-cell ends.
 //! 4. The values of the kept cells are gathered, sorted (a small share of the data unless the
 //!    data defeat the buckets, when this is the full sort) and walked in ascending order with
