@@ -35,6 +35,7 @@ __all__ = [
     "jensen_shannon",
     "kmeans_fit",
     "ks_2samp",
+    "ks_values",
     "kstwo_sf",
     "median_bandwidth",
     "mmd_exact",
@@ -217,6 +218,13 @@ class SortedSample:
 
 def ks_2samp(
     expected: SortedSample, actual: SortedSample, method: str, names: tuple[str, str]
+) -> dict[str, Any]: ...
+def ks_values(
+    expected: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    actual: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    method: str,
+    nan_policy: str,
+    names: tuple[str, str],
 ) -> dict[str, Any]: ...
 def wasserstein(expected: SortedSample, actual: SortedSample, names: tuple[str, str]) -> float: ...
 def jensen_shannon(expected: list[int], actual: list[int], base: float | None = None) -> float: ...
