@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ import polars as pl
 
 from undertow._args import check_int64_ids
 from undertow._core import UndertowError
+from undertow._html import HtmlPage
 
 CHECKS = (
     "orphaned_vectors",
@@ -170,7 +170,7 @@ def _unplain_float(value: Any) -> float:
     return float(value)
 
 
-class AuditReport:
+class AuditReport(HtmlPage):
     """The auditor's findings. `status` is the worst check status ("ok", "warn" or "fail");
     `checks` maps each check name (CHECKS) to a Check; `index` describes the audited index;
     `scores` keeps the top-1 and top-k search scores, so a later audit can take this report (or
@@ -221,13 +221,6 @@ class AuditReport:
 
     def to_polars(self) -> pl.DataFrame:
         return checks_frame(self.checks)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def to_dict(self) -> dict[str, Any]:
         return {

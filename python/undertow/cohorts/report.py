@@ -4,12 +4,12 @@ population? Sample-ratio mismatch plus one test per covariate, Holm-adjusted."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from undertow._html import HtmlPage
 from undertow.tabular.results import plain
 
 
@@ -84,7 +84,7 @@ class CovariateBalance:
 
 
 @dataclass(frozen=True, eq=False)
-class BalanceReport:
+class BalanceReport(HtmlPage):
     """``srm``: the sample-ratio test; ``covariates``: one CovariateBalance per covariate (and
     per treatment arm for embeddings); ``control``: the reference arm. ``status``:
     "imbalanced" when the SRM test or any covariate fires, else "balanced". Multiple testing:
@@ -158,13 +158,6 @@ class BalanceReport:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), default=plain, **kwargs)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def __repr__(self) -> str:
         names = ", ".join(c.name if c.arm is None else f"{c.name}[{c.arm}]" for c in self.imbalanced[:5])

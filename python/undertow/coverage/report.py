@@ -4,7 +4,6 @@ and how coverage moved over time."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from undertow import _core
+from undertow._html import HtmlPage
 from undertow.tabular.reference import PsiAccumulator
 from undertow.tabular.results import PsiResult, plain
 
@@ -42,7 +42,7 @@ class ClusterCoverage:
 
 
 @dataclass(frozen=True, eq=False)
-class CoverageReport:
+class CoverageReport(HtmlPage):
     """Eval coverage of production traffic (see ``undertow.eval_coverage``).
 
     ``coverage``: covered / rows, a row being covered when the cosine similarity to its nearest
@@ -130,13 +130,6 @@ class CoverageReport:
 
     def to_json(self, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(), default=plain, **kwargs)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def __repr__(self) -> str:
         top = ", ".join(f"#{c.cluster} {c.traffic_share:.1%} cov {c.coverage:.2f}" for c in self.flagged[:3])

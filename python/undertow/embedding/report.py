@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from undertow._html import HtmlPage
 from undertow.embedding.cosine import CosineDrift
 from undertow.embedding.mmd import MmdResult
 from undertow.tabular.results import plain
@@ -100,7 +100,7 @@ def status_and_reason(
 
 
 @dataclass(frozen=True, eq=False)
-class EmbeddingDriftReport:
+class EmbeddingDriftReport(HtmlPage):
     """Embedding drift of current vectors against a fitted EmbeddingDrift.
 
     status: "stable" when ``mmd.p_value >= alpha``; otherwise "drift", or "severe" when also
@@ -207,13 +207,6 @@ class EmbeddingDriftReport:
                 "flagged": pl.Boolean,
             },
         )
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def __repr__(self) -> str:
         p = "None" if self.mmd.p_value is None else f"{self.mmd.p_value:.4g}"

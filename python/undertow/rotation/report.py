@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from undertow._html import HtmlPage
 from undertow.audit._report import Check, check_lines, checks_frame, plain
 from undertow.rotation.churn import ListChurn
 from undertow.rotation.compatibility import Compatibility
@@ -32,7 +32,7 @@ def _lists(churn: ListChurn, rows: np.ndarray) -> list[dict[str, Any]]:
     ]
 
 
-class RotationReport:
+class RotationReport(HtmlPage):
     """The preview of an encoder rotation (see `ut.rotation_preview` and docs/rotation.md).
 
     `checks` maps each of CHECKS to a Check (value, threshold, status, ids); `verdict` is the
@@ -89,13 +89,6 @@ class RotationReport:
     def to_polars(self) -> pl.DataFrame:
         """One row per check (as AuditReport.to_polars)."""
         return checks_frame(self.checks)
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def churn_frame(self, which: str = "queries") -> pl.DataFrame:
         """Per query (``"queries"``) or per sampled document (``"documents"``): id, overlap@k,

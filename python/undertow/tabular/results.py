@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from undertow._html import HtmlPage
 from undertow.tabular._significance import DEFAULT_ALPHA
 
 _STATUS_ORDER = {"stable": 0, "moderate": 1, "significant": 2}
@@ -110,7 +110,7 @@ ColumnPsi = PsiResult
 
 
 @dataclass(frozen=True, eq=False)
-class PsiReport:
+class PsiReport(HtmlPage):
     """Per-column PSI of a table against a fitted Reference. ``status`` is the worst column
     status (each needs its band and p <= alpha, see PsiResult); ``status_threshold`` the worst
     plain band."""
@@ -194,13 +194,6 @@ class PsiReport:
             "rows": self.rows,
             "columns": {r.name: r.to_dict() for r in self.results},
         }
-
-    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
-        """This result as a self-contained HTML page (see `undertow.report`); with `path` the
-        page is also written there (atomically). Returns the HTML."""
-        from undertow.report import report
-
-        return report(self, path=path)
 
     def __repr__(self) -> str:
         width = max([len(c) for c in self.columns] + [6])
