@@ -153,10 +153,13 @@ enum Grid {
     /// Cells of 2^width_bits keys from `lo`.
     Even { lo: u64, width_bits: u32 },
     /// The kept cells of an even grid (numbered by `slot`, u32::MAX for the others), each split
-    /// into 2^sub_bits cells.
+    /// into 2^sub_bits cells. `slot` covers only the parents `first..first + slot.len()`, the
+    /// span of the kept ones: most values fall outside it and are dismissed by one compare
+    /// instead of a lookup in a table of every parent (which, with the counts, outgrows L2).
     Split {
         lo: u64,
         parent_bits: u32,
+        first: u64,
         slot: Vec<u32>,
         sub_bits: u32,
     },
@@ -188,15 +191,17 @@ macro_rules! with_cell_of {
             Grid::Split {
                 lo,
                 parent_bits,
+                first,
                 slot,
                 sub_bits,
             } => {
-                let (lo, parent_bits, sub_bits) = (*lo, *parent_bits, *sub_bits);
+                let (lo, parent_bits, first, sub_bits) = (*lo, *parent_bits, *first, *sub_bits);
                 let (width_bits, mask) = (parent_bits - sub_bits, (1usize << sub_bits) - 1);
                 let slot = slot.as_slice();
                 let $cell_of = |k: u64| {
-                    let r = k - lo;
-                    let s = slot[(r >> parent_bits) as usize];
+                    let r = k.wrapping_sub(lo);
+                    let p = (r >> parent_bits).wrapping_sub(first) as usize;
+                    let s = *slot.get(p)?;
                     (s != u32::MAX)
                         .then(|| ((s as usize) << sub_bits) | ((r >> width_bits) as usize & mask))
                 };
@@ -377,13 +382,15 @@ fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<
     if sub_bits == 0 {
         return None;
     }
-    let mut slot = vec![u32::MAX; keep.len()];
+    let (&first, &last) = (kept.first()?, kept.last()?);
+    let mut slot = vec![u32::MAX; last - first + 1];
     for (s, &c) in kept.iter().enumerate() {
-        slot[c] = s as u32;
+        slot[c - first] = s as u32;
     }
     let grid = Grid::Split {
         lo,
         parent_bits,
+        first: first as u64,
         slot,
         sub_bits,
     };
@@ -413,6 +420,11 @@ fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Re
     let what = "the KS candidate values";
     // the parts' keys and their concatenation coexist for a moment
     alloc::check_bytes(what, alloc::bytes_of::<u64>(2 * total as u128))?;
+    // the kept cells' key hull: most values lie outside it and cost one compare
+    let first = keep.iter().position(|&k| k).unwrap_or(0);
+    let last = keep.iter().rposition(|&k| k).unwrap_or(0);
+    let hull_lo = cells.start[first];
+    let hull_span = (cells.start[last] - hull_lo) | ((1u64 << cells.grid.width_bits()) - 1);
     let parts = with_cell_of!(&cells.grid, |cell_of| {
         parallel::map_parts(data, MAX_PARTS, BLOCK, |part| {
             let mut keys = Vec::new();
@@ -421,7 +433,9 @@ fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Re
                 for &x in block {
                     if x.is_finite_value() {
                         let k = x.order_key();
-                        if cell_of(k).is_some_and(|c| keep[c]) {
+                        if k.wrapping_sub(hull_lo) <= hull_span
+                            && cell_of(k).is_some_and(|c| keep[c])
+                        {
                             keys.push(k);
                         }
                     }
