@@ -4,8 +4,9 @@
         --corpus sentences-minilm=tests/data/sentences.npz:minilm \
         --corpus docs-m2v=/path/docs.npz:emb --replicates 300 --rows 1000 --out calib.json
 
-For every corpus and design, `replicates` null replicates (replicate r draws with seed r; the
-EmbeddingDrift keeps its default seed 0 in every replicate, as a user's nightly job would):
+For every corpus and design, `replicates` null replicates (replicate r draws with seed r, from
+--first-replicate on; the EmbeddingDrift keeps its default seed 0 in every replicate, as a
+user's nightly job would):
 
 * ``halves``: a random half of the corpus is the reference, the other half the current batch
   (each subsampled to at most `rows` rows);
@@ -39,27 +40,36 @@ from embedding_common import binomial_band, load_corpus, rate_interval, write_js
 import undertow as ut
 
 
-def with_duplicates(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    repeats = np.where(rng.random(len(x)) < 0.5, 1, rng.integers(2, 6, len(x)))
-    out = np.repeat(x, repeats, axis=0)
+def with_duplicates(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices of a pool with planted duplicates: each of the `n` rows once (probability
+    1/2) or 2 to 5 times, shuffled. (Indices, not rows: the pool of the 20,000-row corpus
+    would be a 140 MB copy per replicate, of which 1,000 rows are used.)"""
+    repeats = np.where(rng.random(n) < 0.5, 1, rng.integers(2, 6, n))
+    out = np.repeat(np.arange(n), repeats)
     return out[rng.permutation(len(out))]
 
 
-def replicate(x: np.ndarray, design: str, rows: int, r: int, alpha: float, permutations: int):
+def sides(n: int, design: str, r: int) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Replicate r's two sides as row indices into the corpus (the halves of the shuffled
+    pool, whole), and its generator for what follows."""
     rng = np.random.default_rng(r)
-    if design == "dup-halves":
-        x = with_duplicates(x, rng)
-    order = rng.permutation(len(x))
-    half = len(x) // 2
+    pool = with_duplicates(n, rng) if design == "dup-halves" else np.arange(n)
+    order = rng.permutation(len(pool))
+    half = len(pool) // 2
+    return pool[order[:half]], pool[order[half:]], rng
+
+
+def replicate(x: np.ndarray, design: str, rows: int, r: int, alpha: float, permutations: int):
+    first, second, rng = sides(len(x), design, r)
     if design == "copies":
         # the whole half is the reference; the MMD tests `rows` of it against `rows` copies
-        ref = x[order[:half]]
+        ref = x[first]
         cur = ref[rng.permutation(len(ref))[:rows]].copy()
         drift = ut.EmbeddingDrift.fit(ref, permutations=permutations, alpha=alpha, sample=rows)
         report = drift.compare(cur)
         return report.mmd.p_value, report.status
-    ref = x[order[:half]][:rows]
-    cur = x[order[half:]][:rows]
+    ref = x[first[:rows]]
+    cur = x[second[:rows]]
     report = ut.EmbeddingDrift.fit(ref, permutations=permutations, alpha=alpha).compare(cur)
     return report.mmd.p_value, report.status
 
@@ -73,6 +83,9 @@ def main() -> None:
     )
     parser.add_argument("--design", action="append", choices=["halves", "dup-halves", "copies"])
     parser.add_argument("--replicates", type=int, default=300)
+    parser.add_argument(
+        "--first-replicate", type=int, default=0, help="replicates are seeds first .. first + n - 1"
+    )
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--permutations", type=int, default=200)
@@ -95,7 +108,8 @@ def main() -> None:
         for design in designs:
             t0 = time.time()
             p_values, statuses = [], []
-            for r in range(args.replicates):
+            first = args.first_replicate
+            for r in range(first, first + args.replicates):
                 p, status = replicate(x, design, args.rows, r, args.alpha, args.permutations)
                 p_values.append(p)
                 statuses.append(status)
@@ -108,6 +122,7 @@ def main() -> None:
                 "design": design,
                 "rows_per_side": min(args.rows, len(x) // 2),
                 "replicates": args.replicates,
+                "first_replicate": first,
                 "mmd_rate": k_mmd / args.replicates,
                 "mmd_ci99": rate_interval(k_mmd, args.replicates),
                 "status_rate": k_status / args.replicates,
@@ -134,16 +149,17 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     print(
-        "| corpus (rows) | design | rows/side | replicates | P(p < alpha) [99% CI] "
+        "| corpus (rows) | design | rows/side | replicates (seeds) | P(p < alpha) [99% CI] "
         "| P(status != stable) [99% CI] "
         "| in band | p-value quantiles 5/25/50/75/95% |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for row in results:
         q = {float(k): v for k, v in row["p_quantiles"].items()}
+        first = row.get("first_replicate", 0)
         print(
             f"| {row['corpus']} ({row['corpus_rows']}) | {row['design']} | {row['rows_per_side']} "
-            f"| {row['replicates']} "
+            f"| {row['replicates']} ({first}-{first + row['replicates'] - 1}) "
             f"| {row['mmd_rate']:.3f} [{row['mmd_ci99'][0]:.3f}, {row['mmd_ci99'][1]:.3f}] "
             f"| {row['status_rate']:.3f} [{row['status_ci99'][0]:.3f}, {row['status_ci99'][1]:.3f}] "
             f"| {'yes' if row['in_band'] else 'NO'} "

@@ -2,6 +2,7 @@
 hand-computed values, the permutation p-value's properties, calibration and power."""
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -14,13 +15,16 @@ import pytest
 from embedding_reference import (
     binomial_interval,
     median_bandwidth_reference,
+    mmd2_unbiased_from_kernel,
     mmd2_unbiased_reference,
     permutation_pvalue_reference,
+    rbf_kernel,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import undertow as ut
+from undertow import _core
 
 
 def _pair(seed, n, m, d, shift=0.0, dtype=np.float64, scale=1.0):
@@ -235,6 +239,62 @@ def test_pvalue_agrees_with_numpy_permutation_test():
     se = math.sqrt(2 * max(p_ref * (1 - p_ref), 0.01) / 2000)
     assert abs(r.p_value - p_ref) < 5 * se + 1e-3, (r.p_value, p_ref)
     assert 0.02 < p_ref < 0.9  # the case is informative
+
+
+def _labelling_statistics(x, y, bandwidth):
+    """The unbiased MMD^2 of every split of the pooled rows into len(x) and len(y) rows
+    (float64, from the kernel matrix), sorted."""
+    pooled = np.vstack([x, y]).astype(np.float64)
+    k = rbf_kernel(pooled, pooled, bandwidth)
+    n, total = len(x), len(pooled)
+    out = []
+    for side in itertools.combinations(range(total), n):
+        order = list(side) + [i for i in range(total) if i not in side]
+        out.append(mmd2_unbiased_from_kernel(k[np.ix_(order, order)], n))
+    return np.sort(out)
+
+
+def test_tied_permutations_count_against_the_observed_value():
+    # Both sides {0, 1, 0, 1}: 36 of the 70 splits have the observed statistic, all others a
+    # larger one, so the exact p-value is 1 whatever permutations are drawn. The tied
+    # statistics sum the same kernel values in another order; before ties were counted with
+    # a rounding tolerance, those computed a bit below the observed value were left out
+    # (p = 0.91 for float64).
+    x = np.array([[0.0], [1.0], [0.0], [1.0]])
+    y = np.array([[1.0], [0.0], [1.0], [0.0]])
+    stats = _labelling_statistics(x, y, 1.0)
+    observed = mmd2_unbiased_reference(x, y, 1.0)
+    assert np.all(stats >= observed - 1e-12)
+    assert np.sum(np.abs(stats - observed) < 1e-12) == 36
+    for dtype in (np.float64, np.float32):
+        for seed in range(5):
+            r = ut.mmd(x.astype(dtype), y.astype(dtype), bandwidth=1.0, permutations=200, seed=seed)
+            assert r.p_value == 1.0, (dtype, seed, r.p_value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [4, 3])
+def test_pvalue_with_duplicated_rows_is_the_exact_count(dtype, n):
+    # 8 rows, copies of 3 points: few distinct statistics, many exact ties. Every permuted
+    # statistic must be one of the enumerated splits', and p must be (1 + #{permuted split's
+    # statistic >= observed}) / (1 + B) with ties decided exactly (the classes are far apart).
+    rng = np.random.default_rng(n)
+    points = rng.normal(size=(3, 2))
+    for trial in range(8):
+        rows = points[rng.permutation([0, 0, 0, 1, 1, 1, 2, 2])]
+        x, y = rows[:n].astype(dtype), rows[n:].astype(dtype)
+        stats = _labelling_statistics(x, y, 1.0)
+        classes = stats[np.r_[True, np.diff(stats) > 1e-9]]  # one value per group of ties
+        assert np.min(np.diff(classes)) > 1e-6
+        raw = _core.mmd_exact(x, y, 1.0, 200, trial)  # the null statistics with the p-value
+        null = np.asarray(raw["null"])
+        observed = classes[np.argmin(np.abs(classes - raw["value"]))]
+        nearest = classes[np.argmin(np.abs(null[:, None] - classes[None, :]), axis=1)]
+        assert np.max(np.abs(null - nearest)) < (1e-12 if dtype == np.float64 else 1e-5)
+        assert abs(raw["value"] - observed) < (1e-12 if dtype == np.float64 else 1e-5)
+        want = (1 + int(np.sum(nearest >= observed))) / 201
+        assert raw["p_value"] == want, (trial, raw["p_value"], want)
+        assert ut.mmd(x, y, bandwidth=1.0, permutations=200, seed=trial).p_value == want
 
 
 def test_strong_drift_gives_smallest_pvalue():

@@ -22,7 +22,8 @@ class MmdResult:
     """Unbiased MMD^2 with an RBF kernel, and its test.
 
     ``p_value`` is the permutation p-value ``(1 + #{permuted >= observed}) / (1 + permutations)``
-    for the exact estimator (None when permutations=0; never below ``1 / (1 + permutations)``),
+    for the exact estimator, a permuted statistic within rounding of the observed one counting
+    as a tie (None when permutations=0; never below ``1 / (1 + permutations)``),
     and Hotelling's T^2 p-value on the random-feature means (F distribution) for
     ``estimator="rff"``, floored at 2.2e-308 (the smallest normal double: the F tail of a strong
     drift underflows, and 0.0 would read as an exact, impossible value).
@@ -154,7 +155,8 @@ def mmd(
     blocks (never the (n+m)^2 matrix), all permutations are scored in the same pass (one matrix
     of labels times each kernel block; labels go in batches of at most 64 MB, the kernel
     recomputed per batch), so memory stays bounded for any permutation count; the p-value is
-    ``(1 + #{permuted >= observed}) / (1 + permutations)``. ``estimator="rff"``: `features`
+    ``(1 + #{permuted >= observed}) / (1 + permutations)``, ties (equal within rounding: splits
+    that differ only by swapping equal rows) counted. ``estimator="rff"``: `features`
     random Fourier features approximate the kernel, the value is the unbiased MMD^2 of the
     features, and the p-value is Hotelling's T^2 test of the two feature means (F distribution);
     linear in the rows, for millions of vectors, mergeable through RffAccumulator.
