@@ -47,6 +47,7 @@ GRAPH_K = 10
 REFERENCES = 1000  # sampled rows per side that confirm a row by its nearest neighbours
 NEIGHBOURS = 3
 NOISE_MADS = 4.0
+EARLY = 128  # group references a row is first compared with (_confirmed)
 BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed
 CHOOSE = 2_000  # sampled rows that choose the bound's directions (_mean_form)
 SLACK = 1e-3  # float32 rounding of the bound of _mean_form, of the squared norm
@@ -224,18 +225,54 @@ def _best_matches(
     """The mean cosine of each unit row to its NEIGHBOURS most similar sampled group rows, and
     to its most similar sampled rows of the rest (a row never counts itself)."""
     vectors, reference_rows, inside = references
-    cut = int(inside)
-    scores = unit @ vectors.T
-    # reference_rows is two sorted runs (group, rest): find the row itself in either run
-    for lo, hi in ((0, cut), (cut, len(reference_rows))):
-        run = reference_rows[lo:hi]
-        if len(run) == 0:
-            continue
-        at = np.minimum(np.searchsorted(run, index_rows), len(run) - 1)
-        hit = np.flatnonzero(run[at] == index_rows)
-        scores[hit, lo + at[hit]] = -np.inf
-    take = max(1, min(NEIGHBOURS, cut - 1, len(reference_rows) - cut - 1))
-    return _top_mean(scores[:, :cut], take), _top_mean(scores[:, cut:], take)
+    cut, take = int(inside), _take(references)
+    group = _scores(unit, index_rows, vectors[:cut], reference_rows[:cut])
+    rest = _scores(unit, index_rows, vectors[cut:], reference_rows[cut:])
+    return _top_mean(group, take), _top_mean(rest, take)
+
+
+def _confirmed(
+    unit: np.ndarray,
+    index_rows: np.ndarray,
+    references: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ceiling: float,
+) -> np.ndarray:
+    """best_group > best_rest <= ceiling for each unit row (_best_matches), computing no more
+    than that needs: a row over the ceiling is out without its group scores, and a row whose
+    best matches among every EARLY-th group reference already beat best_rest is in (the top
+    scores of a subset are at most those of the whole)."""
+    vectors, reference_rows, inside = references
+    cut, take = int(inside), _take(references)
+    best_rest = _top_mean(_scores(unit, index_rows, vectors[cut:], reference_rows[cut:]), take)
+    out = np.zeros(len(unit), dtype=bool)
+    live = np.flatnonzero(best_rest <= ceiling)
+    step = cut // EARLY
+    if step >= 2 and len(live):
+        first = _scores(unit[live], index_rows[live], vectors[:cut:step], reference_rows[:cut:step])
+        early = _top_mean(first, take) > best_rest[live]
+        out[live[early]] = True
+        live = live[~early]
+    if len(live):
+        group = _scores(unit[live], index_rows[live], vectors[:cut], reference_rows[:cut])
+        out[live] = _top_mean(group, take) > best_rest[live]
+    return out
+
+
+def _take(references: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
+    cut, total = int(references[2]), len(references[1])
+    return max(1, min(NEIGHBOURS, cut - 1, total - cut - 1))
+
+
+def _scores(
+    unit: np.ndarray, index_rows: np.ndarray, vectors: np.ndarray, vector_rows: np.ndarray
+) -> np.ndarray:
+    """unit @ vectors.T, with -inf where a row meets itself (vector_rows: sorted index rows)."""
+    scores = unit @ np.ascontiguousarray(vectors).T
+    if len(vector_rows):
+        at = np.minimum(np.searchsorted(vector_rows, index_rows), len(vector_rows) - 1)
+        hit = np.flatnonzero(vector_rows[at] == index_rows)
+        scores[hit, at[hit]] = -np.inf
+    return scores
 
 
 def _top_mean(scores: np.ndarray, take: int) -> np.ndarray:
@@ -374,8 +411,6 @@ def encoder_mix_vectors(
     ceiling = centre + NOISE_MADS * 1.4826 * float(np.median(np.abs(group_rest - centre)))
     detail["noise_ceiling"] = ceiling
     form = _mean_form(fold_bases, x)
-    import sys
-
     flagged: list[np.ndarray] = []
     for start, block in view.chunks():
         for first in range(0, len(block), BLOCK):
@@ -399,8 +434,7 @@ def encoder_mix_vectors(
             maybe = np.flatnonzero(ok & (margin > -BAND * row_norms**2))
             if len(maybe):
                 unit = part[maybe] / row_norms[maybe, None]
-                best_group, best_rest = _best_matches(unit, lo + rows_in[maybe], references)
-                confirmed = (best_group > best_rest) & (best_rest <= ceiling)
+                confirmed = _confirmed(unit, lo + rows_in[maybe], references, ceiling)
                 flagged.append(lo + rows_in[maybe[confirmed]])
     found = np.concatenate(flagged) if flagged else np.empty(0, dtype=np.int64)
     detail["sampled_group"] = int(group.sum())
