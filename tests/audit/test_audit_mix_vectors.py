@@ -81,3 +81,94 @@ def test_threshold_knobs_and_small_index(corpus):
     assert small.status == "not_run" and "at least 200" in small.message
     with pytest.raises(ut.UndertowError, match="encoder_mix_vectors_cosine"):
         audit(minilm[:100], ids[:100], thresholds={"encoder_mix_vectors_cosine": 2.0})
+
+
+# The pass over every row: a bound from few directions rules rows out before the exact 4-basis
+# margin, and a row's first EARLY group references can confirm it early. Neither may change a
+# decision (python/undertow/audit/_mix_vectors.py, _mean_form / _may_pass / _confirmed).
+
+
+def _fold_bases(minilm, m2v, rng):
+    from undertow.audit import _mix_vectors as mv
+
+    out = []
+    for _ in range(2):
+        g = m2v[rng.choice(len(m2v), 150, replace=False)].astype(np.float64)
+        r = minilm[rng.choice(len(minilm), 2000, replace=False)].astype(np.float64)
+        out.append((mv._basis(g).astype(np.float32), mv._basis(r).astype(np.float32)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_full_pass_bound_never_rules_out_a_row_the_exact_margin_keeps(corpus, seed):
+    from undertow.audit import _mix_vectors as mv
+
+    _, minilm, _, m2v, _ = corpus
+    rng = np.random.default_rng(seed)
+    bases = _fold_bases(minilm, m2v, rng)
+    sample = np.concatenate([minilm[:1900], m2v[:100]]).astype(np.float64)
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    form = mv._mean_form(bases, sample)
+    assert form[0].shape[1] < 4 * mv.RANK  # fewer columns than the exact margin
+    # stored rows at any scale (the margin and the band scale with the squared norm), and
+    # random directions
+    rows = np.concatenate([minilm, m2v, rng.standard_normal((2000, minilm.shape[1]))])
+    rows = (rows * rng.uniform(0.05, 20, size=(len(rows), 1))).astype(np.float32)
+    # independent float64 reference: the mean of the two folds' margins
+    x = rows.astype(np.float64)
+    exact = np.mean(
+        [
+            ((x @ g) ** 2).sum(1) - ((x @ r) ** 2).sum(1)
+            for g, r in (tuple(b.astype(np.float64) for b in f) for f in bases)
+        ],
+        axis=0,
+    )
+    squared = (x**2).sum(1)
+    kept = exact > -mv.BAND * squared
+    may = mv._may_pass(rows, form, squared)
+    assert kept.any() and (~kept).any()
+    assert not (kept & ~may).any()  # never rules out a kept row
+    assert (~may).sum() > 0.5 * (~kept).sum()  # and it does rule rows out
+    # NaN rows are left to the exact test (which drops them)
+    bad = rows[:3].copy()
+    bad[0, 0] = np.nan
+    assert mv._may_pass(bad, form, None)[0]
+
+
+def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
+    """With a sample of 1,000 of the 4,304 rows, most rows go through the full pass: the
+    bound and the early confirmation must give the ids of the plain exact pass."""
+    from undertow.audit import _mix_vectors as mv
+
+    ids, minilm, m2v_rows, m2v, _ = corpus
+    rng = np.random.default_rng(7)
+    pick = rng.choice(len(m2v_rows), round(0.05 * len(ids)), replace=False)
+    stored = minilm.copy()
+    stored[m2v_rows[pick]] = m2v[pick]
+    monkeypatch.setattr(mv, "SAMPLE", 1000)
+    monkeypatch.setattr(mv, "EARLY", 16)  # the early stage runs on the ~50 sampled group rows
+    calls = {"bound": 0, "early": 0}
+    may_pass, scores = mv._may_pass, mv._scores
+
+    def counted_bound(*args):
+        calls["bound"] += 1
+        out = may_pass(*args)
+        assert not out.all()  # it rules rows out here
+        return out
+
+    def counted_scores(unit, index_rows, vectors, vector_rows):
+        calls["early"] += len(vectors) <= 25  # every 3rd of the ~50 group references
+        return scores(unit, index_rows, vectors, vector_rows)
+
+    monkeypatch.setattr(mv, "_may_pass", counted_bound)
+    monkeypatch.setattr(mv, "_scores", counted_scores)
+    fast = audit(stored, ids, seed=3)["encoder_mix_vectors"]
+    assert calls["bound"] >= 1 and calls["early"] >= 1
+    monkeypatch.setattr(mv, "_may_pass", lambda part, form, squared: np.ones(len(part), dtype=bool))
+    monkeypatch.setattr(mv, "EARLY", 10**9)  # no early stage
+    plain = audit(stored, ids, seed=3)["encoder_mix_vectors"]
+    assert fast.status == plain.status == "fail"
+    np.testing.assert_array_equal(fast.ids, plain.ids)
+    replaced = ids[m2v_rows[pick]]
+    hits = np.isin(fast.ids, replaced).sum()
+    assert hits / len(fast.ids) >= 0.95 and hits / len(replaced) >= 0.9, (hits, len(fast.ids))

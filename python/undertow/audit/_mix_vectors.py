@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from undertow import _core
 from undertow.audit._checks import judged, not_run
 from undertow.audit._index import IndexView
 from undertow.audit._report import Check
@@ -46,7 +47,10 @@ GRAPH_K = 10
 REFERENCES = 1000  # sampled rows per side that confirm a row by its nearest neighbours
 NEIGHBOURS = 3
 NOISE_MADS = 4.0
+EARLY = 128  # group references a row is first compared with (_confirmed)
 BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed
+CHOOSE = 2_000  # sampled rows that choose the bound's directions (_mean_form)
+SLACK = 1e-3  # float32 rounding of the bound of _mean_form, of the squared norm
 BLOCK = 32_768  # rows per float32 block of the final pass (48 MB of scratch at d=384)
 # _RANK_WHY: on the real data, rank 32 left precision at 0.96 on some seeds, rank 64 reached
 # 0.98-1.0; 48 keeps >= 0.95 over 10 seeds at 3/4 of rank 64's cost (measured,
@@ -111,6 +115,63 @@ def _margin(x: np.ndarray, bases: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.einsum("ij,ij->i", in_group, in_group) - np.einsum("ij,ij->i", in_rest, in_rest)
 
 
+def _mean_form(
+    fold_bases: list[tuple[np.ndarray, np.ndarray]], sample: np.ndarray
+) -> tuple[np.ndarray, int, float]:
+    """An upper bound of the mean margin of the two folds from few directions: (d x r scaled
+    directions, float32, of which the first p add and the others subtract; the weight t of the
+    squared norm).
+
+    mean margin(x) = x'Mx with M = (G0 G0' - R0 R0' + G1 G1' - R1 R1') / 2 = sum_i l_i c_i^2
+    over M's orthonormal eigenvectors v_i (c_i = v_i'x, sum_i c_i^2 = |x|^2). Keep the p
+    largest positive and the m most negative eigenvalues; every other one is at most t (the
+    largest positive one not kept, or 0), so x'Mx <= t |x|^2 + sum_kept (l_i - t) c_i^2. Each
+    kept direction costs a column for every row; each row the bound leaves in costs the exact
+    margin's 4 x RANK columns: (p, m) is chosen for the least cost on the (unit) sampled rows,
+    a uniform sample of the index. The bound decides nothing: it only spares the exact test
+    the rows it rules out."""
+    m = np.zeros((fold_bases[0][0].shape[0],) * 2)
+    for group_basis, rest_basis in fold_bases:
+        g, r = group_basis.astype(np.float64), rest_basis.astype(np.float64)
+        m += (g @ g.T - r @ r.T) / 2
+    values, vectors = np.linalg.eigh(m)  # ascending
+    positive = np.flatnonzero(values > 0)[::-1]  # largest first
+    negative = np.flatnonzero(values < 0)  # most negative first
+    squares = (sample[:CHOOSE] @ vectors) ** 2  # the sample is in random order
+    best = (np.inf, 0, 0)
+    for p in sorted({*range(0, len(positive), 8), len(positive)}):
+        t = float(values[positive[p]]) if p < len(positive) else 0.0
+        # bounds[:, j]: with the p largest and the j most negative directions
+        base = t + squares[:, positive[:p]] @ (values[positive[:p]] - t)
+        bounds = base[:, None] + np.cumsum(squares[:, negative] * (values[negative] - t), axis=1)
+        left = np.mean(np.column_stack([base, bounds]) > -(BAND + SLACK), axis=0)
+        cost = p + np.arange(len(negative) + 1) + left * (4 * RANK)
+        j = int(np.argmin(cost))
+        best = min(best, (float(cost[j]), p, j))
+    _, p, j = best
+    t = float(values[positive[p]]) if p < len(positive) else 0.0
+    # the kept directions scaled by sqrt(|l_i - t|): the bound is t |x|^2 plus the squared
+    # length of x's first p projections minus that of the next j
+    scale = np.sqrt(np.abs(values[np.concatenate([positive[:p], negative[:j]])] - t))
+    directions = vectors[:, np.concatenate([positive[:p], negative[:j]])] * scale
+    return np.ascontiguousarray(directions, dtype=np.float32), p, t
+
+
+def _may_pass(
+    part: np.ndarray, form: tuple[np.ndarray, int, float], squared: np.ndarray | None
+) -> np.ndarray:
+    """Rows of `part` whose mean margin may exceed -BAND x their squared norm: those where the
+    bound of _mean_form does; SLACK (of the squared norm) covers its float32 rounding."""
+    directions, p, t = form
+    if squared is None:
+        squared = _core.row_norms(part) ** 2
+    with np.errstate(invalid="ignore", over="ignore"):
+        projected = part @ directions
+        projected *= projected
+        bound = projected[:, :p].sum(axis=1) - projected[:, p:].sum(axis=1) + t * squared
+    return ~(bound <= -(BAND + SLACK) * squared)  # NaN rows go on to the exact test
+
+
 def _fit(x: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if group.sum() < MIN_GROUP // 2 or (~group).sum() < MIN_GROUP // 2:
         return None
@@ -164,20 +225,62 @@ def _best_matches(
     """The mean cosine of each unit row to its NEIGHBOURS most similar sampled group rows, and
     to its most similar sampled rows of the rest (a row never counts itself)."""
     vectors, reference_rows, inside = references
-    cut = int(inside)
-    scores = unit @ vectors.T
-    # reference_rows is two sorted runs (group, rest): find the row itself in either run
-    for lo, hi in ((0, cut), (cut, len(reference_rows))):
-        run = reference_rows[lo:hi]
-        if len(run) == 0:
-            continue
-        at = np.minimum(np.searchsorted(run, index_rows), len(run) - 1)
-        hit = np.flatnonzero(run[at] == index_rows)
-        scores[hit, lo + at[hit]] = -np.inf
-    take = max(1, min(NEIGHBOURS, cut - 1, len(reference_rows) - cut - 1))
-    best_group = -np.sort(-scores[:, :cut], axis=1)[:, :take].mean(axis=1)
-    best_rest = -np.sort(-scores[:, cut:], axis=1)[:, :take].mean(axis=1)
-    return best_group, best_rest
+    cut, take = int(inside), _take(references)
+    group = _scores(unit, index_rows, vectors[:cut], reference_rows[:cut])
+    rest = _scores(unit, index_rows, vectors[cut:], reference_rows[cut:])
+    return _top_mean(group, take), _top_mean(rest, take)
+
+
+def _confirmed(
+    unit: np.ndarray,
+    index_rows: np.ndarray,
+    references: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ceiling: float,
+) -> np.ndarray:
+    """best_group > best_rest <= ceiling for each unit row (_best_matches), computing no more
+    than that needs: a row over the ceiling is out without its group scores, and a row whose
+    best matches among every EARLY-th group reference already beat best_rest is in (the top
+    scores of a subset are at most those of the whole)."""
+    vectors, reference_rows, inside = references
+    cut, take = int(inside), _take(references)
+    best_rest = _top_mean(_scores(unit, index_rows, vectors[cut:], reference_rows[cut:]), take)
+    out = np.zeros(len(unit), dtype=bool)
+    live = np.flatnonzero(best_rest <= ceiling)
+    step = cut // EARLY
+    if step >= 2 and len(live):
+        first = _scores(unit[live], index_rows[live], vectors[:cut:step], reference_rows[:cut:step])
+        early = _top_mean(first, take) > best_rest[live]
+        out[live[early]] = True
+        live = live[~early]
+    if len(live):
+        group = _scores(unit[live], index_rows[live], vectors[:cut], reference_rows[:cut])
+        out[live] = _top_mean(group, take) > best_rest[live]
+    return out
+
+
+def _take(references: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
+    cut, total = int(references[2]), len(references[1])
+    return max(1, min(NEIGHBOURS, cut - 1, total - cut - 1))
+
+
+def _scores(
+    unit: np.ndarray, index_rows: np.ndarray, vectors: np.ndarray, vector_rows: np.ndarray
+) -> np.ndarray:
+    """unit @ vectors.T, with -inf where a row meets itself (vector_rows: sorted index rows)."""
+    scores = unit @ np.ascontiguousarray(vectors).T
+    if len(vector_rows):
+        at = np.minimum(np.searchsorted(vector_rows, index_rows), len(vector_rows) - 1)
+        hit = np.flatnonzero(vector_rows[at] == index_rows)
+        scores[hit, at[hit]] = -np.inf
+    return scores
+
+
+def _top_mean(scores: np.ndarray, take: int) -> np.ndarray:
+    """The mean of each row's `take` largest scores, summed largest first (as a full sort
+    would: the same floats); a partition instead of a sort of all 1,000 columns."""
+    if take < scores.shape[1]:
+        scores = np.partition(scores, scores.shape[1] - take, axis=1)[:, scores.shape[1] - take :]
+    return -np.sort(-scores, axis=1)[:, :take].mean(axis=1)
 
 
 def _foreign_clusters(
@@ -225,7 +328,11 @@ def _foreign_clusters(
     return candidates, rows_per_family[majority] / len(x), min(to_rest) if to_rest else 1.0, median_pair
 
 
-def encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> Check:
+def encoder_mix_vectors(
+    view: IndexView, limits: dict[str, Any], seed: int, norms: np.ndarray | None = None
+) -> Check:
+    """The check; `norms`: the stored rows' L2 norms when the caller has them (the audit does),
+    else they are computed block by block."""
     name = "encoder_mix_vectors"
     cosine_max = float(limits["encoder_mix_vectors_cosine"])
     n = view.ntotal
@@ -303,24 +410,32 @@ def encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> C
     centre = float(np.median(group_rest))
     ceiling = centre + NOISE_MADS * 1.4826 * float(np.median(np.abs(group_rest - centre)))
     detail["noise_ceiling"] = ceiling
+    form = _mean_form(fold_bases, x)
     flagged: list[np.ndarray] = []
     for start, block in view.chunks():
         for first in range(0, len(block), BLOCK):
             part = np.asarray(block[first : first + BLOCK], dtype=np.float32)
-            where = fold_of_row[start + first : start + first + len(part)]
+            lo = start + first
+            where = fold_of_row[lo : lo + len(part)]
+            squared = (norms[lo : lo + len(part)] ** 2) if norms is not None else None
+            # the exact test below runs on the rows that may pass it: the sampled rows and the
+            # rows the bound of _mean_form does not rule out (about the group's share)
+            rows_in = np.flatnonzero((where >= 0) | _may_pass(part, form, squared))
+            if len(rows_in) == 0:
+                continue
+            part, where = part[rows_in], where[rows_in]
             with np.errstate(invalid="ignore", over="ignore"):
                 margins = [_margin(part, b) for b in fold_bases]
                 # bases[f] was fitted on the rows outside fold f, so fold f's rows use it
                 mean = (margins[0] + margins[1]) / 2
                 margin = np.where(where == 0, margins[0], np.where(where == 1, margins[1], mean))
-                norms = np.sqrt(np.einsum("ij,ij->i", part, part))
-            ok = np.isfinite(norms) & (norms > 0)
-            maybe = np.flatnonzero(ok & (margin > -BAND * norms**2))
+                row_norms = np.sqrt(np.einsum("ij,ij->i", part, part))
+            ok = np.isfinite(row_norms) & (row_norms > 0)
+            maybe = np.flatnonzero(ok & (margin > -BAND * row_norms**2))
             if len(maybe):
-                unit = part[maybe] / norms[maybe, None]
-                best_group, best_rest = _best_matches(unit, start + first + maybe, references)
-                confirmed = (best_group > best_rest) & (best_rest <= ceiling)
-                flagged.append(start + first + maybe[confirmed])
+                unit = part[maybe] / row_norms[maybe, None]
+                confirmed = _confirmed(unit, lo + rows_in[maybe], references, ceiling)
+                flagged.append(lo + rows_in[maybe[confirmed]])
     found = np.concatenate(flagged) if flagged else np.empty(0, dtype=np.int64)
     detail["sampled_group"] = int(group.sum())
     share = len(found) / n
