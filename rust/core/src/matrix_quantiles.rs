@@ -253,10 +253,10 @@ fn histogram_block<T: RowSample>(
         }
     }
     for row in tile.chunks_exact(ncols) {
-        for l in 0..width {
+        for (l, lane) in h.iter_mut().enumerate().take(width) {
             let j = start + l;
             let b = row[j].bucket(maps.lo[j], maps.scale[j]);
-            h[l][b as usize & (BUCKETS - 1)] += 1;
+            lane[b as usize & (BUCKETS - 1)] += 1;
         }
     }
 }

@@ -697,8 +697,7 @@ pub fn fit_numeric_rows<T: crate::matrix_quantiles::RowSample>(
     let ncols = names.len();
     matrix_rows(ncols, data.len())?;
     if matches!(binning, crate::edges::Binning::Quantile)
-        && bins >= 2
-        && bins < crate::matrix_quantiles::MAX_QUANTILES
+        && (2..crate::matrix_quantiles::MAX_QUANTILES).contains(&bins)
         && ncols <= crate::matrix_quantiles::MAX_COLUMNS
     {
         return fit_quantile_rows(names, data, bins, nan_policy);
