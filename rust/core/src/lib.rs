@@ -11,6 +11,7 @@ pub mod edges;
 pub mod error;
 pub mod histogram;
 pub mod kmeans;
+pub mod matrix_quantiles;
 pub mod mmd;
 pub mod parallel;
 pub mod pca;

@@ -1,0 +1,1091 @@
+//! numpy's linear quantiles of every column of a C-ordered matrix, exact, from passes over its
+//! rows: no transposed copy of the matrix.
+//!
+//! 1. A stratified sample of rows (one seeded row per stratum, the same for any thread count)
+//!    gives each column a linear map of its values onto `BUCKETS - 1` buckets:
+//!    `1 + clamp((x - lo) * scale, 0, BUCKETS - 2)` truncated, over the sample's min..max.
+//!    IEEE subtraction, multiplication and truncation are monotone, so the map is non-decreasing
+//!    in `x` whatever `lo` and `scale` are: the sample only tunes how finely it splits the data,
+//!    never the result. Non-finite values get bucket 0.
+//! 2. One pass over row tiles (12 kB, in L1; the next one prefetched) computes every value's
+//!    bucket, 8 columns at a time (one AVX2 vector of float32 lanes; other types and the last
+//!    columns one value at a time, the same buckets), and counts them per column in u16
+//!    counters flushed to u64. Running sums place each wanted rank in a bucket; the bucket's keys
+//!    are an interval, found by bisection on the map.
+//! 3. Each further pass compares every value's bucket with its column's wanted buckets and, for
+//!    the few that match, either gathers the value (while the gathered values stay within
+//!    16 MB) or counts it in one of 256 sub-buckets of the bucket's key range, which narrows
+//!    the range 256-fold for the next pass. The smallest and largest key seen are kept too, so a
+//!    bucket of equal values (a constant column, a spike) is settled without gathering it. On
+//!    ordinary data the second pass gathers everything: two passes in all.
+//!
+//! Selection among gathered keys is by value, and counts are integer sums, so results are
+//! bit-identical for any thread count, and equal `quantile::linear_quantiles` of each column.
+//! Extra memory: per part `columns x BUCKETS` u16 counters and u64 totals (1 MB for 100
+//! columns), plus at most 16 MB of gathered values (about 2% of the values of normal columns:
+//! 8 MB for 1e6 x 100 float32), whatever the number of rows.
+//!
+//! The bin counts of the fitted edges follow without another pass (`ColumnQuantiles::bin_counts`),
+//! as in `select.rs`: an edge lies between the two order statistics it interpolates, where the
+//! count below it is a rank, or on one of them, where it is counted among its bucket's values.
+
+use crate::edges::{bins_from_at_least, thresholds_for};
+use crate::error::Result;
+use crate::parallel::map_indexed;
+use crate::quantile::{lerp, rank_plan};
+use crate::random::splitmix64;
+use crate::sample::Sample;
+
+/// Buckets per column in the first pass (bucket 0 holds the non-finite values): the wanted
+/// buckets of normal columns hold about 0.2% of the values each.
+const BUCKETS: usize = 1024;
+/// The knobs (tests shrink them to force the refining passes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    /// Rows in the sample that sets each column's map.
+    pub sample_rows: usize,
+    /// Values gathered in one pass, in bytes, across all columns.
+    pub gather_bytes: usize,
+}
+
+pub(crate) const TUNING: Tuning = Tuning {
+    sample_rows: 4096,
+    gather_bytes: 16 << 20,
+};
+/// A refined key range is split into 2^SUB_BITS sub-buckets.
+const SUB_BITS: u32 = 8;
+/// Parts per pass (one histogram each) and the fewest values in a part.
+const MAX_PARTS: usize = 8;
+const MIN_PART_VALUES: usize = 1 << 18;
+/// Seed of the sample rows.
+const SEED: u64 = 0x0C01_0FF1_7000_0001;
+/// More columns than this take the transposing path: the per-part counters grow with the
+/// columns (about 10 kB per column and part; 80 MB at 1,024 columns on 8 threads).
+pub const MAX_COLUMNS: usize = 1024;
+/// More quantiles than this (bins > 64) take the transposing path.
+pub const MAX_QUANTILES: usize = 65;
+
+/// The element types of the row kernels: the bucket map in the data's own type.
+pub trait RowSample: Sample {
+    /// The value of this type equal to `v` (exact for values of this type).
+    fn from_f64(v: f64) -> Self;
+    /// `1 + clamp((self - lo) * scale, 0, BUCKETS - 2)` truncated for finite values, else 0.
+    fn bucket(self, lo: Self, scale: Self) -> u32;
+}
+
+macro_rules! row_sample {
+    ($t:ty) => {
+        impl RowSample for $t {
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn bucket(self, lo: Self, scale: Self) -> u32 {
+                // max returns 0.0 for NaN, so t is in [0, BUCKETS - 2] and never NaN. (Written
+                // as selects, LLVM moved the conversion into branches per lane.)
+                let t = ((self - lo) * scale).max(0.0).min((BUCKETS - 2) as $t);
+                // SAFETY: t is finite and in range of i32 (see above).
+                let b = 1 + unsafe { t.to_int_unchecked::<i32>() } as u32;
+                if self.is_finite_value() {
+                    b
+                } else {
+                    0
+                }
+            }
+        }
+    };
+}
+row_sample!(f32);
+row_sample!(f64);
+
+/// One column's quantiles and what is needed to count its values against edges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnQuantiles {
+    /// NaN when the column has no finite values.
+    pub quantiles: Vec<f64>,
+    pub finite: u64,
+    pub total: u64,
+    /// Per quantile: the lower rank, the values at it and the next rank, and the number of
+    /// finite values below the lower value.
+    lower: Vec<(u64, f64, f64, u64)>,
+}
+
+impl ColumnQuantiles {
+    /// Counts per bin of `interior` edges and the non-finite count, as `edges::bin_counts` would
+    /// give them for this column; `None` when an edge is not one this fit can place (count the
+    /// data instead).
+    pub fn bin_counts<T: Sample>(&self, interior: &[f64]) -> Option<(Vec<u64>, u64)> {
+        if self.finite == 0 {
+            return None;
+        }
+        let thresholds = thresholds_for::<T>(interior);
+        let last = thresholds.len() - 1;
+        let (min, max) = (self.quantiles[0], self.quantiles[self.quantiles.len() - 1]);
+        // +inf is left out of every count: it cancels out of the bins (see bins_from_at_least).
+        let mut at_least = Vec::with_capacity(thresholds.len());
+        at_least.push(self.finite);
+        for (&t, &e) in thresholds[1..last].iter().zip(interior) {
+            let tf = t.to_f64();
+            let count = if tf <= min {
+                self.finite
+            } else if tf > max {
+                0
+            } else {
+                let i = self.quantiles.iter().position(|&v| v == e)?;
+                let (rank, lo, hi, less) = self.lower[i];
+                if tf > lo && tf <= hi {
+                    self.finite - rank - 1
+                } else if tf == lo {
+                    self.finite - less
+                } else {
+                    return None;
+                }
+            };
+            at_least.push(count);
+        }
+        at_least.push(0);
+        Some(bins_from_at_least(&at_least, self.total))
+    }
+}
+
+/// Each column's linear map onto buckets, padded with neutral lanes to whole blocks.
+struct Maps<T> {
+    lo: Vec<T>,
+    scale: Vec<T>,
+}
+
+/// Columns per block: one vector of float32 lanes (two of float64).
+const LANES: usize = 8;
+/// Bytes of rows per tile: every block of columns sweeps the tile while it is in L1, and the
+/// next tile is prefetched meanwhile. One-thread CPU time of the fit of 1e6 x 100 float32
+/// (examples/fit_matrix_rows.rs, loaded machine): 890 ms with 96 kB tiles, 690 ms with 32 kB,
+/// 560 ms with 12 kB.
+const TILE_BYTES: usize = 12 * 1024;
+/// u16 counters per lane: a little more than BUCKETS so that the lanes' counters of one bucket
+/// are not 4 KiB apart (a load from one would wait on a store to another: 4K aliasing).
+const LANE_STRIDE: usize = BUCKETS + 40;
+/// Rows between flushes of the u16 bucket counters.
+const FLUSH_ROWS: usize = u16::MAX as usize;
+
+/// Blocks of `LANES` columns: (first column, columns in the block).
+fn blocks(ncols: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..ncols)
+        .step_by(LANES)
+        .map(move |start| (start, LANES.min(ncols - start)))
+}
+
+/// Rows of the matrix split into at most `MAX_PARTS` contiguous parts.
+fn row_parts(nrows: usize, ncols: usize) -> Vec<(usize, usize)> {
+    let threads = rayon::current_num_threads().clamp(1, MAX_PARTS);
+    let min_rows = (MIN_PART_VALUES / ncols).max(1);
+    let size = nrows.div_ceil(threads).max(min_rows).max(1);
+    (0..nrows.div_ceil(size))
+        .map(|p| (p * size, ((p + 1) * size).min(nrows)))
+        .collect()
+}
+
+fn make_maps<T: RowSample>(data: &[T], ncols: usize, sample_rows: usize) -> Maps<T> {
+    let nrows = data.len() / ncols;
+    let m = sample_rows.clamp(1, nrows) as u64;
+    let n = nrows as u64;
+    let mut state = SEED;
+    let mut lo = vec![f64::INFINITY; ncols];
+    let mut hi = vec![f64::NEG_INFINITY; ncols];
+    for i in 0..m {
+        let start = i * n / m;
+        let width = ((i + 1) * n / m - start).max(1);
+        let row = (start + splitmix64(&mut state) % width).min(n - 1) as usize;
+        for (j, &x) in data[row * ncols..(row + 1) * ncols].iter().enumerate() {
+            if x.is_finite_value() {
+                lo[j] = lo[j].min(x.to_f64());
+                hi[j] = hi[j].max(x.to_f64());
+            }
+        }
+    }
+    let padded = ncols.div_ceil(LANES) * LANES;
+    let mut maps = Maps {
+        lo: vec![T::from_f64(0.0); padded],
+        scale: vec![T::from_f64(1.0); padded],
+    };
+    for j in 0..ncols {
+        let (l, h) = (lo[j], hi[j]);
+        let scale = if l < h {
+            T::from_f64((BUCKETS - 2) as f64 / (h - l))
+        } else {
+            T::from_f64(1.0)
+        };
+        // Any positive finite scale keeps the map monotone; the fallback only splits worse.
+        if scale.is_finite_value() && scale.to_f64() > 0.0 {
+            maps.scale[j] = scale;
+        }
+        if l.is_finite() {
+            maps.lo[j] = T::from_f64(l);
+        }
+    }
+    maps
+}
+
+/// Counts the buckets of columns `start..start + width` over the rows of `tile`: float32 blocks
+/// of 8 columns on AVX2, the rest one value at a time (the same buckets, see `avx2::buckets`).
+fn histogram_block<T: RowSample>(
+    tile: &[T],
+    ncols: usize,
+    (start, width): (usize, usize),
+    maps: &Maps<T>,
+    h: &mut [[u16; LANE_STRIDE]; LANES],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if width == LANES && avx2::usable::<T>() {
+            // SAFETY: T is f32 and AVX2 is available (both checked by `usable`), so the casts
+            // only rename the type.
+            unsafe {
+                avx2::histogram_block(
+                    avx2::as_f32(tile),
+                    ncols,
+                    start,
+                    avx2::as_f32(&maps.lo[start..start + LANES]),
+                    avx2::as_f32(&maps.scale[start..start + LANES]),
+                    h,
+                );
+            }
+            return;
+        }
+    }
+    for row in tile.chunks_exact(ncols) {
+        for (l, lane) in h.iter_mut().enumerate().take(width) {
+            let j = start + l;
+            let b = row[j].bucket(maps.lo[j], maps.scale[j]);
+            lane[b as usize & (BUCKETS - 1)] += 1;
+        }
+    }
+}
+
+/// Calls `hit(column, value, bucket)` for the values of columns `start..start + width` whose
+/// bucket is one of `wanted` (lane vectors of target buckets, u32::MAX where none).
+fn scan_block<T: RowSample>(
+    tile: &[T],
+    ncols: usize,
+    (start, width): (usize, usize),
+    maps: &Maps<T>,
+    wanted: &[[u32; LANES]],
+    hit: &mut impl FnMut(usize, T, u32),
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if width == LANES && avx2::usable::<T>() {
+            let mut hit_f32 = |j: usize, x: f32, b: u32| hit(j, T::from_f64(x as f64), b);
+            // SAFETY: as in histogram_block.
+            unsafe {
+                avx2::scan_block(
+                    avx2::as_f32(tile),
+                    ncols,
+                    start,
+                    avx2::as_f32(&maps.lo[start..start + LANES]),
+                    avx2::as_f32(&maps.scale[start..start + LANES]),
+                    wanted,
+                    &mut hit_f32,
+                );
+            }
+            return;
+        }
+    }
+    for row in tile.chunks_exact(ncols) {
+        for l in 0..width {
+            let j = start + l;
+            let b = row[j].bucket(maps.lo[j], maps.scale[j]);
+            if wanted.iter().any(|t| t[l] == b) {
+                hit(j, row[j], b);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::any::TypeId;
+    use std::arch::x86_64::*;
+
+    use super::{BUCKETS, LANES, LANE_STRIDE};
+
+    pub fn usable<T: 'static>() -> bool {
+        TypeId::of::<T>() == TypeId::of::<f32>() && std::is_x86_feature_detected!("avx2")
+    }
+
+    /// # Safety
+    /// T must be f32.
+    pub unsafe fn as_f32<T>(s: &[T]) -> &[f32] {
+        std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len())
+    }
+
+    /// `RowSample::bucket` of 8 lanes: maxps gives the second operand (0) for NaN as `f32::max`
+    /// does, minps of a non-NaN value is `f32::min`, and truncation of [0, BUCKETS - 2] is exact,
+    /// so every lane equals the scalar bucket.
+    #[inline(always)]
+    unsafe fn buckets(x: __m256, lo: __m256, scale: __m256) -> __m256i {
+        let t = _mm256_mul_ps(_mm256_sub_ps(x, lo), scale);
+        let t = _mm256_min_ps(
+            _mm256_max_ps(t, _mm256_setzero_ps()),
+            _mm256_set1_ps((BUCKETS - 2) as f32),
+        );
+        let b = _mm256_add_epi32(_mm256_cvttps_epi32(t), _mm256_set1_epi32(1));
+        let magnitude = _mm256_and_ps(x, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF)));
+        let finite = _mm256_cmp_ps::<_CMP_LE_OQ>(magnitude, _mm256_set1_ps(f32::MAX));
+        _mm256_and_si256(b, _mm256_castps_si256(finite))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn histogram_block(
+        tile: &[f32],
+        ncols: usize,
+        start: usize,
+        lo: &[f32],
+        scale: &[f32],
+        h: &mut [[u16; LANE_STRIDE]; LANES],
+    ) {
+        let (lo, scale) = (
+            _mm256_loadu_ps(lo.as_ptr()),
+            _mm256_loadu_ps(scale.as_ptr()),
+        );
+        let mut idx = [0u32; LANES];
+        for row in tile.chunks_exact(ncols) {
+            let row = &row[start..start + LANES];
+            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
+            for l in 0..LANES {
+                h[l][idx[l] as usize & (BUCKETS - 1)] += 1;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn scan_block(
+        tile: &[f32],
+        ncols: usize,
+        start: usize,
+        lo: &[f32],
+        scale: &[f32],
+        wanted: &[[u32; LANES]],
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        let (lo, scale) = (
+            _mm256_loadu_ps(lo.as_ptr()),
+            _mm256_loadu_ps(scale.as_ptr()),
+        );
+        let mut idx = [0u32; LANES];
+        for row in tile.chunks_exact(ncols) {
+            let row = &row[start..start + LANES];
+            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            let mut m = _mm256_setzero_si256();
+            for t in wanted {
+                let t = _mm256_loadu_si256(t.as_ptr() as *const __m256i);
+                m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, t));
+            }
+            let mut mask = _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32;
+            if mask != 0 {
+                _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
+                while mask != 0 {
+                    let l = mask.trailing_zeros() as usize;
+                    hit(start + l, row[l], idx[l]);
+                    mask &= mask - 1;
+                }
+            }
+        }
+    }
+}
+
+/// Asks for `bytes` of `data` (the next tile's share) to be brought into L2: the sweeps read a
+/// tile column block by column block, 400 bytes apart for 100 float32 columns, a pattern the
+/// hardware prefetcher does not follow; without this the first sweep of each tile waited on
+/// memory (perf: three quarters of the pass on the load of the row).
+#[inline(always)]
+pub(crate) fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let bytes = std::mem::size_of_val(data);
+        let base = data.as_ptr() as *const i8;
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: the address is inside `data`; prefetching never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(base.add(offset)) };
+        }
+    }
+}
+
+/// The share `block` of `blocks` of the tile after `tile_index` (empty past the end).
+fn next_share<T>(rows: &[T], tile: usize, tile_index: usize, block: usize, blocks: usize) -> &[T] {
+    let start = ((tile_index + 1) * tile).min(rows.len());
+    let next = &rows[start..(start + tile).min(rows.len())];
+    let (a, b) = (
+        next.len() * block / blocks,
+        next.len() * (block + 1) / blocks,
+    );
+    &next[a..b]
+}
+
+fn tile_rows(ncols: usize, size: usize) -> usize {
+    (TILE_BYTES / (ncols * size)).max(1)
+}
+
+#[inline(always)]
+fn histogram_part<T: RowSample>(
+    rows: &[T],
+    ncols: usize,
+    maps: &Maps<T>,
+    counts: &mut [[[u16; LANE_STRIDE]; LANES]],
+    total: &mut [u64],
+) {
+    let tile = tile_rows(ncols, std::mem::size_of::<T>()).min(FLUSH_ROWS) * ncols;
+    let mut since_flush = 0;
+    let nblocks = ncols.div_ceil(LANES);
+    for (k, tile_rows) in rows.chunks(tile).enumerate() {
+        let n = tile_rows.len() / ncols;
+        if since_flush + n > FLUSH_ROWS {
+            flush(counts, total, ncols);
+            since_flush = 0;
+        }
+        for (block, span) in blocks(ncols).enumerate() {
+            prefetch(next_share(rows, tile, k, block, nblocks));
+            histogram_block(tile_rows, ncols, span, maps, &mut counts[block]);
+        }
+        since_flush += n;
+    }
+    flush(counts, total, ncols);
+}
+
+/// Adds the u16 counters into `total` (column after column) and zeroes them.
+fn flush(counts: &mut [[[u16; LANE_STRIDE]; LANES]], total: &mut [u64], ncols: usize) {
+    for (block, lanes) in counts.iter_mut().enumerate() {
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let j = block * LANES + l;
+            if j < ncols {
+                for (t, c) in total[j * BUCKETS..(j + 1) * BUCKETS]
+                    .iter_mut()
+                    .zip(&lane[..BUCKETS])
+                {
+                    *t += *c as u64;
+                }
+            }
+            lane.fill(0);
+        }
+    }
+}
+
+/// First pass: every column's bucket counts (`ncols * BUCKETS`, column after column).
+fn histogram_pass<T: RowSample>(data: &[T], ncols: usize, maps: &Maps<T>) -> Vec<u64> {
+    let nrows = data.len() / ncols;
+    let parts = row_parts(nrows, ncols);
+    let partials = map_indexed(parts.len(), |p| {
+        let (r0, r1) = parts[p];
+        let mut total = vec![0u64; ncols * BUCKETS];
+        let mut counts = vec![[[0u16; LANE_STRIDE]; LANES]; ncols.div_ceil(LANES)];
+        let rows = &data[r0 * ncols..r1 * ncols];
+        histogram_part(rows, ncols, maps, &mut counts, &mut total);
+        total
+    });
+    let mut merged = vec![0u64; ncols * BUCKETS];
+    for p in &partials {
+        for (m, c) in merged.iter_mut().zip(p) {
+            *m += c;
+        }
+    }
+    merged
+}
+
+/// A key range of one column's bucket that holds wanted ranks.
+#[derive(Debug, Clone)]
+struct Slot {
+    column: usize,
+    bucket: u32,
+    /// Inclusive key range.
+    key_lo: u64,
+    key_hi: u64,
+    /// Finite values of the column with a key below `key_lo`.
+    below: u64,
+    /// Values in the range.
+    count: u64,
+    /// Wanted ranks (among the column's finite values), ascending.
+    ranks: Vec<u64>,
+}
+
+/// A pass's findings for one slot (one part's, then merged).
+#[derive(Debug, Clone)]
+struct Found<T> {
+    /// One part's gathered values.
+    gathered: Vec<T>,
+    /// After merging: every part's, left in place (no merged copy).
+    gathered_parts: Vec<Vec<T>>,
+    sub: Vec<u64>,
+    min_key: u64,
+    max_key: u64,
+}
+
+/// The smallest finite key whose value has bucket `>= b` in column `j`, or one past the largest
+/// finite key.
+fn first_key_of<T: RowSample>(maps: &Maps<T>, j: usize, b: u32) -> u64 {
+    let (mut lo, mut hi) = (T::LOWEST.order_key(), T::INFINITY.order_key());
+    // Invariant: every key < lo maps below b; hi maps to >= b (or is past the finite keys).
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let x = T::from_f64(T::from_order_key(mid));
+        if x.bucket(maps.lo[j], maps.scale[j]) >= b {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+fn shift_of(slot: &Slot) -> u32 {
+    let bits = 64 - (slot.key_hi - slot.key_lo).leading_zeros();
+    bits.saturating_sub(SUB_BITS)
+}
+
+/// Calls `hit(column, value, bucket)` for every value whose bucket is one of its column's
+/// targets (`targets[block]`: vectors of target buckets, u32::MAX in lanes without one).
+#[inline(always)]
+fn scan_part<T: RowSample>(
+    rows: &[T],
+    ncols: usize,
+    maps: &Maps<T>,
+    targets: &[Vec<[u32; LANES]>],
+    mut hit: impl FnMut(usize, T, u32),
+) {
+    let tile = tile_rows(ncols, std::mem::size_of::<T>()) * ncols;
+    let nblocks = ncols.div_ceil(LANES);
+    for (k, tile_rows) in rows.chunks(tile).enumerate() {
+        for (block, span) in blocks(ncols).enumerate() {
+            prefetch(next_share(rows, tile, k, block, nblocks));
+            if !targets[block].is_empty() {
+                scan_block(tile_rows, ncols, span, maps, &targets[block], &mut hit);
+            }
+        }
+    }
+}
+
+/// One pass for the pending slots: gathers the values of slots in `gather`, counts sub-buckets
+/// of the others, and the key extremes of all.
+fn refine_pass<T: RowSample>(
+    data: &[T],
+    ncols: usize,
+    maps: &Maps<T>,
+    slots: &[Slot],
+    gather: &[bool],
+) -> Vec<Found<T>> {
+    // Per block, the target buckets of its columns as lane vectors, and the first slot of each
+    // (column, bucket), looked up for the few values that match.
+    let mut per_column: Vec<Vec<u32>> = vec![Vec::new(); ncols];
+    let mut first_slot = vec![0u32; ncols * BUCKETS];
+    for (k, s) in slots.iter().enumerate().rev() {
+        first_slot[s.column * BUCKETS + s.bucket as usize] = k as u32;
+        if !per_column[s.column].contains(&s.bucket) {
+            per_column[s.column].push(s.bucket);
+        }
+    }
+    let targets: Vec<Vec<[u32; LANES]>> = blocks(ncols)
+        .map(|(start, width)| {
+            let most = (0..width)
+                .map(|l| per_column[start + l].len())
+                .max()
+                .unwrap_or(0);
+            (0..most)
+                .map(|k| {
+                    let mut lanes = [u32::MAX; LANES];
+                    for (l, lane) in lanes.iter_mut().enumerate().take(width) {
+                        if let Some(&b) = per_column[start + l].get(k) {
+                            *lane = b;
+                        }
+                    }
+                    lanes
+                })
+                .collect()
+        })
+        .collect();
+    let shifts: Vec<u32> = slots.iter().map(shift_of).collect();
+    let empty = || -> Vec<Found<T>> {
+        gather
+            .iter()
+            .map(|&g| Found {
+                gathered: Vec::new(),
+                gathered_parts: Vec::new(),
+                sub: if g {
+                    Vec::new()
+                } else {
+                    vec![0; 1 << SUB_BITS]
+                },
+                min_key: u64::MAX,
+                max_key: 0,
+            })
+            .collect()
+    };
+    let nrows = data.len() / ncols;
+    let parts = row_parts(nrows, ncols);
+    let partials = map_indexed(parts.len(), |p| {
+        let (r0, r1) = parts[p];
+        let mut found = empty();
+        let hit = |j: usize, x: T, b: u32| {
+            let key = x.order_key();
+            // Slots are sorted by (column, bucket, key range).
+            let first = first_slot[j * BUCKETS + b as usize] as usize;
+            for (k, s) in slots[first..].iter().enumerate() {
+                if (s.column, s.bucket) != (j, b) || key < s.key_lo {
+                    break;
+                }
+                if key <= s.key_hi {
+                    let f = &mut found[first + k];
+                    f.min_key = f.min_key.min(key);
+                    f.max_key = f.max_key.max(key);
+                    if gather[first + k] {
+                        f.gathered.push(x);
+                    } else {
+                        f.sub[((key - s.key_lo) >> shifts[first + k]) as usize] += 1;
+                    }
+                    break;
+                }
+            }
+        };
+        let rows = &data[r0 * ncols..r1 * ncols];
+        let mut hit = hit;
+        scan_part(rows, ncols, maps, &targets, &mut hit);
+        found
+    });
+    let mut merged = empty();
+    for part in partials {
+        for (m, f) in merged.iter_mut().zip(part) {
+            m.gathered_parts.push(f.gathered);
+            for (a, b) in m.sub.iter_mut().zip(&f.sub) {
+                *a += b;
+            }
+            m.min_key = m.min_key.min(f.min_key);
+            m.max_key = m.max_key.max(f.max_key);
+        }
+    }
+    merged
+}
+
+/// The sub-buckets of `slot` (counted in `f.sub`) that hold its ranks, as the next pass's slots.
+fn split<T>(slot: &Slot, f: &Found<T>, next: &mut Vec<Slot>) {
+    let shift = shift_of(slot);
+    let (mut s, mut below) = (0usize, slot.below);
+    // The sub-bucket of the slot last pushed to `next` from this one.
+    let mut current: Option<usize> = None;
+    for &r in &slot.ranks {
+        while below + f.sub[s] <= r {
+            below += f.sub[s];
+            s += 1;
+        }
+        if current == Some(s) {
+            if let Some(n) = next.last_mut() {
+                n.ranks.push(r);
+            }
+            continue;
+        }
+        current = Some(s);
+        let lo = slot.key_lo + ((s as u64) << shift);
+        let hi = lo.saturating_add((1u64 << shift) - 1).min(slot.key_hi);
+        // No value lies outside min_key..=max_key, so `below` stays right.
+        next.push(Slot {
+            column: slot.column,
+            bucket: slot.bucket,
+            key_lo: lo.max(f.min_key),
+            key_hi: hi.min(f.max_key),
+            below,
+            count: f.sub[s],
+            ranks: vec![r],
+        });
+    }
+}
+
+/// The key at each of `ranks` (relative to `keys`, ascending) and the number of keys below it.
+fn select_keys(keys: &mut [u64], ranks: &[u64]) -> Vec<(u64, u64)> {
+    let mut out = Vec::with_capacity(ranks.len());
+    let mut start = 0usize;
+    for &r in ranks {
+        let r = (r as usize).min(keys.len() - 1);
+        let key = if r < start {
+            keys[r]
+        } else {
+            *keys[start..].select_nth_unstable(r - start).1
+        };
+        let less = keys[..r].iter().filter(|&&k| k < key).count() as u64;
+        out.push((key, less));
+        start = r + 1;
+    }
+    out
+}
+
+/// numpy's linear quantiles `q` of every column of the row-major `data` (`ncols` columns), and
+/// their counts (see the module note). `check(j, finite, total)` is called for every column in
+/// order after the first pass, before any further work; its error is returned.
+pub fn column_quantiles<T: RowSample>(
+    data: &[T],
+    ncols: usize,
+    q: &[f64],
+    check: impl FnMut(usize, u64, u64) -> Result<()>,
+) -> Result<Vec<ColumnQuantiles>> {
+    column_quantiles_with(data, ncols, q, check, &TUNING)
+}
+
+pub(crate) fn column_quantiles_with<T: RowSample>(
+    data: &[T],
+    ncols: usize,
+    q: &[f64],
+    mut check: impl FnMut(usize, u64, u64) -> Result<()>,
+    tuning: &Tuning,
+) -> Result<Vec<ColumnQuantiles>> {
+    let nrows = data.len() / ncols;
+    let maps = make_maps(data, ncols, tuning.sample_rows);
+    let histogram = histogram_pass(data, ncols, &maps);
+    let total = nrows as u64;
+    let finite: Vec<u64> = histogram
+        .chunks_exact(BUCKETS)
+        .map(|h| h[1..].iter().sum())
+        .collect();
+    for (j, &f) in finite.iter().enumerate() {
+        check(j, f, total)?;
+    }
+    // Per column, the distinct wanted ranks, and a slot per bucket that holds some.
+    let plans: Vec<Vec<(u64, u64, f64)>> = finite
+        .iter()
+        .map(|&f| if f > 0 { rank_plan(f, q) } else { Vec::new() })
+        .collect();
+    let mut pending: Vec<Slot> = Vec::new();
+    for (j, plan) in plans.iter().enumerate() {
+        let mut ranks: Vec<u64> = plan.iter().flat_map(|&(a, b, _)| [a, b]).collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        let h = &histogram[j * BUCKETS..(j + 1) * BUCKETS];
+        let (mut b, mut below) = (1usize, 0u64);
+        for r in ranks {
+            while below + h[b] <= r {
+                below += h[b];
+                b += 1;
+            }
+            match pending.last_mut() {
+                Some(s) if s.column == j && s.bucket == b as u32 => s.ranks.push(r),
+                _ => {
+                    let key_lo = first_key_of(&maps, j, b as u32);
+                    let key_hi = first_key_of(&maps, j, b as u32 + 1) - 1;
+                    pending.push(Slot {
+                        column: j,
+                        bucket: b as u32,
+                        key_lo,
+                        key_hi,
+                        below,
+                        count: h[b],
+                        ranks: vec![r],
+                    });
+                }
+            }
+        }
+    }
+    // (column, rank) -> (value, finite values below it)
+    let mut settled: std::collections::HashMap<(usize, u64), (f64, u64)> =
+        std::collections::HashMap::new();
+    let value_of = |key: u64| T::from_order_key(key) + 0.0;
+    while !pending.is_empty() {
+        crate::cancel::checkpoint();
+        // A single key needs no pass.
+        pending.retain(|s| {
+            if s.key_lo == s.key_hi {
+                for &r in &s.ranks {
+                    settled.insert((s.column, r), (value_of(s.key_lo), s.below));
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if pending.is_empty() {
+            break;
+        }
+        // Gather the smallest slots within the budget; split the rest.
+        let mut order: Vec<usize> = (0..pending.len()).collect();
+        order.sort_by_key(|&i| pending[i].count);
+        let mut gather = vec![false; pending.len()];
+        let mut room = tuning.gather_bytes / std::mem::size_of::<T>();
+        for i in order {
+            if pending[i].count as usize <= room {
+                room -= pending[i].count as usize;
+                gather[i] = true;
+            }
+        }
+        let found = refine_pass(data, ncols, &maps, &pending, &gather);
+        // Selection among the gathered values, slot by slot on the pool.
+        let selected: Vec<Vec<(u64, u64)>> = map_indexed(pending.len(), |k| {
+            let (slot, f) = (&pending[k], &found[k]);
+            if !gather[k] || f.min_key == f.max_key {
+                return Vec::new();
+            }
+            let mut keys: Vec<u64> = f
+                .gathered_parts
+                .iter()
+                .flatten()
+                .map(|x| x.order_key())
+                .collect();
+            let relative: Vec<u64> = slot.ranks.iter().map(|r| r - slot.below).collect();
+            select_keys(&mut keys, &relative)
+        });
+        let mut next: Vec<Slot> = Vec::new();
+        for (((slot, f), g), chosen) in pending.iter().zip(found).zip(&gather).zip(selected) {
+            if f.min_key == f.max_key {
+                // All its values are equal.
+                for &r in &slot.ranks {
+                    settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                }
+            } else if *g {
+                for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
+                    settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                }
+            } else {
+                split(slot, &f, &mut next);
+            }
+        }
+        pending = next;
+    }
+    Ok(plans
+        .iter()
+        .enumerate()
+        .map(|(j, plan)| {
+            if plan.is_empty() {
+                return ColumnQuantiles {
+                    quantiles: vec![f64::NAN; q.len()],
+                    finite: 0,
+                    total,
+                    lower: Vec::new(),
+                };
+            }
+            let at = |r: u64| settled.get(&(j, r)).copied().unwrap_or((f64::NAN, 0));
+            let mut lower = Vec::with_capacity(plan.len());
+            let quantiles = plan
+                .iter()
+                .map(|&(a, b, gamma)| {
+                    let ((va, less), (vb, _)) = (at(a), at(b));
+                    lower.push((a, va, vb, less));
+                    lerp(va, vb, gamma)
+                })
+                .collect();
+            ColumnQuantiles {
+                quantiles,
+                finite: finite[j],
+                total,
+                lower,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edges::{bin_counts, interior_from_quantiles};
+    use crate::quantile::{linear_quantiles, linspace_unit};
+
+    fn lcg(n: usize, seed: u64, f: impl Fn(f64, usize) -> f64) -> Vec<f64> {
+        let mut state = seed;
+        (0..n)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                f((state >> 11) as f64 / (1u64 << 53) as f64, i)
+            })
+            .collect()
+    }
+
+    /// Adversarial columns, one per kind, `n` rows each.
+    fn columns(n: usize) -> Vec<(&'static str, Vec<f64>)> {
+        let mut special = lcg(n, 9, |u, _| u * 10.0 - 5.0);
+        for i in (0..n).step_by(97) {
+            special[i] = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0][i % 5];
+        }
+        let mut outliers = lcg(n, 6, |u, _| u);
+        for i in (0..n).step_by(n / 7 + 1) {
+            outliers[i] = if i % 2 == 0 { 1e30 } else { -1e30 };
+        }
+        let mut mostly_nan = vec![f64::NAN; n];
+        mostly_nan[n / 3] = 2.5;
+        mostly_nan[n / 2] = -1.0;
+        vec![
+            ("uniform", lcg(n, 2, |u, _| u)),
+            ("heavy ties", lcg(n, 3, |u, _| (u * 7.0).floor())),
+            ("spike", lcg(n, 4, |u, i| if i % 5 < 3 { 0.25 } else { u })),
+            ("sorted", (0..n).map(|i| i as f64 * 0.5).collect()),
+            ("reverse", (0..n).map(|i| -(i as f64) * 1e-3).collect()),
+            ("outliers", outliers),
+            ("narrow", lcg(n, 7, |u, _| 1.0 + u * 1e-5)),
+            (
+                "lognormal tail",
+                lcg(n, 8, |u, _| (1.0 / (1.0 - u)).powi(3)),
+            ),
+            ("nan inf zeros", special),
+            ("constant", vec![3.25; n]),
+            ("mostly nan", mostly_nan),
+            (
+                "two values",
+                lcg(n, 10, |u, _| if u < 0.93 { -1.0 } else { 1e-40 }),
+            ),
+        ]
+    }
+
+    /// The row-major matrix of `cols`, as T.
+    fn matrix<T: RowSample>(cols: &[(&str, Vec<f64>)]) -> Vec<T> {
+        let n = cols[0].1.len();
+        (0..n)
+            .flat_map(|i| cols.iter().map(move |(_, c)| T::from_f64(c[i])))
+            .collect()
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    type Fitted = Vec<(Vec<u64>, u64, Option<(Vec<u64>, u64)>)>;
+
+    fn fit_on<T: RowSample>(
+        data: &[T],
+        ncols: usize,
+        bins: usize,
+        tuning: &Tuning,
+        threads: usize,
+    ) -> Fitted {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let q = linspace_unit(bins);
+        pool.install(|| {
+            column_quantiles_with(data, ncols, &q, |_, _, _| Ok(()), tuning)
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    let edges = interior_from_quantiles(&f.quantiles, bins);
+                    (bits(&f.quantiles), f.finite, f.bin_counts::<T>(&edges))
+                })
+                .collect()
+        })
+    }
+
+    fn check<T: RowSample>(cols: &[(&str, Vec<f64>)], bins: usize, tuning: &Tuning, what: &str) {
+        let data: Vec<T> = matrix(cols);
+        let ncols = cols.len();
+        let first = fit_on(&data, ncols, bins, tuning, 1);
+        for threads in [2, 4] {
+            assert!(
+                fit_on(&data, ncols, bins, tuning, threads) == first,
+                "{what}: {threads} threads differ from 1"
+            );
+        }
+        let q = linspace_unit(bins);
+        for (j, (name, _)) in cols.iter().enumerate() {
+            let column: Vec<T> = data.iter().skip(j).step_by(ncols).copied().collect();
+            let (want, finite) = linear_quantiles(&column, &q).unwrap();
+            let (got, got_finite, counts) = &first[j];
+            assert_eq!(*got_finite, finite, "{what} {name}: finite");
+            if finite == 0 {
+                continue;
+            }
+            assert_eq!(*got, bits(&want), "{what} {name}: quantiles");
+            let edges = interior_from_quantiles(&want, bins);
+            if let Some(counts) = counts {
+                assert_eq!(
+                    *counts,
+                    bin_counts(&column, &edges),
+                    "{what} {name}: counts"
+                );
+            }
+        }
+    }
+
+    fn tunings() -> [(&'static str, Tuning); 3] {
+        [
+            ("default", TUNING),
+            // One sample row: a map that splits badly, so buckets are refined.
+            (
+                "one sample row",
+                Tuning {
+                    sample_rows: 1,
+                    ..TUNING
+                },
+            ),
+            // Nothing gathered: every bucket is split until its values are equal or one key.
+            (
+                "no gathering",
+                Tuning {
+                    sample_rows: 64,
+                    gather_bytes: 0,
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn adversarial_columns_match_the_column_fit_for_any_thread_count() {
+        let cols = columns(20_011);
+        for (name, tuning) in tunings() {
+            for bins in [2usize, 10, 33] {
+                check::<f32>(&cols, bins, &tuning, &format!("f32 {name} bins {bins}"));
+                check::<f64>(&cols, bins, &tuning, &format!("f64 {name} bins {bins}"));
+            }
+        }
+    }
+
+    #[test]
+    fn counts_come_from_the_passes_on_ordinary_data() {
+        // Only the constant-ish and tie columns may need the counting pass; on continuous data
+        // the passes place every edge.
+        let cols: Vec<(&str, Vec<f64>)> = columns(50_000)
+            .into_iter()
+            .filter(|(n, _)| ["uniform", "sorted", "reverse", "lognormal tail"].contains(n))
+            .collect();
+        let data: Vec<f32> = matrix(&cols);
+        let fitted = fit_on(&data, cols.len(), 10, &TUNING, 2);
+        assert!(fitted.iter().all(|(_, _, c)| c.is_some()));
+    }
+
+    #[test]
+    fn tiny_and_single_row_matrices() {
+        for n in [1usize, 2, 3, 17] {
+            let cols: Vec<(&str, Vec<f64>)> = columns(n.max(8))
+                .into_iter()
+                .map(|(name, c)| (name, c[..n].to_vec()))
+                .collect();
+            for (name, tuning) in tunings() {
+                check::<f32>(&cols, 10, &tuning, &format!("{n} rows, {name}"));
+                check::<f64>(&cols, 4, &tuning, &format!("{n} rows f64, {name}"));
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_values_keep_the_map_monotone() {
+        let cols = vec![
+            (
+                "max and min",
+                lcg(5000, 1, |u, i| match i % 3 {
+                    0 => f32::MAX as f64,
+                    1 => -(f32::MAX as f64),
+                    _ => u,
+                }),
+            ),
+            ("subnormal", lcg(5000, 2, |u, _| u * 1e-42)),
+        ];
+        for (name, tuning) in tunings() {
+            check::<f32>(&cols, 10, &tuning, name);
+        }
+        let cols64 = vec![(
+            "f64 extremes",
+            lcg(5000, 3, |u, i| match i % 4 {
+                0 => f64::MAX,
+                1 => -f64::MAX,
+                2 => 5e-324,
+                _ => u,
+            }),
+        )];
+        for (name, tuning) in tunings() {
+            check::<f64>(&cols64, 10, &tuning, name);
+        }
+    }
+}
