@@ -377,6 +377,9 @@ fn bounds_of<T: Sample>(intervals: &[Interval<T>]) -> Option<Vec<T>> {
 /// (0 for a non-finite one). On the grid, `x >= bound  <=>  code(x) > t` exactly, so the pass
 /// compares 16 codes per instruction; the intervals only grow (by less than one grid step each
 /// side), so every rank the sample placed in one stays in it.
+/// A bound on the grid: its threshold value, `t`, and its order key.
+type GridBound<T> = (T, i16, u64);
+
 fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
     const NEVER: i16 = i16::MAX;
     let lowest = T::LOWEST.order_key();
@@ -409,7 +412,7 @@ fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
         };
         (value, t, key)
     };
-    let mut grid: Vec<((T, i16, u64), (T, i16, u64))> = wanted
+    let mut grid: Vec<(GridBound<T>, GridBound<T>)> = wanted
         .iter()
         .map(|&(lo, hi)| {
             let lo = if lo == T::LOWEST {
@@ -429,7 +432,7 @@ fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
         .collect();
     // Disjoint and not touching (each bound then flips "inside" once), ascending.
     grid.sort_by_key(|g| g.0 .2);
-    let mut merged: Vec<((T, i16, u64), (T, i16, u64))> = Vec::with_capacity(grid.len());
+    let mut merged: Vec<(GridBound<T>, GridBound<T>)> = Vec::with_capacity(grid.len());
     for (lo, hi) in grid {
         match merged.last_mut() {
             Some(last) if lo.2 <= last.1 .2 => {
@@ -782,7 +785,7 @@ mod avx2 {
             for i in 0..ahead {
                 _mm_prefetch::<_MM_HINT_T0>(next.add(16 * i) as *const i8);
             }
-            for i in 0..vectors {
+            for (i, code) in codes[..vectors].iter_mut().enumerate() {
                 let p = block.as_ptr().add(16 * i);
                 let (xa, xb) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
                 let (fa, ka, ca) = half(xa);
@@ -795,7 +798,7 @@ mod avx2 {
                 _mm256_storeu_si256(kp, ka);
                 _mm256_storeu_si256(kp.add(1), kb);
                 // Signed saturation: codes are below 2^31 (shift >= 1), so above 32767 is 32767.
-                codes[i] = _mm256_packs_epi32(ca, cb);
+                *code = _mm256_packs_epi32(ca, cb);
             }
             finite += sum_epi32(fin_acc);
             infinite += sum_epi32(inf_acc);
@@ -812,9 +815,8 @@ mod avx2 {
                 }
                 first += group.len();
             }
-            for i in 0..vectors {
+            for (i, &p) in parity[..vectors].iter().enumerate() {
                 // The packed order is a0-3 b0-3 a4-7 b4-7: unpacking restores a and b.
-                let p = parity[i];
                 let masks = [
                     _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(p, p))) as usize,
                     _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(p, p))) as usize,
