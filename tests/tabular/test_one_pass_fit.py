@@ -31,6 +31,15 @@ def _cases():
         "heavy ties": ties,
         "spike": spike.astype(np.float32),
         "outliers": np.where(np.arange(N) % 50_000 == 0, np.float32(3e38), normal),
+        # The float32 pass widens the intervals onto a grid of key codes: a narrow range away
+        # from zero (fine grid), signed zeros and denormals at the quantiles, a heavy tail.
+        "narrow off zero": (100 + rng.standard_normal(N) * 1e-4).astype(np.float32),
+        "signed zeros": np.where(
+            rng.uniform(size=N) < 0.3,
+            np.where(rng.uniform(size=N) < 0.5, np.float32(-0.0), np.float32(0.0)),
+            (rng.standard_normal(N) * 1e-42).astype(np.float32),
+        ),
+        "lognormal": rng.lognormal(0, 3, N).astype(np.float32),
     }
 
 

@@ -4,15 +4,16 @@
 //! bound (scattered histogram increments): about 15 read passes of time for a fit. Here:
 //!
 //! 1. A stratified sample at fixed positions (one seeded position per stratum, the same for any
-//!    thread count) gives, for each wanted quantile, a value interval `[lo, hi)` that should hold
-//!    its ranks: the sample quantile plus `z` binomial standard deviations either side.
+//!    thread count; the reads are prefetched) gives, for each wanted quantile, a value interval
+//!    `[lo, hi)` that should hold its ranks: the sample quantile plus `z` binomial standard
+//!    deviations either side (only those sample order statistics are selected, no sort).
 //!    Overlapping intervals are merged.
-//! 2. One vectorized pass counts the values `>= ` every interval bound (and the finite and +inf
-//!    values, as the count kernel does) and gathers the order keys of the values inside an
-//!    interval. A value is inside one exactly when an odd number of bounds are `<=` it, so the
-//!    inner loop is compare-and-add only; it branches only when a vector of 8 holds such a value.
-//!    An interval holding a single value (a spike: `hi` is the next float after `lo`) is counted,
-//!    not gathered.
+//! 2. One vectorized pass counts the values `>=` every interval bound (and the finite and +inf
+//!    values) and gathers the order keys of the values inside an interval. For float32 the
+//!    bounds are widened onto a grid of 15-bit codes of the order keys (`coded_plan`), so the
+//!    pass compares 16 values per instruction, one compare, subtract and xor per bound; an
+//!    interval holding a single value (a spike: `hi` is the next float after `lo`) keeps the
+//!    unwidened plan and the level kernel, which counts it without gathering it.
 //! 3. Every rank is checked to fall inside its interval (`below <= rank < below + inside`); its
 //!    value is then a selection among the gathered keys. If any rank falls outside (the sample
 //!    misled: sorted runs it missed, heavy ties, huge outliers) or the gathered keys would pass
@@ -76,6 +77,16 @@ struct Plan<T> {
     /// Bit `s` is set when the values with exactly `s` bounds `<=` them (level `s`) lie in a
     /// gathered interval (not a gap, a spike, or a non-finite value).
     gather_mask: u64,
+    /// The grid of the code kernel (float32 plans without spikes).
+    codes: Option<Codes<T>>,
+}
+
+/// `code(x) = (max(key, base + step) - base) >> shift` for a finite `x`, 0 otherwise; each
+/// entry is an interval bound and its `t`: `x >= bound  <=>  code(x) > t`.
+struct Codes<T> {
+    base: u32,
+    shift: u32,
+    entries: Vec<(T, i16)>,
 }
 
 /// One part's (or the merged) level counts and gathered keys.
@@ -83,8 +94,9 @@ struct Scan {
     /// `levels[s]` = number of values at level `s`.
     levels: Vec<u64>,
     /// Order keys of the gathered values, all intervals together (they are disjoint, so a
-    /// value's rank among them says its interval).
-    keys: Vec<u64>,
+    /// value's rank among them says its interval): u32 for float32, u64 for float64.
+    narrow: Vec<u32>,
+    wide: Vec<u64>,
     room: usize,
     overflow: bool,
 }
@@ -93,7 +105,8 @@ impl Scan {
     fn new<T>(plan: &Plan<T>, room: usize) -> Scan {
         Scan {
             levels: vec![0; plan.bounds.len() + 1],
-            keys: Vec::new(),
+            narrow: Vec::new(),
+            wide: Vec::new(),
             room,
             overflow: false,
         }
@@ -108,7 +121,7 @@ pub struct OnePassFit<T> {
     pub total: u64,
     /// Per interval: `#{x >= lo}`, `#{x >= hi}`, and the range of its keys in `keys`.
     intervals: Vec<(Interval<T>, u64, u64, std::ops::Range<usize>)>,
-    keys: Vec<u64>,
+    keys: Keys,
     /// Per quantile: the lower rank and the values at it and the next.
     lower: Vec<(u64, f64, f64)>,
     lowest: u64,
@@ -137,7 +150,7 @@ impl<T: Sample> OnePassFit<T> {
             }
             if !iv.spike && iv.lo < t && t < iv.hi {
                 let key = t.order_key();
-                let below = self.keys.iter().filter(|&&k| k < key).count() - range.start;
+                let below = self.keys.count_below(key) - range.start;
                 return Some(at_lo - below as u64);
             }
         }
@@ -175,7 +188,9 @@ pub fn linear_quantiles_one_pass<T: Sample>(data: &[T], q: &[f64]) -> Option<One
 fn vector_kernel<T: Sample>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        TypeId::of::<T>() == TypeId::of::<f32>() && std::is_x86_feature_detected!("avx2")
+        TypeId::of::<T>() == TypeId::of::<f32>()
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("popcnt")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -188,78 +203,125 @@ pub(crate) fn fit_with<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Opt
         return None;
     }
     let plan = make_plan(data, q, tuning)?;
-    let scan = scan(data, &plan);
-    if scan.overflow {
+    let (levels, keys, overflow) = scan(data, &plan);
+    if overflow {
         return None;
     }
-    finish(data.len() as u64, q, plan, scan)
+    finish(data.len() as u64, q, plan, &levels, keys)
 }
 
-/// The sample, sorted as order keys (finite values only).
+/// The sample's order keys (finite values only, unsorted): one seeded position per stratum.
+/// A position depends only on its stratum index (a counter-based hash), so the reads run in
+/// parallel chunks with no shared state and the sample is the same for any thread count.
 fn sample_keys<T: Sample>(data: &[T], size: usize) -> Vec<u64> {
-    let n = data.len() as u64;
-    let size = (size as u64).clamp(1, n);
-    let mut state = SEED;
-    // One seeded position per stratum (u64 arithmetic: n * size stays far below 2^64 for any
-    // slice that fits in memory and size <= 2^16).
-    let positions: Vec<usize> = (0..size)
-        .map(|i| {
-            let start = i * n / size;
-            let width = ((i + 1) * n / size - start).max(1);
-            (start + splitmix64(&mut state) % width).min(n - 1) as usize
-        })
-        .collect();
-    // The reads are cache misses: independent loads in a tight loop overlap, and the two halves
-    // run on the pool.
+    let n = data.len() as u128;
+    let size = (size as u128).clamp(1, n.max(1));
+    // Stratum width in 64.64 fixed point: multiplies instead of a division per position.
+    let step = (n << 64) / size;
     const CHUNK: usize = 1 << 13;
-    let parts = crate::parallel::map_indexed(positions.len().div_ceil(CHUNK), |c| {
-        let chunk = &positions[c * CHUNK..((c + 1) * CHUNK).min(positions.len())];
-        chunk
-            .iter()
-            .map(|&p| data[p])
-            .filter(|x| x.is_finite_value())
-            .map(|x| x.order_key())
-            .collect::<Vec<u64>>()
-    });
-    let mut keys: Vec<u64> = parts.concat();
-    crate::parallel::in_pool(|serial| {
-        if serial {
-            keys.sort_unstable();
-        } else {
-            use rayon::slice::ParallelSliceMut;
-            keys.par_sort_unstable();
+    let strata = size as usize;
+    let parts = crate::parallel::map_indexed(strata.div_ceil(CHUNK), |c| {
+        let positions: Vec<usize> = (c * CHUNK..((c + 1) * CHUNK).min(strata))
+            .map(|i| {
+                let start = (i as u128 * step) >> 64;
+                let width = ((((i as u128 + 1) * step) >> 64) - start).max(1);
+                let mut state = SEED.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let offset = (splitmix64(&mut state) as u128 * width) >> 64;
+                (start + offset).min(n - 1) as usize
+            })
+            .collect();
+        // The reads are cache (and TLB) misses: a prefetch a few strata ahead overlaps them.
+        const AHEAD: usize = 24;
+        for &p in positions.iter().take(AHEAD) {
+            prefetch(&data[p]);
         }
+        let mut keys = Vec::with_capacity(positions.len());
+        for (j, &p) in positions.iter().enumerate() {
+            if let Some(&ahead) = positions.get(j + AHEAD) {
+                prefetch(&data[ahead]);
+            }
+            let x = data[p];
+            if x.is_finite_value() {
+                keys.push(x.order_key());
+            }
+        }
+        keys
     });
-    keys
+    parts.concat()
+}
+
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; the address is a valid reference.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8);
+    }
+}
+
+/// Puts the keys at the sorted positions `at` (ascending, distinct) in place, as a sort would:
+/// one selection per position, each in the range its neighbours left.
+fn select_many(keys: &mut [u64], at: &[usize]) {
+    if at.is_empty() || keys.is_empty() {
+        return;
+    }
+    let mid = at.len() / 2;
+    let pivot = at[mid];
+    keys.select_nth_unstable(pivot);
+    let (left, right) = keys.split_at_mut(pivot);
+    select_many(left, &at[..mid]);
+    let above: Vec<usize> = at[mid + 1..].iter().map(|&i| i - pivot - 1).collect();
+    select_many(&mut right[1..], &above);
+}
+
+/// The sample interval of each quantile, as sample indices (`None`: open to the lowest
+/// finite value or to +inf).
+fn sample_spans(q: &[f64], m: usize, z: f64) -> Vec<(Option<usize>, Option<usize>)> {
+    q.iter()
+        .map(|&qi| {
+            let centre = qi * (m - 1) as f64;
+            let margin = z * (m as f64 * qi * (1.0 - qi)).sqrt() + 2.0;
+            let lo = (centre - margin).floor();
+            // + 1: the rank above the floor of numpy's virtual index is wanted too.
+            let hi = (centre + margin + 1.0).ceil();
+            (
+                (lo >= 1.0).then_some(lo as usize),
+                (hi < (m - 1) as f64).then_some(hi as usize),
+            )
+        })
+        .collect()
 }
 
 fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T>> {
-    let keys = sample_keys(data, tuning.sample);
+    let mut keys = sample_keys(data, tuning.sample);
     let m = keys.len();
     if m < 2 {
         return None;
     }
+    let spans = sample_spans(q, m, tuning.z);
+    let mut at: Vec<usize> = spans.iter().flat_map(|&(a, b)| [a, b]).flatten().collect();
+    at.sort_unstable();
+    at.dedup();
+    select_many(&mut keys, &at);
     let value = |i: usize| T::threshold_at_least(T::from_order_key(keys[i]));
     let above = |i: usize| T::threshold_above(T::from_order_key(keys[i]));
-    let mut wanted: Vec<(T, T)> = Vec::with_capacity(q.len());
-    for &qi in q {
-        let centre = qi * (m - 1) as f64;
-        let margin = tuning.z * (m as f64 * qi * (1.0 - qi)).sqrt() + 2.0;
-        let lo = (centre - margin).floor();
-        // + 1: the rank above the floor of numpy's virtual index is wanted too.
-        let hi = (centre + margin + 1.0).ceil();
-        let lo = if lo < 1.0 {
-            T::LOWEST
-        } else {
-            value(lo as usize)
-        };
-        let hi = if hi >= (m - 1) as f64 {
-            T::INFINITY
-        } else {
-            above(hi as usize)
-        };
-        wanted.push((lo, hi));
+    let wanted: Vec<(T, T)> = spans
+        .iter()
+        .map(|&(lo, hi)| (lo.map_or(T::LOWEST, value), hi.map_or(T::INFINITY, above)))
+        .collect();
+    let plan = float_plan(&wanted)?;
+    if vector_kernel::<T>() && plan.intervals.iter().all(|iv| !iv.spike) {
+        if let Some(coded) = coded_plan(&wanted) {
+            return Some(coded);
+        }
     }
+    Some(plan)
+}
+
+/// The plan for the level kernel: the wanted intervals merged where they overlap, a spike where
+/// only one value fits.
+fn float_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
+    let mut wanted = wanted.to_vec();
     // Disjoint intervals, ascending (the margins can make neighbours overlap or cross).
     wanted.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     let mut intervals: Vec<Interval<T>> = Vec::with_capacity(wanted.len());
@@ -277,45 +339,191 @@ fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T
             }),
         }
     }
-    let mut bounds = vec![T::LOWEST, T::INFINITY];
     for iv in intervals.iter_mut() {
         let lo = iv.lo.to_f64();
         iv.spike = lo < f64::INFINITY && T::threshold_above(lo) == iv.hi;
-        bounds.extend([iv.lo, iv.hi]);
     }
-    bounds.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    if bounds.len() >= 64 {
-        return None;
-    }
-    let mut gather_mask = 0u64;
-    for iv in intervals.iter().filter(|iv| !iv.spike) {
-        // Inside [lo, hi) exactly the bounds <= lo are <= x: no bound lies strictly inside.
-        gather_mask |= 1 << bounds.partition_point(|b| *b <= iv.lo);
-    }
+    let bounds = bounds_of(&intervals)?;
     Some(Plan {
+        gather_mask: gather_mask(&intervals, &bounds),
         intervals,
         bounds,
-        gather_mask,
+        codes: None,
     })
 }
 
-fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> Scan {
+/// Bit `s` for the level of the values inside each gathered interval.
+fn gather_mask<T: Sample>(intervals: &[Interval<T>], bounds: &[T]) -> u64 {
+    let mut mask = 0u64;
+    for iv in intervals.iter().filter(|iv| !iv.spike) {
+        // Inside [lo, hi) exactly the bounds <= lo are <= x: no bound lies strictly inside.
+        mask |= 1 << bounds.partition_point(|b| *b <= iv.lo);
+    }
+    mask
+}
+
+/// Every bound, ascending: the lowest finite value, each interval's lo and hi, +inf.
+fn bounds_of<T: Sample>(intervals: &[Interval<T>]) -> Option<Vec<T>> {
+    let mut bounds = vec![T::LOWEST, T::INFINITY];
+    for iv in intervals {
+        bounds.extend([iv.lo, iv.hi]);
+    }
+    bounds.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    (bounds.len() < 64).then_some(bounds)
+}
+
+/// The plan for the code kernel (float32): the same intervals widened to a grid of 15-bit codes
+/// over the order keys, `code(x) = (max(key, base) - base + step) >> shift` for a finite `x`
+/// (0 for a non-finite one). On the grid, `x >= bound  <=>  code(x) > t` exactly, so the pass
+/// compares 16 codes per instruction; the intervals only grow (by less than one grid step each
+/// side), so every rank the sample placed in one stays in it.
+/// A bound on the grid: its threshold value, `t`, and its order key.
+type GridBound<T> = (T, i16, u64);
+
+fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
+    const NEVER: i16 = i16::MAX;
+    let lowest = T::LOWEST.order_key();
+    let top = T::INFINITY.order_key() - 1; // the largest finite value
+    let inner: Vec<u64> = wanted
+        .iter()
+        .flat_map(|&(lo, hi)| [lo, hi])
+        .filter(|&b| b != T::LOWEST && b != T::INFINITY)
+        .map(|b| b.order_key())
+        .collect();
+    let (min, max) = (*inner.iter().min()?, *inner.iter().max()?);
+    // The smallest shift (>= 1: codes stay below 2^31 before the 16-bit pack) that puts every
+    // interior bound on codes 1..=32766.
+    let mut shift = 1;
+    while ((max - min) >> shift) + 4 > 32_766 {
+        shift += 1;
+    }
+    let step = 1u64 << shift;
+    let base = ((min >> shift) << shift).checked_sub(step)?;
+    let base_code = base.checked_sub(step)?;
+    // A bound on the grid: its threshold value and `t` (code(x) > t <=> x >= bound).
+    let on_grid = |key: u64| -> (T, i16, u64) {
+        let t = ((key - base) >> shift) as i16;
+        let value = if key < lowest {
+            T::LOWEST
+        } else if key > top {
+            T::INFINITY
+        } else {
+            T::threshold_at_least(T::from_order_key(key))
+        };
+        (value, t, key)
+    };
+    let mut grid: Vec<(GridBound<T>, GridBound<T>)> = wanted
+        .iter()
+        .map(|&(lo, hi)| {
+            let lo = if lo == T::LOWEST {
+                (T::LOWEST, 0, lowest)
+            } else {
+                let k = lo.order_key();
+                on_grid(base + (((k - base) >> shift) << shift))
+            };
+            let hi = if hi == T::INFINITY {
+                (T::INFINITY, NEVER, top + 1)
+            } else {
+                let k = hi.order_key();
+                on_grid(base + (((k - base).div_ceil(step)) << shift))
+            };
+            (lo, hi)
+        })
+        .collect();
+    // Disjoint and not touching (each bound then flips "inside" once), ascending.
+    grid.sort_by_key(|g| g.0 .2);
+    let mut merged: Vec<(GridBound<T>, GridBound<T>)> = Vec::with_capacity(grid.len());
+    for (lo, hi) in grid {
+        match merged.last_mut() {
+            Some(last) if lo.2 <= last.1 .2 => {
+                if hi.2 > last.1 .2 {
+                    last.1 = hi;
+                }
+            }
+            _ => merged.push((lo, hi)),
+        }
+    }
+    let intervals: Vec<Interval<T>> = merged
+        .iter()
+        .map(|&(lo, hi)| Interval {
+            lo: lo.0,
+            hi: hi.0,
+            spike: false,
+        })
+        .collect();
+    let entries: Vec<(T, i16)> = merged
+        .iter()
+        .flat_map(|&(lo, hi)| [(lo.0, lo.1), (hi.0, hi.1)])
+        .filter(|&(_, t)| t != NEVER)
+        .collect();
+    let bounds = bounds_of(&intervals)?;
+    Some(Plan {
+        gather_mask: gather_mask(&intervals, &bounds),
+        bounds,
+        intervals,
+        codes: Some(Codes {
+            base: base_code as u32,
+            shift,
+            entries,
+        }),
+    })
+}
+
+/// The gathered keys of every part, in part order (not copied together).
+enum Keys {
+    Narrow(Vec<Vec<u32>>),
+    Wide(Vec<Vec<u64>>),
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        match self {
+            Keys::Narrow(p) => p.iter().map(Vec::len).sum(),
+            Keys::Wide(p) => p.iter().map(Vec::len).sum(),
+        }
+    }
+
+    fn count_below(&self, key: u64) -> usize {
+        match self {
+            Keys::Narrow(p) => p.iter().flatten().filter(|&&k| (k as u64) < key).count(),
+            Keys::Wide(p) => p.iter().flatten().filter(|&&k| k < key).count(),
+        }
+    }
+
+    /// The keys at the sorted positions `at`; every key lies in `[lo, hi]`.
+    fn select(&self, at: &[usize], lo: u64, hi: u64) -> Vec<u64> {
+        match self {
+            Keys::Narrow(p) => select_parts(p, at, lo, hi),
+            Keys::Wide(p) => select_parts(p, at, lo, hi),
+        }
+    }
+}
+
+fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool) {
     let parts = map_parts(data, MAX_PARTS, MIN_PART, |part| {
         // Past a quarter of the part the sample has misled: stop (the caller falls back).
         let mut out = Scan::new(plan, part.len() / 4 + 64);
         scan_part(part, plan, &mut out);
         out
     });
-    let mut merged = Scan::new(plan, 0);
-    // Integer sums, and keys appended in part order: the same for any thread count.
+    let mut levels = vec![0u64; plan.bounds.len() + 1];
+    let mut overflow = false;
+    // Integer sums, and the parts' keys in part order: the same for any thread count.
+    let (mut narrow, mut wide) = (Vec::new(), Vec::new());
     for p in parts {
-        for (a, b) in merged.levels.iter_mut().zip(&p.levels) {
+        for (a, b) in levels.iter_mut().zip(&p.levels) {
             *a += b;
         }
-        merged.keys.extend(p.keys);
-        merged.overflow |= p.overflow;
+        narrow.push(p.narrow);
+        wide.push(p.wide);
+        overflow |= p.overflow;
     }
-    merged
+    let keys = if T::KEY_BITS == 32 {
+        Keys::Narrow(narrow)
+    } else {
+        Keys::Wide(wide)
+    };
+    (levels, keys, overflow)
 }
 
 fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
@@ -326,12 +534,65 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
             // available (checked just above).
             unsafe {
                 let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
-                avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out);
+                match &plan.codes {
+                    Some(codes) => {
+                        let t: Vec<i16> = codes.entries.iter().map(|e| e.1).collect();
+                        let body = part.len() / 16 * 16;
+                        let (counts, finite, infinite) = avx2::scan_codes_f32(
+                            cast(&part[..body]),
+                            codes.base,
+                            codes.shift,
+                            &t,
+                            out,
+                        );
+                        add_levels(plan, codes, &counts, finite, infinite, body as u64, out);
+                        if !out.overflow {
+                            scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
+                        }
+                    }
+                    None => avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out),
+                }
             }
             return;
         }
     }
     scan_scalar(part, &plan.bounds, plan.gather_mask, out);
+}
+
+/// The levels of the code kernel's values from its counts (`#{finite x >= entry}`, the finite
+/// and the +inf counts): the level histogram the scalar pass would have made.
+fn add_levels<T: Sample>(
+    plan: &Plan<T>,
+    codes: &Codes<T>,
+    counts: &[u64],
+    finite: u64,
+    infinite: u64,
+    n: u64,
+    out: &mut Scan,
+) {
+    // +inf is >= every bound; a non-finite value has code 0, below all of them.
+    let at_least = |b: T| -> u64 {
+        infinite
+            + if b == T::LOWEST {
+                finite
+            } else if b == T::INFINITY {
+                0
+            } else {
+                // Every other bound is an entry (equal values, +-0, have equal counts).
+                codes
+                    .entries
+                    .iter()
+                    .position(|e| e.0 == b)
+                    .map_or(0, |i| counts[i])
+            }
+    };
+    let mut previous = n;
+    for (level, &b) in plan.bounds.iter().enumerate() {
+        let count = at_least(b);
+        out.levels[level] += previous - count;
+        previous = count;
+    }
+    out.levels[plan.bounds.len()] += previous;
 }
 
 /// The pass, one value at a time (float64, CPUs without AVX2, and the tail of a part).
@@ -345,7 +606,11 @@ fn scan_scalar<T: Sample>(part: &[T], bounds: &[T], gather_mask: u64, out: &mut 
                 out.overflow = true;
             } else {
                 out.room -= 1;
-                out.keys.push(x.order_key());
+                if T::KEY_BITS == 32 {
+                    out.narrow.push(x.order_key() as u32);
+                } else {
+                    out.wide.push(x.order_key());
+                }
             }
         }
     }
@@ -382,7 +647,7 @@ mod avx2 {
     /// `<=` it, a sum of compare masks) goes into a per-lane level histogram; the order keys of
     /// the lanes whose level is a gathered one (a bit test in `gather_mask`) are compressed to
     /// the front of a vector and stored at the end of the key buffer.
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,popcnt")]
     pub unsafe fn scan_f32(part: &[f32], bounds: &[f32], gather_mask: u64, out: &mut Scan) {
         let bv: Vec<__m256> = bounds.iter().map(|&t| _mm256_set1_ps(t)).collect();
         let levels = out.levels.len();
@@ -394,7 +659,8 @@ mod avx2 {
         let zero = _mm256_setzero_ps();
         // Room for `out.room` keys and one vector's overshoot.
         let room = out.room;
-        let mut keys: Vec<u32> = Vec::with_capacity(room + 8);
+        let keys = &mut out.narrow;
+        keys.reserve(room + 8);
         let mut len = 0usize;
         let body = part.len() / 8 * 8;
         for block in part[..body].chunks(BLOCK) {
@@ -444,17 +710,184 @@ mod avx2 {
         // SAFETY: the first `len` keys were written above.
         keys.set_len(len);
         out.room -= len;
-        out.keys.reserve(len);
-        out.keys.extend(keys.iter().map(|&k| k as u64));
         scan_scalar(&part[body..], bounds, gather_mask, out);
+    }
+
+    /// Values per block of the code kernel: its codes, keys and parities stay in L1.
+    const CODE_BLOCK: usize = 2048;
+
+    /// The code kernel (see `coded_plan`): per 16 values, the codes are computed once, packed
+    /// to 16 bits; then each entry costs a compare, a subtract into its counter and an xor into
+    /// the parity (odd: inside an interval, as the entries are the bounds of disjoint, not
+    /// touching intervals). The gathered keys are compress-stored as in `scan_f32`. Entries
+    /// are swept in groups of up to 12 per block so their counters stay in registers. `part`
+    /// has a multiple of 16 values. Returns the count per entry (finite values only), the
+    /// finite and the +inf counts.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub unsafe fn scan_codes_f32(
+        part: &[f32],
+        base: u32,
+        shift: u32,
+        thresholds: &[i16],
+        out: &mut Scan,
+    ) -> (Vec<u64>, u64, u64) {
+        let mut counts = vec![0u64; thresholds.len()];
+        let groups: Vec<Vec<__m256i>> = thresholds
+            .chunks(12)
+            .map(|c| {
+                // Pad to 4, 8 or 12 with a threshold no code passes.
+                let width = c.len().div_ceil(4) * 4;
+                (0..width)
+                    .map(|i| _mm256_set1_epi16(c.get(i).copied().unwrap_or(i16::MAX)))
+                    .collect()
+            })
+            .collect();
+        let step = 1u32 << shift;
+        let clamp = _mm256_set1_epi32(base.wrapping_add(step) as i32);
+        let basev = _mm256_set1_epi32(base as i32);
+        let shiftv = _mm_cvtsi32_si128(shift as i32);
+        let abs = _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX));
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let sign = _mm256_set1_epi32(i32::MIN);
+        let zero = _mm256_setzero_ps();
+        let (mut finite, mut infinite) = (0u64, 0u64);
+        let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 16];
+        let mut parity = [_mm256_setzero_si256(); CODE_BLOCK / 16];
+        let mut block_keys = [0u32; CODE_BLOCK];
+        let room = out.room;
+        out.narrow.reserve(room + 8);
+        let keys = out.narrow.as_mut_ptr();
+        let mut len = 0usize;
+        // (finite mask, order key, code) of 8 values.
+        let half = |x: __m256| -> (__m256i, __m256i, __m256i) {
+            let fin = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_and_ps(x, abs), inf));
+            let bits = _mm256_castps_si256(_mm256_add_ps(x, zero));
+            let key = _mm256_xor_si256(bits, _mm256_or_si256(_mm256_srai_epi32::<31>(bits), sign));
+            let raw = _mm256_srl_epi32(
+                _mm256_sub_epi32(_mm256_max_epu32(key, clamp), basev),
+                shiftv,
+            );
+            (fin, key, _mm256_and_si256(raw, fin))
+        };
+        for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
+            let vectors = block.len() / 16;
+            let (mut fin_acc, mut inf_acc) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            // The next block is read while this one is swept: the hardware prefetcher alone
+            // leaves the memory idle during the sweeps.
+            let next = part
+                .as_ptr()
+                .add(((b + 1) * CODE_BLOCK).min(part.len() - 1));
+            let ahead = part
+                .len()
+                .saturating_sub((b + 1) * CODE_BLOCK)
+                .min(CODE_BLOCK)
+                / 16;
+            for i in 0..ahead {
+                _mm_prefetch::<_MM_HINT_T0>(next.add(16 * i) as *const i8);
+            }
+            for (i, code) in codes[..vectors].iter_mut().enumerate() {
+                let p = block.as_ptr().add(16 * i);
+                let (xa, xb) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                let (fa, ka, ca) = half(xa);
+                let (fb, kb, cb) = half(xb);
+                fin_acc = _mm256_sub_epi32(fin_acc, _mm256_add_epi32(fa, fb));
+                let ia = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(xa, inf));
+                let ib = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_EQ_OQ>(xb, inf));
+                inf_acc = _mm256_sub_epi32(inf_acc, _mm256_add_epi32(ia, ib));
+                let kp = block_keys.as_mut_ptr().add(16 * i) as *mut __m256i;
+                _mm256_storeu_si256(kp, ka);
+                _mm256_storeu_si256(kp.add(1), kb);
+                // Signed saturation: codes are below 2^31 (shift >= 1), so above 32767 is 32767.
+                *code = _mm256_packs_epi32(ca, cb);
+            }
+            finite += sum_epi32(fin_acc);
+            infinite += sum_epi32(inf_acc);
+            let mut first = 0;
+            for group in &groups {
+                let (codes, parity) = (&codes[..vectors], &mut parity[..vectors]);
+                let sums: Vec<u64> = match group.len() {
+                    4 => sweep::<4>(codes, parity, group, first == 0).to_vec(),
+                    8 => sweep::<8>(codes, parity, group, first == 0).to_vec(),
+                    _ => sweep::<12>(codes, parity, group, first == 0).to_vec(),
+                };
+                for (c, s) in counts[first..].iter_mut().zip(sums) {
+                    *c += s;
+                }
+                first += group.len();
+            }
+            for (i, &p) in parity[..vectors].iter().enumerate() {
+                // The packed order is a0-3 b0-3 a4-7 b4-7: unpacking restores a and b.
+                let masks = [
+                    _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(p, p))) as usize,
+                    _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(p, p))) as usize,
+                ];
+                for (h, &mask) in masks.iter().enumerate() {
+                    let key = _mm256_loadu_si256(
+                        block_keys.as_ptr().add(16 * i + 8 * h) as *const __m256i
+                    );
+                    let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
+                    // SAFETY: len <= room, and the buffer holds room + 8 keys.
+                    _mm256_storeu_si256(
+                        keys.add(len) as *mut __m256i,
+                        _mm256_permutevar8x32_epi32(key, order),
+                    );
+                    len += mask.count_ones() as usize;
+                    if len > room {
+                        out.overflow = true;
+                        return (counts, finite, infinite);
+                    }
+                    // SAFETY: the first `len` keys are written.
+                    out.narrow.set_len(len);
+                }
+            }
+        }
+        out.room -= len;
+        (counts, finite, infinite)
+    }
+
+    /// Counts the codes `> t` for each of G thresholds over one block and folds the masks into
+    /// the parities (`first`: the parities start at zero).
+    #[target_feature(enable = "avx2")]
+    unsafe fn sweep<const G: usize>(
+        codes: &[__m256i],
+        parity: &mut [__m256i],
+        thresholds: &[__m256i],
+        first: bool,
+    ) -> [u64; G] {
+        let t: [__m256i; G] = std::array::from_fn(|g| thresholds[g]);
+        let mut acc = [_mm256_setzero_si256(); G];
+        for (c, p) in codes.iter().zip(parity.iter_mut()) {
+            let mut par = if first { _mm256_setzero_si256() } else { *p };
+            for g in 0..G {
+                let m = _mm256_cmpgt_epi16(*c, t[g]);
+                acc[g] = _mm256_sub_epi16(acc[g], m);
+                par = _mm256_xor_si256(par, m);
+            }
+            *p = par;
+        }
+        // Each 16-bit lane holds at most CODE_BLOCK / 16 counts.
+        let ones = _mm256_set1_epi16(1);
+        std::array::from_fn(|g| sum_epi32(_mm256_madd_epi16(acc[g], ones)))
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum_epi32(v: __m256i) -> u64 {
+        let mut lanes = [0u32; 8];
+        _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v);
+        lanes.iter().map(|&l| l as u64).sum()
     }
 }
 
 /// Checks every rank against its interval and selects the values.
-fn finish<T: Sample>(total: u64, q: &[f64], plan: Plan<T>, scan: Scan) -> Option<OnePassFit<T>> {
+fn finish<T: Sample>(
+    total: u64,
+    q: &[f64],
+    plan: Plan<T>,
+    levels: &[u64],
+    keys: Keys,
+) -> Option<OnePassFit<T>> {
     // #{x >= t} for a bound t: the values whose level passes t's first position.
     let bounds = &plan.bounds;
-    let levels = &scan.levels;
     let at_least = |t: T| -> u64 {
         let first = bounds.partition_point(|b| *b < t);
         levels[first + 1..].iter().sum()
@@ -478,7 +911,6 @@ fn finish<T: Sample>(total: u64, q: &[f64], plan: Plan<T>, scan: Scan) -> Option
         intervals.push((*iv, at_lo, at_hi, offset..offset + size));
         offset += size;
     }
-    let keys = scan.keys;
     if offset != keys.len() {
         return None;
     }
@@ -504,7 +936,26 @@ fn finish<T: Sample>(total: u64, q: &[f64], plan: Plan<T>, scan: Scan) -> Option
         .filter(|&&(j, _)| !intervals[j].0.spike)
         .map(|&(_, i)| i)
         .collect();
-    let chosen = select_flat::<T>(&keys, &wanted);
+    // The buckets of the selection span the intervals, but for the open ends (the intervals
+    // of the minimum and the maximum hold few values, and a key past an end is clamped).
+    let (first, last) = (plan.intervals.first()?, plan.intervals.last()?);
+    let lo = if first.lo == T::LOWEST && plan.intervals.len() > 1 {
+        first.hi.order_key()
+    } else {
+        first.lo.order_key()
+    };
+    let hi = if last.hi == T::INFINITY {
+        let end = if plan.intervals.len() > 1 {
+            last.lo
+        } else {
+            last.hi
+        };
+        end.order_key()
+    } else {
+        last.hi.order_key()
+    }
+    .max(lo);
+    let chosen = keys.select(&wanted, lo, hi);
     let value_of = |(j, i): (usize, usize)| -> f64 {
         let iv = &intervals[j].0;
         if iv.spike {
@@ -535,16 +986,29 @@ fn finish<T: Sample>(total: u64, q: &[f64], plan: Plan<T>, scan: Scan) -> Option
     })
 }
 
-/// The keys at the indices `at` of the sorted order of `keys`, by radix selection: one pass
-/// counts the top 16 key bits, a second gathers the keys of the buckets that hold a wanted
-/// index, and each is selected among its bucket's keys. Two passes over the gathered keys
-/// (about a tenth of the data), cheaper than selecting in all of them.
-fn select_flat<T: Sample>(keys: &[u64], at: &[usize]) -> Vec<u64> {
+/// The keys at the indices `at` of the sorted order of all the parts' keys, by radix
+/// selection: the parts count their keys per bucket of `[lo, hi]` (16 bits; a key outside is
+/// clamped to the first or the last bucket) in parallel, then gather the keys of the buckets that hold a wanted index, and each
+/// is selected among its bucket's keys. Two passes over the gathered keys, no copy of them.
+fn select_parts<K>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) -> Vec<u64>
+where
+    K: Copy + Into<u64> + Send + Sync,
+{
     const BITS: u32 = 16;
-    let shift = T::KEY_BITS - BITS;
+    let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(BITS);
+    let bucket = move |k: K| ((k.into().clamp(lo, hi) - lo) >> shift) as usize;
+    let counts = crate::parallel::map_indexed(parts.len(), |p| {
+        let mut counts = vec![0u32; 1 << BITS];
+        for &k in &parts[p] {
+            counts[bucket(k)] += 1;
+        }
+        counts
+    });
     let mut sums = vec![0u64; 1 << BITS];
-    for &k in keys {
-        sums[(k >> shift) as usize] += 1;
+    for c in &counts {
+        for (s, &n) in sums.iter_mut().zip(c) {
+            *s += n as u64;
+        }
     }
     let mut total = 0u64;
     for s in sums.iter_mut() {
@@ -555,9 +1019,9 @@ fn select_flat<T: Sample>(keys: &[u64], at: &[usize]) -> Vec<u64> {
     let located: Vec<(usize, u64)> = at
         .iter()
         .map(|&i| {
-            let bucket = sums.partition_point(|&s| s <= i as u64);
-            let below = if bucket == 0 { 0 } else { sums[bucket - 1] };
-            (bucket, i as u64 - below)
+            let b = sums.partition_point(|&s| s <= i as u64);
+            let below = if b == 0 { 0 } else { sums[b - 1] };
+            (b, i as u64 - below)
         })
         .collect();
     let mut buckets: Vec<usize> = located.iter().map(|&(b, _)| b).collect();
@@ -567,11 +1031,20 @@ fn select_flat<T: Sample>(keys: &[u64], at: &[usize]) -> Vec<u64> {
     for &b in &buckets {
         filter[b / 64] |= 1 << (b % 64);
     }
+    let gathered = crate::parallel::map_indexed(parts.len(), |p| {
+        let mut members: Vec<Vec<u64>> = vec![Vec::new(); buckets.len()];
+        for &k in &parts[p] {
+            let b = bucket(k);
+            if filter[b / 64] & (1 << (b % 64)) != 0 {
+                members[buckets.partition_point(|&x| x < b)].push(k.into());
+            }
+        }
+        members
+    });
     let mut members: Vec<Vec<u64>> = vec![Vec::new(); buckets.len()];
-    for &k in keys {
-        let b = (k >> shift) as usize;
-        if filter[b / 64] & (1 << (b % 64)) != 0 {
-            members[buckets.partition_point(|&x| x < b)].push(k);
+    for part in gathered {
+        for (m, g) in members.iter_mut().zip(part) {
+            m.extend(g);
         }
     }
     located
@@ -807,28 +1280,87 @@ mod tests {
 
     #[test]
     fn vector_and_scalar_scans_agree() {
-        let data: Vec<f32> = lcg(100_003, 12, |u, i| match i % 50 {
-            0 => f64::NAN,
-            1 => -0.0,
-            _ => u * 4.0 - 2.0,
-        })
-        .iter()
-        .map(|&x| x as f32)
-        .collect();
-        let tuning = Tuning {
-            sample: 512,
-            z: 4.0,
-            min_len: 0,
-        };
-        let plan = make_plan(&data, &linspace_unit(10), &tuning).unwrap();
-        let mut vector = Scan::new(&plan, data.len());
-        scan_part(&data, &plan, &mut vector);
-        let mut scalar = Scan::new(&plan, data.len());
-        scan_scalar(&data, &plan.bounds, plan.gather_mask, &mut scalar);
-        assert_eq!(vector.levels, scalar.levels);
-        vector.keys.sort_unstable();
-        scalar.keys.sort_unstable();
-        assert_eq!(vector.keys, scalar.keys);
-        assert!(!scalar.keys.is_empty());
+        // Both vector kernels (the code kernel of a grid plan, the level kernel of the same
+        // plan without the grid) against the scalar pass, on data that holds every bound, its
+        // neighbours, +-0, NaN and +-inf; a centred and a narrow off-zero range.
+        let mut ran = 0;
+        for (seed, centre, width) in [(12u64, 0.0, 4.0), (13, 100.0, 1e-3), (14, -3.0, 1e6)] {
+            let mut data: Vec<f32> = lcg(100_003, seed, |u, i| match i % 50 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                3 => f64::INFINITY,
+                4 => f64::NEG_INFINITY,
+                _ => centre + (u - 0.5) * width,
+            })
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+            let tuning = Tuning {
+                sample: 512,
+                z: 4.0,
+                min_len: 0,
+            };
+            let coded = make_plan(&data, &linspace_unit(10), &tuning).unwrap();
+            assert!(coded.codes.is_some(), "a grid plan (seed {seed})");
+            for &b in &coded.bounds {
+                for x in [b, b.next_up(), b.next_down()] {
+                    data.extend([x; 7]);
+                }
+            }
+            data.truncate(data.len() / 16 * 16 + 5); // a scalar tail
+            let levels = Plan {
+                codes: None,
+                intervals: coded.intervals.clone(),
+                bounds: coded.bounds.clone(),
+                gather_mask: coded.gather_mask,
+            };
+            let mut scalar = Scan::new(&coded, data.len());
+            scan_scalar(&data, &coded.bounds, coded.gather_mask, &mut scalar);
+            scalar.narrow.sort_unstable();
+            assert!(!scalar.narrow.is_empty());
+            for plan in [&coded, &levels] {
+                let mut vector = Scan::new(plan, data.len());
+                scan_part(&data, plan, &mut vector);
+                assert!(!vector.overflow);
+                assert_eq!(vector.levels, scalar.levels, "seed {seed}");
+                vector.narrow.sort_unstable();
+                assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
+                ran += 1;
+            }
+        }
+        assert_eq!(ran, 6);
+    }
+
+    #[test]
+    fn sample_selection_equals_a_sort() {
+        let mut keys: Vec<u64> = lcg(10_001, 15, |u, _| (u * 300.0).floor())
+            .iter()
+            .map(|&x| x as u64)
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let at = [0, 1, 17, 5000, 5001, 9_999, 10_000];
+        select_many(&mut keys, &at);
+        for &i in &at {
+            assert_eq!(keys[i], sorted[i], "position {i}");
+        }
+    }
+
+    #[test]
+    fn selection_over_parts_equals_a_sort() {
+        let parts: Vec<Vec<u32>> = (0..3)
+            .map(|p| {
+                lcg(40_000 + p, 16 + p as u64, |u, _| u * 1e6)
+                    .iter()
+                    .map(|&x| 5_000 + x as u32)
+                    .collect()
+            })
+            .collect();
+        let mut all: Vec<u64> = parts.iter().flatten().map(|&k| k as u64).collect();
+        all.sort_unstable();
+        let at = [0, 3, 60_000, 60_001, all.len() - 1];
+        let got = select_parts(&parts, &at, 5_000, 1_005_000);
+        assert_eq!(got, at.iter().map(|&i| all[i]).collect::<Vec<_>>());
     }
 }
