@@ -256,7 +256,7 @@ def test_scan_memory_is_bounded_by_batch_and_one_column(tmp_path) -> None:
         [sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path / "big"), str(files), str(rows), str(columns)],
         capture_output=True,
         text=True,
-        # a hang guard, not a time limit: on a loaded 2-core machine this took over 120 s
+        # a hang guard, not a time limit: it failed once at load 8 on 2 cores, most likely past 120 s
         timeout=900,
         env={**os.environ, "POLARS_MAX_THREADS": "2", "RAYON_NUM_THREADS": "2"},
     )
