@@ -11,13 +11,12 @@ worktree's `python/`). Prints medians per build; the psi results are checked aga
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _alternate import alternate
 
 BENCHES = Path(__file__).resolve().parent
 
@@ -78,13 +77,7 @@ def main() -> None:
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 10**7
     reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 9
-    rows: dict[str, list[dict]] = {k: [] for k in builds}
-    for rep in range(reps):
-        for name, path in builds.items():
-            env = dict(os.environ, PYTHONPATH=path)
-            args = [sys.executable, __file__, "--one", str(n), str(rounds), "1" if rep == 0 else "0"]
-            done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
-            rows[name].append(json.loads(done.stdout))
+    rows = alternate(__file__, builds, [str(n), str(rounds)], reps)
     for name, found in rows.items():
         keys = ("fit", "psi", "read2", "read1", "fit_cpu", "psi_cpu")
         m = {k: float(np.median([r[k] for r in found])) for k in keys}

@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _alternate import alternate
 
 BENCHES = Path(__file__).resolve().parent
 COLUMNS = 100
@@ -89,13 +89,7 @@ def main() -> None:
     rows = int(float(sys.argv[3])) if len(sys.argv) > 3 else 10**6
     reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 5
-    found: dict[str, list[dict]] = {k: [] for k in builds}
-    for rep in range(reps):
-        for name, path in builds.items():
-            env = dict(os.environ, PYTHONPATH=path)
-            args = [sys.executable, __file__, "--one", str(rows), str(rounds), "1" if rep == 0 else "0"]
-            done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
-            found[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    found = alternate(__file__, builds, [str(rows), str(rounds)], reps)
     digests = {r["digest"] for runs in found.values() for r in runs}
     print(
         f"{rows:,} x {COLUMNS} float32, {reps} repetitions x {rounds} rounds; load {os.getloadavg()[0]:.1f}"
