@@ -248,7 +248,8 @@ MEMORY_SCRIPT = textwrap.dedent(
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc peak RSS")
 def test_scan_memory_is_bounded_by_batch_and_one_column(tmp_path) -> None:
     """1,000,000 rows x 16 float64 covariates (129 MB in memory) in 4 files, streamed in batches
-    of 65,536: the peak RSS growth stays below a third of the data (measured 24 MB: a few batches
+    of 65,536: the peak RSS growth stays below three quarters of the data, so no copy of it is
+    held (measured 24-48 MB: a few batches
     and one column of control values, 4 MB). Collecting the columns into one frame, as before,
     grew by 347 MB here."""
     files, rows, columns = 4, 250_000, 16
@@ -263,4 +264,6 @@ def test_scan_memory_is_bounded_by_batch_and_one_column(tmp_path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rows"] == files * rows
-    assert result["growth"] < result["data"] / 3, result
+    # under a copy of the data (the collecting version grew by 2.7x it); the growth varies with
+    # batches in flight and allocator state: 24 MB and 48 MB seen on this machine
+    assert result["growth"] < 0.75 * result["data"], result
