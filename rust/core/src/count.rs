@@ -265,4 +265,77 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn rows_are_exact_at_every_layout_on_adversarial_values() {
+        // values equal to thresholds, -0.0 against a 0.0 threshold, +-inf, NaN; widths where
+        // the layout changes (super-rows for 1..7, 9, 100; plain rows with a masked block for
+        // 1001), 1 row, rows past the last super-row and past one task; threshold lists of
+        // different lengths (6 to 30: up to three sweeps) and one over DENSE_MAX (scalar path)
+        let special = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            0.5,
+            -1.25,
+            f64::MIN,
+            f64::MAX,
+        ];
+        for (ncols, nrows) in [
+            (1usize, 1usize),
+            (1, 3001),
+            (2, 1),
+            (3, 9003),
+            (7, 1),
+            (7, 4099),
+            (8, 2100),
+            (9, 5003),
+            (100, 1),
+            (100, 7877),
+            (1001, 75),
+        ] {
+            let mut data = pseudo_random(ncols * nrows, 31 + ncols as u64);
+            for (i, x) in data.iter_mut().enumerate() {
+                if i % 3 == 0 {
+                    *x = special[(i / 3) % special.len()];
+                }
+            }
+            for long in [false, true] {
+                let thresholds: Vec<Vec<f64>> = (0..ncols)
+                    .map(|j| {
+                        let m = if long && j == ncols / 2 {
+                            DENSE_MAX + 1
+                        } else {
+                            1 + (j * 7) % 25
+                        };
+                        let mut t: Vec<f64> = (0..m)
+                            .map(|k| -1.5 + 3.0 * k as f64 / m as f64)
+                            .chain([0.0, 0.5, -1.25])
+                            .collect();
+                        t.sort_by(f64::total_cmp);
+                        t.insert(0, f64::MIN);
+                        t.push(f64::INFINITY);
+                        t
+                    })
+                    .collect();
+                let t32: Vec<Vec<f32>> = thresholds
+                    .iter()
+                    .map(|t| t.iter().map(|&e| f32::threshold_at_least(e)).collect())
+                    .collect();
+                let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+                let by_rows = count_at_least_rows(&data, ncols, &thresholds);
+                let by_rows32 = count_at_least_rows(&as32, ncols, &t32);
+                for j in 0..ncols {
+                    let column: Vec<f64> = data.iter().skip(j).step_by(ncols).copied().collect();
+                    let column32: Vec<f64> = column.iter().map(|&x| x as f32 as f64).collect();
+                    let want = naive(&column, &thresholds[j]);
+                    assert_eq!(by_rows[j], want, "{ncols} x {nrows} column {j}");
+                    let want32 = naive(&column32, &thresholds[j]);
+                    assert_eq!(by_rows32[j], want32, "{ncols} x {nrows} column {j} f32");
+                }
+            }
+        }
+    }
 }
