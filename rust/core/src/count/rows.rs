@@ -19,9 +19,11 @@
 use super::{cell_of, cells_to_at_least, AtLeastCounts, DENSE_MAX};
 use crate::sample::Sample;
 
-/// Bytes of rows per tile: well inside a 32 KiB L1 with the thresholds and the prefetched
-/// next tile in flight (16 KiB measured best of 12-48 KiB; 96 KiB, L2-sized, ran at a third).
-const TILE_BYTES: usize = 16 * 1024;
+/// Bytes of rows per tile: inside a 32 KiB L1 together with the prefetched next tile and the
+/// thresholds. Measured at 1e6 x 100 float32 (Zen 3): 12 KiB best, 8-16 KiB within ~10%,
+/// 32 KiB 0.6x, 96 KiB (L2-sized, the earlier kernel) a third. Prefetching two tiles ahead,
+/// or the one after next into L2, did not help; nor did integer compares of order keys.
+const TILE_BYTES: usize = 12 * 1024;
 
 /// Rows per task must be a multiple of this, so that super-rows never straddle two tasks.
 pub const ROW_MULTIPLE: usize = 8;
