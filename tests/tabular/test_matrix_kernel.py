@@ -1,5 +1,6 @@
-"""The one-pass row-major kernel (AVX2 lanes across columns, tail columns by an overlapping
-block) against the per-column reference, for every column count around the lane widths."""
+"""The one-pass row-major kernel (AVX2 lanes across columns; widths off the lane count read as
+super-rows of lcm(columns, lanes) values) against the per-column reference, for every column
+count around the lane widths."""
 
 from __future__ import annotations
 

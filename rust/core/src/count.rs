@@ -22,6 +22,8 @@
 use crate::parallel::map_reduce;
 use crate::sample::Sample;
 
+mod rows;
+
 /// Thresholds up to this many use the dense strategy.
 pub const DENSE_MAX: usize = 32;
 /// Values per rayon task for 1-D input (1 MiB of float32): big enough to amortize scheduling,
@@ -142,7 +144,10 @@ pub fn count_at_least_rows<T: Sample>(
     if ncols == 0 || data.is_empty() {
         return empty();
     }
-    let rows_per_task = (TASK_VALUES / ncols).max(1);
+    // whole super-rows per task (see rows::ROW_MULTIPLE); u32 lane counts stay far from overflow
+    let rows_per_task = (TASK_VALUES / ncols)
+        .max(1)
+        .next_multiple_of(rows::ROW_MULTIPLE);
     map_reduce(
         data,
         rows_per_task * ncols,
@@ -159,215 +164,6 @@ pub fn count_at_least_rows<T: Sample>(
             a
         },
     )
-}
-
-mod rows {
-    //! The row-major kernel. Lanes run across columns: a row's block of 8 (float32) or 4
-    //! (float64) consecutive values meets the k-th threshold of those 8 columns in one compare.
-    //! Rows are taken in tiles that fit in L2; for each column block the tile is swept once per
-    //! group of thresholds whose accumulators stay in registers, so memory is read once and the
-    //! per-value cost matches the 1-D kernel. Columns beyond the last full block, and CPUs
-    //! without AVX2, take the scalar path.
-
-    use super::{cell_of, cells_to_at_least, AtLeastCounts, DENSE_MAX};
-    use crate::sample::Sample;
-
-    pub fn count<T: Sample>(
-        rows: &[T],
-        ncols: usize,
-        thresholds: &[Vec<T>],
-        out: &mut [AtLeastCounts],
-    ) {
-        let nrows = rows.len() / ncols;
-        for c in out.iter_mut() {
-            c.total = nrows as u64;
-        }
-        let done = vectorized(rows, ncols, thresholds, out);
-        if done < ncols {
-            scalar(rows, ncols, done, thresholds, out);
-        }
-    }
-
-    /// Counts the columns it can; returns how many leading columns it did.
-    #[allow(unused_variables)]
-    fn vectorized<T: Sample>(
-        rows: &[T],
-        ncols: usize,
-        thresholds: &[Vec<T>],
-        out: &mut [AtLeastCounts],
-    ) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let max = thresholds.iter().map(Vec::len).max().unwrap_or(0);
-            if max <= DENSE_MAX && std::is_x86_feature_detected!("avx2") {
-                use std::any::TypeId;
-                // SAFETY (both calls): AVX2 is available (checked above) and T is the type the
-                // kernel reads, checked by TypeId, so the slice casts only rename the type.
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    let rows = unsafe { &*(rows as *const [T] as *const [f32]) };
-                    let t: Vec<Vec<f32>> = thresholds
-                        .iter()
-                        .map(|v| v.iter().map(|x| x.to_f64() as f32).collect())
-                        .collect();
-                    return unsafe { avx2::count_f32(rows, ncols, &t, out) };
-                }
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    let rows = unsafe { &*(rows as *const [T] as *const [f64]) };
-                    let t: Vec<Vec<f64>> = thresholds
-                        .iter()
-                        .map(|v| v.iter().map(|x| x.to_f64()).collect())
-                        .collect();
-                    return unsafe { avx2::count_f64(rows, ncols, &t, out) };
-                }
-            }
-        }
-        0
-    }
-
-    fn scalar<T: Sample>(
-        rows: &[T],
-        ncols: usize,
-        from: usize,
-        thresholds: &[Vec<T>],
-        out: &mut [AtLeastCounts],
-    ) {
-        let mut cells: Vec<Vec<u64>> = thresholds[from..]
-            .iter()
-            .map(|t| vec![0u64; t.len() + 1])
-            .collect();
-        for row in rows.chunks_exact(ncols) {
-            for (j, &x) in row[from..].iter().enumerate() {
-                cells[j][cell_of(x, &thresholds[from + j])] += 1;
-            }
-        }
-        for (j, column_cells) in cells.iter().enumerate() {
-            cells_to_at_least(column_cells, &mut out[from + j].at_least);
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    mod avx2 {
-        use super::AtLeastCounts;
-        use std::arch::x86_64::*;
-
-        /// Threshold registers per sweep of a tile: G thresholds + G accumulators + 1 value
-        /// register fit in the 16 ymm registers.
-        const GROUP: usize = 7;
-        /// Bytes of rows per tile: comfortably inside L2, so re-sweeps never touch DRAM.
-        const TILE_BYTES: usize = 96 * 1024;
-
-        macro_rules! kernel {
-            ($name:ident, $t:ty, $lanes:expr, $vec:ty, $load:ident, $set1:ident, $cmp:ident, $cast:ident, $sub:ident, $acc:ty) => {
-                #[target_feature(enable = "avx2")]
-                pub unsafe fn $name(
-                    rows: &[$t],
-                    ncols: usize,
-                    thresholds: &[Vec<$t>],
-                    out: &mut [AtLeastCounts],
-                ) -> usize {
-                    const L: usize = $lanes;
-                    if ncols < L {
-                        return 0;
-                    }
-                    // Full blocks, then one block ending at the last column whose lanes that a
-                    // full block already counted get NaN thresholds (never counted, skipped).
-                    let mut starts: Vec<(usize, usize)> =
-                        (0..ncols / L).map(|b| (b * L, 0)).collect();
-                    if ncols % L != 0 {
-                        starts.push((ncols - L, L - ncols % L));
-                    }
-                    let nrows = rows.len() / ncols;
-                    let tile_rows = (TILE_BYTES / (ncols * std::mem::size_of::<$t>())).max(1);
-                    let mut tile_start = 0;
-                    while tile_start < nrows {
-                        let tile_end = (tile_start + tile_rows).min(nrows);
-                        for &(start, first_lane) in &starts {
-                            let m = (first_lane..L)
-                                .map(|l| thresholds[start + l].len())
-                                .max()
-                                .unwrap_or(0);
-                            let mut k0 = 0;
-                            while k0 < m {
-                                let g = (m - k0).min(GROUP);
-                                // thresholds k0..k0+g of the L columns; missing ones are NaN
-                                let mut t = [$set1(0.0); GROUP];
-                                for i in 0..g {
-                                    let mut lanes = [<$t>::NAN; L];
-                                    for l in first_lane..L {
-                                        if let Some(&v) = thresholds[start + l].get(k0 + i) {
-                                            lanes[l] = v;
-                                        }
-                                    }
-                                    t[i] = $load(lanes.as_ptr());
-                                }
-                                let mut acc = [_mm256_setzero_si256(); GROUP];
-                                let base = rows.as_ptr().add(start);
-                                macro_rules! sweep {
-                                    ($g:expr) => {{
-                                        for r in tile_start..tile_end {
-                                            let x = $load(base.add(r * ncols));
-                                            for i in 0..$g {
-                                                acc[i] = $sub(
-                                                    acc[i],
-                                                    $cast($cmp::<_CMP_GE_OQ>(x, t[i])),
-                                                );
-                                            }
-                                        }
-                                    }};
-                                }
-                                match g {
-                                    1 => sweep!(1),
-                                    2 => sweep!(2),
-                                    3 => sweep!(3),
-                                    4 => sweep!(4),
-                                    5 => sweep!(5),
-                                    6 => sweep!(6),
-                                    _ => sweep!(GROUP),
-                                }
-                                for i in 0..g {
-                                    let mut lanes = [0 as $acc; L];
-                                    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc[i]);
-                                    for l in first_lane..L {
-                                        if let Some(c) = out[start + l].at_least.get_mut(k0 + i) {
-                                            *c += lanes[l] as u64;
-                                        }
-                                    }
-                                }
-                                k0 += g;
-                            }
-                        }
-                        tile_start = tile_end;
-                    }
-                    ncols
-                }
-            };
-        }
-
-        kernel!(
-            count_f32,
-            f32,
-            8,
-            __m256,
-            _mm256_loadu_ps,
-            _mm256_set1_ps,
-            _mm256_cmp_ps,
-            _mm256_castps_si256,
-            _mm256_sub_epi32,
-            u32
-        );
-        kernel!(
-            count_f64,
-            f64,
-            4,
-            __m256d,
-            _mm256_loadu_pd,
-            _mm256_set1_pd,
-            _mm256_cmp_pd,
-            _mm256_castpd_si256,
-            _mm256_sub_epi64,
-            u64
-        );
-    }
 }
 
 #[cfg(test)]
@@ -466,6 +262,79 @@ mod tests {
                     naive(&column32, &thresholds[j]),
                     "column {j} f32"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_exact_at_every_layout_on_adversarial_values() {
+        // values equal to thresholds, -0.0 against a 0.0 threshold, +-inf, NaN; widths where
+        // the layout changes (super-rows for 1..7, 9, 100; plain rows with a masked block for
+        // 1001), 1 row, rows past the last super-row and past one task; threshold lists of
+        // different lengths (6 to 30: up to three sweeps) and one over DENSE_MAX (scalar path)
+        let special = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            0.5,
+            -1.25,
+            f64::MIN,
+            f64::MAX,
+        ];
+        for (ncols, nrows) in [
+            (1usize, 1usize),
+            (1, 3001),
+            (2, 1),
+            (3, 9003),
+            (7, 1),
+            (7, 4099),
+            (8, 2100),
+            (9, 5003),
+            (100, 1),
+            (100, 7877),
+            (1001, 75),
+        ] {
+            let mut data = pseudo_random(ncols * nrows, 31 + ncols as u64);
+            for (i, x) in data.iter_mut().enumerate() {
+                if i % 3 == 0 {
+                    *x = special[(i / 3) % special.len()];
+                }
+            }
+            for long in [false, true] {
+                let thresholds: Vec<Vec<f64>> = (0..ncols)
+                    .map(|j| {
+                        let m = if long && j == ncols / 2 {
+                            DENSE_MAX + 1
+                        } else {
+                            1 + (j * 7) % 25
+                        };
+                        let mut t: Vec<f64> = (0..m)
+                            .map(|k| -1.5 + 3.0 * k as f64 / m as f64)
+                            .chain([0.0, 0.5, -1.25])
+                            .collect();
+                        t.sort_by(f64::total_cmp);
+                        t.insert(0, f64::MIN);
+                        t.push(f64::INFINITY);
+                        t
+                    })
+                    .collect();
+                let t32: Vec<Vec<f32>> = thresholds
+                    .iter()
+                    .map(|t| t.iter().map(|&e| f32::threshold_at_least(e)).collect())
+                    .collect();
+                let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+                let by_rows = count_at_least_rows(&data, ncols, &thresholds);
+                let by_rows32 = count_at_least_rows(&as32, ncols, &t32);
+                for j in 0..ncols {
+                    let column: Vec<f64> = data.iter().skip(j).step_by(ncols).copied().collect();
+                    let column32: Vec<f64> = column.iter().map(|&x| x as f32 as f64).collect();
+                    let want = naive(&column, &thresholds[j]);
+                    assert_eq!(by_rows[j], want, "{ncols} x {nrows} column {j}");
+                    let want32 = naive(&column32, &thresholds[j]);
+                    assert_eq!(by_rows32[j], want32, "{ncols} x {nrows} column {j} f32");
+                }
             }
         }
     }
