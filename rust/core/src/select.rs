@@ -1421,7 +1421,7 @@ mod tests {
     #[test]
     fn grown_sample_is_exact_for_any_thread_count() {
         // A sample grown far past the base (here 27x): the narrower intervals still hold
-        // their ranks on ordinary data, and the fallback still catches adversarial data.
+        // their ranks on ordinary data; every adversarial case stays exact (pass or fallback).
         let grown = Tuning {
             sample: 64,
             grow: 20.0,
