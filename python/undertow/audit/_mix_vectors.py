@@ -33,7 +33,6 @@ from undertow import _core
 from undertow.audit._checks import judged, not_run
 from undertow.audit._index import IndexView
 from undertow.audit._report import Check
-from undertow.embedding.search import exact_search
 
 SAMPLE = 10_000  # rows clustered and refined; the final pass reads every row
 CLUSTERS = 16
@@ -195,9 +194,10 @@ def _graph_vote(x: np.ndarray, group: np.ndarray) -> np.ndarray:
     when most of its GRAPH_K nearest sampled rows are. Across encoders cosines are noise, so a
     row's nearest neighbours come from its own encoder (99.98% of top-1 neighbours on the real
     data); this removes the rows of the majority that the subspace test let in."""
-    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    # the sample's own graph scores each pair once (_core.knn_graph: half the products of an
+    # exact search of the sample against itself, the same neighbours)
     k = min(GRAPH_K, len(x) - 1)
-    _, neighbours = exact_search(x32, x32, k=k, metric="ip", exclude=np.arange(len(x), dtype=np.int64))
+    _, neighbours = _core.knn_graph(np.ascontiguousarray(x, dtype=np.float32), k)
     for _ in range(REFINE * 2):
         updated = group[neighbours].mean(axis=1) > 0.5
         if np.array_equal(updated, group):
