@@ -77,13 +77,16 @@ def spherical_kmeans(x: np.ndarray, clusters: int, rng: np.random.Generator) -> 
         pick = rng.integers(len(x)) if total <= 0 else rng.choice(len(x), p=weight / total)
         centres[j] = x[pick]
         distance = np.minimum(distance, np.maximum(1.0 - x @ centres[j], 0.0))
-    labels = np.argmax(x @ centres.T, axis=1)
+    # the rounds in float32: they only compare cosines of unit rows, and half the bytes halve
+    # their time (the seeding above stays float64: its draws follow the distances)
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    labels = np.argmax(x32 @ centres.T.astype(np.float32), axis=1)
     for _ in range(KMEANS_ROUNDS):
-        sums = np.eye(clusters)[labels].T @ x  # one product; np.add.at took 0.25 s a round
+        sums = np.eye(clusters, dtype=np.float32)[labels].T @ x32  # np.add.at: 0.25 s a round
         norms = np.linalg.norm(sums, axis=1)
         keep = norms > 0
         centres[keep] = sums[keep] / norms[keep, None]
-        updated = np.argmax(x @ centres.T, axis=1)
+        updated = np.argmax(x32 @ centres.T.astype(np.float32), axis=1)
         if np.array_equal(updated, labels):
             break
         labels = updated
