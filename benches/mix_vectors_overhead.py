@@ -4,7 +4,9 @@ one process (issue 14: the check must add under 20% to a 1e6 x 384 audit).
 Builds the mixed index of benches/test_bench_audit.py group 4 (ROWS rows of one synthetic
 encoder, 5% of them written by another), then alternates, ROUNDS times: `ut.audit_index` of
 it (this tree), the check alone, and the check of REF (a git revision, default main) alone,
-loaded from `git show REF:python/undertow/audit/_mix_vectors.py`. The three must flag the same
+loaded from `git show REF:python/undertow/audit/_mix_vectors.py`, or from
+REF/undertow/audit/_mix_vectors.py when REF is a directory (a tree's python/, such as a reference
+build of main). The three must flag the same
 ids. overhead = check / (audit - check), wall and CPU. On a shared machine run it on one thread
 (OPENBLAS_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1): CPU time is then the work.
 
@@ -36,10 +38,13 @@ from test_bench_audit import BLOCK, DIM, MIX_SHARE, _encoder_rows
 
 
 def _old(ref: str):
-    source = subprocess.run(
-        ["git", "show", f"{ref}:python/undertow/audit/_mix_vectors.py"],
-        cwd=Path(__file__).parents[1], check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+    if Path(ref).is_dir():  # a tree's python/ directory, e.g. a reference build of main
+        source = (Path(ref) / "undertow" / "audit" / "_mix_vectors.py").read_text()
+    else:
+        source = subprocess.run(
+            ["git", "show", f"{ref}:python/undertow/audit/_mix_vectors.py"],
+            cwd=Path(__file__).parents[1], check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
     path = Path(tempfile.mkdtemp()) / "mix_vectors_ref.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("mix_vectors_ref", path)

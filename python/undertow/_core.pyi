@@ -34,6 +34,7 @@ __all__ = [
     "histogram_counts_i64",
     "jensen_shannon",
     "kmeans_fit",
+    "knn_graph",
     "ks_2samp",
     "ks_values",
     "kstwo_sf",
@@ -127,6 +128,7 @@ def cosine_pass(
 def exact_topk(
     stored: _Matrix, queries: _Matrix, k: int, metric: str, exclude: npt.NDArray[np.int64] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def knn_graph(x: _Matrix, k: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
 def nearest(
     stored: _Matrix, queries: _Matrix, metric: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...

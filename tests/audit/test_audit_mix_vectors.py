@@ -172,3 +172,71 @@ def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
     replaced = ids[m2v_rows[pick]]
     hits = np.isin(fast.ids, replaced).sum()
     assert hits / len(fast.ids) >= 0.95 and hits / len(replaced) >= 0.9, (hits, len(fast.ids))
+
+
+# The sample's neighbour graph (_core.knn_graph): each pair scored once, in both directions.
+
+
+def _brute_graph(x, k):
+    """float64 brute force: each row's k largest inner products with the other rows, ties to the
+    lower row (a stable sort of the negated scores)."""
+    scores = x.astype(np.float64) @ x.astype(np.float64).T
+    np.fill_diagonal(scores, -np.inf)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), order
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_knn_graph_equals_a_float64_brute_force_with_ties(dtype):
+    from undertow import _core
+
+    rng = np.random.default_rng(3)
+    # small integers: every product is exact in float32, so ties are exact; 900 rows span
+    # several of the kernel's 256-row blocks; repeated rows make many equal scores
+    x = rng.integers(-2, 3, size=(900, 12)).astype(dtype)
+    x[100:140] = x[5]
+    x[600:620] = x[7]
+    scores, rows = _core.knn_graph(x, 10)
+    want_scores, want_rows = _brute_graph(x, 10)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_array_equal(scores, want_scores)
+    assert (rows != np.arange(len(x))[:, None]).all()  # never the row itself
+    assert rows.dtype == np.int64 and scores.shape == (900, 10)
+
+
+def test_knn_graph_short_and_bad_inputs():
+    from undertow import _core
+
+    x = np.eye(3, dtype=np.float32)
+    scores, rows = _core.knn_graph(x, 4)  # two other rows: the tail is -1 / -inf
+    np.testing.assert_array_equal(rows, [[1, 2, -1, -1], [0, 2, -1, -1], [0, 1, -1, -1]])
+    assert np.isneginf(scores[:, 2:]).all() and (scores[:, :2] == 0).all()
+    with pytest.raises(ut.UndertowError, match="k"):
+        _core.knn_graph(x, 0)
+    x[1, 1] = np.nan
+    with pytest.raises(ut.UndertowError, match="vectors"):
+        _core.knn_graph(x, 1)
+
+
+def test_knn_graph_does_not_depend_on_the_thread_count():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, json; from undertow import _core; "
+        "x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32); "
+        "s, r = _core.knn_graph(x, 7); print(json.dumps([r.tolist(), s.tolist()]))"
+    )
+    out = []
+    for threads in (1, 2):
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+        out.append(json.loads(proc.stdout))
+    assert out[0] == out[1]
+    x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32)
+    np.testing.assert_array_equal(out[0][0], _brute_graph(x, 7)[1])

@@ -11,6 +11,7 @@ pub mod edges;
 pub mod error;
 pub mod histogram;
 pub mod kmeans;
+pub mod knn_graph;
 pub mod matrix_quantiles;
 pub mod mmd;
 pub mod parallel;

@@ -26,11 +26,11 @@ const BLOCK: usize = 4096;
 const SCORE_BYTES: usize = 2 << 20;
 
 /// Rows per block: a function of the query count and type only, never of the thread count.
-fn block_rows(queries: usize, item: usize) -> usize {
+pub(crate) fn block_rows(queries: usize, item: usize) -> usize {
     let rows = SCORE_BYTES / (queries.max(1) * item);
     (rows / 64 * 64).clamp(256, BLOCK)
 }
-const PARTS: usize = 16;
+pub(crate) const PARTS: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -53,10 +53,10 @@ impl Metric {
 
 /// A candidate: `key` orders candidates so that the heap's top is the worst kept one.
 #[derive(Clone, Copy, Debug)]
-struct Candidate {
+pub(crate) struct Candidate {
     /// Larger is better: the inner product, or for L2 `x.q - |x|^2 / 2`.
-    score: f64,
-    row: usize,
+    pub(crate) score: f64,
+    pub(crate) row: usize,
 }
 
 impl PartialEq for Candidate {
@@ -80,7 +80,7 @@ impl Ord for Candidate {
     }
 }
 
-fn push(heap: &mut BinaryHeap<Candidate>, k: usize, c: Candidate) {
+pub(crate) fn push(heap: &mut BinaryHeap<Candidate>, k: usize, c: Candidate) {
     if heap.len() < k {
         heap.push(c);
     } else if let Some(worst) = heap.peek() {

@@ -7,7 +7,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use undertow_core::{kmeans, rows, topk};
+use undertow_core::{kmeans, knn_graph as graph, rows, topk};
 
 use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
 
@@ -44,6 +44,22 @@ fn exact_topk<'py>(
     Ok((
         distances.into_pyarray(py).reshape([nq, k])?,
         labels.into_pyarray(py).reshape([nq, k])?,
+    ))
+}
+
+/// The k nearest other rows of every row by inner product: (scores, rows), each n x k.
+#[pyfunction]
+fn knn_graph<'py>(py: Python<'py>, x: Matrix<'py>, k: usize) -> PyResult<Neighbours<'py>> {
+    let n = match &x {
+        Matrix::F32(b) => b.shape()[0],
+        Matrix::F64(b) => b.shape()[0],
+    };
+    let (scores, labels) = with_matrix!(&x, "vectors", |data, dim| detached(py, || {
+        graph::knn_graph(data, dim, k)
+    })?);
+    Ok((
+        scores.into_pyarray(py).reshape([n, k])?,
+        labels.into_pyarray(py).reshape([n, k])?,
     ))
 }
 
@@ -143,6 +159,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(nearest, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans_fit, m)?)?;
     m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_graph, m)?)?;
     m.add_function(wrap_pyfunction!(row_norms, m)?)?;
     m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
     Ok(())
