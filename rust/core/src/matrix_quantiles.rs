@@ -237,14 +237,14 @@ fn histogram_block<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if width == LANES && avx2::usable::<T>() {
+        if avx2::usable::<T>() {
             // SAFETY: T is f32 and AVX2 is available (both checked by `usable`), so the casts
-            // only rename the type.
+            // only rename the type; the maps are padded to whole blocks.
             unsafe {
                 avx2::histogram_block(
                     avx2::as_f32(tile),
                     ncols,
-                    start,
+                    (start, width),
                     avx2::as_f32(&maps.lo[start..start + LANES]),
                     avx2::as_f32(&maps.scale[start..start + LANES]),
                     h,
@@ -274,14 +274,14 @@ fn scan_block<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if width == LANES && avx2::usable::<T>() {
+        if avx2::usable::<T>() {
             let mut hit_f32 = |j: usize, x: f32, b: u32| hit(j, T::from_f64(x as f64), b);
             // SAFETY: as in histogram_block.
             unsafe {
                 avx2::scan_block(
                     avx2::as_f32(tile),
                     ncols,
-                    start,
+                    (start, width),
                     avx2::as_f32(&maps.lo[start..start + LANES]),
                     avx2::as_f32(&maps.scale[start..start + LANES]),
                     wanted,
@@ -335,11 +335,50 @@ mod avx2 {
         _mm256_and_si256(b, _mm256_castps_si256(finite))
     }
 
+    /// The lanes of `row` (`width` of them; the others 0.0): a masked load for the last block
+    /// of columns, which would otherwise read past the end of the matrix on its last row.
+    #[inline(always)]
+    unsafe fn load<const MASKED: bool>(row: &[f32], mask: __m256i) -> __m256 {
+        if MASKED {
+            _mm256_maskload_ps(row.as_ptr(), mask)
+        } else {
+            debug_assert!(row.len() >= LANES);
+            _mm256_loadu_ps(row.as_ptr())
+        }
+    }
+
+    /// Lanes `0..width` set.
+    #[inline(always)]
+    unsafe fn lane_mask(width: usize) -> __m256i {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(width as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+
+    /// Lanes past `width` (a block of the last columns) see 0.0 under the neutral map and count
+    /// in counters that `flush` leaves out.
     #[target_feature(enable = "avx2")]
     pub unsafe fn histogram_block(
         tile: &[f32],
         ncols: usize,
-        start: usize,
+        span: (usize, usize),
+        lo: &[f32],
+        scale: &[f32],
+        h: &mut [[u16; LANE_STRIDE]; LANES],
+    ) {
+        if span.1 == LANES {
+            histogram_rows::<false>(tile, ncols, span, lo, scale, h)
+        } else {
+            histogram_rows::<true>(tile, ncols, span, lo, scale, h)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn histogram_rows<const MASKED: bool>(
+        tile: &[f32],
+        ncols: usize,
+        (start, width): (usize, usize),
         lo: &[f32],
         scale: &[f32],
         h: &mut [[u16; LANE_STRIDE]; LANES],
@@ -348,10 +387,11 @@ mod avx2 {
             _mm256_loadu_ps(lo.as_ptr()),
             _mm256_loadu_ps(scale.as_ptr()),
         );
+        let mask = lane_mask(width);
         let mut idx = [0u32; LANES];
         for row in tile.chunks_exact(ncols) {
-            let row = &row[start..start + LANES];
-            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            let row = &row[start..start + width];
+            let b = buckets(load::<MASKED>(row, mask), lo, scale);
             _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
             for l in 0..LANES {
                 h[l][idx[l] as usize & (BUCKETS - 1)] += 1;
@@ -359,11 +399,29 @@ mod avx2 {
         }
     }
 
+    /// Lanes past `width` never match: their wanted buckets are u32::MAX.
     #[target_feature(enable = "avx2")]
     pub unsafe fn scan_block(
         tile: &[f32],
         ncols: usize,
-        start: usize,
+        span: (usize, usize),
+        lo: &[f32],
+        scale: &[f32],
+        wanted: &[[u32; LANES]],
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        if span.1 == LANES {
+            scan_rows::<false>(tile, ncols, span, lo, scale, wanted, hit)
+        } else {
+            scan_rows::<true>(tile, ncols, span, lo, scale, wanted, hit)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn scan_rows<const MASKED: bool>(
+        tile: &[f32],
+        ncols: usize,
+        (start, width): (usize, usize),
         lo: &[f32],
         scale: &[f32],
         wanted: &[[u32; LANES]],
@@ -373,10 +431,11 @@ mod avx2 {
             _mm256_loadu_ps(lo.as_ptr()),
             _mm256_loadu_ps(scale.as_ptr()),
         );
+        let mask = lane_mask(width);
         let mut idx = [0u32; LANES];
         for row in tile.chunks_exact(ncols) {
-            let row = &row[start..start + LANES];
-            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            let row = &row[start..start + width];
+            let b = buckets(load::<MASKED>(row, mask), lo, scale);
             let mut m = _mm256_setzero_si256();
             for t in wanted {
                 let t = _mm256_loadu_si256(t.as_ptr() as *const __m256i);
@@ -472,10 +531,14 @@ fn flush(counts: &mut [[[u16; LANE_STRIDE]; LANES]], total: &mut [u64], ncols: u
     }
 }
 
-/// First pass: every column's bucket counts (`ncols * BUCKETS`, column after column).
-fn histogram_pass<T: RowSample>(data: &[T], ncols: usize, maps: &Maps<T>) -> Vec<u64> {
-    let nrows = data.len() / ncols;
-    let parts = row_parts(nrows, ncols);
+/// First pass: every column's bucket counts (`ncols * BUCKETS`, column after column), merged
+/// and per part of the rows.
+fn histogram_pass<T: RowSample>(
+    data: &[T],
+    ncols: usize,
+    maps: &Maps<T>,
+    parts: &[(usize, usize)],
+) -> (Vec<u64>, Vec<Vec<u64>>) {
     let partials = map_indexed(parts.len(), |p| {
         let (r0, r1) = parts[p];
         let mut total = vec![0u64; ncols * BUCKETS];
@@ -490,7 +553,7 @@ fn histogram_pass<T: RowSample>(data: &[T], ncols: usize, maps: &Maps<T>) -> Vec
             *m += c;
         }
     }
-    merged
+    (merged, partials)
 }
 
 /// A key range of one column's bucket that holds wanted ranks.
@@ -505,20 +568,41 @@ struct Slot {
     below: u64,
     /// Values in the range.
     count: u64,
+    /// Values in the range per part of the rows (the parts are the same every pass), so that
+    /// each part gathers into a buffer of exactly its size.
+    part_counts: Vec<u64>,
     /// Wanted ranks (among the column's finite values), ascending.
     ranks: Vec<u64>,
 }
 
-/// A pass's findings for one slot (one part's, then merged).
+/// A pass's findings for one slot that is split (gathered slots find only their values).
 #[derive(Debug, Clone)]
-struct Found<T> {
-    /// One part's gathered values.
-    gathered: Vec<T>,
-    /// After merging: every part's, left in place (no merged copy).
-    gathered_parts: Vec<Vec<T>>,
+struct Found {
+    /// Sub-bucket counts, merged and per part.
     sub: Vec<u64>,
+    sub_parts: Vec<Vec<u64>>,
     min_key: u64,
     max_key: u64,
+}
+
+/// The values gathered by one pass: per part one buffer, slot after slot.
+struct Gathered<T> {
+    buffers: Vec<Vec<T>>,
+    /// Per part, per slot: where the slot's values start in the part's buffer.
+    starts: Vec<Vec<usize>>,
+}
+
+impl<T: RowSample> Gathered<T> {
+    /// The order keys of slot `k`'s values, every part's.
+    fn keys(&self, slot: &Slot, k: usize) -> Vec<u64> {
+        let mut keys = Vec::with_capacity(slot.count as usize);
+        for (p, buffer) in self.buffers.iter().enumerate() {
+            let start = self.starts[p][k];
+            let end = start + slot.part_counts[p] as usize;
+            keys.extend(buffer[start..end].iter().map(|x| x.order_key()));
+        }
+        keys
+    }
 }
 
 /// The smallest finite key whose value has bucket `>= b` in column `j`, or one past the largest
@@ -565,22 +649,74 @@ fn scan_part<T: RowSample>(
     }
 }
 
-/// One pass for the pending slots: gathers the values of slots in `gather`, counts sub-buckets
-/// of the others, and the key extremes of all.
+/// Which of its column's wanted buckets a value's bucket is: a bitset per column (32 words of
+/// 32 buckets) and, per word, the wanted buckets in the words before it.
+struct WantedIndex {
+    bits: Vec<[u32; BUCKETS / 32]>,
+    before: Vec<[u16; BUCKETS / 32]>,
+    /// Per column, its first (column, bucket) group; groups are numbered in slot order.
+    first_group: Vec<usize>,
+    /// Per group, its first slot, and one past the last group's slots at the end.
+    group_slots: Vec<usize>,
+}
+
+impl WantedIndex {
+    /// `slots` sorted by (column, bucket, key range).
+    fn new(slots: &[Slot], ncols: usize) -> Self {
+        let mut bits = vec![[0u32; BUCKETS / 32]; ncols];
+        let mut first_group = vec![0usize; ncols + 1];
+        let mut group_slots = Vec::new();
+        for (k, s) in slots.iter().enumerate() {
+            let word = &mut bits[s.column][s.bucket as usize / 32];
+            let bit = 1u32 << (s.bucket % 32);
+            if *word & bit == 0 {
+                *word |= bit;
+                group_slots.push(k);
+            }
+        }
+        group_slots.push(slots.len());
+        let mut before = vec![[0u16; BUCKETS / 32]; ncols];
+        let mut groups = 0usize;
+        for j in 0..ncols {
+            first_group[j] = groups;
+            for (w, &word) in bits[j].iter().enumerate() {
+                before[j][w] = (groups - first_group[j]) as u16;
+                groups += word.count_ones() as usize;
+            }
+        }
+        first_group[ncols] = groups;
+        WantedIndex {
+            bits,
+            before,
+            first_group,
+            group_slots,
+        }
+    }
+
+    /// The slots of column `j` and wanted bucket `b`.
+    #[inline(always)]
+    fn slots(&self, j: usize, b: u32) -> std::ops::Range<usize> {
+        let (w, bit) = (b as usize / 32, b % 32);
+        let below = (self.bits[j][w] & ((1u32 << bit) - 1)).count_ones() as usize;
+        let g = self.first_group[j] + self.before[j][w] as usize + below;
+        self.group_slots[g]..self.group_slots[g + 1]
+    }
+}
+
+/// One pass for the pending slots: gathers the values of slots in `gather` (each part into a
+/// buffer of exactly its count), counts sub-buckets of the others, and their key extremes.
 fn refine_pass<T: RowSample>(
     data: &[T],
     ncols: usize,
     maps: &Maps<T>,
+    parts: &[(usize, usize)],
     slots: &[Slot],
     gather: &[bool],
-) -> Vec<Found<T>> {
-    // Per block, the target buckets of its columns as lane vectors, and the first slot of each
-    // (column, bucket), looked up for the few values that match.
+) -> (Vec<Option<Found>>, Gathered<T>) {
+    // Per block, the target buckets of its columns as lane vectors.
     let mut per_column: Vec<Vec<u32>> = vec![Vec::new(); ncols];
-    let mut first_slot = vec![0u32; ncols * BUCKETS];
-    for (k, s) in slots.iter().enumerate().rev() {
-        first_slot[s.column * BUCKETS + s.bucket as usize] = k as u32;
-        if !per_column[s.column].contains(&s.bucket) {
+    for s in slots {
+        if per_column[s.column].last() != Some(&s.bucket) {
             per_column[s.column].push(s.bucket);
         }
     }
@@ -603,70 +739,112 @@ fn refine_pass<T: RowSample>(
                 .collect()
         })
         .collect();
+    let index = WantedIndex::new(slots, ncols);
+    // Per slot: its sub-bucket shift and, for split slots, its place among them.
     let shifts: Vec<u32> = slots.iter().map(shift_of).collect();
-    let empty = || -> Vec<Found<T>> {
-        gather
-            .iter()
-            .map(|&g| Found {
-                gathered: Vec::new(),
-                gathered_parts: Vec::new(),
-                sub: if g {
-                    Vec::new()
-                } else {
-                    vec![0; 1 << SUB_BITS]
-                },
-                min_key: u64::MAX,
-                max_key: 0,
-            })
-            .collect()
-    };
-    let nrows = data.len() / ncols;
-    let parts = row_parts(nrows, ncols);
+    let mut split_of = vec![usize::MAX; slots.len()];
+    let mut nsplit = 0;
+    for (k, &g) in gather.iter().enumerate() {
+        if !g {
+            split_of[k] = nsplit;
+            nsplit += 1;
+        }
+    }
+    let starts: Vec<Vec<usize>> = (0..parts.len())
+        .map(|p| {
+            let mut at = 0usize;
+            slots
+                .iter()
+                .zip(gather)
+                .map(|(s, &g)| {
+                    let start = at;
+                    if g {
+                        at += s.part_counts[p] as usize;
+                    }
+                    start
+                })
+                .collect()
+        })
+        .collect();
+    let sub_len = 1usize << SUB_BITS;
     let partials = map_indexed(parts.len(), |p| {
         let (r0, r1) = parts[p];
-        let mut found = empty();
+        let size = slots
+            .iter()
+            .zip(gather)
+            .filter(|(_, &g)| g)
+            .map(|(s, _)| s.part_counts[p] as usize)
+            .sum();
+        let mut values = vec![T::from_f64(0.0); size];
+        let mut cursor = starts[p].clone();
+        let mut sub = vec![0u64; nsplit * sub_len];
+        let mut extremes = vec![(u64::MAX, 0u64); nsplit];
         let hit = |j: usize, x: T, b: u32| {
             let key = x.order_key();
-            // Slots are sorted by (column, bucket, key range).
-            let first = first_slot[j * BUCKETS + b as usize] as usize;
-            for (k, s) in slots[first..].iter().enumerate() {
-                if (s.column, s.bucket) != (j, b) || key < s.key_lo {
+            // The slots of one (column, bucket) have disjoint ascending key ranges.
+            for k in index.slots(j, b) {
+                let s = &slots[k];
+                if key < s.key_lo {
                     break;
                 }
                 if key <= s.key_hi {
-                    let f = &mut found[first + k];
-                    f.min_key = f.min_key.min(key);
-                    f.max_key = f.max_key.max(key);
-                    if gather[first + k] {
-                        f.gathered.push(x);
+                    if gather[k] {
+                        // Each part's count of the slot was counted by the same test.
+                        if let Some(v) = values.get_mut(cursor[k]) {
+                            *v = x;
+                        }
+                        cursor[k] += 1;
                     } else {
-                        f.sub[((key - s.key_lo) >> shifts[first + k]) as usize] += 1;
+                        let i = split_of[k];
+                        let e = &mut extremes[i];
+                        *e = (e.0.min(key), e.1.max(key));
+                        sub[i * sub_len + ((key - s.key_lo) >> shifts[k]) as usize] += 1;
                     }
                     break;
                 }
             }
         };
         let rows = &data[r0 * ncols..r1 * ncols];
-        let mut hit = hit;
-        scan_part(rows, ncols, maps, &targets, &mut hit);
-        found
+        scan_part(rows, ncols, maps, &targets, hit);
+        debug_assert!(cursor
+            .iter()
+            .zip(&starts[p])
+            .zip(slots.iter().zip(gather))
+            .all(|((c, s), (slot, &g))| !g || c - s == slot.part_counts[p] as usize));
+        (values, sub, extremes)
     });
-    let mut merged = empty();
-    for part in partials {
-        for (m, f) in merged.iter_mut().zip(part) {
-            m.gathered_parts.push(f.gathered);
-            for (a, b) in m.sub.iter_mut().zip(&f.sub) {
-                *a += b;
+    let mut found: Vec<Option<Found>> = gather
+        .iter()
+        .map(|&g| {
+            (!g).then(|| Found {
+                sub: vec![0; sub_len],
+                sub_parts: Vec::with_capacity(parts.len()),
+                min_key: u64::MAX,
+                max_key: 0,
+            })
+        })
+        .collect();
+    let mut buffers = Vec::with_capacity(parts.len());
+    for (values, sub, extremes) in partials {
+        for (f, k) in found.iter_mut().zip(0..) {
+            if let Some(f) = f {
+                let i = split_of[k];
+                let part = sub[i * sub_len..(i + 1) * sub_len].to_vec();
+                for (a, b) in f.sub.iter_mut().zip(&part) {
+                    *a += b;
+                }
+                f.sub_parts.push(part);
+                f.min_key = f.min_key.min(extremes[i].0);
+                f.max_key = f.max_key.max(extremes[i].1);
             }
-            m.min_key = m.min_key.min(f.min_key);
-            m.max_key = m.max_key.max(f.max_key);
         }
+        buffers.push(values);
     }
-    merged
+    (found, Gathered { buffers, starts })
 }
 
 /// The sub-buckets of `slot` (counted in `f.sub`) that hold its ranks, as the next pass's slots.
-fn split<T>(slot: &Slot, f: &Found<T>, next: &mut Vec<Slot>) {
+fn split(slot: &Slot, f: &Found, next: &mut Vec<Slot>) {
     let shift = shift_of(slot);
     let (mut s, mut below) = (0usize, slot.below);
     // The sub-bucket of the slot last pushed to `next` from this one.
@@ -693,6 +871,7 @@ fn split<T>(slot: &Slot, f: &Found<T>, next: &mut Vec<Slot>) {
             key_hi: hi.min(f.max_key),
             below,
             count: f.sub[s],
+            part_counts: f.sub_parts.iter().map(|p| p[s]).collect(),
             ranks: vec![r],
         });
     }
@@ -737,7 +916,8 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
 ) -> Result<Vec<ColumnQuantiles>> {
     let nrows = data.len() / ncols;
     let maps = make_maps(data, ncols, tuning.sample_rows);
-    let histogram = histogram_pass(data, ncols, &maps);
+    let parts = row_parts(nrows, ncols);
+    let (histogram, partials) = histogram_pass(data, ncols, &maps, &parts);
     let total = nrows as u64;
     let finite: Vec<u64> = histogram
         .chunks_exact(BUCKETS)
@@ -775,12 +955,14 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                         key_hi,
                         below,
                         count: h[b],
+                        part_counts: partials.iter().map(|p| p[j * BUCKETS + b]).collect(),
                         ranks: vec![r],
                     });
                 }
             }
         }
     }
+    drop(partials);
     // (column, rank) -> (value, finite values below it)
     let mut settled: std::collections::HashMap<(usize, u64), (f64, u64)> =
         std::collections::HashMap::new();
@@ -812,35 +994,33 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                 gather[i] = true;
             }
         }
-        let found = refine_pass(data, ncols, &maps, &pending, &gather);
+        let (found, gathered) = refine_pass(data, ncols, &maps, &parts, &pending, &gather);
         // Selection among the gathered values, slot by slot on the pool.
         let selected: Vec<Vec<(u64, u64)>> = map_indexed(pending.len(), |k| {
-            let (slot, f) = (&pending[k], &found[k]);
-            if !gather[k] || f.min_key == f.max_key {
+            let slot = &pending[k];
+            if !gather[k] {
                 return Vec::new();
             }
-            let mut keys: Vec<u64> = f
-                .gathered_parts
-                .iter()
-                .flatten()
-                .map(|x| x.order_key())
-                .collect();
+            let mut keys = gathered.keys(slot, k);
             let relative: Vec<u64> = slot.ranks.iter().map(|r| r - slot.below).collect();
             select_keys(&mut keys, &relative)
         });
+        drop(gathered);
         let mut next: Vec<Slot> = Vec::new();
-        for (((slot, f), g), chosen) in pending.iter().zip(found).zip(&gather).zip(selected) {
-            if f.min_key == f.max_key {
+        for ((slot, f), chosen) in pending.iter().zip(found).zip(selected) {
+            match f {
                 // All its values are equal.
-                for &r in &slot.ranks {
-                    settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                Some(f) if f.min_key == f.max_key => {
+                    for &r in &slot.ranks {
+                        settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                    }
                 }
-            } else if *g {
-                for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
-                    settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                Some(f) => split(slot, &f, &mut next),
+                None => {
+                    for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
+                        settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                    }
                 }
-            } else {
-                split(slot, &f, &mut next);
             }
         }
         pending = next;
