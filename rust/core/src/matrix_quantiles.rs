@@ -262,8 +262,8 @@ fn histogram_block<T: RowSample>(
     }
 }
 
-/// Calls `hit(column, value, bucket)` for the values of columns `start..start + width` whose
-/// bucket is one of `wanted` (lane vectors of target buckets, u32::MAX where none).
+/// Calls `hit(column, value, k)` for the values of columns `start..start + width` whose bucket
+/// is `wanted[k]` in their lane (lane vectors of target buckets, u32::MAX where none).
 fn scan_block<T: RowSample>(
     tile: &[T],
     ncols: usize,
@@ -275,7 +275,7 @@ fn scan_block<T: RowSample>(
     #[cfg(target_arch = "x86_64")]
     {
         if avx2::usable::<T>() {
-            let mut hit_f32 = |j: usize, x: f32, b: u32| hit(j, T::from_f64(x as f64), b);
+            let mut hit_f32 = |j: usize, x: f32, k: u32| hit(j, T::from_f64(x as f64), k);
             // SAFETY: as in histogram_block.
             unsafe {
                 avx2::scan_block(
@@ -295,8 +295,8 @@ fn scan_block<T: RowSample>(
         for l in 0..width {
             let j = start + l;
             let b = row[j].bucket(maps.lo[j], maps.scale[j]);
-            if wanted.iter().any(|t| t[l] == b) {
-                hit(j, row[j], b);
+            if let Some(k) = wanted.iter().position(|t| t[l] == b) {
+                hit(j, row[j], k as u32);
             }
         }
     }
@@ -399,7 +399,9 @@ mod avx2 {
         }
     }
 
-    /// Lanes past `width` never match: their wanted buckets are u32::MAX.
+    /// Lanes past `width` never match: their wanted buckets are u32::MAX. Up to 12 wanted
+    /// vectors (11 ranks: 10 bins) are held in registers, one loop per count; more are loaded
+    /// for every row.
     #[target_feature(enable = "avx2")]
     pub unsafe fn scan_block(
         tile: &[f32],
@@ -410,15 +412,24 @@ mod avx2 {
         wanted: &[[u32; LANES]],
         hit: &mut impl FnMut(usize, f32, u32),
     ) {
-        if span.1 == LANES {
-            scan_rows::<false>(tile, ncols, span, lo, scale, wanted, hit)
-        } else {
-            scan_rows::<true>(tile, ncols, span, lo, scale, wanted, hit)
+        macro_rules! by_count {
+            ($($k:literal)*) => {
+                match (span.1 == LANES, wanted.len()) {
+                    $(
+                        (true, $k) => scan_rows::<false, $k>(tile, ncols, span, lo, scale, wanted, hit),
+                        (false, $k) => scan_rows::<true, $k>(tile, ncols, span, lo, scale, wanted, hit),
+                    )*
+                    (true, _) => scan_rows::<false, 0>(tile, ncols, span, lo, scale, wanted, hit),
+                    (false, _) => scan_rows::<true, 0>(tile, ncols, span, lo, scale, wanted, hit),
+                }
+            };
         }
+        by_count!(1 2 3 4 5 6 7 8 9 10 11 12)
     }
 
+    /// `K` wanted vectors held in registers (`K == 0`: any number, loaded for every row).
     #[inline(always)]
-    unsafe fn scan_rows<const MASKED: bool>(
+    unsafe fn scan_rows<const MASKED: bool, const K: usize>(
         tile: &[f32],
         ncols: usize,
         (start, width): (usize, usize),
@@ -431,23 +442,40 @@ mod avx2 {
             _mm256_loadu_ps(lo.as_ptr()),
             _mm256_loadu_ps(scale.as_ptr()),
         );
+        let vector = |t: &[u32; LANES]| _mm256_loadu_si256(t.as_ptr() as *const __m256i);
+        let mut fixed = [_mm256_setzero_si256(); K];
+        for (f, t) in fixed.iter_mut().zip(wanted) {
+            *f = vector(t);
+        }
         let mask = lane_mask(width);
         let mut idx = [0u32; LANES];
         for row in tile.chunks_exact(ncols) {
             let row = &row[start..start + width];
             let b = buckets(load::<MASKED>(row, mask), lo, scale);
             let mut m = _mm256_setzero_si256();
-            for t in wanted {
-                let t = _mm256_loadu_si256(t.as_ptr() as *const __m256i);
-                m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, t));
+            if K > 0 {
+                for &t in &fixed {
+                    m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, t));
+                }
+            } else {
+                for t in wanted {
+                    m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, vector(t)));
+                }
             }
-            let mut mask = _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32;
-            if mask != 0 {
-                _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
-                while mask != 0 {
-                    let l = mask.trailing_zeros() as usize;
+            let mut lanes = _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32;
+            if lanes != 0 {
+                // Which vector each lane matched (wanted buckets of a lane are distinct).
+                let mut which = _mm256_setzero_si256();
+                for (k, t) in wanted.iter().enumerate() {
+                    let eq = _mm256_cmpeq_epi32(b, vector(t));
+                    which =
+                        _mm256_or_si256(which, _mm256_and_si256(eq, _mm256_set1_epi32(k as i32)));
+                }
+                _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, which);
+                while lanes != 0 {
+                    let l = lanes.trailing_zeros() as usize;
                     hit(start + l, row[l], idx[l]);
-                    mask &= mask - 1;
+                    lanes &= lanes - 1;
                 }
             }
         }
@@ -585,6 +613,15 @@ struct Found {
     max_key: u64,
 }
 
+/// What a hit needs of its slot.
+struct SlotKeys {
+    lo: u64,
+    hi: u64,
+    shift: u32,
+    /// The slot's place among the split slots, u32::MAX for a gathered one.
+    split: u32,
+}
+
 /// The values gathered by one pass: per part one buffer, slot after slot.
 struct Gathered<T> {
     buffers: Vec<Vec<T>>,
@@ -627,8 +664,8 @@ fn shift_of(slot: &Slot) -> u32 {
     bits.saturating_sub(SUB_BITS)
 }
 
-/// Calls `hit(column, value, bucket)` for every value whose bucket is one of its column's
-/// targets (`targets[block]`: vectors of target buckets, u32::MAX in lanes without one).
+/// Calls `hit(column, value, k)` for every value whose bucket is its column's `k`-th target
+/// (`targets[block]`: vectors of target buckets, u32::MAX in lanes without one).
 #[inline(always)]
 fn scan_part<T: RowSample>(
     rows: &[T],
@@ -646,60 +683,6 @@ fn scan_part<T: RowSample>(
                 scan_block(tile_rows, ncols, span, maps, &targets[block], &mut hit);
             }
         }
-    }
-}
-
-/// Which of its column's wanted buckets a value's bucket is: a bitset per column (32 words of
-/// 32 buckets) and, per word, the wanted buckets in the words before it.
-struct WantedIndex {
-    bits: Vec<[u32; BUCKETS / 32]>,
-    before: Vec<[u16; BUCKETS / 32]>,
-    /// Per column, its first (column, bucket) group; groups are numbered in slot order.
-    first_group: Vec<usize>,
-    /// Per group, its first slot, and one past the last group's slots at the end.
-    group_slots: Vec<usize>,
-}
-
-impl WantedIndex {
-    /// `slots` sorted by (column, bucket, key range).
-    fn new(slots: &[Slot], ncols: usize) -> Self {
-        let mut bits = vec![[0u32; BUCKETS / 32]; ncols];
-        let mut first_group = vec![0usize; ncols + 1];
-        let mut group_slots = Vec::new();
-        for (k, s) in slots.iter().enumerate() {
-            let word = &mut bits[s.column][s.bucket as usize / 32];
-            let bit = 1u32 << (s.bucket % 32);
-            if *word & bit == 0 {
-                *word |= bit;
-                group_slots.push(k);
-            }
-        }
-        group_slots.push(slots.len());
-        let mut before = vec![[0u16; BUCKETS / 32]; ncols];
-        let mut groups = 0usize;
-        for j in 0..ncols {
-            first_group[j] = groups;
-            for (w, &word) in bits[j].iter().enumerate() {
-                before[j][w] = (groups - first_group[j]) as u16;
-                groups += word.count_ones() as usize;
-            }
-        }
-        first_group[ncols] = groups;
-        WantedIndex {
-            bits,
-            before,
-            first_group,
-            group_slots,
-        }
-    }
-
-    /// The slots of column `j` and wanted bucket `b`.
-    #[inline(always)]
-    fn slots(&self, j: usize, b: u32) -> std::ops::Range<usize> {
-        let (w, bit) = (b as usize / 32, b % 32);
-        let below = (self.bits[j][w] & ((1u32 << bit) - 1)).count_ones() as usize;
-        let g = self.first_group[j] + self.before[j][w] as usize + below;
-        self.group_slots[g]..self.group_slots[g + 1]
     }
 }
 
@@ -739,17 +722,39 @@ fn refine_pass<T: RowSample>(
                 .collect()
         })
         .collect();
-    let index = WantedIndex::new(slots, ncols);
-    // Per slot: its sub-bucket shift and, for split slots, its place among them.
-    let shifts: Vec<u32> = slots.iter().map(shift_of).collect();
-    let mut split_of = vec![usize::MAX; slots.len()];
-    let mut nsplit = 0;
-    for (k, &g) in gather.iter().enumerate() {
-        if !g {
-            split_of[k] = nsplit;
-            nsplit += 1;
+    // Groups: the (column, bucket) pairs in slot order; a column's k-th target is group
+    // first_group[column] + k, whose slots are group_slots[g]..group_slots[g + 1].
+    let mut first_group = Vec::with_capacity(ncols);
+    let mut groups = 0;
+    for targets in &per_column {
+        first_group.push(groups);
+        groups += targets.len();
+    }
+    let mut group_slots = Vec::with_capacity(groups + 1);
+    for (k, s) in slots.iter().enumerate() {
+        if k == 0 || (slots[k - 1].column, slots[k - 1].bucket) != (s.column, s.bucket) {
+            group_slots.push(k);
         }
     }
+    group_slots.push(slots.len());
+    // What a hit needs of each slot, packed (the hits' lookups miss L1 more than anything).
+    let mut nsplit = 0;
+    let keys: Vec<SlotKeys> = slots
+        .iter()
+        .zip(gather)
+        .map(|(s, &g)| SlotKeys {
+            lo: s.key_lo,
+            hi: s.key_hi,
+            shift: shift_of(s),
+            split: if g {
+                u32::MAX
+            } else {
+                nsplit += 1;
+                nsplit as u32 - 1
+            },
+        })
+        .collect();
+    let nsplit = nsplit;
     let starts: Vec<Vec<usize>> = (0..parts.len())
         .map(|p| {
             let mut at = 0usize;
@@ -779,26 +784,27 @@ fn refine_pass<T: RowSample>(
         let mut cursor = starts[p].clone();
         let mut sub = vec![0u64; nsplit * sub_len];
         let mut extremes = vec![(u64::MAX, 0u64); nsplit];
-        let hit = |j: usize, x: T, b: u32| {
+        let hit = |j: usize, x: T, t: u32| {
             let key = x.order_key();
+            let g = first_group[j] + t as usize;
             // The slots of one (column, bucket) have disjoint ascending key ranges.
-            for k in index.slots(j, b) {
-                let s = &slots[k];
-                if key < s.key_lo {
+            for k in group_slots[g]..group_slots[g + 1] {
+                let s = &keys[k];
+                if key < s.lo {
                     break;
                 }
-                if key <= s.key_hi {
-                    if gather[k] {
+                if key <= s.hi {
+                    if s.split == u32::MAX {
                         // Each part's count of the slot was counted by the same test.
                         if let Some(v) = values.get_mut(cursor[k]) {
                             *v = x;
                         }
                         cursor[k] += 1;
                     } else {
-                        let i = split_of[k];
+                        let i = s.split as usize;
                         let e = &mut extremes[i];
                         *e = (e.0.min(key), e.1.max(key));
-                        sub[i * sub_len + ((key - s.key_lo) >> shifts[k]) as usize] += 1;
+                        sub[i * sub_len + ((key - s.lo) >> s.shift) as usize] += 1;
                     }
                     break;
                 }
@@ -828,7 +834,7 @@ fn refine_pass<T: RowSample>(
     for (values, sub, extremes) in partials {
         for (f, k) in found.iter_mut().zip(0..) {
             if let Some(f) = f {
-                let i = split_of[k];
+                let i = keys[k].split as usize;
                 let part = sub[i * sub_len..(i + 1) * sub_len].to_vec();
                 for (a, b) in f.sub.iter_mut().zip(&part) {
                     *a += b;
