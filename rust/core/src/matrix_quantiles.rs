@@ -15,7 +15,9 @@
 //! 3. Each further pass compares every value's bucket with its column's wanted buckets and, for
 //!    the few that match, either gathers the value (while the gathered values stay within
 //!    16 MB) or counts it in one of 256 sub-buckets of the bucket's key range, which narrows
-//!    the range 256-fold for the next pass. The smallest and largest key seen are kept too, so a
+//!    the range 256-fold for the next pass. Each part of the rows gathers into one buffer of
+//!    exactly its count (known per part from the previous pass), and a hit finds its slot from
+//!    the index of the target it matched. The smallest and largest key seen are kept too, so a
 //!    bucket of equal values (a constant column, a spike) is settled without gathering it. On
 //!    ordinary data the second pass gathers everything: two passes in all.
 //!
@@ -1229,6 +1231,28 @@ mod tests {
         let data: Vec<f32> = matrix(&cols);
         let fitted = fit_on(&data, cols.len(), 10, &TUNING, 2);
         assert!(fitted.iter().all(|(_, _, c)| c.is_some()));
+    }
+
+    #[test]
+    fn every_width_of_the_last_block_and_every_target_count() {
+        // 1..=9 columns: the last block of columns is partial (masked loads) for all but 8;
+        // 2, 10 and 33 bins: 3, 11 (register loops) and 34 (the loop that loads) targets.
+        let all = columns(6_007);
+        for width in 1..=9 {
+            let cols: Vec<(&str, Vec<f64>)> = all
+                .iter()
+                .cycle()
+                .skip(width)
+                .take(width)
+                .cloned()
+                .collect();
+            for bins in [2usize, 10, 33] {
+                for (name, tuning) in tunings() {
+                    let what = format!("{width} columns, bins {bins}, {name}");
+                    check::<f32>(&cols, bins, &tuning, &what);
+                }
+            }
+        }
     }
 
     #[test]
