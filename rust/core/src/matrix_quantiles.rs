@@ -15,7 +15,9 @@
 //! 3. Each further pass compares every value's bucket with its column's wanted buckets and, for
 //!    the few that match, either gathers the value (while the gathered values stay within
 //!    16 MB) or counts it in one of 256 sub-buckets of the bucket's key range, which narrows
-//!    the range 256-fold for the next pass. The smallest and largest key seen are kept too, so a
+//!    the range 256-fold for the next pass. Each part of the rows gathers into one buffer of
+//!    exactly its count (known per part from the previous pass), and a hit finds its slot from
+//!    the index of the target it matched. The smallest and largest key seen are kept too, so a
 //!    bucket of equal values (a constant column, a spike) is settled without gathering it. On
 //!    ordinary data the second pass gathers everything: two passes in all.
 //!
@@ -237,14 +239,14 @@ fn histogram_block<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if width == LANES && avx2::usable::<T>() {
+        if avx2::usable::<T>() {
             // SAFETY: T is f32 and AVX2 is available (both checked by `usable`), so the casts
-            // only rename the type.
+            // only rename the type; the maps are padded to whole blocks.
             unsafe {
                 avx2::histogram_block(
                     avx2::as_f32(tile),
                     ncols,
-                    start,
+                    (start, width),
                     avx2::as_f32(&maps.lo[start..start + LANES]),
                     avx2::as_f32(&maps.scale[start..start + LANES]),
                     h,
@@ -262,8 +264,8 @@ fn histogram_block<T: RowSample>(
     }
 }
 
-/// Calls `hit(column, value, bucket)` for the values of columns `start..start + width` whose
-/// bucket is one of `wanted` (lane vectors of target buckets, u32::MAX where none).
+/// Calls `hit(column, value, k)` for the values of columns `start..start + width` whose bucket
+/// is `wanted[k]` in their lane (lane vectors of target buckets, u32::MAX where none).
 fn scan_block<T: RowSample>(
     tile: &[T],
     ncols: usize,
@@ -274,14 +276,14 @@ fn scan_block<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if width == LANES && avx2::usable::<T>() {
-            let mut hit_f32 = |j: usize, x: f32, b: u32| hit(j, T::from_f64(x as f64), b);
+        if avx2::usable::<T>() {
+            let mut hit_f32 = |j: usize, x: f32, k: u32| hit(j, T::from_f64(x as f64), k);
             // SAFETY: as in histogram_block.
             unsafe {
                 avx2::scan_block(
                     avx2::as_f32(tile),
                     ncols,
-                    start,
+                    (start, width),
                     avx2::as_f32(&maps.lo[start..start + LANES]),
                     avx2::as_f32(&maps.scale[start..start + LANES]),
                     wanted,
@@ -295,8 +297,8 @@ fn scan_block<T: RowSample>(
         for l in 0..width {
             let j = start + l;
             let b = row[j].bucket(maps.lo[j], maps.scale[j]);
-            if wanted.iter().any(|t| t[l] == b) {
-                hit(j, row[j], b);
+            if let Some(k) = wanted.iter().position(|t| t[l] == b) {
+                hit(j, row[j], k as u32);
             }
         }
     }
@@ -335,11 +337,50 @@ mod avx2 {
         _mm256_and_si256(b, _mm256_castps_si256(finite))
     }
 
+    /// The lanes of `row` (`width` of them; the others 0.0): a masked load for the last block
+    /// of columns, which would otherwise read past the end of the matrix on its last row.
+    #[inline(always)]
+    unsafe fn load<const MASKED: bool>(row: &[f32], mask: __m256i) -> __m256 {
+        if MASKED {
+            _mm256_maskload_ps(row.as_ptr(), mask)
+        } else {
+            debug_assert!(row.len() >= LANES);
+            _mm256_loadu_ps(row.as_ptr())
+        }
+    }
+
+    /// Lanes `0..width` set.
+    #[inline(always)]
+    unsafe fn lane_mask(width: usize) -> __m256i {
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(width as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
+
+    /// Lanes past `width` (a block of the last columns) see 0.0 under the neutral map and count
+    /// in counters that `flush` leaves out.
     #[target_feature(enable = "avx2")]
     pub unsafe fn histogram_block(
         tile: &[f32],
         ncols: usize,
-        start: usize,
+        span: (usize, usize),
+        lo: &[f32],
+        scale: &[f32],
+        h: &mut [[u16; LANE_STRIDE]; LANES],
+    ) {
+        if span.1 == LANES {
+            histogram_rows::<false>(tile, ncols, span, lo, scale, h)
+        } else {
+            histogram_rows::<true>(tile, ncols, span, lo, scale, h)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn histogram_rows<const MASKED: bool>(
+        tile: &[f32],
+        ncols: usize,
+        (start, width): (usize, usize),
         lo: &[f32],
         scale: &[f32],
         h: &mut [[u16; LANE_STRIDE]; LANES],
@@ -348,10 +389,11 @@ mod avx2 {
             _mm256_loadu_ps(lo.as_ptr()),
             _mm256_loadu_ps(scale.as_ptr()),
         );
+        let mask = lane_mask(width);
         let mut idx = [0u32; LANES];
         for row in tile.chunks_exact(ncols) {
-            let row = &row[start..start + LANES];
-            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            let row = &row[start..start + width];
+            let b = buckets(load::<MASKED>(row, mask), lo, scale);
             _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
             for l in 0..LANES {
                 h[l][idx[l] as usize & (BUCKETS - 1)] += 1;
@@ -359,11 +401,40 @@ mod avx2 {
         }
     }
 
+    /// Lanes past `width` never match: their wanted buckets are u32::MAX. Up to 12 wanted
+    /// vectors (11 ranks: 10 bins) are held in registers, one loop per count; more are loaded
+    /// for every row.
     #[target_feature(enable = "avx2")]
     pub unsafe fn scan_block(
         tile: &[f32],
         ncols: usize,
-        start: usize,
+        span: (usize, usize),
+        lo: &[f32],
+        scale: &[f32],
+        wanted: &[[u32; LANES]],
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        macro_rules! by_count {
+            ($($k:literal)*) => {
+                match (span.1 == LANES, wanted.len()) {
+                    $(
+                        (true, $k) => scan_rows::<false, $k>(tile, ncols, span, lo, scale, wanted, hit),
+                        (false, $k) => scan_rows::<true, $k>(tile, ncols, span, lo, scale, wanted, hit),
+                    )*
+                    (true, _) => scan_rows::<false, 0>(tile, ncols, span, lo, scale, wanted, hit),
+                    (false, _) => scan_rows::<true, 0>(tile, ncols, span, lo, scale, wanted, hit),
+                }
+            };
+        }
+        by_count!(1 2 3 4 5 6 7 8 9 10 11 12)
+    }
+
+    /// `K` wanted vectors held in registers (`K == 0`: any number, loaded for every row).
+    #[inline(always)]
+    unsafe fn scan_rows<const MASKED: bool, const K: usize>(
+        tile: &[f32],
+        ncols: usize,
+        (start, width): (usize, usize),
         lo: &[f32],
         scale: &[f32],
         wanted: &[[u32; LANES]],
@@ -373,22 +444,40 @@ mod avx2 {
             _mm256_loadu_ps(lo.as_ptr()),
             _mm256_loadu_ps(scale.as_ptr()),
         );
+        let vector = |t: &[u32; LANES]| _mm256_loadu_si256(t.as_ptr() as *const __m256i);
+        let mut fixed = [_mm256_setzero_si256(); K];
+        for (f, t) in fixed.iter_mut().zip(wanted) {
+            *f = vector(t);
+        }
+        let mask = lane_mask(width);
         let mut idx = [0u32; LANES];
         for row in tile.chunks_exact(ncols) {
-            let row = &row[start..start + LANES];
-            let b = buckets(_mm256_loadu_ps(row.as_ptr()), lo, scale);
+            let row = &row[start..start + width];
+            let b = buckets(load::<MASKED>(row, mask), lo, scale);
             let mut m = _mm256_setzero_si256();
-            for t in wanted {
-                let t = _mm256_loadu_si256(t.as_ptr() as *const __m256i);
-                m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, t));
+            if K > 0 {
+                for &t in &fixed {
+                    m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, t));
+                }
+            } else {
+                for t in wanted {
+                    m = _mm256_or_si256(m, _mm256_cmpeq_epi32(b, vector(t)));
+                }
             }
-            let mut mask = _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32;
-            if mask != 0 {
-                _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, b);
-                while mask != 0 {
-                    let l = mask.trailing_zeros() as usize;
+            let mut lanes = _mm256_movemask_ps(_mm256_castsi256_ps(m)) as u32;
+            if lanes != 0 {
+                // Which vector each lane matched (wanted buckets of a lane are distinct).
+                let mut which = _mm256_setzero_si256();
+                for (k, t) in wanted.iter().enumerate() {
+                    let eq = _mm256_cmpeq_epi32(b, vector(t));
+                    which =
+                        _mm256_or_si256(which, _mm256_and_si256(eq, _mm256_set1_epi32(k as i32)));
+                }
+                _mm256_storeu_si256(idx.as_mut_ptr() as *mut __m256i, which);
+                while lanes != 0 {
+                    let l = lanes.trailing_zeros() as usize;
                     hit(start + l, row[l], idx[l]);
-                    mask &= mask - 1;
+                    lanes &= lanes - 1;
                 }
             }
         }
@@ -472,10 +561,14 @@ fn flush(counts: &mut [[[u16; LANE_STRIDE]; LANES]], total: &mut [u64], ncols: u
     }
 }
 
-/// First pass: every column's bucket counts (`ncols * BUCKETS`, column after column).
-fn histogram_pass<T: RowSample>(data: &[T], ncols: usize, maps: &Maps<T>) -> Vec<u64> {
-    let nrows = data.len() / ncols;
-    let parts = row_parts(nrows, ncols);
+/// First pass: every column's bucket counts (`ncols * BUCKETS`, column after column), merged
+/// and per part of the rows.
+fn histogram_pass<T: RowSample>(
+    data: &[T],
+    ncols: usize,
+    maps: &Maps<T>,
+    parts: &[(usize, usize)],
+) -> (Vec<u64>, Vec<Vec<u64>>) {
     let partials = map_indexed(parts.len(), |p| {
         let (r0, r1) = parts[p];
         let mut total = vec![0u64; ncols * BUCKETS];
@@ -490,7 +583,7 @@ fn histogram_pass<T: RowSample>(data: &[T], ncols: usize, maps: &Maps<T>) -> Vec
             *m += c;
         }
     }
-    merged
+    (merged, partials)
 }
 
 /// A key range of one column's bucket that holds wanted ranks.
@@ -505,20 +598,50 @@ struct Slot {
     below: u64,
     /// Values in the range.
     count: u64,
+    /// Values in the range per part of the rows (the parts are the same every pass), so that
+    /// each part gathers into a buffer of exactly its size.
+    part_counts: Vec<u64>,
     /// Wanted ranks (among the column's finite values), ascending.
     ranks: Vec<u64>,
 }
 
-/// A pass's findings for one slot (one part's, then merged).
+/// A pass's findings for one slot that is split (gathered slots find only their values).
 #[derive(Debug, Clone)]
-struct Found<T> {
-    /// One part's gathered values.
-    gathered: Vec<T>,
-    /// After merging: every part's, left in place (no merged copy).
-    gathered_parts: Vec<Vec<T>>,
+struct Found {
+    /// Sub-bucket counts, merged and per part.
     sub: Vec<u64>,
+    sub_parts: Vec<Vec<u64>>,
     min_key: u64,
     max_key: u64,
+}
+
+/// What a hit needs of its slot.
+struct SlotKeys {
+    lo: u64,
+    hi: u64,
+    shift: u32,
+    /// The slot's place among the split slots, u32::MAX for a gathered one.
+    split: u32,
+}
+
+/// The values gathered by one pass: per part one buffer, slot after slot.
+struct Gathered<T> {
+    buffers: Vec<Vec<T>>,
+    /// Per part, per slot: where the slot's values start in the part's buffer.
+    starts: Vec<Vec<usize>>,
+}
+
+impl<T: RowSample> Gathered<T> {
+    /// The order keys of slot `k`'s values, every part's.
+    fn keys(&self, slot: &Slot, k: usize) -> Vec<u64> {
+        let mut keys = Vec::with_capacity(slot.count as usize);
+        for (p, buffer) in self.buffers.iter().enumerate() {
+            let start = self.starts[p][k];
+            let end = start + slot.part_counts[p] as usize;
+            keys.extend(buffer[start..end].iter().map(|x| x.order_key()));
+        }
+        keys
+    }
 }
 
 /// The smallest finite key whose value has bucket `>= b` in column `j`, or one past the largest
@@ -543,8 +666,8 @@ fn shift_of(slot: &Slot) -> u32 {
     bits.saturating_sub(SUB_BITS)
 }
 
-/// Calls `hit(column, value, bucket)` for every value whose bucket is one of its column's
-/// targets (`targets[block]`: vectors of target buckets, u32::MAX in lanes without one).
+/// Calls `hit(column, value, k)` for every value whose bucket is its column's `k`-th target
+/// (`targets[block]`: vectors of target buckets, u32::MAX in lanes without one).
 #[inline(always)]
 fn scan_part<T: RowSample>(
     rows: &[T],
@@ -565,22 +688,20 @@ fn scan_part<T: RowSample>(
     }
 }
 
-/// One pass for the pending slots: gathers the values of slots in `gather`, counts sub-buckets
-/// of the others, and the key extremes of all.
+/// One pass for the pending slots: gathers the values of slots in `gather` (each part into a
+/// buffer of exactly its count), counts sub-buckets of the others, and their key extremes.
 fn refine_pass<T: RowSample>(
     data: &[T],
     ncols: usize,
     maps: &Maps<T>,
+    parts: &[(usize, usize)],
     slots: &[Slot],
     gather: &[bool],
-) -> Vec<Found<T>> {
-    // Per block, the target buckets of its columns as lane vectors, and the first slot of each
-    // (column, bucket), looked up for the few values that match.
+) -> (Vec<Option<Found>>, Gathered<T>) {
+    // Per block, the target buckets of its columns as lane vectors.
     let mut per_column: Vec<Vec<u32>> = vec![Vec::new(); ncols];
-    let mut first_slot = vec![0u32; ncols * BUCKETS];
-    for (k, s) in slots.iter().enumerate().rev() {
-        first_slot[s.column * BUCKETS + s.bucket as usize] = k as u32;
-        if !per_column[s.column].contains(&s.bucket) {
+    for s in slots {
+        if per_column[s.column].last() != Some(&s.bucket) {
             per_column[s.column].push(s.bucket);
         }
     }
@@ -603,70 +724,135 @@ fn refine_pass<T: RowSample>(
                 .collect()
         })
         .collect();
-    let shifts: Vec<u32> = slots.iter().map(shift_of).collect();
-    let empty = || -> Vec<Found<T>> {
-        gather
-            .iter()
-            .map(|&g| Found {
-                gathered: Vec::new(),
-                gathered_parts: Vec::new(),
-                sub: if g {
-                    Vec::new()
-                } else {
-                    vec![0; 1 << SUB_BITS]
-                },
-                min_key: u64::MAX,
-                max_key: 0,
-            })
-            .collect()
-    };
-    let nrows = data.len() / ncols;
-    let parts = row_parts(nrows, ncols);
+    // Groups: the (column, bucket) pairs in slot order; a column's k-th target is group
+    // first_group[column] + k, whose slots are group_slots[g]..group_slots[g + 1].
+    let mut first_group = Vec::with_capacity(ncols);
+    let mut groups = 0;
+    for targets in &per_column {
+        first_group.push(groups);
+        groups += targets.len();
+    }
+    let mut group_slots = Vec::with_capacity(groups + 1);
+    for (k, s) in slots.iter().enumerate() {
+        if k == 0 || (slots[k - 1].column, slots[k - 1].bucket) != (s.column, s.bucket) {
+            group_slots.push(k);
+        }
+    }
+    group_slots.push(slots.len());
+    // What a hit needs of each slot, packed (the hits' lookups miss L1 more than anything).
+    let mut nsplit = 0;
+    let keys: Vec<SlotKeys> = slots
+        .iter()
+        .zip(gather)
+        .map(|(s, &g)| SlotKeys {
+            lo: s.key_lo,
+            hi: s.key_hi,
+            shift: shift_of(s),
+            split: if g {
+                u32::MAX
+            } else {
+                nsplit += 1;
+                nsplit as u32 - 1
+            },
+        })
+        .collect();
+    let nsplit = nsplit;
+    let starts: Vec<Vec<usize>> = (0..parts.len())
+        .map(|p| {
+            let mut at = 0usize;
+            slots
+                .iter()
+                .zip(gather)
+                .map(|(s, &g)| {
+                    let start = at;
+                    if g {
+                        at += s.part_counts[p] as usize;
+                    }
+                    start
+                })
+                .collect()
+        })
+        .collect();
+    let sub_len = 1usize << SUB_BITS;
     let partials = map_indexed(parts.len(), |p| {
         let (r0, r1) = parts[p];
-        let mut found = empty();
-        let hit = |j: usize, x: T, b: u32| {
+        let size = slots
+            .iter()
+            .zip(gather)
+            .filter(|(_, &g)| g)
+            .map(|(s, _)| s.part_counts[p] as usize)
+            .sum();
+        let mut values = vec![T::from_f64(0.0); size];
+        let mut cursor = starts[p].clone();
+        let mut sub = vec![0u64; nsplit * sub_len];
+        let mut extremes = vec![(u64::MAX, 0u64); nsplit];
+        let hit = |j: usize, x: T, t: u32| {
             let key = x.order_key();
-            // Slots are sorted by (column, bucket, key range).
-            let first = first_slot[j * BUCKETS + b as usize] as usize;
-            for (k, s) in slots[first..].iter().enumerate() {
-                if (s.column, s.bucket) != (j, b) || key < s.key_lo {
+            let g = first_group[j] + t as usize;
+            // The slots of one (column, bucket) have disjoint ascending key ranges.
+            for k in group_slots[g]..group_slots[g + 1] {
+                let s = &keys[k];
+                if key < s.lo {
                     break;
                 }
-                if key <= s.key_hi {
-                    let f = &mut found[first + k];
-                    f.min_key = f.min_key.min(key);
-                    f.max_key = f.max_key.max(key);
-                    if gather[first + k] {
-                        f.gathered.push(x);
+                if key <= s.hi {
+                    if s.split == u32::MAX {
+                        // Each part's count of the slot was counted by the same test.
+                        if let Some(v) = values.get_mut(cursor[k]) {
+                            *v = x;
+                        }
+                        cursor[k] += 1;
                     } else {
-                        f.sub[((key - s.key_lo) >> shifts[first + k]) as usize] += 1;
+                        let i = s.split as usize;
+                        let e = &mut extremes[i];
+                        *e = (e.0.min(key), e.1.max(key));
+                        sub[i * sub_len + ((key - s.lo) >> s.shift) as usize] += 1;
                     }
                     break;
                 }
             }
         };
         let rows = &data[r0 * ncols..r1 * ncols];
-        let mut hit = hit;
-        scan_part(rows, ncols, maps, &targets, &mut hit);
-        found
+        scan_part(rows, ncols, maps, &targets, hit);
+        debug_assert!(cursor
+            .iter()
+            .zip(&starts[p])
+            .zip(slots.iter().zip(gather))
+            .all(|((c, s), (slot, &g))| !g || c - s == slot.part_counts[p] as usize));
+        (values, sub, extremes)
     });
-    let mut merged = empty();
-    for part in partials {
-        for (m, f) in merged.iter_mut().zip(part) {
-            m.gathered_parts.push(f.gathered);
-            for (a, b) in m.sub.iter_mut().zip(&f.sub) {
-                *a += b;
+    let mut found: Vec<Option<Found>> = gather
+        .iter()
+        .map(|&g| {
+            (!g).then(|| Found {
+                sub: vec![0; sub_len],
+                sub_parts: Vec::with_capacity(parts.len()),
+                min_key: u64::MAX,
+                max_key: 0,
+            })
+        })
+        .collect();
+    let mut buffers = Vec::with_capacity(parts.len());
+    for (values, sub, extremes) in partials {
+        for (f, k) in found.iter_mut().zip(0..) {
+            if let Some(f) = f {
+                let i = keys[k].split as usize;
+                let part = sub[i * sub_len..(i + 1) * sub_len].to_vec();
+                for (a, b) in f.sub.iter_mut().zip(&part) {
+                    *a += b;
+                }
+                f.sub_parts.push(part);
+                f.min_key = f.min_key.min(extremes[i].0);
+                f.max_key = f.max_key.max(extremes[i].1);
             }
-            m.min_key = m.min_key.min(f.min_key);
-            m.max_key = m.max_key.max(f.max_key);
         }
+        buffers.push(values);
     }
-    merged
+    (found, Gathered { buffers, starts })
 }
 
 /// The sub-buckets of `slot` (counted in `f.sub`) that hold its ranks, as the next pass's slots.
-fn split<T>(slot: &Slot, f: &Found<T>, next: &mut Vec<Slot>) {
+fn split(slot: &Slot, f: &Found, next: &mut Vec<Slot>) {
     let shift = shift_of(slot);
     let (mut s, mut below) = (0usize, slot.below);
     // The sub-bucket of the slot last pushed to `next` from this one.
@@ -693,6 +879,7 @@ fn split<T>(slot: &Slot, f: &Found<T>, next: &mut Vec<Slot>) {
             key_hi: hi.min(f.max_key),
             below,
             count: f.sub[s],
+            part_counts: f.sub_parts.iter().map(|p| p[s]).collect(),
             ranks: vec![r],
         });
     }
@@ -737,7 +924,8 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
 ) -> Result<Vec<ColumnQuantiles>> {
     let nrows = data.len() / ncols;
     let maps = make_maps(data, ncols, tuning.sample_rows);
-    let histogram = histogram_pass(data, ncols, &maps);
+    let parts = row_parts(nrows, ncols);
+    let (histogram, partials) = histogram_pass(data, ncols, &maps, &parts);
     let total = nrows as u64;
     let finite: Vec<u64> = histogram
         .chunks_exact(BUCKETS)
@@ -775,12 +963,14 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                         key_hi,
                         below,
                         count: h[b],
+                        part_counts: partials.iter().map(|p| p[j * BUCKETS + b]).collect(),
                         ranks: vec![r],
                     });
                 }
             }
         }
     }
+    drop(partials);
     // (column, rank) -> (value, finite values below it)
     let mut settled: std::collections::HashMap<(usize, u64), (f64, u64)> =
         std::collections::HashMap::new();
@@ -812,35 +1002,33 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                 gather[i] = true;
             }
         }
-        let found = refine_pass(data, ncols, &maps, &pending, &gather);
+        let (found, gathered) = refine_pass(data, ncols, &maps, &parts, &pending, &gather);
         // Selection among the gathered values, slot by slot on the pool.
         let selected: Vec<Vec<(u64, u64)>> = map_indexed(pending.len(), |k| {
-            let (slot, f) = (&pending[k], &found[k]);
-            if !gather[k] || f.min_key == f.max_key {
+            let slot = &pending[k];
+            if !gather[k] {
                 return Vec::new();
             }
-            let mut keys: Vec<u64> = f
-                .gathered_parts
-                .iter()
-                .flatten()
-                .map(|x| x.order_key())
-                .collect();
+            let mut keys = gathered.keys(slot, k);
             let relative: Vec<u64> = slot.ranks.iter().map(|r| r - slot.below).collect();
             select_keys(&mut keys, &relative)
         });
+        drop(gathered);
         let mut next: Vec<Slot> = Vec::new();
-        for (((slot, f), g), chosen) in pending.iter().zip(found).zip(&gather).zip(selected) {
-            if f.min_key == f.max_key {
+        for ((slot, f), chosen) in pending.iter().zip(found).zip(selected) {
+            match f {
                 // All its values are equal.
-                for &r in &slot.ranks {
-                    settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                Some(f) if f.min_key == f.max_key => {
+                    for &r in &slot.ranks {
+                        settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                    }
                 }
-            } else if *g {
-                for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
-                    settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                Some(f) => split(slot, &f, &mut next),
+                None => {
+                    for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
+                        settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                    }
                 }
-            } else {
-                split(slot, &f, &mut next);
             }
         }
         pending = next;
@@ -1043,6 +1231,28 @@ mod tests {
         let data: Vec<f32> = matrix(&cols);
         let fitted = fit_on(&data, cols.len(), 10, &TUNING, 2);
         assert!(fitted.iter().all(|(_, _, c)| c.is_some()));
+    }
+
+    #[test]
+    fn every_width_of_the_last_block_and_every_target_count() {
+        // 1..=9 columns: the last block of columns is partial (masked loads) for all but 8;
+        // 2, 10 and 33 bins: 3, 11 (register loops) and 34 (the loop that loads) targets.
+        let all = columns(6_007);
+        for width in 1..=9 {
+            let cols: Vec<(&str, Vec<f64>)> = all
+                .iter()
+                .cycle()
+                .skip(width)
+                .take(width)
+                .cloned()
+                .collect();
+            for bins in [2usize, 10, 33] {
+                for (name, tuning) in tunings() {
+                    let what = format!("{width} columns, bins {bins}, {name}");
+                    check::<f32>(&cols, bins, &tuning, &what);
+                }
+            }
+        }
     }
 
     #[test]
