@@ -1,6 +1,7 @@
 """Runs one benchmark script under two builds of undertow, alternating, each in a subprocess.
 
-Shared by `compare_builds.py` and `compare_matrix_builds.py`: each run is `SCRIPT --one ARGS
+Shared by `compare_builds.py`, `compare_matrix_builds.py` and `compare_row_psi_builds.py`
+(`main` parses their common command line): each run is `SCRIPT --one ARGS
 FIRST` with PYTHONPATH set to a build's `python/` directory and prints one JSON line last;
 FIRST is "1" on the first repetition only (the extra, slow checks run once per build).
 """
@@ -11,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 
 def alternate(script: str, builds: dict[str, str], args: list[str], reps: int) -> dict[str, list[dict]]:
@@ -23,3 +25,19 @@ def alternate(script: str, builds: dict[str, str], args: list[str], reps: int) -
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             found[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
     return found
+
+
+def main(
+    script: str, one_build: Callable[[int, int, bool], dict], size: int, rounds: int
+) -> tuple[dict[str, list[dict]], int, int, int] | None:
+    """`SCRIPT OLD NEW [size] [repetitions] [rounds]`: the results of `alternate` with the size,
+    repetitions and rounds used; or, in a child (`SCRIPT --one SIZE ROUNDS FIRST`), prints
+    `one_build`'s JSON line and returns None."""
+    if sys.argv[1] == "--one":
+        print(json.dumps(one_build(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")))
+        return None
+    builds = {"old": sys.argv[1], "new": sys.argv[2]}
+    size = int(float(sys.argv[3])) if len(sys.argv) > 3 else size
+    reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else rounds
+    return alternate(script, builds, [str(size), str(rounds)], reps), size, reps, rounds

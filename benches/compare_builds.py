@@ -10,13 +10,12 @@ worktree's `python/`). Prints medians per build; the psi results are checked aga
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _alternate import alternate
+from _alternate import main as alternate_main
 
 BENCHES = Path(__file__).resolve().parent
 
@@ -70,14 +69,10 @@ def one_build(n: int, rounds: int, with_numpy: bool) -> dict:
 
 
 def main() -> None:
-    if sys.argv[1] == "--one":
-        print(json.dumps(one_build(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")))
+    parsed = alternate_main(__file__, one_build, 10**7, 9)
+    if parsed is None:
         return
-    builds = {"old": sys.argv[1], "new": sys.argv[2]}
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 10**7
-    reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 9
-    rows = alternate(__file__, builds, [str(n), str(rounds)], reps)
+    rows, *_ = parsed
     for name, found in rows.items():
         keys = ("fit", "psi", "read2", "read1", "fit_cpu", "psi_cpu")
         m = {k: float(np.median([r[k] for r in found])) for k in keys}

@@ -15,14 +15,13 @@ against numpy (np.searchsorted on the float64 values); both builds must give the
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from _alternate import alternate
+from _alternate import main as alternate_main
 
 BENCHES = Path(__file__).resolve().parent
 COLUMNS = 100
@@ -82,14 +81,10 @@ def one_build(rows: int, rounds: int, first: bool) -> dict:
 
 
 def main() -> None:
-    if sys.argv[1] == "--one":
-        print(json.dumps(one_build(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1")))
+    parsed = alternate_main(__file__, one_build, 10**6, 5)
+    if parsed is None:
         return
-    builds = {"old": sys.argv[1], "new": sys.argv[2]}
-    rows = int(float(sys.argv[3])) if len(sys.argv) > 3 else 10**6
-    reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 5
-    found = alternate(__file__, builds, [str(rows), str(rounds)], reps)
+    found, rows, reps, rounds = parsed
     digests = {r["digest"] for runs in found.values() for r in runs}
     threads = os.environ.get("RAYON_NUM_THREADS", "all")
     print(
