@@ -1,7 +1,7 @@
 """Runs one benchmark script under two builds of undertow, alternating, each in a subprocess.
 
 Shared by `compare_builds.py`, `compare_matrix_builds.py` and `compare_row_psi_builds.py`
-(`main` parses their common command line): each run is `SCRIPT --one ARGS
+(`main` parses their common command line, `median_time` times a call): each run is `SCRIPT --one ARGS
 FIRST` with PYTHONPATH set to a build's `python/` directory and prints one JSON line last;
 FIRST is "1" on the first repetition only (the extra, slow checks run once per build).
 """
@@ -12,7 +12,25 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+
+import numpy as np
+
+
+def median_time(f, *args, rounds: int, cpu: list | None = None) -> float:
+    """Median wall time; with `cpu`, also appends the median process CPU time (all threads),
+    which a loaded machine inflates far less than the wall time."""
+    f(*args)
+    times, cpus = [], []
+    for _ in range(rounds):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        f(*args)
+        times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - start_cpu)
+    if cpu is not None:
+        cpu.append(float(np.median(cpus)))
+    return float(np.median(times))
 
 
 def alternate(script: str, builds: dict[str, str], args: list[str], reps: int) -> dict[str, list[dict]]:

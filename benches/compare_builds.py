@@ -11,28 +11,13 @@ worktree's `python/`). Prints medians per build; the psi results are checked aga
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from _alternate import main as alternate_main
+from _alternate import median_time
 
 BENCHES = Path(__file__).resolve().parent
-
-
-def _median(f, *args, rounds: int, cpu: list | None = None) -> float:
-    """Median wall time; with `cpu`, also appends the median process CPU time (all threads),
-    which a loaded machine inflates far less than the wall time."""
-    f(*args)
-    times, cpus = [], []
-    for _ in range(rounds):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        f(*args)
-        times.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - start_cpu)
-    if cpu is not None:
-        cpu.append(float(np.median(cpus)))
-    return float(np.median(times))
 
 
 def _numpy_correct(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,14 +37,14 @@ def one_build(n: int, rounds: int, with_numpy: bool) -> dict:
     cpu: list[float] = []
     out = {
         "file": ut.__file__,
-        "fit": _median(ut.Reference.fit, {"x": e}, rounds=rounds, cpu=cpu),
-        "psi": _median(ut.psi, e, a, rounds=rounds, cpu=cpu),
-        "read2": _median(read_pass_threads, e, a, rounds=rounds),
-        "read1": _median(read_pass_threads, e, rounds=rounds),
+        "fit": median_time(ut.Reference.fit, {"x": e}, rounds=rounds, cpu=cpu),
+        "psi": median_time(ut.psi, e, a, rounds=rounds, cpu=cpu),
+        "read2": median_time(read_pass_threads, e, a, rounds=rounds),
+        "read1": median_time(read_pass_threads, e, rounds=rounds),
     }
     out["fit_cpu"], out["psi_cpu"] = cpu
     if with_numpy:
-        out["numpy"] = _median(_numpy_correct, e, a, rounds=3)
+        out["numpy"] = median_time(_numpy_correct, e, a, rounds=3)
         expected_counts, actual_counts, edges = _numpy_correct(e, a)
         result = ut.psi(e, a)
         assert np.array_equal(result.edges, edges)

@@ -16,24 +16,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from _alternate import main as alternate_main
+from _alternate import median_time
 
 BENCHES = Path(__file__).resolve().parent
 COLUMNS = 100
-
-
-def _median(f, *args, rounds: int) -> float:
-    f(*args)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        f(*args)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _matrices(rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +52,9 @@ def one_build(rows: int, rounds: int, first: bool) -> dict:
     ref = ut.Reference.fit(reference)
     out = {
         "file": ut.__file__,
-        "fit": _median(ut.Reference.fit, reference, rounds=rounds),
-        "read": _median(read_pass_threads, reference, rounds=rounds),
-        "psi": _median(ref.psi, current, rounds=rounds),
+        "fit": median_time(ut.Reference.fit, reference, rounds=rounds),
+        "read": median_time(read_pass_threads, reference, rounds=rounds),
+        "psi": median_time(ref.psi, current, rounds=rounds),
     }
     report = ref.psi(current)
     h = hashlib.sha256()

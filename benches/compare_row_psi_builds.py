@@ -17,24 +17,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from _alternate import main as alternate_main
+from _alternate import median_time
 
 BENCHES = Path(__file__).resolve().parent
 COLUMNS = 100
-
-
-def _median(f, *args, rounds: int) -> float:
-    f(*args)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        f(*args)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def _check_numpy(ref, current: np.ndarray, report) -> None:
@@ -65,10 +55,10 @@ def one_build(rows: int, rounds: int, first: bool) -> dict:
 
     out = {
         "file": ut.__file__,
-        "psi": _median(ref.psi, current, rounds=rounds),
-        "rows": _median(row_count, rounds=rounds),
-        "flat": _median(flat_count, rounds=rounds),
-        "read": _median(read_pass_threads, current, rounds=rounds),
+        "psi": median_time(ref.psi, current, rounds=rounds),
+        "rows": median_time(row_count, rounds=rounds),
+        "flat": median_time(flat_count, rounds=rounds),
+        "read": median_time(read_pass_threads, current, rounds=rounds),
     }
     report = ref.psi(current)
     h = hashlib.sha256()
