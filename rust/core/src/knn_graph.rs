@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
 use crate::pca::check_finite;
 use crate::simd::Element;
-use crate::topk::{block_rows, push, Candidate, PARTS};
+use crate::topk::{best_of_parts, block_rows, push, Candidate, PARTS};
 
 /// Scores checked against the floors in one branch-free pass.
 const CHUNK: usize = 16;
@@ -144,13 +144,7 @@ where
     let mut scores = filled("the graph's scores", slots, f64::NEG_INFINITY)?;
     let mut labels = filled("the graph's rows", slots, -1i64)?;
     for j in 0..n {
-        let mut heap = BinaryHeap::with_capacity(k.min(n) + 1);
-        for part in &heaps_per_part {
-            for c in part[j].iter() {
-                push(&mut heap, k, *c);
-            }
-        }
-        for (slot, c) in heap.into_sorted_vec().iter().take(k).enumerate() {
+        for (slot, c) in best_of_parts(&heaps_per_part, j, k).iter().enumerate() {
             scores[j * k + slot] = c.score;
             labels[j * k + slot] = c.row as i64;
         }

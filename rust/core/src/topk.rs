@@ -80,6 +80,26 @@ impl Ord for Candidate {
     }
 }
 
+/// Row `j`'s k best candidates over the parts' heaps, best first (the order and tie rule of
+/// `Candidate`), so the result does not depend on how the rows were split into parts.
+pub(crate) fn best_of_parts(
+    parts: &[Vec<BinaryHeap<Candidate>>],
+    j: usize,
+    k: usize,
+) -> Vec<Candidate> {
+    // sized by what the parts hold, never by k alone (k may exceed the rows)
+    let held: usize = parts.iter().map(|part| part[j].len()).sum();
+    let mut heap = BinaryHeap::with_capacity(held.min(k) + 1);
+    for part in parts {
+        for c in part[j].iter() {
+            push(&mut heap, k, *c);
+        }
+    }
+    let mut best = heap.into_sorted_vec(); // ascending by "worse": best first
+    best.truncate(k);
+    best
+}
+
 pub(crate) fn push(heap: &mut BinaryHeap<Candidate>, k: usize, c: Candidate) {
     if heap.len() < k {
         heap.push(c);
@@ -216,14 +236,7 @@ where
     let mut distances = filled("the top-k distances", slots, 0.0f64)?;
     let mut labels = filled("the top-k labels", slots, -1i64)?;
     for j in 0..q {
-        let mut heap = BinaryHeap::with_capacity(k.min(n) + 1);
-        for part in &heaps_per_part {
-            for c in part[j].iter() {
-                push(&mut heap, k, *c);
-            }
-        }
-        let mut best = heap.into_sorted_vec(); // ascending by "worse": best first
-        best.truncate(k);
+        let best = best_of_parts(&heaps_per_part, j, k);
         for slot in 0..k {
             let (d, l) = match best.get(slot) {
                 Some(c) => (
