@@ -64,40 +64,85 @@ def check_alpha(alpha: Any) -> float | None:
 def noise_floor(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
     """(k - 1)(1/n + 1/m): the expected PSI under no drift, to leading order, for n reference
     and m actual rows in the k bins the reference populates."""
-    n = int(expected_counts.sum())
-    m = int(actual_counts.sum())
-    k = int(np.count_nonzero(expected_counts))
-    if n == 0 or m == 0:
-        return math.nan
-    return max(k - 1, 0) * (1.0 / n + 1.0 / m)
+    e = np.asarray(expected_counts, dtype=np.int64)[None, :]
+    return float(noise_floors(e, np.asarray(actual_counts, dtype=np.int64)[None, :])[0])
+
+
+def noise_floors(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """noise_floor of each row of (columns x bins) int64 count tables (NaN where n or m is 0)."""
+    n = expected.sum(axis=-1)
+    m = actual.sum(axis=-1)
+    k = np.count_nonzero(expected, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floors = np.maximum(k - 1, 0) * (1.0 / n + 1.0 / m)
+    return np.where((n == 0) | (m == 0), math.nan, floors)
+
+
+def _pearson_terms(expected_side: np.ndarray, actual_side: np.ndarray, n: Any, m: Any) -> Any:
+    """Each bin's term of Pearson's X^2 of 2 x k tables (rows: the two samples; NaN in an
+    empty bin), vectorized over leading axes; n and m broadcast (ints or (rows, 1) arrays)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # n + m = 0: a row that is not tested
+        scale = (expected_side + actual_side) / (n + m)
+        want_e, want_a = n * scale, m * scale
+        return (expected_side - want_e) ** 2 / want_e + (actual_side - want_a) ** 2 / want_a
 
 
 def _pearson(expected_side: np.ndarray, actual_side: np.ndarray, n: int, m: int) -> Any:
-    """Pearson's X^2 of 2 x k tables (rows: the two samples), vectorized over leading axes."""
-    total = expected_side + actual_side
-    scale = total / (n + m)
-    want_e, want_a = n * scale, m * scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = (expected_side - want_e) ** 2 / want_e + (actual_side - want_a) ** 2 / want_a
-    return np.where(total > 0, terms, 0.0).sum(axis=-1)  # an empty bin adds nothing
+    """Pearson's X^2 of 2 x k tables, vectorized over leading axes."""
+    terms = _pearson_terms(expected_side, actual_side, n, m)
+    return np.where(expected_side + actual_side > 0, terms, 0.0).sum(axis=-1)  # an empty bin adds nothing
 
 
 def homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray) -> tuple[float, str]:
     """(p-value, method) of the test that both rows of the 2 x k table of counts come from one
     distribution; method is "chi2" or "monte_carlo" (see the module docstring)."""
-    e = np.asarray(expected_counts, dtype=np.int64)
-    a = np.asarray(actual_counts, dtype=np.int64)
-    populated = (e + a) > 0
-    e, a = e[populated], a[populated]
-    n, m = int(e.sum()), int(a.sum())
-    if e.size < 2 or n == 0 or m == 0:
-        return 1.0, "chi2"  # one populated bin: no difference is possible
-    statistic = float(_pearson(e.astype(np.float64), a.astype(np.float64), n, m))
+    e = np.asarray(expected_counts, dtype=np.int64)[None, :]
+    p_values, methods = homogeneity_tests(e, np.asarray(actual_counts, dtype=np.int64)[None, :])
+    return p_values[0], methods[0]
+
+
+def homogeneity_tests(expected: np.ndarray, actual: np.ndarray) -> tuple[list[float], list[str]]:
+    """homogeneity_test of each row of (columns x bins) int64 count tables, in one numpy pass
+    over all rows; a row's p-value and method do not depend on the other rows.
+
+    A row's X^2 sums its populated bins only: they are gathered into a (rows x populated)
+    array per count of populated bins, so each row sums the same terms in the same order
+    whatever its empty bins (summing the empty bins' zeros too would move numpy's pairwise
+    summation blocks and the last bits of X^2 with them)."""
+    e = np.asarray(expected, dtype=np.int64)
+    a = np.asarray(actual, dtype=np.int64)
+    rows = e.shape[0]
+    p_values, methods = [1.0] * rows, ["chi2"] * rows  # one populated bin: no difference possible
     totals = e + a
-    cells = np.concatenate((n * totals / (n + m), m * totals / (n + m)))
-    if cells.min() >= 1.0 and np.count_nonzero(cells < 5.0) <= 0.2 * cells.size:
-        return float(_core.chi2_survival(statistic, float(e.size - 1))), "chi2"
-    return _monte_carlo(totals, n, m, statistic), "monte_carlo"
+    populated = totals > 0
+    bins = np.count_nonzero(populated, axis=-1)
+    n, m = e.sum(axis=-1), a.sum(axis=-1)
+    tested = (bins >= 2) & (n > 0) & (m > 0)
+    if not tested.any():
+        return p_values, methods
+    n_col, m_col, pool = n[:, None], m[:, None], (n + m)[:, None]
+    terms = _pearson_terms(e.astype(np.float64), a.astype(np.float64), n_col, m_col)
+    # Cochran's rule over the 2 x populated expected cell counts of each row
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cells_e, cells_a = n_col * totals / pool, m_col * totals / pool
+    smallest = np.minimum(np.where(populated, cells_e, np.inf), np.where(populated, cells_a, np.inf))
+    below_5 = np.count_nonzero(populated & (cells_e < 5.0), axis=-1)
+    below_5 += np.count_nonzero(populated & (cells_a < 5.0), axis=-1)
+    chi2_rows = (smallest.min(axis=-1) >= 1.0) & (below_5 <= 0.2 * (2 * bins))
+    statistics = np.zeros(rows)
+    for count in np.unique(bins[tested]).tolist():
+        group = np.flatnonzero(tested & (bins == count))
+        kept = terms[group] if count == e.shape[-1] else terms[group][populated[group]].reshape(-1, count)
+        statistics[group] = kept.sum(axis=-1)
+    for row in np.flatnonzero(tested).tolist():
+        statistic = float(statistics[row])
+        if chi2_rows[row]:
+            p_values[row] = float(_core.chi2_survival(statistic, float(bins[row] - 1)))
+        else:
+            row_totals = totals[row][populated[row]]
+            p_values[row] = _monte_carlo(row_totals, int(n[row]), int(m[row]), statistic)
+            methods[row] = "monte_carlo"
+    return p_values, methods
 
 
 def _monte_carlo(totals: np.ndarray, n: int, m: int, statistic: float) -> float:
@@ -116,6 +161,25 @@ def _monte_carlo(totals: np.ndarray, n: int, m: int, statistic: float) -> float:
     # a relative tolerance: the same table must count as "at least as extreme" despite rounding
     at_least = int(np.count_nonzero(simulated >= statistic * (1.0 - 1e-9)))
     return (1 + at_least) / (tables + 1)
+
+
+def column_significance(
+    expected: list[np.ndarray], actual: list[np.ndarray]
+) -> tuple[list[float], list[str], list[float]]:
+    """(p-values, methods, noise floors) of many columns' int64 count tables: one
+    homogeneity_tests and noise_floors call per number of bins (categorical columns differ)."""
+    p_values, methods, floors = [1.0] * len(expected), ["chi2"] * len(expected), [math.nan] * len(expected)
+    groups: dict[int, list[int]] = {}
+    for j, counts in enumerate(expected):
+        groups.setdefault(counts.size, []).append(j)
+    for members in groups.values():
+        e = np.stack([expected[j] for j in members]).astype(np.int64, copy=False)
+        a = np.stack([actual[j] for j in members]).astype(np.int64, copy=False)
+        group_p, group_methods = homogeneity_tests(e, a)
+        group_floors = noise_floors(e, a).tolist()
+        for j, p, method, floor in zip(members, group_p, group_methods, group_floors, strict=True):
+            p_values[j], methods[j], floors[j] = p, method, floor
+    return p_values, methods, floors
 
 
 def significant_status(status_threshold: str, p_value: float, alpha: float | None) -> str:

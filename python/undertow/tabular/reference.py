@@ -25,8 +25,7 @@ from undertow.tabular._categorical import (
 from undertow.tabular._significance import (
     DEFAULT_ALPHA,
     check_alpha,
-    homogeneity_test,
-    noise_floor,
+    column_significance,
     significant_status,
 )
 from undertow.tabular.results import PsiReport, PsiResult
@@ -76,6 +75,7 @@ class Reference:
         }
         self._classes.update(classes or {})
         self._category_index: dict[int, dict[str, int]] = {}  # built on first use, then reused
+        self._edges: dict[int, np.ndarray] = {}  # open edges of numeric columns, likewise
 
     def _categories_of(self, j: int) -> dict[str, int]:
         index = self._category_index.get(j)
@@ -187,10 +187,18 @@ class Reference:
 
     def edges(self, column: str) -> np.ndarray:
         """Bin edges of a numeric column, outer edges open (-inf, +inf)."""
-        info = self._columns[self._index[column]]
-        if info["kind"] != "numeric":
+        j = self._index[column]
+        if self._columns[j]["kind"] != "numeric":
             raise UndertowError(f"column: {column!r} is categorical")
-        return np.concatenate(([-np.inf], info["edges"], [np.inf]))
+        return self._open_edges(j)
+
+    def _open_edges(self, j: int) -> np.ndarray:
+        """A fresh copy of numeric column j's edges with the open outer edges, built once."""
+        edges = self._edges.get(j)
+        if edges is None:
+            inner = self._columns[j]["edges"]
+            edges = self._edges.setdefault(j, np.concatenate(([-np.inf], inner, [np.inf])))
+        return edges.copy()
 
     def accumulator(self) -> PsiAccumulator:
         """An empty accumulator: update it with batches, merge others, finalize to a report."""
@@ -362,31 +370,34 @@ class PsiAccumulator:
         status (band and p <= `alpha`; `alpha=None`: the band alone, the pre-0.x behaviour)."""
         alpha = check_alpha(alpha)
         ref = self._reference
+        outs = self._core.finalize()
+        expected = [out["expected_counts"].astype(np.int64) for out in outs]
+        actual = [out["actual_counts"].astype(np.int64) for out in outs]
+        # the statistics of all columns in a few numpy calls; per column only the result object
+        p_values, methods, floors = column_significance(expected, actual)
+        nan_policy, eps = ref.nan_policy, ref._core.eps
         results = []
-        for info, out in zip(ref._columns, self._core.finalize(), strict=True):
+        for j, (info, out) in enumerate(zip(ref._columns, outs, strict=True)):
             numeric = info["kind"] == "numeric"
-            expected_counts = out["expected_counts"].astype(np.int64)
-            actual_counts = out["actual_counts"].astype(np.int64)
-            p_value, method = homogeneity_test(expected_counts, actual_counts)
             results.append(
                 PsiResult(
                     value=float(out["value"]),
-                    status=significant_status(out["status"], p_value, alpha),
-                    edges=np.concatenate(([-np.inf], info["edges"], [np.inf])) if numeric else None,
-                    expected_counts=expected_counts,
-                    actual_counts=actual_counts,
+                    status=significant_status(out["status"], p_values[j], alpha),
+                    edges=ref._open_edges(j) if numeric else None,
+                    expected_counts=expected[j],
+                    actual_counts=actual[j],
                     expected_proportions=out["expected_proportions"],
                     actual_proportions=out["actual_proportions"],
                     expected_missing=int(out["expected_missing"]),
                     actual_missing=int(out["actual_missing"]),
-                    nan_policy=ref.nan_policy,
-                    eps=ref._core.eps,
+                    nan_policy=nan_policy,
+                    eps=eps,
                     kind=info["kind"],
                     categories=None if numeric else [*info["categories"]],
                     name=info["name"],
-                    noise_floor=noise_floor(expected_counts, actual_counts),
-                    p_value=p_value,
-                    p_value_method=method,
+                    noise_floor=floors[j],
+                    p_value=p_values[j],
+                    p_value_method=methods[j],
                     status_threshold=out["status"],
                     alpha=alpha,
                 )

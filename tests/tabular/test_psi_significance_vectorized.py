@@ -1,0 +1,251 @@
+"""The PSI significance statistics computed for all columns at once (issue 16): the vectorized
+homogeneity_tests / noise_floors / column_significance equal, bit for bit, the per-column
+functions as they were before (kept below verbatim as the oracle), and scipy where scipy
+computes the same thing; PsiAccumulator.finalize reports them for every column."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.stats.contingency import expected_freq
+
+import undertow as ut
+from undertow import _core
+from undertow.tabular._significance import (
+    _HYPERGEOMETRIC_LIMIT,
+    MONTE_CARLO_BUDGET,
+    MONTE_CARLO_MIN_TABLES,
+    MONTE_CARLO_SEED,
+    MONTE_CARLO_TABLES,
+    column_significance,
+    homogeneity_test,
+    homogeneity_tests,
+    noise_floor,
+    noise_floors,
+    significant_status,
+)
+
+# --- the per-column functions of main 39004e7, verbatim (the oracle) -------------------------
+
+
+def old_noise_floor(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
+    n = int(expected_counts.sum())
+    m = int(actual_counts.sum())
+    k = int(np.count_nonzero(expected_counts))
+    if n == 0 or m == 0:
+        return math.nan
+    return max(k - 1, 0) * (1.0 / n + 1.0 / m)
+
+
+def old_pearson(expected_side, actual_side, n, m):
+    total = expected_side + actual_side
+    scale = total / (n + m)
+    want_e, want_a = n * scale, m * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (expected_side - want_e) ** 2 / want_e + (actual_side - want_a) ** 2 / want_a
+    return np.where(total > 0, terms, 0.0).sum(axis=-1)
+
+
+def old_homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray) -> tuple[float, str]:
+    e = np.asarray(expected_counts, dtype=np.int64)
+    a = np.asarray(actual_counts, dtype=np.int64)
+    populated = (e + a) > 0
+    e, a = e[populated], a[populated]
+    n, m = int(e.sum()), int(a.sum())
+    if e.size < 2 or n == 0 or m == 0:
+        return 1.0, "chi2"
+    statistic = float(old_pearson(e.astype(np.float64), a.astype(np.float64), n, m))
+    totals = e + a
+    cells = np.concatenate((n * totals / (n + m), m * totals / (n + m)))
+    if cells.min() >= 1.0 and np.count_nonzero(cells < 5.0) <= 0.2 * cells.size:
+        return float(_core.chi2_survival(statistic, float(e.size - 1))), "chi2"
+    return old_monte_carlo(totals, n, m, statistic), "monte_carlo"
+
+
+def old_monte_carlo(totals: np.ndarray, n: int, m: int, statistic: float) -> float:
+    tables = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // totals.size)))
+    rng = np.random.Generator(np.random.PCG64(MONTE_CARLO_SEED))
+    if n + m < _HYPERGEOMETRIC_LIMIT:
+        actual = rng.multivariate_hypergeometric(totals, m, size=tables).astype(np.float64)
+        expected = totals.astype(np.float64) - actual
+    else:
+        pooled = totals / totals.sum()
+        actual = rng.multinomial(m, pooled, size=tables).astype(np.float64)
+        expected = rng.multinomial(n, pooled, size=tables).astype(np.float64)
+    simulated = old_pearson(expected, actual, n, m)
+    at_least = int(np.count_nonzero(simulated >= statistic * (1.0 - 1e-9)))
+    return (1 + at_least) / (tables + 1)
+
+
+# --- count tables -----------------------------------------------------------------------------
+
+
+def random_tables(rng: np.random.Generator, rows: int, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows x bins) int64 count tables of every kind: dense and large (chi2), tiny (Monte
+    Carlo), with empty bins anywhere (one side or both), one populated bin, an empty side."""
+    e = np.zeros((rows, bins), dtype=np.int64)
+    a = np.zeros((rows, bins), dtype=np.int64)
+    for r in range(rows):
+        kind = r % 8
+        scale = [1, 3, 20, 1000, 10**6][int(rng.integers(0, 5))]
+        e[r] = rng.poisson(scale * rng.random(bins) * 2)
+        a[r] = rng.poisson(scale * rng.random(bins) * 2 * rng.choice([0.01, 0.3, 1.0, 5.0]))
+        if kind == 1:  # both sides empty in random bins (the populated count varies per row)
+            empty = rng.random(bins) < 0.4
+            e[r, empty], a[r, empty] = 0, 0
+        elif kind == 2:  # the reference empty in some bins (an unseen category)
+            e[r, rng.random(bins) < 0.3] = 0
+        elif kind == 3:  # one populated bin
+            e[r], a[r] = 0, 0
+            j = int(rng.integers(0, bins))
+            e[r, j], a[r, j] = rng.integers(0, 50, size=2)
+        elif kind == 4:  # tiny counts: Cochran's rule fails
+            e[r] = rng.integers(0, 3, size=bins)
+            a[r] = rng.integers(0, 3, size=bins)
+        elif kind == 5 and r % 16 == 5:  # an empty side
+            (e if rng.random() < 0.5 else a)[r] = 0
+        elif kind == 6:  # on the edge of Cochran's rule: expected cells near 1 and 5
+            e[r] = rng.integers(0, 12, size=bins)
+            a[r] = rng.integers(0, 12, size=bins)
+    return e, a
+
+
+BIN_COUNTS = [1, 2, 3, 5, 7, 8, 9, 10, 11, 16, 17, 31, 129, 300]
+
+
+@pytest.mark.parametrize("bins", BIN_COUNTS)
+def test_vectorized_equals_the_per_column_functions_bit_for_bit(bins: int) -> None:
+    rng = np.random.default_rng(1000 + bins)
+    e, a = random_tables(rng, 48 if bins < 100 else 24, bins)
+    p_values, methods = homogeneity_tests(e, a)
+    floors = noise_floors(e, a)
+    seen = set()
+    for r in range(e.shape[0]):
+        want_p, want_method = old_homogeneity_test(e[r], a[r])
+        assert (p_values[r], methods[r]) == (want_p, want_method), r
+        assert type(p_values[r]) is float
+        want_floor = old_noise_floor(e[r], a[r])
+        assert floors[r] == want_floor or (math.isnan(floors[r]) and math.isnan(want_floor)), r
+        # the scalar functions are the vectorized ones on one row
+        assert homogeneity_test(e[r], a[r]) == (want_p, want_method)
+        assert noise_floor(e[r], a[r]) == want_floor or math.isnan(want_floor)
+        seen.add(want_method)
+    assert seen == ({"chi2", "monte_carlo"} if bins >= 2 else {"chi2"})
+
+
+@pytest.mark.parametrize("bins", [2, 3, 10, 17, 129])
+def test_p_values_and_methods_against_scipy(bins: int) -> None:
+    """Independent float64 references per row: the method by Cochran's rule on scipy's
+    expected frequencies; the chi2 p-value is scipy's chi2_contingency (no correction) on the
+    populated bins; the Monte-Carlo p-value is (1 + hits) / (tables + 1) with scipy's
+    statistic for the observed table."""
+    rng = np.random.default_rng(bins)
+    e, a = random_tables(rng, 64, bins)
+    p_values, methods = homogeneity_tests(e, a)
+    for r in range(e.shape[0]):
+        table = np.vstack([e[r], a[r]])
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] < 2 or table[0].sum() == 0 or table[1].sum() == 0:
+            assert (p_values[r], methods[r]) == (1.0, "chi2"), r
+            continue
+        cells = expected_freq(table)
+        sparse = cells.min() < 1.0 or np.count_nonzero(cells < 5.0) > 0.2 * cells.size
+        assert methods[r] == ("monte_carlo" if sparse else "chi2"), r
+        if sparse:
+            per_table = MONTE_CARLO_BUDGET // table.shape[1]
+            tables = min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, per_table))
+            hits = p_values[r] * (tables + 1) - 1  # an integer up to rounding
+            assert round(hits) in range(tables + 1) and abs(hits - round(hits)) < 1e-6, r
+        else:
+            want = stats.chi2_contingency(table, correction=False).pvalue
+            assert p_values[r] == pytest.approx(want, rel=1e-9, abs=1e-300), r
+
+
+def test_noise_floors_hand_computed() -> None:
+    e = np.array([[10, 0, 5, 5], [0, 0, 0, 0], [3, 3, 3, 3], [7, 0, 0, 0]], dtype=np.int64)
+    a = np.array([[1, 2, 3, 4], [1, 1, 1, 1], [0, 0, 0, 0], [0, 9, 0, 0]], dtype=np.int64)
+    floors = noise_floors(e, a)
+    assert floors[0] == 2 * (1 / 20 + 1 / 10)
+    assert math.isnan(floors[1]) and math.isnan(floors[2])
+    assert floors[3] == 0.0  # one populated reference bin
+
+
+def test_column_significance_groups_columns_by_their_bin_count() -> None:
+    """Columns of 1 to 40 bins in a random order: each gets its own table's statistics."""
+    rng = np.random.default_rng(77)
+    expected, actual = [], []
+    for bins in rng.permutation(np.repeat(np.arange(1, 41), 3)):
+        e, a = random_tables(rng, 1, int(bins))
+        expected.append(e[0])
+        actual.append(a[0])
+    p_values, methods, floors = column_significance(expected, actual)
+    assert len(p_values) == len(methods) == len(floors) == 120
+    for j, (e, a) in enumerate(zip(expected, actual, strict=True)):
+        assert (p_values[j], methods[j]) == old_homogeneity_test(e, a), j
+        want = old_noise_floor(e, a)
+        assert floors[j] == want or (math.isnan(floors[j]) and math.isnan(want)), j
+    assert column_significance([], []) == ([], [], [])
+
+
+def test_large_pools_take_the_multinomial_branch_row_by_row() -> None:
+    """n + m beyond numpy's hypergeometric sampler with a sparse table: the parametric
+    bootstrap branch, the same as the per-column function."""
+    e = np.array([[2 * 10**9, 0, 1], [5, 5, 5]], dtype=np.int64)
+    a = np.array([[10, 1, 0], [5, 5, 5]], dtype=np.int64)
+    p_values, methods = homogeneity_tests(e, a)
+    for r in range(2):
+        assert (p_values[r], methods[r]) == old_homogeneity_test(e[r], a[r])
+    assert methods[0] == "monte_carlo"
+
+
+def mixed_table(rng: np.random.Generator, rows: int) -> dict[str, np.ndarray]:
+    letters = np.array(list("abcdefghijklmnop"))
+    return {
+        "normal": rng.normal(size=rows),
+        "discrete": rng.integers(0, 4, size=rows).astype(np.float64),  # duplicate edges: 4 bins
+        "wide": rng.normal(size=rows).astype(np.float32),
+        "few": letters[rng.integers(0, 2, size=rows)],
+        "many": letters[rng.integers(0, 16, size=rows)],
+        "one": np.full(rows, "z"),
+    }
+
+
+@pytest.mark.parametrize(("rows", "actual_rows", "nan_policy"), [(5000, 3000, "raise"), (400, 25, "bin")])
+def test_finalize_reports_the_per_column_statistics(rows: int, actual_rows: int, nan_policy: str) -> None:
+    rng = np.random.default_rng(rows + actual_rows)
+    categorical = ["few", "many", "one"]
+    ref = ut.Reference.fit(mixed_table(rng, rows), categorical=categorical, nan_policy=nan_policy)
+    current = mixed_table(rng, actual_rows)
+    current["normal"] = current["normal"] + 0.3
+    current["many"][: actual_rows // 5] = "zz"  # unseen: a bin empty in the reference
+    for alpha in (0.01, None):
+        report = ref.psi(current, alpha=alpha)
+        bins = {r.name: r.bins for r in report}
+        assert len(set(bins.values())) >= 4, bins  # several groups of bin counts
+        for result in report:
+            p_value, method = old_homogeneity_test(result.expected_counts, result.actual_counts)
+            assert (result.p_value, result.p_value_method) == (p_value, method), result.name
+            assert result.noise_floor == old_noise_floor(result.expected_counts, result.actual_counts)
+            assert result.status == significant_status(result.status_threshold, p_value, alpha)
+            assert result.expected_counts.dtype == result.actual_counts.dtype == np.int64
+        methods = {r.p_value_method for r in report}
+        assert methods == ({"chi2", "monte_carlo"} if actual_rows < 100 else {"chi2"})
+
+
+def test_result_edges_are_fresh_arrays() -> None:
+    """The open edges are built once per reference; each result and each edges() call still
+    gets its own array, so writing into one changes no other."""
+    rng = np.random.default_rng(3)
+    ref = ut.Reference.fit(rng.normal(size=(1000, 3)))
+    inner = ref._columns[1]["edges"]
+    first, second = ref.psi(rng.normal(size=(200, 3))), ref.psi(rng.normal(size=(200, 3)))
+    want = np.concatenate(([-np.inf], inner, [np.inf]))
+    np.testing.assert_array_equal(first["1"].edges, want)
+    first["1"].edges[1] = 123.0
+    ref.edges("1")[2] = 456.0
+    np.testing.assert_array_equal(second["1"].edges, want)
+    np.testing.assert_array_equal(ref.edges("1"), want)
+    np.testing.assert_array_equal(ref.psi(rng.normal(size=(200, 3)))["1"].edges, want)
