@@ -109,6 +109,11 @@ struct Scan {
     wide: Vec<u64>,
     room: usize,
     overflow: bool,
+    /// The order keys of the least and the greatest finite value (`u64::MAX` and 0: none yet).
+    min_key: u64,
+    max_key: u64,
+    /// A vector kernel met an infinity, so its extremes are not the finite ones.
+    extremes_unknown: bool,
 }
 
 impl Scan {
@@ -119,7 +124,28 @@ impl Scan {
             wide: Vec::new(),
             room,
             overflow: false,
+            min_key: u64::MAX,
+            max_key: 0,
+            extremes_unknown: false,
         }
+    }
+
+    /// Folds in a vector kernel's least and greatest value other than NaN.
+    fn note_extremes<T: Sample>(&mut self, least: f32, greatest: f32) {
+        if least > greatest {
+            return; // only NaN
+        }
+        if least == f32::NEG_INFINITY || greatest == f32::INFINITY {
+            self.extremes_unknown = true;
+            return;
+        }
+        // The values are float32 (T is f32 on the vector path), so the conversion is exact.
+        self.min_key = self
+            .min_key
+            .min(T::threshold_at_least(least as f64).order_key());
+        self.max_key = self
+            .max_key
+            .max(T::threshold_at_least(greatest as f64).order_key());
     }
 }
 
@@ -136,6 +162,9 @@ pub struct OnePassFit<T> {
     lower: Vec<(u64, f64, f64)>,
     lowest: u64,
     infinite: u64,
+    /// The least and the greatest finite value.
+    least: f64,
+    greatest: f64,
 }
 
 impl<T: Sample> OnePassFit<T> {
@@ -175,7 +204,19 @@ impl<T: Sample> OnePassFit<T> {
         let mut at_least = Vec::with_capacity(thresholds.len());
         at_least.push(self.lowest);
         for (&t, &e) in thresholds[1..last].iter().zip(interior) {
-            let i = self.quantiles.iter().position(|&v| v == e)?;
+            // Past the extremes (e.g. the edge above a constant reference's value).
+            if t.to_f64() <= self.least {
+                at_least.push(self.lowest);
+                continue;
+            }
+            if t.to_f64() > self.greatest {
+                at_least.push(self.infinite);
+                continue;
+            }
+            // A quantile whose next order statistic is known (not q = 0 or 1, nor gamma = 0).
+            let i = (0..self.quantiles.len())
+                .find(|&i| self.quantiles[i] == e && self.lower[i].1 < self.lower[i].2)
+                .or_else(|| self.quantiles.iter().position(|&v| v == e))?;
             at_least.push(self.count_at_least(t, i)?);
         }
         at_least.push(self.infinite);
@@ -213,11 +254,11 @@ pub(crate) fn fit_with<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Opt
         return None;
     }
     let plan = make_plan(data, q, tuning)?;
-    let (levels, keys, overflow) = scan(data, &plan);
+    let (levels, keys, overflow, extremes) = scan(data, &plan);
     if overflow {
         return None;
     }
-    finish(data.len() as u64, q, plan, &levels, keys)
+    finish(data.len() as u64, q, plan, &levels, keys, extremes)
 }
 
 /// The sample's order keys (finite values only, unsorted): one seeded position per stratum.
@@ -314,7 +355,13 @@ fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T
     if m < 2 {
         return None;
     }
-    let spans = sample_spans(q, m, tuning.z);
+    // q = 0 and q = 1 are the least and the greatest finite value, which the pass takes with a
+    // vector min/max: no interval (three fewer bounds in the pass's inner loop).
+    let inner: Vec<f64> = q.iter().copied().filter(|&x| x > 0.0 && x < 1.0).collect();
+    if inner.is_empty() {
+        return None;
+    }
+    let spans = sample_spans(&inner, m, tuning.z);
     let mut at: Vec<usize> = spans.iter().flat_map(|&(a, b)| [a, b]).flatten().collect();
     at.sort_unstable();
     at.dedup();
@@ -523,7 +570,9 @@ impl Keys {
     }
 }
 
-fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool) {
+/// The level counts, the gathered keys, whether they overflowed, and the order keys of the
+/// least and the greatest finite value.
+fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool, (u64, u64)) {
     let parts = map_parts(data, MAX_PARTS, MIN_PART, |part| {
         // Past a quarter of the part the sample has misled: stop (the caller falls back).
         let mut out = Scan::new(plan, part.len() / 4 + 64);
@@ -532,7 +581,9 @@ fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool) {
     });
     let mut levels = vec![0u64; plan.bounds.len() + 1];
     let mut overflow = false;
-    // Integer sums, and the parts' keys in part order: the same for any thread count.
+    let (mut min_key, mut max_key, mut unknown) = (u64::MAX, 0, false);
+    // Integer sums, min and max, and the parts' keys in part order: the same for any thread
+    // count.
     let (mut narrow, mut wide) = (Vec::new(), Vec::new());
     for p in parts {
         for (a, b) in levels.iter_mut().zip(&p.levels) {
@@ -541,13 +592,34 @@ fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool) {
         narrow.push(p.narrow);
         wide.push(p.wide);
         overflow |= p.overflow;
+        min_key = min_key.min(p.min_key);
+        max_key = max_key.max(p.max_key);
+        unknown |= p.extremes_unknown;
+    }
+    if unknown && !overflow {
+        // An infinity hid the finite extremes from a vector kernel: one more read (rare).
+        (min_key, max_key) = finite_extremes(data);
     }
     let keys = if T::KEY_BITS == 32 {
         Keys::Narrow(narrow)
     } else {
         Keys::Wide(wide)
     };
-    (levels, keys, overflow)
+    (levels, keys, overflow, (min_key, max_key))
+}
+
+/// The order keys of the least and the greatest finite value (`u64::MAX` and 0 if none).
+fn finite_extremes<T: Sample>(data: &[T]) -> (u64, u64) {
+    map_parts(data, MAX_PARTS, MIN_PART, |part| {
+        part.iter()
+            .filter(|x| x.is_finite_value())
+            .fold((u64::MAX, 0), |(lo, hi), x| {
+                let k = x.order_key();
+                (lo.min(k), hi.max(k))
+            })
+    })
+    .into_iter()
+    .fold((u64::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)))
 }
 
 fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
@@ -562,7 +634,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                     Some(codes) => {
                         let t: Vec<i16> = codes.entries.iter().map(|e| e.1).collect();
                         let body = part.len() / 16 * 16;
-                        let (counts, finite, infinite) = avx2::scan_codes_f32(
+                        let (counts, finite, infinite, least, greatest) = avx2::scan_codes_f32(
                             cast(&part[..body]),
                             codes.base,
                             codes.shift,
@@ -570,11 +642,16 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                             out,
                         );
                         add_levels(plan, codes, &counts, finite, infinite, body as u64, out);
+                        out.note_extremes::<T>(least, greatest);
                         if !out.overflow {
                             scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
                         }
                     }
-                    None => avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out),
+                    None => {
+                        let (least, greatest) =
+                            avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out);
+                        out.note_extremes::<T>(least, greatest);
+                    }
                 }
             }
             return;
@@ -622,6 +699,11 @@ fn add_levels<T: Sample>(
 /// The pass, one value at a time (float64, CPUs without AVX2, and the tail of a part).
 fn scan_scalar<T: Sample>(part: &[T], bounds: &[T], gather_mask: u64, out: &mut Scan) {
     for &x in part {
+        if x.is_finite_value() {
+            let key = x.order_key();
+            out.min_key = out.min_key.min(key);
+            out.max_key = out.max_key.max(key);
+        }
         // NaN is never >= a bound: level 0, as in the vector kernel.
         let level = bounds.partition_point(|b| *b <= x);
         out.levels[level] += 1;
@@ -671,8 +753,15 @@ mod avx2 {
     /// `<=` it, a sum of compare masks) goes into a per-lane level histogram; the order keys of
     /// the lanes whose level is a gathered one (a bit test in `gather_mask`) are compressed to
     /// the front of a vector and stored at the end of the key buffer.
+    /// Returns the least and the greatest value other than NaN of the vector body (the tail
+    /// goes to `out` through `scan_scalar`).
     #[target_feature(enable = "avx2,popcnt")]
-    pub unsafe fn scan_f32(part: &[f32], bounds: &[f32], gather_mask: u64, out: &mut Scan) {
+    pub unsafe fn scan_f32(
+        part: &[f32],
+        bounds: &[f32],
+        gather_mask: u64,
+        out: &mut Scan,
+    ) -> (f32, f32) {
         let bv: Vec<__m256> = bounds.iter().map(|&t| _mm256_set1_ps(t)).collect();
         let levels = out.levels.len();
         let mut lane_levels = vec![0u32; 8 * 64];
@@ -687,9 +776,16 @@ mod avx2 {
         keys.reserve(room + 8);
         let mut len = 0usize;
         let body = part.len() / 8 * 8;
+        let (mut least, mut greatest) = (
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
         for block in part[..body].chunks(BLOCK) {
             for c in block.chunks_exact(8) {
                 let x = _mm256_loadu_ps(c.as_ptr());
+                // min/max return the second operand when one is NaN: NaN is skipped.
+                least = _mm256_min_ps(x, least);
+                greatest = _mm256_max_ps(x, greatest);
                 let mut s = _mm256_setzero_si256();
                 for t in &bv {
                     let m = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(x, *t));
@@ -721,7 +817,7 @@ mod avx2 {
                 if len > room {
                     // Past the room the sample has misled: stop (the caller falls back).
                     out.overflow = true;
-                    return;
+                    return (f32::INFINITY, f32::NEG_INFINITY);
                 }
             }
             for (level, count) in out.levels.iter_mut().enumerate().take(levels) {
@@ -735,6 +831,15 @@ mod avx2 {
         keys.set_len(len);
         out.room -= len;
         scan_scalar(&part[body..], bounds, gather_mask, out);
+        (fold_ps(least, f32::min), fold_ps(greatest, f32::max))
+    }
+
+    /// The lanes of `v` folded by `f`.
+    #[target_feature(enable = "avx")]
+    unsafe fn fold_ps(v: __m256, f: fn(f32, f32) -> f32) -> f32 {
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+        lanes.into_iter().reduce(f).unwrap_or(f32::NAN)
     }
 
     /// Values per block of the code kernel: its codes, keys and parities stay in L1.
@@ -746,7 +851,7 @@ mod avx2 {
     /// touching intervals). The gathered keys are compress-stored as in `scan_f32`. Entries
     /// are swept in groups of up to 12 per block so their counters stay in registers. `part`
     /// has a multiple of 16 values. Returns the count per entry (finite values only), the
-    /// finite and the +inf counts.
+    /// finite and the +inf counts, and the least and the greatest value other than NaN.
     #[target_feature(enable = "avx2,popcnt")]
     pub unsafe fn scan_codes_f32(
         part: &[f32],
@@ -754,12 +859,13 @@ mod avx2 {
         shift: u32,
         thresholds: &[i16],
         out: &mut Scan,
-    ) -> (Vec<u64>, u64, u64) {
+    ) -> (Vec<u64>, u64, u64, f32, f32) {
         let mut counts = vec![0u64; thresholds.len()];
         let groups: Vec<Vec<__m256i>> = thresholds
             .chunks(12)
             .map(|c| {
-                // Pad to 4, 8 or 12 with a threshold no code passes.
+                // Pad to 4, 8 or 12 with a threshold no code passes (other widths spilled
+                // their counters to the stack).
                 let width = c.len().div_ceil(4) * 4;
                 (0..width)
                     .map(|i| _mm256_set1_epi16(c.get(i).copied().unwrap_or(i16::MAX)))
@@ -775,6 +881,10 @@ mod avx2 {
         let sign = _mm256_set1_epi32(i32::MIN);
         let zero = _mm256_setzero_ps();
         let (mut finite, mut infinite) = (0u64, 0u64);
+        let (mut least, mut greatest) = (
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
         let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 16];
         let mut parity = [_mm256_setzero_si256(); CODE_BLOCK / 16];
         let mut block_keys = [0u32; CODE_BLOCK];
@@ -812,6 +922,9 @@ mod avx2 {
             for (i, code) in codes[..vectors].iter_mut().enumerate() {
                 let p = block.as_ptr().add(16 * i);
                 let (xa, xb) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+                // min/max return the second operand when one is NaN: NaN is skipped.
+                least = _mm256_min_ps(xb, _mm256_min_ps(xa, least));
+                greatest = _mm256_max_ps(xb, _mm256_max_ps(xa, greatest));
                 let (fa, ka, ca) = half(xa);
                 let (fb, kb, cb) = half(xb);
                 fin_acc = _mm256_sub_epi32(fin_acc, _mm256_add_epi32(fa, fb));
@@ -829,10 +942,11 @@ mod avx2 {
             let mut first = 0;
             for group in &groups {
                 let (codes, parity) = (&codes[..vectors], &mut parity[..vectors]);
+                let start = first == 0;
                 let sums: Vec<u64> = match group.len() {
-                    4 => sweep::<4>(codes, parity, group, first == 0).to_vec(),
-                    8 => sweep::<8>(codes, parity, group, first == 0).to_vec(),
-                    _ => sweep::<12>(codes, parity, group, first == 0).to_vec(),
+                    4 => sweep::<4>(codes, parity, group, start).to_vec(),
+                    8 => sweep::<8>(codes, parity, group, start).to_vec(),
+                    _ => sweep::<12>(codes, parity, group, start).to_vec(),
                 };
                 for (c, s) in counts[first..].iter_mut().zip(sums) {
                     *c += s;
@@ -858,7 +972,7 @@ mod avx2 {
                     len += mask.count_ones() as usize;
                     if len > room {
                         out.overflow = true;
-                        return (counts, finite, infinite);
+                        return (counts, finite, infinite, f32::INFINITY, f32::NEG_INFINITY);
                     }
                     // SAFETY: the first `len` keys are written.
                     out.narrow.set_len(len);
@@ -866,7 +980,13 @@ mod avx2 {
             }
         }
         out.room -= len;
-        (counts, finite, infinite)
+        (
+            counts,
+            finite,
+            infinite,
+            fold_ps(least, f32::min),
+            fold_ps(greatest, f32::max),
+        )
     }
 
     /// Counts the codes `> t` for each of G thresholds over one block and folds the masks into
@@ -902,6 +1022,14 @@ mod avx2 {
     }
 }
 
+/// Where the value at a rank comes from.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Value(f64),
+    /// The index among all gathered keys (in sorted order).
+    Key(usize),
+}
+
 /// Checks every rank against its interval and selects the values.
 fn finish<T: Sample>(
     total: u64,
@@ -909,6 +1037,7 @@ fn finish<T: Sample>(
     plan: Plan<T>,
     levels: &[u64],
     keys: Keys,
+    (min_key, max_key): (u64, u64),
 ) -> Option<OnePassFit<T>> {
     // #{x >= t} for a bound t: the values whose level passes t's first position.
     let bounds = &plan.bounds;
@@ -938,27 +1067,45 @@ fn finish<T: Sample>(
     if offset != keys.len() {
         return None;
     }
-    // Each wanted rank's interval and place (its index among all gathered keys, or the rank
-    // itself in a spike).
-    let place = |rank: u64| -> Option<(usize, usize)> {
-        intervals
-            .iter()
-            .enumerate()
-            .find_map(|(j, (_, at_lo, at_hi, range))| {
-                let below = finite - (at_lo - infinite);
-                (below <= rank && rank < below + (at_lo - at_hi))
-                    .then_some((j, range.start + (rank - below) as usize))
+    if min_key > max_key {
+        return None;
+    }
+    // Each wanted rank's value (the least or the greatest finite value, or a spike's), or its
+    // index among all gathered keys.
+    let place = |rank: u64| -> Option<Place> {
+        if rank == 0 {
+            return Some(Place::Value(T::from_order_key(min_key)));
+        }
+        if rank == finite - 1 {
+            return Some(Place::Value(T::from_order_key(max_key)));
+        }
+        intervals.iter().find_map(|(iv, at_lo, at_hi, range)| {
+            let below = finite - (at_lo - infinite);
+            (below <= rank && rank < below + (at_lo - at_hi)).then(|| {
+                if iv.spike {
+                    Place::Value(T::from_order_key(iv.lo.order_key()))
+                } else {
+                    Place::Key(range.start + (rank - below) as usize)
+                }
             })
+        })
     };
-    let located: Vec<[(usize, usize); 2]> = rank_plan(finite, q)
+    // With gamma = 0 numpy's lerp gives the lower value exactly (`a + (b - a) * 0`, finite
+    // values, `a` never -0.0), so the rank above is not needed (q = 0 needs only the minimum).
+    let located: Vec<[Place; 2]> = rank_plan(finite, q)
         .iter()
-        .map(|&(a, b, _)| Some([place(a)?, place(b)?]))
+        .map(|&(a, b, gamma)| {
+            let first = place(a)?;
+            Some([first, if gamma == 0.0 { first } else { place(b)? }])
+        })
         .collect::<Option<_>>()?;
     let wanted: Vec<usize> = located
         .iter()
         .flatten()
-        .filter(|&&(j, _)| !intervals[j].0.spike)
-        .map(|&(_, i)| i)
+        .filter_map(|p| match p {
+            Place::Key(i) => Some(*i),
+            Place::Value(_) => None,
+        })
         .collect();
     // The buckets of the selection span the intervals, but for the open ends (the intervals
     // of the minimum and the maximum hold few values, and a key past an end is clamped).
@@ -979,13 +1126,18 @@ fn finish<T: Sample>(
         last.hi.order_key()
     }
     .max(lo);
-    let chosen = keys.select(&wanted, lo, hi);
-    let value_of = |(j, i): (usize, usize)| -> f64 {
-        let iv = &intervals[j].0;
-        if iv.spike {
-            T::from_order_key(iv.lo.order_key())
-        } else {
-            T::from_order_key(chosen[wanted.partition_point(|&w| w < i)])
+    let mut sorted = wanted.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let chosen = if sorted.is_empty() {
+        Vec::new()
+    } else {
+        keys.select(&sorted, lo, hi)
+    };
+    let value_of = |p: Place| -> f64 {
+        match p {
+            Place::Value(v) => v,
+            Place::Key(i) => T::from_order_key(chosen[sorted.partition_point(|&w| w < i)]),
         }
     };
     let mut lower = Vec::with_capacity(q.len());
@@ -1007,6 +1159,8 @@ fn finish<T: Sample>(
         lower,
         lowest,
         infinite,
+        least: T::from_order_key(min_key),
+        greatest: T::from_order_key(max_key),
     })
 }
 
@@ -1381,6 +1535,16 @@ mod tests {
                 assert_eq!(vector.levels, scalar.levels, "seed {seed}");
                 vector.narrow.sort_unstable();
                 assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
+                // The kernels' min/max: the finite extremes, unless an infinity hid them.
+                let infinite = data.iter().any(|x| x.is_infinite());
+                assert_eq!(vector.extremes_unknown, infinite, "seed {seed}");
+                if !infinite {
+                    assert_eq!(
+                        (vector.min_key, vector.max_key),
+                        (scalar.min_key, scalar.max_key),
+                        "seed {seed}"
+                    );
+                }
                 ran += 1;
             }
         }
@@ -1437,6 +1601,62 @@ mod tests {
         }
         for name in ["normal", "uniform", "sorted", "reverse sorted"] {
             assert!(taken.contains(&(name, true)), "{name}: {taken:?}");
+        }
+    }
+
+    #[test]
+    fn extremes_from_the_pass_are_numpy_s_q0_and_q1() {
+        // q = 0 and q = 1 come from the pass's min/max, not from an interval: extremes in the
+        // scalar tail and at the first value, infinities (the finite extremes then take one
+        // more read), signed zeros at the minimum, negative data, mostly NaN, two values,
+        // constant data. Each takes the one pass and matches numpy on 1, 2 and 4 threads.
+        let tuning = Tuning {
+            min_len: 0,
+            ..TUNING
+        };
+        let uniform = lcg(N, 21, |u, _| u);
+        let mut tail = uniform.clone();
+        tail[N - 1] = -7.5;
+        tail[N - 2] = 9.25;
+        tail[0] = 8.0;
+        let mut infinities = uniform.clone();
+        for i in (0..N).step_by(1000) {
+            infinities[i] = f64::NEG_INFINITY;
+            infinities[i + 1] = f64::INFINITY;
+        }
+        infinities[N - 1] = f64::INFINITY;
+        let mut zeros = lcg(N, 22, |u, _| u + 1e-3);
+        zeros[5] = -0.0;
+        zeros[N / 2] = 0.0;
+        zeros[N - 1] = -0.0;
+        let cases: Vec<(&str, Vec<f64>)> = vec![
+            ("extremes in the tail and at the start", tail),
+            ("infinities", infinities),
+            ("signed zeros at the minimum", zeros),
+            ("negative", lcg(N, 23, |u, _| -1.0 - u * 1e3)),
+            (
+                "mostly NaN",
+                lcg(N, 24, |u, i| if i % 10 == 0 { u - 0.5 } else { f64::NAN }),
+            ),
+            (
+                "two values",
+                lcg(N, 25, |u, _| if u < 0.25 { -1.0 } else { 2.0 }),
+            ),
+            ("constant", vec![-3.5; N]),
+        ];
+        for (name, data) in cases {
+            let as32: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+            let back: Vec<f64> = as32.iter().map(|&x| x as f64).collect();
+            assert!(
+                check_case(name, &as32, &back, &tuning),
+                "{name}: the one pass"
+            );
+            let fit = fit_with(&as32, &[0.0, 0.5, 1.0], &tuning).expect(name);
+            let finite: Vec<f64> = back.iter().copied().filter(|x| x.is_finite()).collect();
+            let min = finite.iter().copied().fold(f64::INFINITY, f64::min) + 0.0;
+            let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.0;
+            assert_eq!(fit.quantiles[0].to_bits(), min.to_bits(), "{name}: min");
+            assert_eq!(fit.quantiles[2].to_bits(), max.to_bits(), "{name}: max");
         }
     }
 
