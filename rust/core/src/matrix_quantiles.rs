@@ -48,17 +48,26 @@ pub(crate) struct Tuning {
     pub sample_rows: usize,
     /// Values gathered in one pass, in bytes, across all columns.
     pub gather_bytes: usize,
+    /// The fewest values in a part of the rows.
+    pub min_part_values: usize,
+    /// Parts per thread (at most `MAX_PARTS` in all).
+    pub parts_per_thread: usize,
 }
 
 pub(crate) const TUNING: Tuning = Tuning {
     sample_rows: 4096,
     gather_bytes: 16 << 20,
+    min_part_values: 1 << 18,
+    parts_per_thread: 1,
 };
 /// A refined key range is split into 2^SUB_BITS sub-buckets.
 const SUB_BITS: u32 = 8;
-/// Parts per pass (one histogram each) and the fewest values in a part.
+/// Parts per pass (one histogram each): at most `MAX_PARTS`, as each holds `columns x BUCKETS`
+/// counts until the slots are built. One part per thread by default: four per thread (for load
+/// balance on a shared machine) measured 209 vs 204 ms idle and 320 vs 332 ms with one core
+/// busy (1e6 x 100 float32, 2 threads, benches/compare_matrix_builds.py), for 2.6 -> 9.4 MB
+/// peak extra RSS; not worth it.
 const MAX_PARTS: usize = 8;
-const MIN_PART_VALUES: usize = 1 << 18;
 /// Seed of the sample rows.
 const SEED: u64 = 0x0C01_0FF1_7000_0001;
 /// More columns than this take the transposing path: the per-part counters grow with the
@@ -177,11 +186,15 @@ fn blocks(ncols: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |start| (start, LANES.min(ncols - start)))
 }
 
-/// Rows of the matrix split into at most `MAX_PARTS` contiguous parts.
-fn row_parts(nrows: usize, ncols: usize) -> Vec<(usize, usize)> {
-    let threads = rayon::current_num_threads().clamp(1, MAX_PARTS);
-    let min_rows = (MIN_PART_VALUES / ncols).max(1);
-    let size = nrows.div_ceil(threads).max(min_rows).max(1);
+/// Rows of the matrix split into at most `MAX_PARTS` contiguous parts (`parts_per_thread` per
+/// thread) of at least `min_part_values` values (except a shorter last one).
+fn row_parts(nrows: usize, ncols: usize, tuning: &Tuning) -> Vec<(usize, usize)> {
+    let (min_values, per_thread) = (tuning.min_part_values, tuning.parts_per_thread);
+    let parts = rayon::current_num_threads()
+        .saturating_mul(per_thread)
+        .clamp(1, MAX_PARTS);
+    let min_rows = (min_values / ncols).max(1);
+    let size = nrows.div_ceil(parts).max(min_rows).max(1);
     (0..nrows.div_ceil(size))
         .map(|p| (p * size, ((p + 1) * size).min(nrows)))
         .collect()
@@ -924,7 +937,7 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
 ) -> Result<Vec<ColumnQuantiles>> {
     let nrows = data.len() / ncols;
     let maps = make_maps(data, ncols, tuning.sample_rows);
-    let parts = row_parts(nrows, ncols);
+    let parts = row_parts(nrows, ncols, tuning);
     let (histogram, partials) = histogram_pass(data, ncols, &maps, &parts);
     let total = nrows as u64;
     let finite: Vec<u64> = histogram
@@ -1187,7 +1200,16 @@ mod tests {
         }
     }
 
-    fn tunings() -> [(&'static str, Tuning); 3] {
+    /// The test matrices are smaller than one default part, so the other tunings split the rows
+    /// into parts of a few hundred values, four per thread, each with its own counts, sub-bucket
+    /// counts and gathered buffer.
+    const SPLIT: Tuning = Tuning {
+        min_part_values: 500,
+        parts_per_thread: 4,
+        ..TUNING
+    };
+
+    fn tunings() -> [(&'static str, Tuning); 5] {
         [
             ("default", TUNING),
             // One sample row: a map that splits badly, so buckets are refined.
@@ -1195,7 +1217,7 @@ mod tests {
                 "one sample row",
                 Tuning {
                     sample_rows: 1,
-                    ..TUNING
+                    ..SPLIT
                 },
             ),
             // Nothing gathered: every bucket is split until its values are equal or one key.
@@ -1204,9 +1226,69 @@ mod tests {
                 Tuning {
                     sample_rows: 64,
                     gather_bytes: 0,
+                    min_part_values: 700,
+                    ..SPLIT
+                },
+            ),
+            // A budget of 600 values: some slots are gathered at once, the others split first and
+            // gathered by a later pass into per-part buffers sized by their sub-bucket counts.
+            (
+                "small budget",
+                Tuning {
+                    sample_rows: 64,
+                    gather_bytes: 600 * 8,
+                    ..SPLIT
+                },
+            ),
+            // As many parts as the rows allow: parts of one or a few rows.
+            (
+                "many parts",
+                Tuning {
+                    min_part_values: 1,
+                    ..SPLIT
                 },
             ),
         ]
+    }
+
+    #[test]
+    fn parts_cover_the_rows_in_order() {
+        for threads in [1usize, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let tuning = |min_part_values| Tuning {
+                    min_part_values,
+                    ..SPLIT
+                };
+                let cases = [
+                    (1_000_000, 100, TUNING),
+                    (1_000_000, 100, tuning(TUNING.min_part_values)),
+                    (20_011, 12, tuning(500)),
+                    (6_007, 3, tuning(700)),
+                    (17, 12, tuning(1)),
+                    (1, 1, tuning(1)),
+                ];
+                for (nrows, ncols, t) in cases {
+                    let parts = row_parts(nrows, ncols, &t);
+                    assert!(!parts.is_empty() && parts.len() <= MAX_PARTS);
+                    assert_eq!(parts[0].0, 0);
+                    assert_eq!(parts[parts.len() - 1].1, nrows);
+                    assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
+                    assert!(parts.iter().all(|&(a, b)| a < b));
+                }
+                // A large matrix: one part per thread by default, four with SPLIT.
+                assert_eq!(row_parts(1_000_000, 100, &TUNING).len(), threads);
+                let want = (threads * 4).min(MAX_PARTS);
+                assert_eq!(row_parts(1_000_000, 100, &SPLIT).len(), want);
+                // The test tunings do split the test matrices into several parts.
+                assert_eq!(row_parts(20_011, 12, &tuning(500)).len(), want);
+                assert!(row_parts(17, 12, &tuning(1)).len() > threads);
+                assert_eq!(row_parts(20_011, 12, &TUNING).len(), 1);
+            });
+        }
     }
 
     #[test]
