@@ -10,6 +10,8 @@
 //! do not depend on the thread count and rows do not interact, so the result is identical for
 //! any thread count.
 
+use std::cmp::Ordering;
+
 use faer::{Accum, Mat, MatRef, Par};
 
 use crate::cosine::rows_of;
@@ -19,6 +21,14 @@ use crate::simd::{dispatch, norm2, Element};
 
 /// Rows per task: 3 MB of float32 rows at d=384, and an r x 2048 product.
 const ROWS_PER_TASK: usize = 2048;
+
+/// bound <= floor, false when either is NaN.
+fn ruled_out(bound: f64, floor: f64) -> bool {
+    matches!(
+        bound.partial_cmp(&floor),
+        Some(Ordering::Less | Ordering::Equal)
+    )
+}
 
 #[inline(always)]
 fn squared_norms<T: Element>(block: &[T], dim: usize, out: &mut [f64]) {
@@ -110,11 +120,11 @@ where
                 *b += add - sub;
             }
         }
-        // NaN compares false: a row holding NaN or inf may pass
+        // a row holding NaN or inf compares as neither: it may pass
         bound
             .iter()
             .zip(&squared)
-            .map(|(b, s)| !(*b <= -level * s))
+            .map(|(b, s)| !ruled_out(*b, -level * s))
             .collect::<Vec<bool>>()
     });
     Ok(parts.concat())
@@ -135,7 +145,7 @@ mod tests {
                     let p: f64 = (0..dim).map(|i| row[i] * d[i * r + j]).sum();
                     b += if j < plus { p * p } else { -p * p };
                 }
-                !(b <= -level * sq)
+                !ruled_out(b, -level * sq)
             })
             .collect()
     }
