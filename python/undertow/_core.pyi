@@ -28,6 +28,7 @@ __all__ = [
     "fit_numeric_f64",
     "fit_numeric_rows_f32",
     "fit_numeric_rows_f64",
+    "form_bound_pass",
     "hellinger",
     "histogram_counts_f32",
     "histogram_counts_f64",
@@ -137,6 +138,9 @@ def kmeans_fit(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], float, int, bool]: ...
 def row_keys(x: _Matrix, seed: int) -> npt.NDArray[np.uint64]: ...
 def row_norms(x: _Matrix) -> npt.NDArray[np.float64]: ...
+def form_bound_pass(
+    x: _Matrix, directions: npt.NDArray[np.float64], plus: int, t: float, level: float
+) -> npt.NDArray[np.bool_]: ...
 def assigned_distances(
     x: _Matrix, centroids: npt.NDArray[np.float32], assign: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...

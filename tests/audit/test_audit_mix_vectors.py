@@ -125,14 +125,14 @@ def test_full_pass_bound_never_rules_out_a_row_the_exact_margin_keeps(corpus, se
     )
     squared = (x**2).sum(1)
     kept = exact > -mv.BAND * squared
-    may = mv._may_pass(rows, form, squared)
+    may = mv._may_pass(rows, form)
     assert kept.any() and (~kept).any()
     assert not (kept & ~may).any()  # never rules out a kept row
     assert (~may).sum() > 0.5 * (~kept).sum()  # and it does rule rows out
     # NaN rows are left to the exact test (which drops them)
     bad = rows[:3].copy()
     bad[0, 0] = np.nan
-    assert mv._may_pass(bad, form, None)[0]
+    assert mv._may_pass(bad, form)[0]
 
 
 def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
@@ -164,7 +164,7 @@ def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
     monkeypatch.setattr(mv, "_scores", counted_scores)
     fast = audit(stored, ids, seed=3)["encoder_mix_vectors"]
     assert calls["bound"] >= 1 and calls["early"] >= 1
-    monkeypatch.setattr(mv, "_may_pass", lambda part, form, squared: np.ones(len(part), dtype=bool))
+    monkeypatch.setattr(mv, "_may_pass", lambda part, form: np.ones(len(part), dtype=bool))
     monkeypatch.setattr(mv, "EARLY", 10**9)  # no early stage
     plain = audit(stored, ids, seed=3)["encoder_mix_vectors"]
     assert fast.status == plain.status == "fail"
@@ -240,3 +240,94 @@ def test_knn_graph_does_not_depend_on_the_thread_count():
     assert out[0] == out[1]
     x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32)
     np.testing.assert_array_equal(out[0][0], _brute_graph(x, 7)[1])
+
+
+# _core.form_bound_pass: the bound pass over every stored row (one Rust read of each row).
+
+
+def _bound_reference(x, directions, plus, t, level):
+    x = x.astype(np.float64)
+    projected = x @ directions
+    squared = (x**2).sum(1)
+    bound = t * squared + (projected[:, :plus] ** 2).sum(1) - (projected[:, plus:] ** 2).sum(1)
+    return ~(bound <= -level * squared)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_form_bound_pass_equals_a_float64_reference(dtype):
+    from undertow import _core
+
+    rng = np.random.default_rng(5)
+    # 5,000 rows: several of the kernel's 2,048-row tasks, and a short last one
+    x = (rng.standard_normal((5000, 40)) * rng.uniform(0.05, 20, size=(5000, 1))).astype(dtype)
+    directions = rng.standard_normal((40, 9)) * 0.4
+    for plus, t in [(0, 0.3), (4, 0.05), (9, 0.0)]:
+        got = _core.form_bound_pass(x, directions, plus, t, 0.051)
+        want = _bound_reference(x, directions, plus, t, 0.051)
+        assert got.dtype == np.bool_ and got.shape == (5000,)
+        # float32 products may flip a row that sits on the boundary, and only such a row
+        margin = np.abs(
+            t * (x.astype(np.float64) ** 2).sum(1)
+            + ((x.astype(np.float64) @ directions)[:, :plus] ** 2).sum(1)
+            - ((x.astype(np.float64) @ directions)[:, plus:] ** 2).sum(1)
+            + 0.051 * (x.astype(np.float64) ** 2).sum(1)
+        )
+        scale = (x.astype(np.float64) ** 2).sum(1) * (1 + (directions**2).sum())
+        assert (got == want)[margin > 1e-5 * scale].all()
+        assert (got == want).mean() > 0.999
+        assert 0.05 < got.mean() < 0.95 or plus in (0, 9)
+    # no directions: the bound is t |x|^2
+    np.testing.assert_array_equal(
+        _core.form_bound_pass(x, np.zeros((40, 0)), 0, -0.1, 0.05), np.zeros(5000, dtype=bool)
+    )
+
+
+def test_form_bound_pass_nan_rows_pass_and_bad_inputs_are_refused():
+    from undertow import _core
+
+    x = np.ones((4, 3), dtype=np.float32)
+    x[1, 2] = np.nan
+    x[2, 0] = np.inf
+    directions = np.full((3, 1), 2.0)  # subtracts 4 x (sum of the row)^2: every finite row out
+    np.testing.assert_array_equal(_core.form_bound_pass(x, directions, 0, 0.0, 0.05), [0, 1, 1, 0])
+    with pytest.raises(ut.UndertowError, match="vectors"):
+        _core.form_bound_pass(x[:0], directions, 0, 0.0, 0.05)
+    with pytest.raises(ut.UndertowError, match="directions"):
+        _core.form_bound_pass(x, np.full((4, 1), 2.0), 0, 0.0, 0.05)
+    with pytest.raises(ut.UndertowError, match="directions"):
+        _core.form_bound_pass(x, np.array([[np.nan], [0.0], [0.0]]), 0, 0.0, 0.05)
+    with pytest.raises(ut.UndertowError, match="plus"):
+        _core.form_bound_pass(x, directions, 2, 0.0, 0.05)
+    with pytest.raises(ut.UndertowError, match="finite"):
+        _core.form_bound_pass(x, directions, 0, np.nan, 0.05)
+    with pytest.raises(TypeError, match="directions"):  # it would be read transposed
+        _core.form_bound_pass(x, np.asfortranarray(np.ones((3, 2))), 0, 0.0, 0.05)
+    with pytest.raises(TypeError):
+        _core.form_bound_pass(x[0], directions, 0, 0.0, 0.05)  # one row, not a matrix
+
+
+def test_form_bound_pass_does_not_depend_on_the_thread_count():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, sys; from undertow import _core; rng = np.random.default_rng(2); "
+        "x = rng.standard_normal((9000, 64)).astype(np.float32); "
+        "d = rng.standard_normal((64, 12)) * 0.3; "
+        "sys.stdout.write(_core.form_bound_pass(x, d, 5, 0.02, 0.05).astype(np.uint8).tobytes().hex())"
+    )
+    out = []
+    for threads in (1, 2):
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+        out.append(proc.stdout)
+    assert out[0] == out[1] and len(out[0]) == 2 * 9000
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9000, 64)).astype(np.float32)
+    d = rng.standard_normal((64, 12)) * 0.3
+    got = np.frombuffer(bytes.fromhex(out[0]), dtype=np.uint8).astype(bool)
+    assert (got == _bound_reference(x, d, 5, 0.02, 0.05)).mean() > 0.999

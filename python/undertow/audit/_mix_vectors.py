@@ -43,10 +43,10 @@ MIN_MAJORITY = 0.6  # the largest family of clusters must hold this share of the
 MIN_GROUP = 10  # sampled rows a foreign group needs before it is reported
 MIN_ROWS = 200
 GRAPH_K = 10
-REFERENCES = 1000  # sampled rows per side that confirm a row by its nearest neighbours
+REFERENCES = 500  # sampled rows per side that confirm a row by its nearest neighbours
 NEIGHBOURS = 3
 NOISE_MADS = 4.0
-EARLY = 128  # group references a row is first compared with (_confirmed)
+EARLY = 64  # group references a row is first compared with (_confirmed)
 BAND = 0.05  # rows whose margin is above -BAND (of their squared norm) are confirmed
 CHOOSE = 2_000  # sampled rows that choose the bound's directions (_mean_form)
 SLACK = 1e-3  # float32 rounding of the bound of _mean_form, of the squared norm
@@ -100,13 +100,14 @@ def centroid_cosine(x: np.ndarray, group: np.ndarray) -> float:
     return float(inside @ outside / scale) if scale > 0 else 0.0
 
 
-def _basis(x: np.ndarray) -> np.ndarray:
+def _basis(x: np.ndarray, moment: np.ndarray | None = None) -> np.ndarray:
     """The top right singular vectors of `x` (uncentered), d x r: at most RANK, and at most a
-    quarter of the rows, so that a small group's subspace cannot fit its rows one by one."""
+    quarter of the rows, so that a small group's subspace cannot fit its rows one by one.
+    `moment`: x'x when the caller has it."""
     rank = max(1, min(RANK, x.shape[0] // 4, x.shape[1] - 1))
     # eigenvectors of the d x d second moment: the same subspace as an SVD of the rows, and
     # ~100x faster (numpy's SVD of 2,000 x 384 took seconds on a loaded 2-core machine)
-    _, vectors = np.linalg.eigh(x.T @ x)
+    _, vectors = np.linalg.eigh(x.T @ x if moment is None else moment)
     return np.ascontiguousarray(vectors[:, ::-1][:, :rank])
 
 
@@ -121,7 +122,7 @@ def _mean_form(
     fold_bases: list[tuple[np.ndarray, np.ndarray]], sample: np.ndarray
 ) -> tuple[np.ndarray, int, float]:
     """An upper bound of the mean margin of the two folds from few directions: (d x r scaled
-    directions, float32, of which the first p add and the others subtract; the weight t of the
+    directions, of which the first p add and the others subtract; the weight t of the
     squared norm).
 
     mean margin(x) = x'Mx with M = (G0 G0' - R0 R0' + G1 G1' - R1 R1') / 2 = sum_i l_i c_i^2
@@ -156,36 +157,44 @@ def _mean_form(
     # length of x's first p projections minus that of the next j
     scale = np.sqrt(np.abs(values[np.concatenate([positive[:p], negative[:j]])] - t))
     directions = vectors[:, np.concatenate([positive[:p], negative[:j]])] * scale
-    return np.ascontiguousarray(directions, dtype=np.float32), p, t
+    return np.ascontiguousarray(directions, dtype=np.float64), p, t
 
 
-def _may_pass(
-    part: np.ndarray, form: tuple[np.ndarray, int, float], squared: np.ndarray | None
-) -> np.ndarray:
+def _may_pass(part: np.ndarray, form: tuple[np.ndarray, int, float]) -> np.ndarray:
     """Rows of `part` whose mean margin may exceed -BAND x their squared norm: those where the
-    bound of _mean_form does; SLACK (of the squared norm) covers its float32 rounding."""
+    bound of _mean_form does; SLACK (of the squared norm) covers the float32 rounding of the
+    projections. One Rust pass (_core.form_bound_pass) reads the rows once for their norms and
+    projections; rows holding NaN or inf go on to the exact test."""
     directions, p, t = form
-    if squared is None:
-        squared = _core.row_norms(part) ** 2
-    with np.errstate(invalid="ignore", over="ignore"):
-        projected = part @ directions
-        projected *= projected
-        bound = projected[:, :p].sum(axis=1) - projected[:, p:].sum(axis=1) + t * squared
-    return ~(bound <= -(BAND + SLACK) * squared)  # NaN rows go on to the exact test
+    return _core.form_bound_pass(np.ascontiguousarray(part), directions, p, t, BAND + SLACK)
 
 
-def _fit(x: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _fit(
+    x: np.ndarray, group: np.ndarray, total: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The group's and the rest's bases; `total`: x'x, from which the rest's second moment is
+    the total minus the group's (the group is the small side: one short product per refit)."""
     if group.sum() < MIN_GROUP // 2 or (~group).sum() < MIN_GROUP // 2:
         return None
-    return _basis(x[group]), _basis(x[~group])
+    inside = x[group]
+    moment = inside.T @ inside
+    rest = (x.T @ x if total is None else total) - moment
+    return _basis(inside, moment), _basis(x[~group], rest)
 
 
-def _cross_fitted(x: np.ndarray, group: np.ndarray, fold: np.ndarray) -> np.ndarray | None:
+def _fold_totals(x: np.ndarray, fold: np.ndarray) -> list[np.ndarray]:
+    """x'x over the rows outside each fold (the rows each fold's bases are fitted on)."""
+    return [x[fold != f].T @ x[fold != f] for f in (0, 1)]
+
+
+def _cross_fitted(
+    x: np.ndarray, group: np.ndarray, fold: np.ndarray, totals: list[np.ndarray]
+) -> np.ndarray | None:
     """The group test of every sampled row with bases fitted on the other fold (two folds): a
     row never votes for itself, which in-sample refits did (they absorbed 10% false rows)."""
     out = np.empty(len(x), dtype=bool)
     for f in (0, 1):
-        bases = _fit(x[fold != f], group[fold != f])
+        bases = _fit(x[fold != f], group[fold != f], totals[f])
         if bases is None:
             return None
         out[fold == f] = _margin(x[fold == f], bases) > 0
@@ -331,11 +340,9 @@ def _foreign_clusters(
     return candidates, rows_per_family[majority] / len(x), min(to_rest) if to_rest else 1.0, median_pair
 
 
-def encoder_mix_vectors(
-    view: IndexView, limits: dict[str, Any], seed: int, norms: np.ndarray | None = None
-) -> Check:
-    """The check; `norms`: the stored rows' L2 norms when the caller has them (the audit does),
-    else they are computed block by block."""
+def encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> Check:
+    """The check (the pass over every row reads each row once, norms included:
+    _core.form_bound_pass)."""
     name = "encoder_mix_vectors"
     cosine_max = float(limits["encoder_mix_vectors_cosine"])
     n = view.ntotal
@@ -379,13 +386,14 @@ def encoder_mix_vectors(
         )
     group = np.isin(labels, candidates)
     fold = rng.integers(0, 2, size=len(x))
+    totals = _fold_totals(x, fold)
     for _ in range(REFINE):
-        updated = _cross_fitted(x, group, fold)
+        updated = _cross_fitted(x, group, fold, totals)
         if updated is None or np.array_equal(updated, group):
             break
         group = updated
     group = _graph_vote(x, group)
-    bases = [_fit(x[fold != f], group[fold != f]) for f in (0, 1)]
+    bases = [_fit(x[fold != f], group[fold != f], totals[f]) for f in (0, 1)]
     if group.sum() < MIN_GROUP or (~group).sum() < MIN_GROUP or bases[0] is None or bases[1] is None:
         return clear(f"a candidate group dissolved on refinement (below {MIN_GROUP} sampled rows)")
     group_cosine = centroid_cosine(x, group)
@@ -420,10 +428,9 @@ def encoder_mix_vectors(
             part = np.asarray(block[first : first + BLOCK], dtype=np.float32)
             lo = start + first
             where = fold_of_row[lo : lo + len(part)]
-            squared = (norms[lo : lo + len(part)] ** 2) if norms is not None else None
             # the exact test below runs on the rows that may pass it: the sampled rows and the
             # rows the bound of _mean_form does not rule out (about the group's share)
-            rows_in = np.flatnonzero((where >= 0) | _may_pass(part, form, squared))
+            rows_in = np.flatnonzero((where >= 0) | _may_pass(part, form))
             if len(rows_in) == 0:
                 continue
             part, where = part[rows_in], where[rows_in]

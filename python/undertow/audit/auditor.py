@@ -185,7 +185,7 @@ def audit_index(
     )
     norms = np.concatenate([_core.row_norms(block) for _, block in view.chunks()])
     checks["norm_profile"] = norm_profile(view, norms, limits)
-    checks["encoder_mix_vectors"] = encoder_mix_vectors(view, limits, seed, norms)
+    checks["encoder_mix_vectors"] = encoder_mix_vectors(view, limits, seed)
     for check in ivf_checks(view, table, rows, limits):
         checks[check.name] = check
     q, self_rows, source = _queries(queries, view, norms, query_sample, seed, fresh_pair)

@@ -9,6 +9,7 @@ pub mod cosine;
 pub mod count;
 pub mod edges;
 pub mod error;
+pub mod form_bound;
 pub mod histogram;
 pub mod kmeans;
 pub mod knn_graph;

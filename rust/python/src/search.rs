@@ -7,7 +7,7 @@ use numpy::{
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use undertow_core::{kmeans, knn_graph as graph, rows, topk};
+use undertow_core::{form_bound, kmeans, knn_graph as graph, rows, topk};
 
 use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
 
@@ -61,6 +61,37 @@ fn knn_graph<'py>(py: Python<'py>, x: Matrix<'py>, k: usize) -> PyResult<Neighbo
         scores.into_pyarray(py).reshape([n, k])?,
         labels.into_pyarray(py).reshape([n, k])?,
     ))
+}
+
+/// Rows whose bound of a quadratic form (scaled directions, dim x r: the first `plus` add, the
+/// others subtract; plus `t` |x|^2) exceeds `-level` |x|^2; rows holding NaN or inf are true.
+#[pyfunction]
+fn form_bound_pass<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    directions: PyReadonlyArray2<'py, f64>,
+    plus: usize,
+    t: f64,
+    level: f64,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    if directions.shape()[0] != matrix_dim(&x) {
+        return Err(UndertowError::new_err(format!(
+            "directions: have {} rows, the vectors {} dimensions",
+            directions.shape()[0],
+            matrix_dim(&x)
+        )));
+    }
+    // as_slice also accepts a Fortran-ordered array, which would be read transposed
+    if !directions.is_c_contiguous() {
+        return Err(not_contiguous("directions"));
+    }
+    let d = directions
+        .as_slice()
+        .map_err(|_| not_contiguous("directions"))?;
+    let keep = with_matrix!(&x, "vectors", |data, dim| detached(py, || {
+        form_bound::form_bound_pass(data, dim, d, plus, t, level)
+    })?);
+    Ok(keep.into_pyarray(py))
 }
 
 /// The Euclidean norm of every row (NaN or inf for rows holding them).
@@ -161,6 +192,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(exact_topk, m)?)?;
     m.add_function(wrap_pyfunction!(knn_graph, m)?)?;
     m.add_function(wrap_pyfunction!(row_norms, m)?)?;
+    m.add_function(wrap_pyfunction!(form_bound_pass, m)?)?;
     m.add_function(wrap_pyfunction!(assigned_distances, m)?)?;
     Ok(())
 }
