@@ -27,6 +27,7 @@ else is decided here, once, and documented:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,8 @@ def table_columns(
     if not items:
         raise UndertowError(f"{argument}: has no columns")
     names = [name for name, _ in items]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    # Counter, not names.count per name: a 10,000-column table would take 1e8 comparisons.
+    duplicated = sorted(n for n, c in Counter(names).items() if c > 1)
     if duplicated:
         raise UndertowError(f"{argument}: duplicate column names {duplicated}")
     unknown = forced - set(names)

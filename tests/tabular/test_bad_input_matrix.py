@@ -445,3 +445,18 @@ def test_matrix_size():
     names = [c.name for c in CASES]
     assert len(names) == len(set(names)), "case names must be unique"
     assert len(CASES) >= 300
+
+
+def test_duplicate_names_of_a_wide_table_are_all_named_once() -> None:
+    # 5,000 columns, three names repeated ("c7" four times, with its own column): the message names each
+    # repeated name with its count, and no unique one.
+    names = [f"c{i}" for i in range(5_000)]
+    names[10] = names[4_000] = names[4_999] = "c7"
+    names[20] = "c2"
+    names[3_000] = "c1"
+    frame = pd.DataFrame(np.zeros((3, len(names)), dtype=np.float32), columns=names)
+    with pytest.raises(ut.UndertowError, match=r"^table: ") as caught:
+        ut.Reference.fit(frame)
+    message = str(caught.value)
+    assert "'c7' 4 times" in message and "'c2' 2 times" in message and "'c1' 2 times" in message
+    assert "'c0'" not in message and "'c4999'" not in message
