@@ -935,11 +935,10 @@ mod avx2 {
             for group in &groups {
                 let (codes, parity) = (&codes[..vectors], &mut parity[..vectors]);
                 let start = first == 0;
-                let ahead = if start { next } else { std::ptr::null() };
                 let sums: Vec<u64> = match group.len() {
-                    4 => sweep::<4>(codes, parity, group, ahead).to_vec(),
-                    8 => sweep::<8>(codes, parity, group, ahead).to_vec(),
-                    _ => sweep::<12>(codes, parity, group, ahead).to_vec(),
+                    4 => sweep::<4>(codes, parity, group, start, next).to_vec(),
+                    8 => sweep::<8>(codes, parity, group, start, next).to_vec(),
+                    _ => sweep::<12>(codes, parity, group, start, next).to_vec(),
                 };
                 for (c, s) in counts[first..].iter_mut().zip(sums) {
                     *c += s;
@@ -983,18 +982,18 @@ mod avx2 {
     }
 
     /// Counts the codes `> t` for each of G thresholds over one block and folds the masks into
-    /// the parities. The first sweep of a block (`ahead` not null) starts the parities at zero
-    /// and prefetches the line `ahead + 16 i` at vector `i`.
+    /// the parities. The first sweep of a block (`first`) starts the parities at zero and
+    /// prefetches the line at `ahead + 16 i` at vector `i`.
     #[target_feature(enable = "avx2")]
     unsafe fn sweep<const G: usize>(
         codes: &[__m256i],
         parity: &mut [__m256i],
         thresholds: &[__m256i],
+        first: bool,
         ahead: *const f32,
     ) -> [u64; G] {
         let t: [__m256i; G] = std::array::from_fn(|g| thresholds[g]);
         let mut acc = [_mm256_setzero_si256(); G];
-        let first = !ahead.is_null();
         for (i, (c, p)) in codes.iter().zip(parity.iter_mut()).enumerate() {
             if first {
                 _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16 * i) as *const i8);
