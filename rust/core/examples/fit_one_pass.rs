@@ -1,6 +1,9 @@
 //! Times the quantile fit of the expected side, old (radix selection + `bin_counts`) against
 //! the one-pass fit, interleaved in one process:
 //! `cargo run --release -p undertow-core --example fit_one_pass -- 10000000 21`.
+//!
+//! With `--fit-only` it runs only the one-pass fit and its bin counts, for a profiler:
+//! `RAYON_NUM_THREADS=1 perf record -e cpu-clock target/release/examples/fit_one_pass 10000000 40 --fit-only`.
 
 use std::time::Instant;
 
@@ -27,23 +30,58 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .get(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000_000);
-    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(21);
-    let bins = 10;
+/// Normal values (Box-Muller), as the Python benchmark's expected side.
+fn normal_data(n: usize) -> Vec<f32> {
     let mut rng = Rng::new(7, 0);
-    // Normal values (Box-Muller), as the Python benchmark's expected side.
-    let data: Vec<f32> = (0..n)
+    (0..n)
         .map(|_| {
             let (u, v) = (rng.uniform().max(1e-300), rng.uniform());
             ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
         })
-        .collect();
+        .collect()
+}
+
+/// The one-pass fit and the bin counts of its edges.
+fn one_pass(data: &[f32], q: &[f64], bins: usize) -> (Vec<f64>, Vec<u64>) {
+    let fit = linear_quantiles_one_pass(data, q).expect("one pass");
+    let interior = fit.quantiles[1..bins].to_vec();
+    let (counts, _) = fit.bin_counts(&interior).expect("counts");
+    (interior, counts)
+}
+
+fn serial_sum_ms(data: &[f32]) -> f64 {
+    let t = Instant::now();
+    let s: f32 = data.iter().copied().sum();
+    std::hint::black_box(s);
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let fit_only = args.iter().any(|a| a == "--fit-only");
+    let numbers: Vec<usize> = args[1..].iter().filter_map(|s| s.parse().ok()).collect();
+    let n = numbers.first().copied().unwrap_or(10_000_000);
+    let rounds = numbers.get(1).copied().unwrap_or(21).max(1);
+    let bins = 10;
+    let data = normal_data(n);
     let q = linspace_unit(bins);
+    if fit_only {
+        let (mut times, c) = (Vec::new(), cpu_seconds());
+        for _ in 0..rounds {
+            let t = Instant::now();
+            std::hint::black_box(one_pass(&data, &q, bins));
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let cpu = (cpu_seconds() - c) * 1e3 / rounds as f64;
+        times.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "n={n}: one-pass fit + counts min {:.2} ms, median {:.2} ms, CPU {cpu:.1} ms per round; serial f32 sum {:.2} ms",
+            times[0] * 1e3,
+            times[rounds / 2] * 1e3,
+            serial_sum_ms(&data)
+        );
+        return;
+    }
     let (mut old, mut new, mut read) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cpu_old, mut cpu_new) = (0.0, 0.0);
     for _ in 0..rounds {
@@ -55,20 +93,13 @@ fn main() {
         cpu_old += cpu_seconds() - c;
 
         let c = cpu_seconds();
-
         let t = Instant::now();
-        let fit = linear_quantiles_one_pass(&data, &q).expect("one pass");
-        let interior = fit.quantiles[1..bins].to_vec();
-        let (counts_new, _) = fit.bin_counts(&interior).expect("counts");
+        let (interior, counts_new) = one_pass(&data, &q, bins);
         new.push(t.elapsed().as_secs_f64());
         cpu_new += cpu_seconds() - c;
         assert_eq!(interior, edges);
         assert_eq!(counts_new, counts_old);
-
-        let t = Instant::now();
-        let s: f32 = data.iter().copied().sum();
-        std::hint::black_box(s);
-        read.push(t.elapsed().as_secs_f64());
+        read.push(serial_sum_ms(&data) / 1e3);
     }
     let (o, w, r) = (median(old), median(new), median(read));
     println!(

@@ -906,19 +906,11 @@ mod avx2 {
         for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
             let vectors = block.len() / 16;
             let (mut fin_acc, mut inf_acc) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-            // The next block is read while this one is swept: the hardware prefetcher alone
-            // leaves the memory idle during the sweeps.
-            let next = part
-                .as_ptr()
-                .add(((b + 1) * CODE_BLOCK).min(part.len() - 1));
-            let ahead = part
-                .len()
-                .saturating_sub((b + 1) * CODE_BLOCK)
-                .min(CODE_BLOCK)
-                / 16;
-            for i in 0..ahead {
-                _mm_prefetch::<_MM_HINT_T0>(next.add(16 * i) as *const i8);
-            }
+            // The next block is read while this one is swept (the hardware prefetcher alone
+            // leaves the memory idle during the sweeps): one line per vector of the first
+            // sweep, spread over it (all at once, they stalled on the line fill buffers).
+            // A prefetch past the end is only a hint; `wrapping_add` keeps the pointer valid.
+            let next = part.as_ptr().wrapping_add((b + 1) * CODE_BLOCK);
             for (i, code) in codes[..vectors].iter_mut().enumerate() {
                 let p = block.as_ptr().add(16 * i);
                 let (xa, xb) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
@@ -944,9 +936,9 @@ mod avx2 {
                 let (codes, parity) = (&codes[..vectors], &mut parity[..vectors]);
                 let start = first == 0;
                 let sums: Vec<u64> = match group.len() {
-                    4 => sweep::<4>(codes, parity, group, start).to_vec(),
-                    8 => sweep::<8>(codes, parity, group, start).to_vec(),
-                    _ => sweep::<12>(codes, parity, group, start).to_vec(),
+                    4 => sweep::<4>(codes, parity, group, start, next).to_vec(),
+                    8 => sweep::<8>(codes, parity, group, start, next).to_vec(),
+                    _ => sweep::<12>(codes, parity, group, start, next).to_vec(),
                 };
                 for (c, s) in counts[first..].iter_mut().zip(sums) {
                     *c += s;
@@ -990,17 +982,22 @@ mod avx2 {
     }
 
     /// Counts the codes `> t` for each of G thresholds over one block and folds the masks into
-    /// the parities (`first`: the parities start at zero).
+    /// the parities. The first sweep of a block (`first`) starts the parities at zero and
+    /// prefetches the line at `ahead + 16 i` at vector `i`.
     #[target_feature(enable = "avx2")]
     unsafe fn sweep<const G: usize>(
         codes: &[__m256i],
         parity: &mut [__m256i],
         thresholds: &[__m256i],
         first: bool,
+        ahead: *const f32,
     ) -> [u64; G] {
         let t: [__m256i; G] = std::array::from_fn(|g| thresholds[g]);
         let mut acc = [_mm256_setzero_si256(); G];
-        for (c, p) in codes.iter().zip(parity.iter_mut()) {
+        for (i, (c, p)) in codes.iter().zip(parity.iter_mut()).enumerate() {
+            if first {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16 * i) as *const i8);
+            }
             let mut par = if first { _mm256_setzero_si256() } else { *p };
             for g in 0..G {
                 let m = _mm256_cmpgt_epi16(*c, t[g]);
