@@ -105,11 +105,16 @@ NAMES = [str(j) for j in range(X.shape[1])]  # the column names of a numpy table
 FRAMES: dict[str, dict[str, Callable[[np.ndarray], Any]]] = {
     "values": {
         "pandas_series": lambda a: pd.Series(a[::-1].copy()[::-1]),
+        "pandas_series_big_endian": lambda a: pd.Series(a.astype(">f8")),
+        "pandas_series_float16": lambda a: pd.Series(a.astype(np.float16)),
         "polars_series": pl.Series,
     },
     "table": {
         "pandas_frame": lambda a: pd.DataFrame(np.asfortranarray(a), columns=NAMES),
         "pandas_frame_f4": lambda a: pd.DataFrame(a.astype(np.float32), columns=NAMES),
+        "pandas_frame_big_endian": lambda a: pd.DataFrame(a.astype(">f8"), columns=NAMES),
+        "pandas_frame_big_endian_int": lambda a: pd.DataFrame((4 * a).astype(">i4"), columns=NAMES),
+        "dict_big_endian": lambda a: {n: a[:, j].astype(">f8") for j, n in enumerate(NAMES)},
         "polars_frame": lambda a: pl.DataFrame(np.asfortranarray(a), schema=NAMES),
     },
     "vectors": {
@@ -123,9 +128,9 @@ def _baseline_of(layout: str, a: np.ndarray) -> np.ndarray:
     """The C-ordered float input with the same values as the variant, in the dtype the facade
     converts it to: float32 for the float32 variants and for float16 values (1-D), float64
     otherwise (integers, float16 vectors)."""
-    if layout.startswith("int"):
+    if layout.startswith("int") or layout.endswith("_int"):
         return 4 * a
-    if layout.endswith("f4") or (layout == "float16" and a.ndim == 1):
+    if layout.endswith("f4") or ("float16" in layout and a.ndim == 1):
         return a.astype(np.float32)
     return a.copy()
 
