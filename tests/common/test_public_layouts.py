@@ -399,3 +399,39 @@ def test_ids_in_any_layout_give_the_same_answer(call: str, layout: str) -> None:
     ids = ID_LAYOUTS[layout](IDS)
     assert np.array_equal(np.asarray(ids), IDS)
     np.testing.assert_equal(_untimed(ID_CALLS[call](ids)), _untimed(ID_CALLS[call](IDS)))
+
+
+# ---------------------------------------------------------------------------------------------
+# masked arrays: numpy's own conversions drop the mask, which would count the masked values
+
+
+def _masked(a: np.ndarray) -> np.ma.MaskedArray:
+    return np.ma.masked_array(a, mask=a > 3)
+
+
+MASKED_CALLS: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "psi": (lambda m: ut.psi(Y[:, 1], m[:, 1]), "actual"),
+    "ks": (lambda m: ut.ks(m[:, 1], Y[:, 1]), "expected"),
+    "Reference.fit.array": (lambda m: ut.Reference.fit(m).to_bytes(), "table"),
+    "Reference.fit.dict": (
+        lambda m: ut.Reference.fit({"a": m[:, 0], "b": m[:, 1]}).to_bytes(),
+        "table column 'a'",
+    ),
+    "mmd": (lambda m: ut.mmd(Y, m, permutations=10), "y"),
+    "exact_search": (lambda m: ut.exact_search(m, Y[:3], k=2), "vectors"),
+}
+
+
+@pytest.mark.parametrize("call", sorted(MASKED_CALLS))
+def test_masked_values_are_refused_naming_the_argument(call: str) -> None:
+    function, argument = MASKED_CALLS[call]
+    masked = _masked(X)
+    assert masked.mask.any()
+    with pytest.raises(TypeError, match=rf"^{argument}: a masked array with \d+ masked values"):
+        function(masked)
+
+
+@pytest.mark.parametrize("call", sorted(MASKED_CALLS))
+def test_a_masked_array_with_nothing_masked_is_its_data(call: str) -> None:
+    function, _ = MASKED_CALLS[call]
+    np.testing.assert_equal(_plain(function(np.ma.masked_array(X, mask=False))), _plain(function(X)))
