@@ -81,6 +81,13 @@ def _values(series: Any, name: str, argument: str) -> Any:
     return series.to_polars()
 
 
+def type_name(value: Any) -> str:
+    """The type of `value` with its library: "pandas.DataFrame", not a bare "DataFrame"."""
+    kind = type(value)
+    library = kind.__module__.partition(".")[0]
+    return kind.__qualname__ if library == "builtins" else f"{library}.{kind.__qualname__}"
+
+
 def to_polars(table: Any, argument: str) -> pl.DataFrame | None:
     """A whole eager dataframe of any library as polars (dates kept), None when `table` is none
     (the audit's docs table: it reads timestamps, so it takes the frame, not the items)."""
@@ -90,7 +97,19 @@ def to_polars(table: Any, argument: str) -> pl.DataFrame | None:
         return None
     except nw.exceptions.DuplicateError as error:
         raise UndertowError(f"{argument}: {error}") from None
+    if any(dtype == nw.Unknown for dtype in frame.schema.values()):
+        return pl.DataFrame([_polars_column(frame.get_column(name), str(name)) for name in frame.columns])
     return frame.to_polars()
+
+
+def _polars_column(series: Any, name: str) -> pl.Series:
+    """One column as polars; a big-endian numpy column (an Unknown dtype to narwhals, refused by
+    Arrow) is swapped to native order first (one copy)."""
+    if series.dtype == nw.Unknown:
+        values = series.to_numpy()
+        if values.dtype.kind in "fiu" and not values.dtype.isnative:
+            return pl.Series(name, values.astype(values.dtype.newbyteorder("=")))
+    return series.to_polars().alias(name)
 
 
 def series_values(value: Any, argument: str) -> Any:

@@ -435,3 +435,29 @@ def test_masked_values_are_refused_naming_the_argument(call: str) -> None:
 def test_a_masked_array_with_nothing_masked_is_its_data(call: str) -> None:
     function, _ = MASKED_CALLS[call]
     np.testing.assert_equal(_plain(function(np.ma.masked_array(X, mask=False))), _plain(function(X)))
+
+
+def test_audit_docs_as_pandas_with_big_endian_columns() -> None:
+    # a whole pandas frame goes to polars through Arrow, which refuses byte-swapped arrays
+    index, docs = _index()
+    want = _plain(ut.audit_index(index, docs, k=3))
+    hostile = docs.to_pandas()
+    hostile["id"] = hostile["id"].to_numpy().astype(">i8")
+    hostile["score"] = np.arange(len(hostile), dtype=">f4")  # a column the audit does not read
+    assert _plain(ut.audit_index(index, hostile, k=3)) == want
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda frame: ut.cohort_balance(frame, "arm", ["c"]),
+        lambda frame: ut.drift_over(frame, ut.Reference.fit({"c": Y[:, 0]}), "t"),
+    ],
+    ids=["cohort_balance", "drift_over"],
+)
+def test_polars_only_functions_name_the_pandas_frame_they_refuse(call: Callable[[Any], Any]) -> None:
+    frame = pd.DataFrame({"arm": np.arange(48) % 2, "t": np.zeros(48), "c": X[:, 0]})
+    with pytest.raises(
+        TypeError, match=r"^frame: expected a polars DataFrame .*got pandas\.DataFrame \(pandas: pl"
+    ):
+        call(frame)
