@@ -28,6 +28,8 @@ import pytest
 import undertow as ut
 
 ROOT = Path(__file__).parents[2]
+# np.matrix is one of the layouts users still hold
+pytestmark = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 
 
 def _values(rows: int, dim: int, seed: int, shift: float = 0.0) -> np.ndarray:
@@ -117,11 +119,14 @@ FRAMES: dict[str, dict[str, Callable[[np.ndarray], Any]]] = {
         "pandas_frame_big_endian": lambda a: pd.DataFrame(a.astype(">f8"), columns=NAMES),
         "pandas_frame_big_endian_int": lambda a: pd.DataFrame((4 * a).astype(">i4"), columns=NAMES),
         "dict_big_endian": lambda a: {n: a[:, j].astype(">f8") for j, n in enumerate(NAMES)},
+        "np_matrix": np.asmatrix,
         "polars_frame": lambda a: pl.DataFrame(np.asfortranarray(a), schema=NAMES),
     },
     "vectors": {
         "polars_array": lambda a: pl.Series("v", np.asfortranarray(a)),
         "polars_list": lambda a: pl.Series("v", a.tolist()),
+        "np_matrix": lambda a: np.asmatrix(np.asfortranarray(a)),
+        "list_of_rows": lambda a: a.tolist(),
     },
 }
 
