@@ -466,3 +466,39 @@ def test_polars_only_functions_name_the_pandas_frame_they_refuse(call: Callable[
         TypeError, match=r"^frame: expected a polars DataFrame .*got pandas\.DataFrame \(pandas: pl"
     ):
         call(frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# scanned sources: Arrow vector columns are viewed without a copy, so their buffers are the
+# user's too (a child at an odd address, a slice with an offset)
+
+
+def _arrow_vectors(kind: str) -> Any:
+    import pyarrow as pa
+
+    n, d = X.shape
+    if kind == "misaligned":
+        buffer = pa.py_buffer(b"\0" + X.astype(np.float32).tobytes()).slice(1)
+        child = pa.Array.from_buffers(pa.float32(), n * d, [None, buffer])
+        assert not child.to_numpy(zero_copy_only=True).flags.aligned
+        return pa.FixedSizeListArray.from_arrays(child, d)
+    if kind == "sliced":  # the rows after 5 padding rows: the child starts at offset 5 * d
+        padded = np.vstack([np.zeros((5, d)), X]).astype(np.float32)
+        return pa.FixedSizeListArray.from_arrays(pa.array(padded.ravel()), d).slice(5)
+    return pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), d)
+
+
+@functools.cache
+def _scanned(kind: str) -> Any:
+    import pyarrow as pa
+
+    table = pa.table({"v": _arrow_vectors(kind), "id": pa.array(np.arange(len(X)))})
+    coverage = ut.eval_coverage(Y, ut.scan(table), column="v", id_column="id", clusters=3)
+    drift = ut.EmbeddingDrift.fit(Y, components=3, sample=30, permutations=20)
+    pca = ut.scan(table).pca("v", components=3)
+    return _plain(coverage), _plain(ut.scan(table).embedding(drift, "v")), pca.components, pca.mean
+
+
+@pytest.mark.parametrize("kind", ["misaligned", "sliced"])
+def test_scanned_arrow_vectors_in_any_buffer(kind: str) -> None:
+    np.testing.assert_equal(_scanned(kind), _scanned("plain"))
