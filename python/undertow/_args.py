@@ -159,4 +159,5 @@ def check_int64_ids(value: Any, argument: str, length: int | None = None, noun: 
         raise UndertowError(f"{argument}: needs {length} {noun}s (one per query), got {len(array)}")
     if array.dtype == np.uint64 and array.size and int(array.max()) > np.iinfo(np.int64).max:
         raise UndertowError(f"{argument}: {noun} {int(array.max())} does not fit int64 (faiss ids are int64)")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    # aligned too: ascontiguousarray keeps a buffer at an odd offset, which Rust cannot read
+    return np.require(array, dtype=np.int64, requirements=["C_CONTIGUOUS", "ALIGNED"])

@@ -9,6 +9,12 @@ FORMAT_VERSION: int
 
 class UndertowError(ValueError): ...
 
+# every 2-D (rows x columns, C-ordered) parameter is annotated with one of these (the layout
+# test in tests/common/test_binding_layout.py finds them by these names)
+_Matrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+_Matrix32: TypeAlias = npt.NDArray[np.float32]
+_Matrix64: TypeAlias = npt.NDArray[np.float64]
+
 __all__ = [
     "FORMAT_VERSION",
     "Covariance",
@@ -62,7 +68,7 @@ def fit_numeric_f64(
 ) -> ReferenceColumn: ...
 def fit_numeric_rows_f32(
     names: list[str],
-    x: npt.NDArray[np.float32],
+    x: _Matrix32,
     bins: int,
     binning: str,
     edges: list[float] | None,
@@ -70,7 +76,7 @@ def fit_numeric_rows_f32(
 ) -> list[ReferenceColumn]: ...
 def fit_numeric_rows_f64(
     names: list[str],
-    x: npt.NDArray[np.float64],
+    x: _Matrix64,
     bins: int,
     binning: str,
     edges: list[float] | None,
@@ -105,8 +111,8 @@ class PsiAccumulator:
     def __new__(cls, reference: PsiReference) -> PsiAccumulator: ...
     def update_f32(self, column: int, x: npt.NDArray[np.float32]) -> None: ...
     def update_f64(self, column: int, x: npt.NDArray[np.float64]) -> None: ...
-    def update_rows_f32(self, columns: list[int], x: npt.NDArray[np.float32]) -> None: ...
-    def update_rows_f64(self, columns: list[int], x: npt.NDArray[np.float64]) -> None: ...
+    def update_rows_f32(self, columns: list[int], x: _Matrix32) -> None: ...
+    def update_rows_f64(self, columns: list[int], x: _Matrix64) -> None: ...
     def update_counts(self, column: int, counts: list[int], missing: int) -> None: ...
     def update_counts_sparse(
         self, column: int, indices: npt.NDArray[np.uint64], counts: npt.NDArray[np.uint64], missing: int
@@ -121,8 +127,6 @@ class PsiAccumulator:
     @staticmethod
     def from_bytes(data: bytes) -> PsiAccumulator: ...
 
-_Matrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
-
 def cosine_pass(
     x: _Matrix, direction: list[float] | None, norm_tolerance: float, argument: str
 ) -> dict[str, Any]: ...
@@ -134,15 +138,15 @@ def nearest(
     stored: _Matrix, queries: _Matrix, metric: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
 def kmeans_fit(
-    x: _Matrix, k: int, max_iter: int, seed: int, init: npt.NDArray[np.float64] | None = None
+    x: _Matrix, k: int, max_iter: int, seed: int, init: _Matrix64 | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.float64], float, int, bool]: ...
 def row_keys(x: _Matrix, seed: int) -> npt.NDArray[np.uint64]: ...
 def row_norms(x: _Matrix) -> npt.NDArray[np.float64]: ...
 def form_bound_pass(
-    x: _Matrix, directions: npt.NDArray[np.float64], plus: int, t: float, level: float
+    x: _Matrix, directions: _Matrix64, plus: int, t: float, level: float
 ) -> npt.NDArray[np.bool_]: ...
 def assigned_distances(
-    x: _Matrix, centroids: npt.NDArray[np.float32], assign: npt.NDArray[np.int64]
+    x: _Matrix, centroids: _Matrix32, assign: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.float64]: ...
 def quantiles_f64(x: npt.NDArray[np.float64], q: list[float]) -> npt.NDArray[np.float64]: ...
 def median_bandwidth(x: _Matrix, y: _Matrix, seed: int) -> float: ...

@@ -6,7 +6,9 @@ Out come the (name, values) items `_inputs.table_columns` already handles:
 * numeric columns: a numpy array from narwhals' ``to_numpy()``. Zero-copy when the source holds
   one contiguous buffer without missing values (numpy-backed pandas, one-chunk Arrow, polars);
   otherwise one copy, in which missing values (pd.NA, Arrow/polars nulls, NaN) become NaN and
-  ``nan_policy`` governs them, as for polars input. Float32 columns stay float32.
+  ``nan_policy`` governs them, as for polars input. Float32 columns stay float32. Big-endian
+  numpy columns (pandas keeps them; narwhals calls their dtype Unknown) are numeric too: their
+  values go on to `_inputs`, which swaps them to native order (one copy).
 * everything else (strings, categoricals, booleans, nullable booleans): a polars Series
   (narwhals ``to_polars()``: one copy unless the source is polars), which the categorical path
   counts; pandas Categorical becomes a polars Categorical (binned by label, not by code).
@@ -68,13 +70,22 @@ def _values(series: Any, name: str, argument: str) -> Any:
     dtype = series.dtype
     if dtype.is_temporal():
         raise TypeError(_temporal_message(name, dtype, argument))
-    if dtype.is_numeric():
+    # Unknown: narwhals names no big-endian numpy dtype (pandas keeps them); to_polars would
+    # fail in Arrow ("Byte-swapped arrays not supported"), the numpy values do not
+    if dtype.is_numeric() or dtype == nw.Unknown:
         values = series.to_numpy()
         if values.dtype.kind in "fiu":
             if dtype == nw.Float32 and values.dtype != np.float32:
                 values = values.astype(np.float32)  # exact: NaN for the nulls, as polars gives
             return values
     return series.to_polars()
+
+
+def type_name(value: Any) -> str:
+    """The type of `value` with its library: "pandas.DataFrame", not a bare "DataFrame"."""
+    kind = type(value)
+    library = kind.__module__.partition(".")[0]
+    return kind.__qualname__ if library == "builtins" else f"{library}.{kind.__qualname__}"
 
 
 def to_polars(table: Any, argument: str) -> pl.DataFrame | None:
@@ -86,7 +97,19 @@ def to_polars(table: Any, argument: str) -> pl.DataFrame | None:
         return None
     except nw.exceptions.DuplicateError as error:
         raise UndertowError(f"{argument}: {error}") from None
+    if any(dtype == nw.Unknown for dtype in frame.schema.values()):
+        return pl.DataFrame([_polars_column(frame.get_column(name), str(name)) for name in frame.columns])
     return frame.to_polars()
+
+
+def _polars_column(series: Any, name: str) -> pl.Series:
+    """One column as polars; a big-endian numpy column (an Unknown dtype to narwhals, refused by
+    Arrow) is swapped to native order first (one copy)."""
+    if series.dtype == nw.Unknown:
+        values = series.to_numpy()
+        if values.dtype.kind in "fiu" and not values.dtype.isnative:
+            return pl.Series(name, values.astype(values.dtype.newbyteorder("=")))
+    return series.to_polars().alias(name)
 
 
 def series_values(value: Any, argument: str) -> Any:

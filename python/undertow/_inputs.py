@@ -22,7 +22,8 @@ else is decided here, once, and documented:
 * dataframes of any library (pandas, pyarrow, polars) and pandas/pyarrow series: through
   narwhals in ``_frames.py`` (zero-copy numeric columns where the source allows).
 * bool, complex, string, object and datetime arrays are refused with a TypeError naming the
-  argument.
+  argument, and so are masked arrays with masked values (every conversion would drop the mask
+  and count them); a masked array hiding nothing is its data.
 """
 
 from __future__ import annotations
@@ -51,7 +52,19 @@ def is_polars_frame(value: Any) -> bool:
     return pl is not None and isinstance(value, pl.DataFrame)
 
 
+def _refuse_masked(value: Any, argument: str) -> None:
+    """numpy's conversions (np.asarray, astype, the buffer Rust reads) drop a mask, so the
+    masked values would be counted as data: refused; a mask hiding nothing is no mask."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise TypeError(
+            f"{argument}: a masked array with {int(np.ma.count_masked(value))} masked values; "
+            "drop them (x.compressed() for values, x[~x.mask.any(axis=1)] for rows) or fill them "
+            "(x.filled(np.nan), which nan_policy then governs)"
+        )
+
+
 def _refuse_dtype(array: np.ndarray, argument: str) -> None:
+    _refuse_masked(array, argument)
     kind = array.dtype.kind
     if kind in "fiu":
         return
@@ -102,6 +115,7 @@ def as_float_array(value: Any, argument: str, ndim: int = 1, allow_empty: bool =
 
 
 def _asarray(value: Any, argument: str) -> np.ndarray:
+    _refuse_masked(value, argument)
     try:
         return np.asarray(value)
     except (ValueError, TypeError):  # numpy refuses ragged nested lists
@@ -183,6 +197,7 @@ def table_columns(
 
 
 def _to_series(name: str, values: Any, argument: str) -> Any:
+    _refuse_masked(values, f"{argument} column {name!r}")  # one rule for masks (polars reads them as nulls)
     array = values if isinstance(values, np.ndarray) else _asarray(values, f"{argument} column {name!r}")
     if array.dtype.kind in "cMmV":
         _refuse_dtype(array, f"{argument} column {name!r}")

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from undertow._core import UndertowError
+from undertow._frames import type_name
 from undertow.embedding.drift import EmbeddingDrift
 from undertow.tabular.reference import Reference
 
@@ -175,7 +176,10 @@ def drift_over(
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"frame: expected a polars DataFrame or LazyFrame, got {type(frame).__name__}")
+        raise TypeError(
+            f"frame: expected a polars DataFrame or LazyFrame, got {type_name(frame)}"
+            " (pandas: pl.from_pandas(frame); pyarrow: pl.from_arrow(table))"
+        )
     if isinstance(min_rows, bool) or not isinstance(min_rows, int) or min_rows < 1:
         raise UndertowError(f"min_rows: must be a positive integer, got {min_rows!r}")
     if time_column not in frame.columns:

@@ -11,6 +11,7 @@ import polars as pl
 
 from undertow._args import check_count, check_real, check_seed
 from undertow._core import UndertowError
+from undertow._frames import type_name
 from undertow._inputs import as_matrix
 from undertow.cohorts.report import BalanceReport, CovariateBalance, SrmResult
 from undertow.cohorts.stats import chi2_goodness_of_fit, chi2_homogeneity, holm
@@ -52,7 +53,8 @@ def _collect(frame: Any, arm: str, covariates: list[str], vectors: list[str]) ->
         _check_columns(frame.columns, arm, covariates, vectors)
         return frame.select(columns)
     raise TypeError(
-        f"frame: expected a polars DataFrame or LazyFrame or a ut.scan source, got {type(frame).__name__}"
+        f"frame: expected a polars DataFrame or LazyFrame or a ut.scan source, got {type_name(frame)}"
+        " (pandas: pl.from_pandas(frame); pyarrow: pl.from_arrow(table))"
     )
 
 

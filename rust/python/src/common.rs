@@ -2,7 +2,8 @@
 //! that runs a kernel outside the GIL (and answers Ctrl-C), and the strict array views
 //! (C-contiguous float32/float64; the Python facade converts anything else once).
 
-use numpy::{PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::ndarray::Dimension;
+use numpy::{Element, PyReadonlyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -111,16 +112,12 @@ macro_rules! with_matrix {
         match $m {
             $crate::common::Matrix::F32(a) => {
                 let $dim = a.shape()[1];
-                let $data = a
-                    .as_slice()
-                    .map_err(|_| $crate::common::not_contiguous($arg))?;
+                let $data = $crate::common::c_slice(a, $arg)?;
                 $body
             }
             $crate::common::Matrix::F64(a) => {
                 let $dim = a.shape()[1];
-                let $data = a
-                    .as_slice()
-                    .map_err(|_| $crate::common::not_contiguous($arg))?;
+                let $data = $crate::common::c_slice(a, $arg)?;
                 $body
             }
         }
@@ -145,10 +142,24 @@ macro_rules! with_pair {
     (@arm $a:ident, $b:ident, $names:expr, |$xs:ident, $ys:ident, $dim:ident| $body:expr) => {{
         $crate::common::same_dims($a.shape()[1], $b.shape()[1])?;
         let $dim = $a.shape()[1];
-        let $xs = $a.as_slice().map_err(|_| $crate::common::not_contiguous($names.0))?;
-        let $ys = $b.as_slice().map_err(|_| $crate::common::not_contiguous($names.1))?;
+        let $xs = $crate::common::c_slice($a, $names.0)?;
+        let $ys = $crate::common::c_slice($b, $names.1)?;
         $body
     }};
+}
+
+/// The data of a C-ordered, aligned array as a flat row-major slice. `as_slice` alone also
+/// accepts a Fortran-ordered array, whose buffer the kernels would read transposed: a silent
+/// wrong answer. Every array of two or more dimensions is taken through here. (A 1-row or
+/// 1-column matrix is both C- and F-contiguous and passes.)
+pub fn c_slice<'a, T: Element, D: Dimension>(
+    array: &'a PyReadonlyArray<'_, T, D>,
+    argument: &str,
+) -> PyResult<&'a [T]> {
+    if !array.is_c_contiguous() {
+        return Err(not_contiguous(argument));
+    }
+    array.as_slice().map_err(|_| not_contiguous(argument))
 }
 
 pub fn not_contiguous(argument: &str) -> PyErr {

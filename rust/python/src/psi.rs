@@ -2,14 +2,13 @@
 //! a C-ordered matrix) and its mergeable accumulator.
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::sync::Arc;
 use undertow_core::edges::Binning;
 use undertow_core::state::{self, ColumnKind, NanPolicy};
 
-use crate::common::{contiguous, detached, to_py, UndertowError};
+use crate::common::{c_slice, contiguous, detached, to_py, UndertowError};
 
 fn parse_binning(binning: &str, edges: Option<Vec<f64>>) -> PyResult<Binning> {
     match (binning, edges) {
@@ -47,9 +46,7 @@ macro_rules! typed_entry_points {
                     names.len()
                 )));
             }
-            let data = x
-                .as_slice()
-                .map_err(|_| PyTypeError::new_err("table: expected a C-contiguous matrix"))?;
+            let data = c_slice(&x, "table")?;
             let binning = parse_binning(binning, edges)?;
             let policy = parse_policy(nan_policy)?;
             let columns = detached(py, || {
@@ -273,9 +270,7 @@ fn update_rows<T: numpy::Element + undertow_core::sample::Sample>(
             columns.len()
         )));
     }
-    let data = x
-        .as_slice()
-        .map_err(|_| PyTypeError::new_err("actual: expected a C-contiguous matrix"))?;
+    let data = c_slice(&x, "actual")?;
     detached(py, || inner.update_numeric_rows(&columns, data))
 }
 

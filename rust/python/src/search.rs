@@ -9,7 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use undertow_core::{form_bound, kmeans, knn_graph as graph, rows, topk};
 
-use crate::common::{detached, matrix_dim, not_contiguous, to_py, Matrix, UndertowError};
+use crate::common::{c_slice, detached, matrix_dim, to_py, Matrix, UndertowError};
 
 type Neighbours<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
 type Nearest<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<i64>>);
@@ -81,13 +81,7 @@ fn form_bound_pass<'py>(
             matrix_dim(&x)
         )));
     }
-    // as_slice also accepts a Fortran-ordered array, which would be read transposed
-    if !directions.is_c_contiguous() {
-        return Err(not_contiguous("directions"));
-    }
-    let d = directions
-        .as_slice()
-        .map_err(|_| not_contiguous("directions"))?;
+    let d = c_slice(&directions, "directions")?;
     let keep = with_matrix!(&x, "vectors", |data, dim| detached(py, || {
         form_bound::form_bound_pass(data, dim, d, plus, t, level)
     })?);
@@ -112,9 +106,7 @@ fn assigned_distances<'py>(
     centroids: PyReadonlyArray2<'py, f32>,
     assign: PyReadonlyArray1<'py, i64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let c = centroids
-        .as_slice()
-        .map_err(|_| not_contiguous("centroids"))?;
+    let c = c_slice(&centroids, "centroids")?;
     let a = assign
         .as_slice()
         .map_err(|_| PyTypeError::new_err("assign: expected a contiguous int64 array"))?;
@@ -169,7 +161,7 @@ fn kmeans_fit<'py>(
     init: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<KMeansFit<'py>> {
     let init = match &init {
-        Some(c) => Some(c.as_slice().map_err(|_| not_contiguous("init"))?),
+        Some(c) => Some(c_slice(c, "init")?),
         None => None,
     };
     let dim = matrix_dim(&x);
