@@ -2,6 +2,11 @@
 tests/data/sentences.npz). The metadata says minilm for every row; 5% of the rows hold the m2v
 vectors of the same texts (m2v is shipped for the python-docs rows)."""
 
+import json
+import os
+import subprocess
+import sys
+
 import faiss
 import numpy as np
 import polars as pl
@@ -218,17 +223,9 @@ def test_knn_graph_short_and_bad_inputs():
         _core.knn_graph(x, 1)
 
 
-def test_knn_graph_does_not_depend_on_the_thread_count():
-    import json
-    import os
-    import subprocess
-    import sys
-
-    script = (
-        "import numpy as np, json; from undertow import _core; "
-        "x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32); "
-        "s, r = _core.knn_graph(x, 7); print(json.dumps([r.tolist(), s.tolist()]))"
-    )
+def _outputs_on_threads(script: str) -> list[str]:
+    """The standard output of `script` run in a fresh interpreter with RAYON_NUM_THREADS 1 and 2
+    (a subprocess each: the thread count is fixed when the pool starts)."""
     out = []
     for threads in (1, 2):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
@@ -236,10 +233,21 @@ def test_knn_graph_does_not_depend_on_the_thread_count():
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
         )
         assert proc.returncode == 0, proc.stderr
-        out.append(json.loads(proc.stdout))
-    assert out[0] == out[1]
+        out.append(proc.stdout)
+    return out
+
+
+def test_knn_graph_does_not_depend_on_the_thread_count():
+    # 3,000 rows: several 256-row blocks, each scored against the later rows in 512-row slices
+    script = (
+        "import numpy as np, json; from undertow import _core; "
+        "x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32); "
+        "s, r = _core.knn_graph(x, 7); print(json.dumps([r.tolist(), s.tolist()]))"
+    )
+    one, two = (json.loads(text) for text in _outputs_on_threads(script))
+    assert one == two
     x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32)
-    np.testing.assert_array_equal(out[0][0], _brute_graph(x, 7)[1])
+    np.testing.assert_array_equal(one[0], _brute_graph(x, 7)[1])
 
 
 # _core.form_bound_pass: the bound pass over every stored row (one Rust read of each row).
@@ -307,24 +315,13 @@ def test_form_bound_pass_nan_rows_pass_and_bad_inputs_are_refused():
 
 
 def test_form_bound_pass_does_not_depend_on_the_thread_count():
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import numpy as np, sys; from undertow import _core; rng = np.random.default_rng(2); "
         "x = rng.standard_normal((9000, 64)).astype(np.float32); "
         "d = rng.standard_normal((64, 12)) * 0.3; "
         "sys.stdout.write(_core.form_bound_pass(x, d, 5, 0.02, 0.05).astype(np.uint8).tobytes().hex())"
     )
-    out = []
-    for threads in (1, 2):
-        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-        proc = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert proc.returncode == 0, proc.stderr
-        out.append(proc.stdout)
+    out = _outputs_on_threads(script)
     assert out[0] == out[1] and len(out[0]) == 2 * 9000
     rng = np.random.default_rng(2)
     x = rng.standard_normal((9000, 64)).astype(np.float32)
