@@ -140,6 +140,41 @@ def test_full_pass_bound_never_rules_out_a_row_the_exact_margin_keeps(corpus, se
     assert mv._may_pass(bad, form)[0]
 
 
+def test_the_check_runs_numpy_blas_on_one_thread(corpus, monkeypatch):
+    """OpenBLAS's own threads beside Rayon's made the check 2-3x slower under load: inside it
+    numpy's BLAS has one thread, and the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from undertow.audit import _mix_vectors as mv
+
+    ids, minilm, m2v_rows, m2v, _ = corpus
+    pick = np.random.default_rng(8).choice(len(m2v_rows), round(0.05 * len(ids)), replace=False)
+    stored = minilm.copy()
+    stored[m2v_rows[pick]] = m2v[pick]
+    seen = []
+    kmeans, graph_vote = mv.spherical_kmeans, mv._graph_vote
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    def spy_kmeans(*args):
+        seen.append(blas_threads())
+        return kmeans(*args)
+
+    def spy_graph_vote(*args):
+        seen.append(blas_threads())
+        return graph_vote(*args)
+
+    monkeypatch.setattr(mv, "spherical_kmeans", spy_kmeans)
+    monkeypatch.setattr(mv, "_graph_vote", spy_graph_vote)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and set(blas_threads()) == {2}
+        check = audit(stored, ids, seed=0)["encoder_mix_vectors"]
+        assert set(blas_threads()) == {2}
+    assert check.status == "fail"
+    assert len(seen) == 2 and all(threads and set(threads) == {1} for threads in seen), seen
+
+
 def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
     """With a sample of 1,000 of the 4,304 rows, most rows go through the full pass: the
     bound and the early confirmation must give the ids of the plain exact pass."""
