@@ -2,6 +2,11 @@
 tests/data/sentences.npz). The metadata says minilm for every row; 5% of the rows hold the m2v
 vectors of the same texts (m2v is shipped for the python-docs rows)."""
 
+import json
+import os
+import subprocess
+import sys
+
 import faiss
 import numpy as np
 import polars as pl
@@ -135,6 +140,41 @@ def test_full_pass_bound_never_rules_out_a_row_the_exact_margin_keeps(corpus, se
     assert mv._may_pass(bad, form)[0]
 
 
+def test_the_check_runs_numpy_blas_on_one_thread(corpus, monkeypatch):
+    """OpenBLAS's own threads beside Rayon's made the check 2-3x slower under load: inside it
+    numpy's BLAS has one thread, and the caller's setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from undertow.audit import _mix_vectors as mv
+
+    ids, minilm, m2v_rows, m2v, _ = corpus
+    pick = np.random.default_rng(8).choice(len(m2v_rows), round(0.05 * len(ids)), replace=False)
+    stored = minilm.copy()
+    stored[m2v_rows[pick]] = m2v[pick]
+    seen = []
+    kmeans, graph_vote = mv.spherical_kmeans, mv._graph_vote
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    def spy_kmeans(*args):
+        seen.append(blas_threads())
+        return kmeans(*args)
+
+    def spy_graph_vote(*args):
+        seen.append(blas_threads())
+        return graph_vote(*args)
+
+    monkeypatch.setattr(mv, "spherical_kmeans", spy_kmeans)
+    monkeypatch.setattr(mv, "_graph_vote", spy_graph_vote)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() and set(blas_threads()) == {2}
+        check = audit(stored, ids, seed=0)["encoder_mix_vectors"]
+        assert set(blas_threads()) == {2}
+    assert check.status == "fail"
+    assert len(seen) == 2 and all(threads and set(threads) == {1} for threads in seen), seen
+
+
 def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
     """With a sample of 1,000 of the 4,304 rows, most rows go through the full pass: the
     bound and the early confirmation must give the ids of the plain exact pass."""
@@ -218,17 +258,9 @@ def test_knn_graph_short_and_bad_inputs():
         _core.knn_graph(x, 1)
 
 
-def test_knn_graph_does_not_depend_on_the_thread_count():
-    import json
-    import os
-    import subprocess
-    import sys
-
-    script = (
-        "import numpy as np, json; from undertow import _core; "
-        "x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32); "
-        "s, r = _core.knn_graph(x, 7); print(json.dumps([r.tolist(), s.tolist()]))"
-    )
+def _outputs_on_threads(script: str) -> list[str]:
+    """The standard output of `script` run in a fresh interpreter with RAYON_NUM_THREADS 1 and 2
+    (a subprocess each: the thread count is fixed when the pool starts)."""
     out = []
     for threads in (1, 2):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
@@ -236,10 +268,21 @@ def test_knn_graph_does_not_depend_on_the_thread_count():
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
         )
         assert proc.returncode == 0, proc.stderr
-        out.append(json.loads(proc.stdout))
-    assert out[0] == out[1]
+        out.append(proc.stdout)
+    return out
+
+
+def test_knn_graph_does_not_depend_on_the_thread_count():
+    # 3,000 rows: several 256-row blocks, each scored against the later rows in 512-row slices
+    script = (
+        "import numpy as np, json; from undertow import _core; "
+        "x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32); "
+        "s, r = _core.knn_graph(x, 7); print(json.dumps([r.tolist(), s.tolist()]))"
+    )
+    one, two = (json.loads(text) for text in _outputs_on_threads(script))
+    assert one == two
     x = np.random.default_rng(1).standard_normal((3000, 24)).astype(np.float32)
-    np.testing.assert_array_equal(out[0][0], _brute_graph(x, 7)[1])
+    np.testing.assert_array_equal(one[0], _brute_graph(x, 7)[1])
 
 
 # _core.form_bound_pass: the bound pass over every stored row (one Rust read of each row).
@@ -307,24 +350,13 @@ def test_form_bound_pass_nan_rows_pass_and_bad_inputs_are_refused():
 
 
 def test_form_bound_pass_does_not_depend_on_the_thread_count():
-    import os
-    import subprocess
-    import sys
-
     script = (
         "import numpy as np, sys; from undertow import _core; rng = np.random.default_rng(2); "
         "x = rng.standard_normal((9000, 64)).astype(np.float32); "
         "d = rng.standard_normal((64, 12)) * 0.3; "
         "sys.stdout.write(_core.form_bound_pass(x, d, 5, 0.02, 0.05).astype(np.uint8).tobytes().hex())"
     )
-    out = []
-    for threads in (1, 2):
-        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-        proc = subprocess.run(
-            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-        )
-        assert proc.returncode == 0, proc.stderr
-        out.append(proc.stdout)
+    out = _outputs_on_threads(script)
     assert out[0] == out[1] and len(out[0]) == 2 * 9000
     rng = np.random.default_rng(2)
     x = rng.standard_normal((9000, 64)).astype(np.float32)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from undertow import _core
 from undertow.audit._checks import judged, not_run
@@ -342,7 +343,17 @@ def _foreign_clusters(
 
 def encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> Check:
     """The check (the pass over every row reads each row once, norms included:
-    _core.form_bound_pass)."""
+    _core.form_bound_pass), with numpy's BLAS on one thread.
+
+    Its BLAS calls are small (384 x 384 eigendecompositions, k-means and confirmation products
+    of a few thousand rows) and run beside Rayon's threads: on a loaded 2-core machine OpenBLAS's
+    own threads made the check 2-3x slower (1e6 x 384, load ~8: 32-48 s wall and 10-18 s CPU
+    with its default 2 threads, 17-18 s wall and 3.5 s CPU with one; docs/audit.md)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _encoder_mix_vectors(view, limits, seed)
+
+
+def _encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> Check:
     name = "encoder_mix_vectors"
     cosine_max = float(limits["encoder_mix_vectors_cosine"])
     n = view.ntotal
