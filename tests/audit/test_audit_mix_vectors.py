@@ -60,6 +60,25 @@ def test_five_percent_m2v_rows_are_found(corpus, seed):
     assert abs(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) < 0.1
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_twenty_percent_mix_is_not_taken_for_isotropic_data(corpus, seed):
+    """At 20% the foreign clusters are a quarter of all cluster pairs' ends and their cosines to
+    the majority are ~0: the premise (one encoder's clusters share a mean direction) must be
+    tested among the majority family's clusters, not all pairs (it was `not_run` in 3 of 5)."""
+    ids, minilm, m2v_rows, m2v, _ = corpus
+    rng = np.random.default_rng(70 + seed)
+    pick = rng.choice(len(m2v_rows), round(0.2 * len(ids)), replace=False)
+    stored = minilm.copy()
+    stored[m2v_rows[pick]] = m2v[pick]
+    check = audit(stored, ids, seed=seed)["encoder_mix_vectors"]
+    assert check.status != "not_run", check.message
+    assert check.detail["median_cluster_pair_cosine"] >= 0.1
+    if check.status == "fail":  # k-means may still merge the two encoders' rows (docs/audit.md)
+        replaced = ids[m2v_rows[pick]]
+        assert np.isin(check.ids, replaced).mean() >= 0.95
+        assert np.isin(replaced, check.ids).mean() >= 0.95
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_clean_two_topic_index_raises_no_alarm(corpus, seed):
     ids, minilm, _, _, source = corpus
@@ -70,6 +89,40 @@ def test_clean_two_topic_index_raises_no_alarm(corpus, seed):
     check = audit(minilm, ids, seed=seed)["encoder_mix_vectors"]
     assert check.status == "ok" and check.count == 0 and check.value == 0.0
     assert check.detail["min_cluster_cosine"] >= 0.1
+
+
+def test_a_foreign_cluster_linked_into_the_majority_by_one_noise_link_is_a_candidate():
+    """Clusters as identical rows (only their sums matter): A and B share e0 (one encoder's
+    topics); small C has a little e0 and links to A and B (cosine 0.175) and to the foreign F
+    (0.19): single linkage put F in the majority family through that one weak link, while F's
+    cosine to the other rows is 0.010 (computed below)."""
+    from undertow.audit._mix_vectors import _foreign_clusters
+
+    e = np.eye(8)
+    shapes = {
+        0: (100, e[0] + 0.5 * e[1]),
+        1: (100, e[0] + 0.5 * e[2]),
+        2: (10, 0.2 * e[0] + e[3]),
+        3: (30, e[4] + 0.2 * e[3]),
+    }
+    labels = np.concatenate([np.full(size, j) for j, (size, _) in shapes.items()])
+    x = np.concatenate([np.tile(v / np.linalg.norm(v), (size, 1)) for size, v in shapes.values()])
+    sizes = np.bincount(labels)
+    unit = {j: v / np.linalg.norm(v) for j, (_, v) in shapes.items()}
+    assert unit[2] @ unit[3] >= 0.1 and unit[2] @ unit[0] >= 0.1  # the chain A - C - F
+    rest = sum(size * unit[j] for j, (size, _) in shapes.items() if j != 3)
+    assert unit[3] @ rest / np.linalg.norm(rest) < 0.011
+    candidates, majority_share, least, _ = _foreign_clusters(x, labels, sizes, 0.1)
+    assert candidates.tolist() == [3]
+    assert majority_share == pytest.approx(210 / 240)  # A, B and C (two weak links); not F (one)
+    # a second weak link from F into the family, to B (0.108), lets it join: one encoder
+    shapes[3] = (30, e[4] + 0.2 * e[3] + 0.05 * e[0] + 0.15 * e[2])
+    x = np.concatenate([np.tile(v / np.linalg.norm(v), (size, 1)) for size, v in shapes.values()])
+    f = shapes[3][1] / np.linalg.norm(shapes[3][1])
+    assert 0.1 <= f @ unit[1] < 0.2 and 0.1 <= f @ unit[2] < 0.2
+    candidates, majority_share, _, _ = _foreign_clusters(x, labels, sizes, 0.1)
+    assert candidates.tolist() == [] and majority_share == 1.0
+    assert least == pytest.approx(unit[3] @ rest / np.linalg.norm(rest))
 
 
 def test_threshold_knobs_and_small_index(corpus):

@@ -76,3 +76,19 @@ def test_demo_audit_reports_exactly_the_planted_debt() -> None:
     # the tombstones served are a subset of the deleted documents left in the index
     assert set(report["tombstone_pollution"].ids) <= set(planted["orphaned_vectors"])
     assert report["ann_recall"].value == 1.0 and report["encoder_mix"].status == "ok"
+
+
+def test_demo_audit_finds_the_silent_encoder_swap_from_the_vectors_alone() -> None:
+    """The 40 rows re-embedded by m2v under minilm metadata (3.4% of 1,190): encoder_mix sees
+    nothing; encoder_mix_vectors must flag them with no false ids. (It once passed them: its
+    foreign cluster was linked into the majority by one noise cosine of 0.105.)"""
+    from undertow.cli.demo_audit import planted_index, run
+
+    report = run(print_fn=lambda *_: None)
+    swapped = planted_index()["foreign_encoder"]
+    check = report["encoder_mix_vectors"]
+    assert report["encoder_mix"].status == "ok"
+    assert check.status == "fail"
+    hits = np.isin(check.ids, swapped).sum()
+    assert hits == len(check.ids)  # precision 1
+    assert hits >= 0.95 * len(swapped)  # 38 of 40

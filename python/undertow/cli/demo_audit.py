@@ -59,6 +59,9 @@ def planted_index(seed: int = 7) -> dict[str, Any]:
             "content_stale": np.sort(ids[np.setdiff1d(edited, never_added)]),
             "fresh_cosine": np.sort(ids[np.intersect1d(np.intersect1d(swapped, fresh_rows), keep)]),
         },
+        # found from the stored vectors alone by encoder_mix_vectors; not exactly: two of the 40
+        # m2v vectors point away from the other m2v rows (mean cosine -0.27) and are missed
+        "foreign_encoder": np.sort(ids[np.intersect1d(swapped, keep)]),
     }
 
 
