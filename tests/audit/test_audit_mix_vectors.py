@@ -241,7 +241,7 @@ def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
     monkeypatch.setattr(mv, "SAMPLE", 1000)
     monkeypatch.setattr(mv, "EARLY", 16)  # the early stage runs on the ~50 sampled group rows
     calls = {"bound": 0, "early": 0}
-    may_pass, scores = mv._may_pass, mv._scores
+    may_pass, exclude_self = mv._may_pass, mv._exclude_self
 
     def counted_bound(*args):
         calls["bound"] += 1
@@ -249,12 +249,12 @@ def test_full_pass_shortcuts_find_the_same_rows(corpus, monkeypatch):
         assert not out.all()  # it rules rows out here
         return out
 
-    def counted_scores(unit, index_rows, vectors, vector_rows):
-        calls["early"] += len(vectors) <= 25  # every 3rd of the ~50 group references
-        return scores(unit, index_rows, vectors, vector_rows)
+    def counted_exclude_self(scores, index_rows, vector_rows):
+        calls["early"] += len(vector_rows) <= 25  # every 3rd of the ~50 group references
+        return exclude_self(scores, index_rows, vector_rows)
 
     monkeypatch.setattr(mv, "_may_pass", counted_bound)
-    monkeypatch.setattr(mv, "_scores", counted_scores)
+    monkeypatch.setattr(mv, "_exclude_self", counted_exclude_self)
     fast = audit(stored, ids, seed=3)["encoder_mix_vectors"]
     assert calls["bound"] >= 1 and calls["early"] >= 1
     monkeypatch.setattr(mv, "_may_pass", lambda part, form: np.ones(len(part), dtype=bool))

@@ -102,11 +102,12 @@ def centroid_cosine(x: np.ndarray, group: np.ndarray) -> float:
     return float(inside @ outside / scale) if scale > 0 else 0.0
 
 
-def _basis(x: np.ndarray, moment: np.ndarray | None = None) -> np.ndarray:
+def _basis(x: np.ndarray, moment: np.ndarray | None = None, rows: int | None = None) -> np.ndarray:
     """The top right singular vectors of `x` (uncentered), d x r: at most RANK, and at most a
     quarter of the rows, so that a small group's subspace cannot fit its rows one by one.
-    `moment`: x'x when the caller has it."""
-    rank = max(1, min(RANK, x.shape[0] // 4, x.shape[1] - 1))
+    `moment`: x'x when the caller has it; then `rows` (x's row count) may stand for x."""
+    count, dim = (rows, len(moment)) if rows is not None and moment is not None else x.shape
+    rank = max(1, min(RANK, count // 4, dim - 1))
     # eigenvectors of the d x d second moment: the same subspace as an SVD of the rows, and
     # ~100x faster (numpy's SVD of 2,000 x 384 took seconds on a loaded 2-core machine)
     _, vectors = np.linalg.eigh(x.T @ x if moment is None else moment)
@@ -118,6 +119,13 @@ def _margin(x: np.ndarray, bases: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     group_basis, rest_basis = bases
     in_group, in_rest = x @ group_basis, x @ rest_basis
     return np.einsum("ij,ij->i", in_group, in_group) - np.einsum("ij,ij->i", in_rest, in_rest)
+
+
+def _margins(x: np.ndarray, stacked: np.ndarray, cuts: np.ndarray) -> list[np.ndarray]:
+    """_margin of `x` with each fold's bases, from one product with the bases side by side
+    (group 0, rest 0, group 1, rest 1; `cuts`: where each ends)."""
+    energy = [np.einsum("ij,ij->i", p, p) for p in np.split(x @ stacked, cuts, axis=1)]
+    return [energy[0] - energy[1], energy[2] - energy[3]]
 
 
 def _mean_form(
@@ -145,12 +153,16 @@ def _mean_form(
     squares = (sample[:CHOOSE] @ vectors) ** 2  # the sample is in random order
     best = (np.inf, 0, 0)
     for p in sorted({*range(0, len(positive), 8), len(positive)}):
+        if p >= best[0]:
+            break  # every cost from here on is at least p
         t = float(values[positive[p]]) if p < len(positive) else 0.0
-        # bounds[:, j]: with the p largest and the j most negative directions
+        # bounds[:, j]: with the p largest and the j most negative directions; a cost is at
+        # least p + j, so j >= best - p cannot win (a cumulative sum's prefix is the same floats)
+        used = negative[: max(0, int(np.ceil(best[0])) - p)] if np.isfinite(best[0]) else negative
         base = t + squares[:, positive[:p]] @ (values[positive[:p]] - t)
-        bounds = base[:, None] + np.cumsum(squares[:, negative] * (values[negative] - t), axis=1)
+        bounds = base[:, None] + np.cumsum(squares[:, used] * (values[used] - t), axis=1)
         left = np.mean(np.column_stack([base, bounds]) > -(BAND + SLACK), axis=0)
-        cost = p + np.arange(len(negative) + 1) + left * (4 * RANK)
+        cost = p + np.arange(len(used) + 1) + left * (4 * RANK)
         j = int(np.argmin(cost))
         best = min(best, (float(cost[j]), p, j))
     _, p, j = best
@@ -181,7 +193,7 @@ def _fit(
     inside = x[group]
     moment = inside.T @ inside
     rest = (x.T @ x if total is None else total) - moment
-    return _basis(inside, moment), _basis(x[~group], rest)
+    return _basis(inside, moment), _basis(x, rest, rows=int((~group).sum()))
 
 
 def _fold_totals(x: np.ndarray, fold: np.ndarray) -> list[np.ndarray]:
@@ -257,13 +269,21 @@ def _confirmed(
     scores of a subset are at most those of the whole)."""
     vectors, reference_rows, inside = references
     cut, take = int(inside), _take(references)
-    best_rest = _top_mean(_scores(unit, index_rows, vectors[cut:], reference_rows[cut:]), take)
+    step = cut // EARLY
+    if step >= 2:
+        # the rest's and the first group references' scores in one product: the rows are packed
+        # once (the same floats as two products), and a row over the ceiling wastes few columns
+        both = _scores(unit, index_rows, np.concatenate([vectors[cut:], vectors[:cut:step]]), None)
+        rest_scores, first_scores = both[:, : len(vectors) - cut], both[:, len(vectors) - cut :]
+        _exclude_self(rest_scores, index_rows, reference_rows[cut:])
+        _exclude_self(first_scores, index_rows, reference_rows[:cut:step])
+    else:
+        rest_scores = _scores(unit, index_rows, vectors[cut:], reference_rows[cut:])
+    best_rest = _top_mean(rest_scores, take)
     out = np.zeros(len(unit), dtype=bool)
     live = np.flatnonzero(best_rest <= ceiling)
-    step = cut // EARLY
     if step >= 2 and len(live):
-        first = _scores(unit[live], index_rows[live], vectors[:cut:step], reference_rows[:cut:step])
-        early = _top_mean(first, take) > best_rest[live]
+        early = _top_mean(first_scores[live], take) > best_rest[live]
         out[live[early]] = True
         live = live[~early]
     if len(live):
@@ -278,15 +298,22 @@ def _take(references: tuple[np.ndarray, np.ndarray, np.ndarray]) -> int:
 
 
 def _scores(
-    unit: np.ndarray, index_rows: np.ndarray, vectors: np.ndarray, vector_rows: np.ndarray
+    unit: np.ndarray, index_rows: np.ndarray, vectors: np.ndarray, vector_rows: np.ndarray | None
 ) -> np.ndarray:
-    """unit @ vectors.T, with -inf where a row meets itself (vector_rows: sorted index rows)."""
+    """unit @ vectors.T, with -inf where a row meets itself (vector_rows: sorted index rows;
+    None: the caller excludes)."""
     scores = unit @ np.ascontiguousarray(vectors).T
+    if vector_rows is not None:
+        _exclude_self(scores, index_rows, vector_rows)
+    return scores
+
+
+def _exclude_self(scores: np.ndarray, index_rows: np.ndarray, vector_rows: np.ndarray) -> None:
+    """-inf in `scores` (rows x vectors) where a row meets itself (vector_rows: sorted)."""
     if len(vector_rows):
         at = np.minimum(np.searchsorted(vector_rows, index_rows), len(vector_rows) - 1)
         hit = np.flatnonzero(vector_rows[at] == index_rows)
         scores[hit, at[hit]] = -np.inf
-    return scores
 
 
 def _top_mean(scores: np.ndarray, take: int) -> np.ndarray:
@@ -468,6 +495,10 @@ def _encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> 
     ceiling = centre + NOISE_MADS * 1.4826 * float(np.median(np.abs(group_rest - centre)))
     detail["noise_ceiling"] = ceiling
     form = _mean_form(fold_bases, x)
+    # the four bases side by side: one product per block packs its rows once, not four times
+    # (the same floats as four products)
+    stacked = np.ascontiguousarray(np.hstack([b for pair in fold_bases for b in pair]))
+    cuts = np.cumsum([b.shape[1] for pair in fold_bases for b in pair])[:-1]
     flagged: list[np.ndarray] = []
     for start, block in view.chunks():
         for first in range(0, len(block), BLOCK):
@@ -481,7 +512,7 @@ def _encoder_mix_vectors(view: IndexView, limits: dict[str, Any], seed: int) -> 
                 continue
             part, where = part[rows_in], where[rows_in]
             with np.errstate(invalid="ignore", over="ignore"):
-                margins = [_margin(part, b) for b in fold_bases]
+                margins = _margins(part, stacked, cuts)
                 # bases[f] was fitted on the rows outside fold f, so fold f's rows use it
                 mean = (margins[0] + margins[1]) / 2
                 margin = np.where(where == 0, margins[0], np.where(where == 1, margins[1], mean))
