@@ -1327,12 +1327,7 @@ fn select_parts<K: SelectKey>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) 
 trait SelectKey: Copy + Into<u64> + Send + Sync {
     /// Adds each key's bucket `(clamp(k, lo, hi) - lo) >> shift` to `counts` (65,536 long).
     fn count_buckets(keys: &[Self], lo: u64, hi: u64, shift: u32, counts: &mut [u32]) {
-        let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
-        for &k in keys {
-            // max/min, not clamp: no check of lo <= hi per key.
-            let b = (k.into().max(lo).min(hi) - lo) >> shift;
-            counts[b as usize & 0xFFFF] += 1;
-        }
+        count_buckets_scalar(keys, lo, hi, shift, counts);
     }
 
     /// The keys inside any of the inclusive `ranges`.
@@ -1351,11 +1346,7 @@ impl SelectKey for u32 {
             unsafe { avx2::count_buckets_u32(keys, lo as u32, hi as u32, shift, counts) };
             return;
         }
-        let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
-        for &k in keys {
-            let b = (k.max(lo as u32).min(hi as u32) - lo as u32) >> shift;
-            counts[b as usize & 0xFFFF] += 1;
-        }
+        count_buckets_scalar(keys, lo, hi, shift, counts);
     }
 
     fn gather(keys: &[u32], ranges: &[(u64, u64)]) -> Vec<u64> {
@@ -1371,6 +1362,22 @@ impl SelectKey for u32 {
             return unsafe { avx2::gather_u32(keys, &narrow) };
         }
         gather_scalar(keys, ranges)
+    }
+}
+
+/// `SelectKey::count_buckets` one key at a time.
+fn count_buckets_scalar<K: Copy + Into<u64>>(
+    keys: &[K],
+    lo: u64,
+    hi: u64,
+    shift: u32,
+    counts: &mut [u32],
+) {
+    let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
+    for &k in keys {
+        // max/min, not clamp: no check of lo <= hi per key.
+        let b = (k.into().max(lo).min(hi) - lo) >> shift;
+        counts[b as usize & 0xFFFF] += 1;
     }
 }
 
@@ -1877,11 +1884,14 @@ mod tests {
         ] {
             let mut fast = vec![0u32; 1 << 16];
             u32::count_buckets(&keys, lo, hi, shift, &mut fast);
+            let mut scalar = vec![0u32; 1 << 16];
+            count_buckets_scalar(&keys, lo, hi, shift, &mut scalar);
             let mut plain = vec![0u32; 1 << 16];
             for &k in &keys {
                 plain[((k as u64).clamp(lo, hi) - lo) as usize >> shift] += 1;
             }
             assert_eq!(fast, plain, "lo {lo} hi {hi}");
+            assert_eq!(scalar, plain, "lo {lo} hi {hi}");
             assert_eq!(fast.iter().map(|&c| c as usize).sum::<usize>(), keys.len());
         }
     }
