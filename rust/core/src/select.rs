@@ -889,7 +889,7 @@ mod avx2 {
         let mut parity = [_mm256_setzero_si256(); CODE_BLOCK / 16];
         let mut block_keys = [0u32; CODE_BLOCK];
         let room = out.room;
-        out.narrow.reserve(room + 8);
+        out.narrow.reserve(room + 16);
         let keys = out.narrow.as_mut_ptr();
         let mut len = 0usize;
         // (finite mask, order key, code) of 8 values.
@@ -956,21 +956,23 @@ mod avx2 {
                         block_keys.as_ptr().add(16 * i + 8 * h) as *const __m256i
                     );
                     let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
-                    // SAFETY: len <= room, and the buffer holds room + 8 keys.
+                    // SAFETY: len <= room + 8 (checked per 16 values), the buffer holds
+                    // room + 16 keys.
                     _mm256_storeu_si256(
                         keys.add(len) as *mut __m256i,
                         _mm256_permutevar8x32_epi32(key, order),
                     );
                     len += mask.count_ones() as usize;
-                    if len > room {
-                        out.overflow = true;
-                        return (counts, finite, infinite, f32::INFINITY, f32::NEG_INFINITY);
-                    }
-                    // SAFETY: the first `len` keys are written.
-                    out.narrow.set_len(len);
+                }
+                // Checked per 16 values (the buffer holds room + 16 keys).
+                if len > room {
+                    out.overflow = true;
+                    return (counts, finite, infinite, f32::INFINITY, f32::NEG_INFINITY);
                 }
             }
         }
+        // SAFETY: the first `len` keys are written.
+        out.narrow.set_len(len);
         out.room -= len;
         (
             counts,
