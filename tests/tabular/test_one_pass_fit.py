@@ -40,6 +40,14 @@ def _cases():
             (rng.standard_normal(N) * 1e-42).astype(np.float32),
         ),
         "lognormal": rng.lognormal(0, 3, N).astype(np.float32),
+        # The selection among the gathered keys: many equal keys in the bucket of a wanted
+        # rank, and a key span so wide (1e-30 to 1e30) that its buckets are whole binades.
+        "rounded": np.round(normal, 2).astype(np.float32),
+        "far clusters": np.where(
+            rng.uniform(size=N) < 0.5,
+            (rng.uniform(1, 2, N) * 1e-30).astype(np.float32),
+            (rng.uniform(1, 2, N) * 1e30).astype(np.float32),
+        ),
     }
 
 

@@ -889,7 +889,7 @@ mod avx2 {
         let mut parity = [_mm256_setzero_si256(); CODE_BLOCK / 16];
         let mut block_keys = [0u32; CODE_BLOCK];
         let room = out.room;
-        out.narrow.reserve(room + 8);
+        out.narrow.reserve(room + 16);
         let keys = out.narrow.as_mut_ptr();
         let mut len = 0usize;
         // (finite mask, order key, code) of 8 values.
@@ -956,21 +956,23 @@ mod avx2 {
                         block_keys.as_ptr().add(16 * i + 8 * h) as *const __m256i
                     );
                     let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
-                    // SAFETY: len <= room, and the buffer holds room + 8 keys.
+                    // SAFETY: len <= room + 8 (checked per 16 values), the buffer holds
+                    // room + 16 keys.
                     _mm256_storeu_si256(
                         keys.add(len) as *mut __m256i,
                         _mm256_permutevar8x32_epi32(key, order),
                     );
                     len += mask.count_ones() as usize;
-                    if len > room {
-                        out.overflow = true;
-                        return (counts, finite, infinite, f32::INFINITY, f32::NEG_INFINITY);
-                    }
-                    // SAFETY: the first `len` keys are written.
-                    out.narrow.set_len(len);
+                }
+                // Checked per 16 values (the buffer holds room + 16 keys).
+                if len > room {
+                    out.overflow = true;
+                    return (counts, finite, infinite, f32::INFINITY, f32::NEG_INFINITY);
                 }
             }
         }
+        // SAFETY: the first `len` keys are written.
+        out.narrow.set_len(len);
         out.room -= len;
         (
             counts,
@@ -1009,6 +1011,78 @@ mod avx2 {
         // Each 16-bit lane holds at most CODE_BLOCK / 16 counts.
         let ones = _mm256_set1_epi16(1);
         std::array::from_fn(|g| sum_epi32(_mm256_madd_epi16(acc[g], ones)))
+    }
+
+    /// `select_parts`' bucket count of u32 keys: 8 buckets per step in a vector, then their
+    /// increments (the scalar clamp and shift cost more than the increment).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn count_buckets_u32(
+        keys: &[u32],
+        lo: u32,
+        hi: u32,
+        shift: u32,
+        counts: &mut [u32],
+    ) {
+        let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
+        let (lov, hiv) = (_mm256_set1_epi32(lo as i32), _mm256_set1_epi32(hi as i32));
+        let shiftv = _mm_cvtsi32_si128(shift as i32);
+        let body = keys.len() / 8 * 8;
+        let mut b = [0u32; 8];
+        for c in keys[..body].chunks_exact(8) {
+            let k = _mm256_loadu_si256(c.as_ptr() as *const __m256i);
+            let clamped = _mm256_min_epu32(_mm256_max_epu32(k, lov), hiv);
+            let v = _mm256_srl_epi32(_mm256_sub_epi32(clamped, lov), shiftv);
+            _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, v);
+            for &i in &b {
+                counts[i as usize & 0xFFFF] += 1;
+            }
+        }
+        for &k in &keys[body..] {
+            counts[((k.max(lo).min(hi) - lo) >> shift) as usize & 0xFFFF] += 1;
+        }
+    }
+
+    /// `select_parts`' gather of u32 keys: 8 keys per step tested against every range
+    /// (`k - a <= b - a`, unsigned), the hits compress-stored as in `scan_f32`.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub unsafe fn gather_u32(keys: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
+        let rv: Vec<(__m256i, __m256i)> = ranges
+            .iter()
+            .map(|&(a, b)| {
+                (
+                    _mm256_set1_epi32(a as i32),
+                    _mm256_set1_epi32((b - a) as i32),
+                )
+            })
+            .collect();
+        let mut hits: Vec<u32> = Vec::with_capacity(1024);
+        let body = keys.len() / 8 * 8;
+        for c in keys[..body].chunks_exact(8) {
+            let k = _mm256_loadu_si256(c.as_ptr() as *const __m256i);
+            let mut inside = _mm256_setzero_si256();
+            for &(a, w) in &rv {
+                let d = _mm256_sub_epi32(k, a);
+                inside = _mm256_or_si256(inside, _mm256_cmpeq_epi32(_mm256_min_epu32(d, w), d));
+            }
+            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as usize;
+            // No branch on the mask (a hit is rare and unpredictable): every step stores.
+            hits.reserve(8);
+            let len = hits.len();
+            let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
+            // SAFETY: the buffer holds len + 8 keys (reserved just above).
+            _mm256_storeu_si256(
+                hits.as_mut_ptr().add(len) as *mut __m256i,
+                _mm256_permutevar8x32_epi32(k, order),
+            );
+            hits.set_len(len + mask.count_ones() as usize);
+        }
+        let wide = ranges
+            .iter()
+            .map(|&(a, b)| (a as u64, b as u64))
+            .collect::<Vec<_>>();
+        let mut out: Vec<u64> = hits.into_iter().map(u64::from).collect();
+        out.extend(super::gather_scalar(&keys[body..], &wide));
+        out
     }
 
     #[target_feature(enable = "avx2")]
@@ -1163,21 +1237,16 @@ fn finish<T: Sample>(
 
 /// The keys at the indices `at` of the sorted order of all the parts' keys, by radix
 /// selection: the parts count their keys per bucket of `[lo, hi]` (16 bits; a key outside is
-/// clamped to the first or the last bucket) in parallel, then gather the keys of the buckets that hold a wanted index, and each
-/// is selected among its bucket's keys. Two passes over the gathered keys, no copy of them.
-fn select_parts<K>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) -> Vec<u64>
-where
-    K: Copy + Into<u64> + Send + Sync,
-{
+/// clamped to the first or the last bucket) in parallel, then gather the keys of the buckets
+/// that hold a wanted index, and each is selected among its bucket's keys. Two passes over the
+/// gathered keys, no copy of them.
+fn select_parts<K: SelectKey>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) -> Vec<u64> {
     const BITS: u32 = 16;
     let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(BITS);
     let bucket_of = move |k: u64| ((k.clamp(lo, hi) - lo) >> shift) as usize;
-    let bucket = move |k: K| bucket_of(k.into());
     let counts = crate::parallel::map_indexed(parts.len(), |p| {
         let mut counts = vec![0u32; 1 << BITS];
-        for &k in &parts[p] {
-            counts[bucket(k)] += 1;
-        }
+        K::count_buckets(&parts[p], lo, hi, shift, &mut counts);
         counts
     });
     let mut sums = vec![0u64; 1 << BITS];
@@ -1203,31 +1272,27 @@ where
     let mut buckets: Vec<usize> = located.iter().map(|&(b, _)| b).collect();
     buckets.sort_unstable();
     buckets.dedup();
-    let mut filter = vec![0u64; (1 << BITS) / 64];
+    // The wanted buckets as key ranges (inclusive; the first and the last bucket take the
+    // clamped keys too), neighbours merged.
+    let last = bucket_of(hi);
+    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(buckets.len());
     for &b in &buckets {
-        filter[b / 64] |= 1 << (b % 64);
-    }
-    // The keys of the wanted buckets, without a branch per key (a hit is rare and
-    // unpredictable: a branch and a search per hit cost more than the histogram): each key is
-    // written to a small buffer, which advances only on a hit.
-    let hit = |k: K| {
-        let b = bucket(k);
-        (filter[b / 64] >> (b % 64)) & 1
-    };
-    let gathered = crate::parallel::map_indexed(parts.len(), |p| {
-        const RUN: usize = 256;
-        let mut hits = Vec::new();
-        let mut run = [0u64; RUN];
-        for chunk in parts[p].chunks(RUN) {
-            let mut len = 0;
-            for &k in chunk {
-                run[len] = k.into();
-                len += hit(k) as usize;
-            }
-            hits.extend_from_slice(&run[..len]);
+        let start = if b == 0 {
+            0
+        } else {
+            lo + ((b as u64) << shift)
+        };
+        let end = if b == last {
+            u64::MAX
+        } else {
+            lo + (((b as u64) + 1) << shift) - 1
+        };
+        match ranges.last_mut() {
+            Some(r) if r.1.checked_add(1) == Some(start) => r.1 = end,
+            _ => ranges.push((start, end)),
         }
-        hits
-    });
+    }
+    let gathered = crate::parallel::map_indexed(parts.len(), |p| K::gather(&parts[p], &ranges));
     // Grouped by bucket (a counting sort of the few hits), the slot from a table: a search per
     // hit mispredicts its branches.
     let mut slots = vec![0u8; 1 << BITS];
@@ -1258,6 +1323,86 @@ where
                 .1
         })
         .collect()
+}
+
+/// The two passes of `select_parts` over one part's keys.
+trait SelectKey: Copy + Into<u64> + Send + Sync {
+    /// Adds each key's bucket `(clamp(k, lo, hi) - lo) >> shift` to `counts` (65,536 long).
+    fn count_buckets(keys: &[Self], lo: u64, hi: u64, shift: u32, counts: &mut [u32]) {
+        count_buckets_scalar(keys, lo, hi, shift, counts);
+    }
+
+    /// The keys inside any of the inclusive `ranges`.
+    fn gather(keys: &[Self], ranges: &[(u64, u64)]) -> Vec<u64> {
+        gather_scalar(keys, ranges)
+    }
+}
+
+impl SelectKey for u64 {}
+
+impl SelectKey for u32 {
+    fn count_buckets(keys: &[u32], lo: u64, hi: u64, shift: u32, counts: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && hi <= u32::MAX as u64 {
+            // SAFETY: AVX2 is available (checked just above).
+            unsafe { avx2::count_buckets_u32(keys, lo as u32, hi as u32, shift, counts) };
+            return;
+        }
+        count_buckets_scalar(keys, lo, hi, shift, counts);
+    }
+
+    fn gather(keys: &[u32], ranges: &[(u64, u64)]) -> Vec<u64> {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // Ranges past the u32 keys hold none of them; the rest are clipped.
+            let narrow: Vec<(u32, u32)> = ranges
+                .iter()
+                .filter(|r| r.0 <= u32::MAX as u64)
+                .map(|&(a, b)| (a as u32, b.min(u32::MAX as u64) as u32))
+                .collect();
+            // SAFETY: AVX2 is available (checked just above).
+            return unsafe { avx2::gather_u32(keys, &narrow) };
+        }
+        gather_scalar(keys, ranges)
+    }
+}
+
+/// `SelectKey::count_buckets` one key at a time.
+fn count_buckets_scalar<K: Copy + Into<u64>>(
+    keys: &[K],
+    lo: u64,
+    hi: u64,
+    shift: u32,
+    counts: &mut [u32],
+) {
+    let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
+    for &k in keys {
+        // max/min, not clamp: no check of lo <= hi per key.
+        let b = (k.into().max(lo).min(hi) - lo) >> shift;
+        counts[b as usize & 0xFFFF] += 1;
+    }
+}
+
+/// The keys inside any of `ranges`, without a branch per key (a hit is rare and
+/// unpredictable): each key is written to a small buffer, which advances only on a hit.
+fn gather_scalar<K: Copy + Into<u64>>(keys: &[K], ranges: &[(u64, u64)]) -> Vec<u64> {
+    const RUN: usize = 256;
+    let mut hits = Vec::new();
+    let mut run = [0u64; RUN];
+    for chunk in keys.chunks(RUN) {
+        let mut len = 0;
+        for &k in chunk {
+            let k = k.into();
+            run[len] = k;
+            // k - a <= b - a (wrapping): a <= k <= b in one compare per range.
+            let hit = ranges
+                .iter()
+                .fold(false, |h, &(a, b)| h | (k.wrapping_sub(a) <= b - a));
+            len += hit as usize;
+        }
+        hits.extend_from_slice(&run[..len]);
+    }
+    hits
 }
 
 #[cfg(test)]
@@ -1692,6 +1837,65 @@ mod tests {
         .collect();
         let got = select_parts(&parts, &at, 1_000, 200_000);
         assert_eq!(got, at.iter().map(|&i| all[i]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn vector_and_scalar_selection_passes_agree() {
+        // The u32 kernels of `select_parts` (bucket counts, range gather) against the plain
+        // loops, with keys at and around every range end, 0 and u32::MAX, and a scalar tail.
+        let mut keys: Vec<u32> = lcg(50_005, 31, |u, _| u * 4e9)
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
+        let ranges: Vec<(u64, u64)> = vec![(0, 999), (70_000, 70_000), (2e9 as u64, 3e9 as u64)];
+        for &(a, b) in &ranges {
+            for k in [a.saturating_sub(1), a, a + 1, b.saturating_sub(1), b, b + 1] {
+                keys.extend([k as u32; 3]);
+            }
+        }
+        keys.extend([0, u32::MAX, u32::MAX - 1, 1, 5]);
+        let plain = |keys: &[u32], ranges: &[(u64, u64)]| -> Vec<u64> {
+            let mut v: Vec<u64> = keys
+                .iter()
+                .map(|&k| k as u64)
+                .filter(|&k| ranges.iter().any(|&(a, b)| a <= k && k <= b))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut ran = 0;
+        for ranges in [
+            ranges.clone(),
+            vec![(5_000, u64::MAX)],
+            vec![(1 << 33, 1 << 34)],
+        ] {
+            let mut got = u32::gather(&keys, &ranges);
+            got.sort_unstable();
+            let want = plain(&keys, &ranges);
+            assert_eq!(got, want);
+            let mut scalar = gather_scalar(&keys, &ranges);
+            scalar.sort_unstable();
+            assert_eq!(scalar, want);
+            ran += 1;
+        }
+        assert_eq!(ran, 3);
+        for (lo, hi, shift) in [
+            (1_000u64, 3_000_000_000u64, 16),
+            (0, u32::MAX as u64, 16),
+            (70_000, 70_100, 0),
+        ] {
+            let mut fast = vec![0u32; 1 << 16];
+            u32::count_buckets(&keys, lo, hi, shift, &mut fast);
+            let mut scalar = vec![0u32; 1 << 16];
+            count_buckets_scalar(&keys, lo, hi, shift, &mut scalar);
+            let mut plain = vec![0u32; 1 << 16];
+            for &k in &keys {
+                plain[((k as u64).clamp(lo, hi) - lo) as usize >> shift] += 1;
+            }
+            assert_eq!(fast, plain, "lo {lo} hi {hi}");
+            assert_eq!(scalar, plain, "lo {lo} hi {hi}");
+            assert_eq!(fast.iter().map(|&c| c as usize).sum::<usize>(), keys.len());
+        }
     }
 
     #[test]
