@@ -150,7 +150,7 @@ where
 /// and the rows, read cold, stalled it; this kernel prefetches the next eight rows while it
 /// works on these. Each row's projections are summed over the dimensions in order, one fused
 /// multiply-add a dimension, whatever rows share its tile: the result does not depend on the
-/// blocks. The kernel is inline assembly: AVX-512 intrinsics need Rust 1.89 (MSRV 1.88).
+/// blocks.
 mod lanes {
     use std::any::TypeId;
 
@@ -317,14 +317,16 @@ mod lanes {
     }
 
     /// out[i * stride + lane] = sum_k x[i * dim + k] * d[k * 48 + lane] for the TILE rows i and
-    /// the 48 lanes, summed over k = 0, 1, ... in order by fused multiply-adds (zmm0..23 hold
-    /// the 8 x 3 accumulators, zmm24..26 a dimension's directions); the TILE * dim values from
-    /// `next` on are prefetched meanwhile (half a line a dimension).
+    /// the 48 lanes, summed over k = 0, 1, ... in order by fused multiply-adds (8 x 3
+    /// accumulators, a dimension's three direction vectors and one broadcast: 28 of AVX-512's
+    /// 32 registers); the TILE * dim values from `next` on are prefetched meanwhile (half a
+    /// line a dimension).
     ///
     /// # Safety
     /// AVX-512F; x: TILE rows of dim >= 1 values, d: dim x 48, out: TILE rows `stride` apart of
     /// 48 values each.
     #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
     unsafe fn tile(
         x: *const f32,
         dim: usize,
@@ -333,78 +335,31 @@ mod lanes {
         stride: usize,
         next: *const f32,
     ) {
-        let row = dim * 4; // bytes
-                           // SAFETY: the caller's contract above; the loop runs dim >= 1 times.
+        use std::arch::x86_64::*;
+        // SAFETY: the caller's contract above bounds every offset; a prefetch never faults.
         unsafe {
-            std::arch::asm!(
-                "vxorps xmm0, xmm0, xmm0", "vxorps xmm1, xmm1, xmm1", "vxorps xmm2, xmm2, xmm2",
-                "vxorps xmm3, xmm3, xmm3", "vxorps xmm4, xmm4, xmm4", "vxorps xmm5, xmm5, xmm5",
-                "vxorps xmm6, xmm6, xmm6", "vxorps xmm7, xmm7, xmm7", "vxorps xmm8, xmm8, xmm8",
-                "vxorps xmm9, xmm9, xmm9", "vxorps xmm10, xmm10, xmm10", "vxorps xmm11, xmm11, xmm11",
-                "vxorps xmm12, xmm12, xmm12", "vxorps xmm13, xmm13, xmm13", "vxorps xmm14, xmm14, xmm14",
-                "vxorps xmm15, xmm15, xmm15", "vpxord zmm16, zmm16, zmm16", "vpxord zmm17, zmm17, zmm17",
-                "vpxord zmm18, zmm18, zmm18", "vpxord zmm19, zmm19, zmm19", "vpxord zmm20, zmm20, zmm20",
-                "vpxord zmm21, zmm21, zmm21", "vpxord zmm22, zmm22, zmm22", "vpxord zmm23, zmm23, zmm23",
-                "2:",
-                "prefetcht0 [{nx}]",
-                "vmovups zmm24, [{d}]",
-                "vmovups zmm25, [{d} + 64]",
-                "vmovups zmm26, [{d} + 128]",
-                "vbroadcastss zmm27, dword ptr [{x0}]",
-                "vfmadd231ps zmm0, zmm27, zmm24", "vfmadd231ps zmm1, zmm27, zmm25", "vfmadd231ps zmm2, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x0} + {rb}]",
-                "vfmadd231ps zmm3, zmm27, zmm24", "vfmadd231ps zmm4, zmm27, zmm25", "vfmadd231ps zmm5, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x0} + {rb} * 2]",
-                "vfmadd231ps zmm6, zmm27, zmm24", "vfmadd231ps zmm7, zmm27, zmm25", "vfmadd231ps zmm8, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x0} + {rb3}]",
-                "vfmadd231ps zmm9, zmm27, zmm24", "vfmadd231ps zmm10, zmm27, zmm25", "vfmadd231ps zmm11, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x4}]",
-                "vfmadd231ps zmm12, zmm27, zmm24", "vfmadd231ps zmm13, zmm27, zmm25", "vfmadd231ps zmm14, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x4} + {rb}]",
-                "vfmadd231ps zmm15, zmm27, zmm24", "vfmadd231ps zmm16, zmm27, zmm25", "vfmadd231ps zmm17, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x4} + {rb} * 2]",
-                "vfmadd231ps zmm18, zmm27, zmm24", "vfmadd231ps zmm19, zmm27, zmm25", "vfmadd231ps zmm20, zmm27, zmm26",
-                "vbroadcastss zmm27, dword ptr [{x4} + {rb3}]",
-                "vfmadd231ps zmm21, zmm27, zmm24", "vfmadd231ps zmm22, zmm27, zmm25", "vfmadd231ps zmm23, zmm27, zmm26",
-                "add {x0}, 4",
-                "add {x4}, 4",
-                "add {d}, 192",
-                "add {nx}, 32",
-                "dec {k}",
-                "jnz 2b",
-                "vmovups [{o}], zmm0", "vmovups [{o} + 64], zmm1", "vmovups [{o} + 128], zmm2",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm3", "vmovups [{o} + 64], zmm4", "vmovups [{o} + 128], zmm5",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm6", "vmovups [{o} + 64], zmm7", "vmovups [{o} + 128], zmm8",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm9", "vmovups [{o} + 64], zmm10", "vmovups [{o} + 128], zmm11",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm12", "vmovups [{o} + 64], zmm13", "vmovups [{o} + 128], zmm14",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm15", "vmovups [{o} + 64], zmm16", "vmovups [{o} + 128], zmm17",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm18", "vmovups [{o} + 64], zmm19", "vmovups [{o} + 128], zmm20",
-                "add {o}, {sb}",
-                "vmovups [{o}], zmm21", "vmovups [{o} + 64], zmm22", "vmovups [{o} + 128], zmm23",
-                "vzeroupper",
-                x0 = inout(reg) x => _,
-                x4 = inout(reg) x.wrapping_add(4 * dim) => _,
-                rb = in(reg) row,
-                rb3 = in(reg) 3 * row,
-                d = inout(reg) d => _,
-                nx = inout(reg) next => _,
-                k = inout(reg) dim => _,
-                o = inout(reg) out => _,
-                sb = in(reg) stride * 4,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _,
-                out("zmm5") _, out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _,
-                out("zmm10") _, out("zmm11") _, out("zmm12") _, out("zmm13") _, out("zmm14") _,
-                out("zmm15") _, out("zmm16") _, out("zmm17") _, out("zmm18") _, out("zmm19") _,
-                out("zmm20") _, out("zmm21") _, out("zmm22") _, out("zmm23") _, out("zmm24") _,
-                out("zmm25") _, out("zmm26") _, out("zmm27") _,
-                options(nostack),
-            );
+            let mut acc = [[_mm512_setzero_ps(); 3]; TILE];
+            for k in 0..dim {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(8 * k) as *const i8);
+                let dk = d.add(k * PASS);
+                let v = [
+                    _mm512_loadu_ps(dk),
+                    _mm512_loadu_ps(dk.add(16)),
+                    _mm512_loadu_ps(dk.add(32)),
+                ];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let b = _mm512_set1_ps(*x.add(i * dim + k));
+                    a[0] = _mm512_fmadd_ps(b, v[0], a[0]);
+                    a[1] = _mm512_fmadd_ps(b, v[1], a[1]);
+                    a[2] = _mm512_fmadd_ps(b, v[2], a[2]);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                let o = out.add(i * stride);
+                _mm512_storeu_ps(o, a[0]);
+                _mm512_storeu_ps(o.add(16), a[1]);
+                _mm512_storeu_ps(o.add(32), a[2]);
+            }
         }
     }
 }
