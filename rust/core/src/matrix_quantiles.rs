@@ -404,24 +404,7 @@ mod avx2 {
         }
     }
 
-    /// Lane indices of the set bits of each 8-bit mask, packed to the front: the permutation that
-    /// compresses the matching lanes of a vector.
-    const COMPRESS: [[u32; LANES]; 256] = {
-        let mut table = [[0u32; LANES]; 256];
-        let mut mask = 0;
-        while mask < 256 {
-            let (mut n, mut lane) = (0, 0);
-            while lane < LANES {
-                if (mask >> lane) & 1 == 1 {
-                    table[mask][n] = lane as u32;
-                    n += 1;
-                }
-                lane += 1;
-            }
-            mask += 1;
-        }
-        table
-    };
+    use crate::simd::COMPRESS;
 
     /// The lanes of block `block` of `row` (masked for a partial last block, `block == full`).
     #[target_feature(enable = "avx2")]

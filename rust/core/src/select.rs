@@ -731,23 +731,7 @@ mod avx2 {
     /// Values between flushes of the u32 per-lane level counters.
     const BLOCK: usize = 1 << 16;
 
-    /// `COMPRESS[m]`: the lanes whose bit is set in `m`, first, for a compressing permute.
-    static COMPRESS: [[u32; 8]; 256] = {
-        let mut table = [[0u32; 8]; 256];
-        let mut m = 0;
-        while m < 256 {
-            let (mut lane, mut k) = (0, 0);
-            while lane < 8 {
-                if m & (1 << lane) != 0 {
-                    table[m][k] = lane as u32;
-                    k += 1;
-                }
-                lane += 1;
-            }
-            m += 1;
-        }
-        table
-    };
+    use crate::simd::COMPRESS;
 
     /// 8 values per step, without branches: the level of each value (the number of bounds
     /// `<=` it, a sum of compare masks) goes into a per-lane level histogram; the order keys of

@@ -197,6 +197,26 @@ pub fn cos_f64(values: &mut [f64]) {
     }
 }
 
+/// `COMPRESS[m]`: the lanes whose bit is set in the 8-bit mask `m`, first: the permutation
+/// (`vpermps`/`vpermd`) that compresses the matching lanes of an AVX2 vector to its front.
+/// One table for the 1-D fit's and the matrix fit's scans.
+pub static COMPRESS: [[u32; 8]; 256] = {
+    let mut table = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut lane, mut k) = (0, 0);
+        while lane < 8 {
+            if m & (1 << lane) != 0 {
+                table[m][k] = lane as u32;
+                k += 1;
+            }
+            lane += 1;
+        }
+        m += 1;
+    }
+    table
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
