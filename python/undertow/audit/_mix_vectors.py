@@ -324,10 +324,10 @@ def _top_mean(scores: np.ndarray, take: int) -> np.ndarray:
     return -np.sort(-scores, axis=1)[:, :take].mean(axis=1)
 
 
-def _largest(family: np.ndarray, sizes: np.ndarray) -> int:
-    """The family holding the most rows (the lowest label on a tie)."""
+def _largest(family: np.ndarray, sizes: np.ndarray) -> tuple[int, dict[int, int]]:
+    """The family holding the most rows (the lowest label on a tie), and the rows per family."""
     rows = {f: int(sizes[family == f].sum()) for f in set(family.tolist()) if f >= 0}
-    return max(rows, key=lambda f: (rows[f], -f))
+    return max(rows, key=lambda f: (rows[f], -f)), rows
 
 
 def _foreign_clusters(
@@ -373,7 +373,7 @@ def _foreign_clusters(
             for other in np.flatnonzero(linked[j] & (family < 0)):
                 family[other] = start
                 stack.append(other)
-    majority = _largest(family, sizes)
+    majority, _ = _largest(family, sizes)
     members = family == majority
     majority_sum = sums[members].sum(axis=0)
     others = majority_sum[None, :] - sums
@@ -383,8 +383,7 @@ def _foreign_clusters(
     )
     family[members & (away < cosine_max) & one_weak_link] = -2  # out again: each its own family
     family[family == -2] = np.flatnonzero(family == -2) + clusters
-    majority = _largest(family, sizes)
-    rows_per_family = {f: int(sizes[family == f].sum()) for f in set(family.tolist()) if f >= 0}
+    majority, rows_per_family = _largest(family, sizes)
     majority_sum = sums[family == majority].sum(axis=0)
     majority_dir = majority_sum / max(float(np.linalg.norm(majority_sum)), 1e-300)
     candidates = np.flatnonzero(
