@@ -11,6 +11,7 @@ pub mod edges;
 pub mod error;
 pub mod form_bound;
 pub mod histogram;
+mod int8;
 pub mod kmeans;
 pub mod knn_graph;
 pub mod matrix_quantiles;
@@ -28,6 +29,7 @@ pub mod simd;
 pub mod special;
 pub mod state;
 pub mod topk;
+mod topk_int8;
 pub mod twosample;
 
 pub use error::{Error, Result};

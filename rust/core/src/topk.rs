@@ -7,6 +7,7 @@
 //! fixed number of parts whose heaps are merged in part order, and ties go to the lower row, so
 //! the result does not depend on the thread count.
 
+use std::any::TypeId;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -18,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
 use crate::pca::check_finite;
 use crate::simd::{dispatch, norm2, Element};
+use crate::topk_int8;
 
 const BLOCK: usize = 4096;
 /// Bytes of one block's score matrix. Blocks shrink for large query batches so that the
@@ -148,6 +150,87 @@ where
         }
     }
     check_finite("queries", queries, dim)?;
+    if TypeId::of::<T>() == TypeId::of::<f32>() {
+        if let Some(kernel) = topk_int8::choose(n, q, dim, k) {
+            // SAFETY: T is f32 (checked above), so the slices are f32 slices.
+            let (stored, queries) = unsafe {
+                (
+                    std::slice::from_raw_parts(stored.as_ptr() as *const f32, stored.len()),
+                    std::slice::from_raw_parts(queries.as_ptr() as *const f32, queries.len()),
+                )
+            };
+            return through_int8(stored, queries, dim, k, metric, exclude, kernel);
+        }
+    }
+    products(stored, queries, dim, k, metric, exclude)
+}
+
+/// `exact_topk` through the int8 prefilter (scores exact in float64); the queries it gives up
+/// on (rows tied past its candidate cap) go through the float32 products.
+pub(crate) fn through_int8(
+    stored: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    metric: Metric,
+    exclude: Option<&[i64]>,
+    kernel: topk_int8::Kernel,
+) -> Result<(Vec<f64>, Vec<i64>)> {
+    let answers = topk_int8::search(stored, queries, dim, k, metric, exclude, kernel)?;
+    let given_up: Vec<usize> = (0..answers.len())
+        .filter(|&j| answers[j].is_none())
+        .collect();
+    let mut rest = None;
+    if !given_up.is_empty() {
+        let sub: Vec<f32> = given_up
+            .iter()
+            .flat_map(|&j| queries[j * dim..(j + 1) * dim].iter().copied())
+            .collect();
+        let sub_exclude: Option<Vec<i64>> =
+            exclude.map(|e| given_up.iter().map(|&j| e[j]).collect());
+        rest = Some(products(
+            stored,
+            &sub,
+            dim,
+            k,
+            metric,
+            sub_exclude.as_deref(),
+        )?);
+    }
+    let slots = product("k x queries", answers.len(), k)?;
+    let mut distances = filled("the top-k distances", slots, 0.0f64)?;
+    let mut labels = filled("the top-k labels", slots, -1i64)?;
+    let mut next = 0;
+    for (j, answer) in answers.into_iter().enumerate() {
+        let (d, l) = match answer {
+            Some((d, l)) => (d, l),
+            None => {
+                let (rd, rl) = rest.as_ref().expect("the given-up queries were searched");
+                let at = next * k;
+                next += 1;
+                (rd[at..at + k].to_vec(), rl[at..at + k].to_vec())
+            }
+        };
+        distances[j * k..(j + 1) * k].copy_from_slice(&d);
+        labels[j * k..(j + 1) * k].copy_from_slice(&l);
+    }
+    Ok((distances, labels))
+}
+
+/// `exact_topk` through faer's float products: scores in the stored type.
+fn products<T>(
+    stored: &[T],
+    queries: &[T],
+    dim: usize,
+    k: usize,
+    metric: Metric,
+    exclude: Option<&[i64]>,
+) -> Result<(Vec<f64>, Vec<i64>)>
+where
+    T: Element + faer::traits::RealField,
+{
+    let n = stored.len() / dim;
+    let q = queries.len() / dim;
     let query_norms: Vec<f64> = queries.chunks_exact(dim).map(norm2).collect();
     let block_len = block_rows(q, std::mem::size_of::<T>());
     let blocks = n.div_ceil(block_len);
