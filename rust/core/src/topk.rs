@@ -6,6 +6,9 @@
 //! and only scores that beat a query's current k-th best enter its heap. Blocks are grouped in a
 //! fixed number of parts whose heaps are merged in part order, and ties go to the lower row, so
 //! the result does not depend on the thread count.
+//!
+//! Float32 calls large enough to pay for it go instead through the int8 prefilter of
+//! `topk_int8.rs` on CPUs with AVX-512 VNNI: the same top-k, with float64 scores.
 
 use std::any::TypeId;
 use std::cmp::Ordering;

@@ -6,7 +6,12 @@
 //! so far is a threshold no true top-k row can fall under, so only pairs whose upper bound
 //! reaches it are kept as candidates. The survivors are scored exactly in float64 and ranked by
 //! (score, then lower row), so the answer is the exact top-k of the float32 inputs: it does not
-//! depend on the kernel, the thread count or how the rows are split into parts.
+//! depend on the kernel or the thread count.
+//!
+//! The stored rows are quantized once (a quarter of the float32 matrix); then each task takes a
+//! block of queries through every stored row, so each query's threshold rises over the whole
+//! matrix at once (split by rows, every part would climb to it again and keep ~10x more
+//! candidates).
 //!
 //! Rows holding NaN or inf have no scale: they are kept as candidates with bounds (-inf, inf)
 //! and scored exactly. A query whose candidates pile up past `cap` (many rows tied within the
@@ -732,6 +737,45 @@ mod tests {
             };
         }
         check(&stored, &queries, dim, 10, None);
+    }
+
+    #[test]
+    fn the_bound_covers_rounding_that_reverses_the_order() {
+        // Rows and queries of max 127 have scale 1, so a code is the value rounded to even:
+        // 10.5 -> 10 and 9.5 -> 10. Each case puts the true best row (A, row 1) behind another
+        // (B, row 2) by 10 in the int8 scores while it leads by 0.5 in the true ones; without
+        // the query's (first case) or the row's (second case) term of the bound, A is pruned.
+        let dim = 16;
+        let mut rng = Rng::new(12, 0);
+        let mut filler = vec![0.0f64; 200 * dim];
+        rng.normals(&mut filler);
+        for (stored_ab, query) in [
+            // integer rows, half-integer query: only the query rounds
+            (
+                [[127.0, 10.0, 0.0], [127.0, 0.0, 11.0]],
+                [127.0f32, 10.5, 9.5],
+            ),
+            // half-integer rows, integer query: only the rows round
+            (
+                [[127.0, 10.5, 0.0], [127.0, 0.0, 9.5]],
+                [127.0f32, 10.0, 11.0],
+            ),
+        ] {
+            let mut stored: Vec<f32> = filler.iter().map(|&v| v as f32).collect();
+            for (r, ab) in stored_ab.iter().enumerate() {
+                let row = &mut stored[(r + 1) * dim..(r + 2) * dim];
+                row.fill(0.0);
+                row[..3].copy_from_slice(&ab.map(|v| v as f32));
+            }
+            let mut q = vec![0.0f32; dim];
+            q[..3].copy_from_slice(&query);
+            for kernel in kernels() {
+                let got = search(&stored, &q, dim, 1, Metric::InnerProduct, None, kernel).unwrap();
+                let (scores, labels) = got[0].as_ref().unwrap();
+                assert_eq!(labels[0], 1, "{kernel:?} {query:?}");
+                assert_eq!(scores[0], 127.0 * 127.0 + 105.0);
+            }
+        }
     }
 
     #[test]
