@@ -1947,6 +1947,31 @@ mod tests {
     }
 
     #[test]
+    fn one_part_of_more_rows_than_a_u16_counter_holds() {
+        // 300,000 rows x 4 columns make at most one part per thread (1, 2 or 4 in `check`),
+        // each of more than 65,535 rows, so the first pass's u16 counters must be flushed; the
+        // constant and two-value columns put more than that in one bucket, where a missed
+        // flush would wrap the count.
+        let cols: Vec<(&str, Vec<f64>)> = columns(300_000)
+            .into_iter()
+            .filter(|(n, _)| ["uniform", "constant", "two values", "heavy ties"].contains(n))
+            .collect();
+        assert_eq!(cols.len(), 4);
+        for threads in [1usize, 2, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            let parts = pool.unwrap().install(|| row_parts(300_000, 4, &TUNING));
+            assert!(
+                parts.iter().all(|&(a, b)| b - a > u16::MAX as usize),
+                "{parts:?}"
+            );
+        }
+        for (name, tuning) in [("default", TUNING), ("avx2 scan", AVX2)] {
+            check::<f32>(&cols, 10, &tuning, &format!("f32 {name}"));
+            check::<f64>(&cols, 10, &tuning, &format!("f64 {name}"));
+        }
+    }
+
+    #[test]
     fn counts_come_from_the_passes_on_ordinary_data() {
         // Only the constant-ish and tie columns may need the counting pass; on continuous data
         // the passes place every edge.
