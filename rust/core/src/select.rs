@@ -1194,10 +1194,11 @@ mod avx2 {
     }
 
     /// The byte-code kernel (see `grid8_plan`): per 32 values, `code8` in four vectors of 8,
-    /// packed to 32 signed bytes; then each entry costs a compare, a subtract into its byte
-    /// counter and an xor into the parity, per 32 values (the key grid's kernel does 16). The
-    /// gathered values are compress-stored as raw bits and made order keys per block (few
-    /// are gathered). `part` has a multiple of 32 values. Returns the count per entry, and the
+    /// packed to 32 signed bytes; then each entry costs a compare and a subtract into its byte
+    /// counter per 32 values (the key grid's kernel does 16, and an xor into a parity), and
+    /// whether a code is inside an interval is a bit of a 256-bit table (three byte shuffles;
+    /// cheaper than an xor per entry). The gathered values are compress-stored as raw bits
+    /// and made order keys per block (few are gathered). `part` has a multiple of 32 values. Returns the count per entry, and the
     /// least and the greatest value; `None` when the part holds a NaN or an infinity (the
     /// codes do not tell them apart from the values past the grid: the caller rescans).
     #[target_feature(enable = "avx2,fma,popcnt")]
@@ -1232,13 +1233,48 @@ mod avx2 {
             _mm256_set1_ps(f32::INFINITY),
             _mm256_set1_ps(f32::NEG_INFINITY),
         );
-        let start = if open_low {
-            _mm256_set1_epi8(-1)
-        } else {
-            _mm256_setzero_si256()
+        // Whether each code is inside an interval (an odd number of entries below it, or even
+        // when the first interval is open low), as a 256-bit table over `code + 128`: byte
+        // k holds codes 8k - 128 .. 8k - 121, one bit each.
+        let mut table = [0u8; 32];
+        for u in 0..256usize {
+            let c = (u as i32 - 128) as i8;
+            let below = thresholds.iter().filter(|&&t| c > t).count();
+            if (below % 2 == 1) != open_low {
+                table[u / 8] |= 1 << (u % 8);
+            }
+        }
+        let half = |h: usize| {
+            let mut t = [0u8; 32];
+            t[..16].copy_from_slice(&table[16 * h..16 * h + 16]);
+            t[16..].copy_from_slice(&table[16 * h..16 * h + 16]);
+            _mm256_loadu_si256(t.as_ptr() as *const __m256i)
+        };
+        let (table_lo, table_hi) = (half(0), half(1));
+        let bits = _mm256_setr_epi8(
+            1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64,
+            -128, 1, 2, 4, 8, 16, 32, 64, -128,
+        );
+        let (flip, seven, low5) = (
+            _mm256_set1_epi8(-128),
+            _mm256_set1_epi8(7),
+            _mm256_set1_epi8(31),
+        );
+        let (above15, sixteen) = (_mm256_set1_epi8(0x70), _mm256_set1_epi8(16));
+        let inside = |c: __m256i| -> __m256i {
+            let u = _mm256_xor_si256(c, flip);
+            // u >> 3 per byte (the 16-bit shift brings in the neighbour's bits: masked off).
+            let k = _mm256_and_si256(_mm256_srli_epi16::<3>(u), low5);
+            // pshufb gives 0 where the index has its top bit: k + 0x70 for k >= 16, k - 16
+            // for k < 16.
+            let byte = _mm256_or_si256(
+                _mm256_shuffle_epi8(table_lo, _mm256_add_epi8(k, above15)),
+                _mm256_shuffle_epi8(table_hi, _mm256_sub_epi8(k, sixteen)),
+            );
+            let bit = _mm256_shuffle_epi8(bits, _mm256_and_si256(u, seven));
+            _mm256_cmpeq_epi8(_mm256_and_si256(byte, bit), bit)
         };
         let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 32];
-        let mut parity = [_mm256_setzero_si256(); CODE_BLOCK / 32];
         let room = out.room;
         let first_key = out.narrow.len();
         out.narrow.reserve(room + 64);
@@ -1279,12 +1315,12 @@ mod avx2 {
             }
             let mut first = 0;
             for group in &groups {
-                let (codes, parity) = (&codes[..vectors], &mut parity[..vectors]);
-                let init = (first == 0).then_some(start);
+                let codes = &codes[..vectors];
+                let ahead = (first == 0).then_some(next);
                 let sums: Vec<u64> = match group.len() {
-                    3 => sweep8::<3>(codes, parity, group, init, next).to_vec(),
-                    6 => sweep8::<6>(codes, parity, group, init, next).to_vec(),
-                    _ => sweep8::<9>(codes, parity, group, init, next).to_vec(),
+                    3 => sweep8::<3>(codes, group, ahead).to_vec(),
+                    6 => sweep8::<6>(codes, group, ahead).to_vec(),
+                    _ => sweep8::<9>(codes, group, ahead).to_vec(),
                 };
                 for (c, s) in counts[first..].iter_mut().zip(sums) {
                     *c += s;
@@ -1292,8 +1328,8 @@ mod avx2 {
                 first += group.len();
             }
             let block_start = len;
-            for (i, &p) in parity[..vectors].iter().enumerate() {
-                let mask = _mm256_movemask_epi8(p) as u32;
+            for (i, &c) in codes[..vectors].iter().enumerate() {
+                let mask = _mm256_movemask_epi8(inside(c)) as u32;
                 for h in 0..4 {
                     let m = ((mask >> (8 * h)) & 0xFF) as usize;
                     let x =
@@ -1338,34 +1374,25 @@ mod avx2 {
         Some((counts, least, greatest))
     }
 
-    /// `sweep` on byte codes: each byte counter takes one value per vector, at most
-    /// CODE_BLOCK / 32 = 64 per block. `start`: the first sweep of a block, the parities' start.
+    /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
+    /// counter takes one value per vector, at most CODE_BLOCK / 32 = 64 per block. The first
+    /// sweep of a block prefetches the next (`ahead`), two lines per vector.
     #[target_feature(enable = "avx2")]
     unsafe fn sweep8<const G: usize>(
         codes: &[__m256i],
-        parity: &mut [__m256i],
         thresholds: &[__m256i],
-        start: Option<__m256i>,
-        ahead: *const f32,
+        ahead: Option<*const f32>,
     ) -> [u64; G] {
         let t: [__m256i; G] = std::array::from_fn(|g| thresholds[g]);
         let mut acc = [_mm256_setzero_si256(); G];
-        for (i, (c, p)) in codes.iter().zip(parity.iter_mut()).enumerate() {
-            let mut par = match start {
-                Some(s) => {
-                    // Two lines of the next block per vector (32 values here are two lines).
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i) as *const i8);
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i + 16) as *const i8);
-                    s
-                }
-                None => *p,
-            };
-            for g in 0..G {
-                let m = _mm256_cmpgt_epi8(*c, t[g]);
-                acc[g] = _mm256_sub_epi8(acc[g], m);
-                par = _mm256_xor_si256(par, m);
+        for (i, c) in codes.iter().enumerate() {
+            if let Some(ahead) = ahead {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i + 16) as *const i8);
             }
-            *p = par;
+            for g in 0..G {
+                acc[g] = _mm256_sub_epi8(acc[g], _mm256_cmpgt_epi8(*c, t[g]));
+            }
         }
         let zero = _mm256_setzero_si256();
         std::array::from_fn(|g| {
