@@ -13,7 +13,9 @@
 //!    bounds are widened onto a grid of 15-bit codes of the order keys (`coded_plan`), so the
 //!    pass compares 16 values per instruction, one compare, subtract and xor per bound; an
 //!    interval holding a single value (a spike: `hi` is the next float after `lo`) keeps the
-//!    unwidened plan and the level kernel, which counts it without gathering it.
+//!    unwidened plan and the level kernel, which counts it without gathering it. When the sample
+//!    says the coarser cells gather few more values, the grid is 254 value-linear cells between
+//!    the outer interior bounds instead (`grid8_plan`): byte codes, 32 values per compare.
 //! 3. Every rank is checked to fall inside its interval (`below <= rank < below + inside`); its
 //!    value is then a selection among the gathered keys. If any rank falls outside (the sample
 //!    misled: sorted runs it missed, heavy ties, huge outliers) or the gathered keys would pass
@@ -89,6 +91,18 @@ struct Plan<T> {
     gather_mask: u64,
     /// The grid of the code kernel (float32 plans without spikes).
     codes: Option<Codes<T>>,
+    /// The value grid of the byte-code kernel (float32 plans without spikes, when its wider
+    /// intervals gather few more values; it comes before `codes`).
+    grid8: Option<Grid8<T>>,
+}
+
+/// `code8(x)` (see there) for a finite `x`; each entry is an interval bound and its `t`:
+/// `x >= bound  <=>  code8(x) > t`. `open_low`: the first interval starts at the lowest value.
+struct Grid8<T> {
+    scale: f32,
+    offset: f32,
+    entries: Vec<(T, i8)>,
+    open_low: bool,
 }
 
 /// `code(x) = (max(key, base + step) - base) >> shift` for a finite `x`, 0 otherwise; each
@@ -350,6 +364,44 @@ fn strata(n: usize, tuning: &Tuning) -> usize {
 }
 
 fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T>> {
+    let (wanted, shares) = wanted_intervals(data, q, tuning)?;
+    let plan = float_plan(&wanted)?;
+    if vector_kernel::<T>() && plan.intervals.iter().all(|iv| !iv.spike) {
+        if fma_kernel() {
+            // The wider cells gather more values: at most 10 points more of the data, and 20%
+            // in all (the keys' room is 25%).
+            if let Some((grid, estimate, asked)) = grid8_plan(&wanted, &shares) {
+                if estimate <= 0.2 && estimate <= asked + 0.1 {
+                    return Some(grid);
+                }
+            }
+        }
+        if let Some(coded) = coded_plan(&wanted) {
+            return Some(coded);
+        }
+    }
+    Some(plan)
+}
+
+fn fma_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The wanted value interval `[lo, hi)` of each inner quantile (`T::LOWEST`, `T::INFINITY`:
+/// open) and the share of the sample inside it.
+#[allow(clippy::type_complexity)]
+fn wanted_intervals<T: Sample>(
+    data: &[T],
+    q: &[f64],
+    tuning: &Tuning,
+) -> Option<(Vec<(T, T)>, Vec<f64>)> {
     let mut keys = sample_keys(data, strata(data.len(), tuning));
     let m = keys.len();
     if m < 2 {
@@ -368,17 +420,15 @@ fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T
     select_many(&mut keys, &at);
     let value = |i: usize| T::threshold_at_least(T::from_order_key(keys[i]));
     let above = |i: usize| T::threshold_above(T::from_order_key(keys[i]));
-    let wanted: Vec<(T, T)> = spans
+    let wanted = spans
         .iter()
         .map(|&(lo, hi)| (lo.map_or(T::LOWEST, value), hi.map_or(T::INFINITY, above)))
         .collect();
-    let plan = float_plan(&wanted)?;
-    if vector_kernel::<T>() && plan.intervals.iter().all(|iv| !iv.spike) {
-        if let Some(coded) = coded_plan(&wanted) {
-            return Some(coded);
-        }
-    }
-    Some(plan)
+    let shares = spans
+        .iter()
+        .map(|&(lo, hi)| (hi.unwrap_or(m - 1) - lo.unwrap_or(0) + 1) as f64 / m as f64)
+        .collect();
+    Some((wanted, shares))
 }
 
 /// The plan for the level kernel: the wanted intervals merged where they overlap, a spike where
@@ -412,6 +462,7 @@ fn float_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
         intervals,
         bounds,
         codes: None,
+        grid8: None,
     })
 }
 
@@ -433,6 +484,151 @@ fn bounds_of<T: Sample>(intervals: &[Interval<T>]) -> Option<Vec<T>> {
     }
     bounds.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     (bounds.len() < 64).then_some(bounds)
+}
+
+/// The byte code of the value grid: `fma(x, scale, offset)`, capped at 127 (NaN stays NaN),
+/// truncated to an integer (NaN and values past the i32 range give `i32::MIN`, as
+/// `cvttps2dq`), saturated to i8 (as `packssdw` then `packsswb`): exactly what the AVX2 kernel
+/// computes per lane. Every step is monotone, so for finite values `x <= y` gives
+/// `code8(x) <= code8(y)`.
+fn code8(x: f32, scale: f32, offset: f32) -> i8 {
+    let y = x.mul_add(scale, offset);
+    let y = if y.is_nan() { y } else { y.min(127.0) };
+    let i = if y.is_nan() || y < -2_147_483_648.0 {
+        i32::MIN
+    } else {
+        y as i32
+    };
+    i.clamp(-128, 127) as i8
+}
+
+/// The least finite float32 whose `code8` passes `t` (`None`: none does), by bisection over the
+/// order keys (`code8` is monotone in them).
+fn grid8_bound(t: i8, scale: f32, offset: f32) -> Option<f32> {
+    let from = |k: u64| f32::from_order_key(k) as f32;
+    let (mut lo, mut hi) = (f32::MIN.order_key(), f32::MAX.order_key());
+    if code8(from(hi), scale, offset) <= t {
+        return None;
+    }
+    // Invariant: code8(from(hi)) > t, and code8(from(k)) <= t for every k < lo.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if code8(from(mid), scale, offset) > t {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(from(hi))
+}
+
+/// The plan for the byte-code kernel (float32): the wanted intervals widened to a value-linear
+/// grid of 254 cells between the least and the greatest interior bound, `code8(x) > t` exactly
+/// when `x >= bound`, so the pass compares 32 values per instruction. The cells are coarse
+/// (each widens an interval by up to one cell per side): with the plan come the share of the
+/// data the widened intervals are estimated to hold (from the sample's share per interval, as
+/// if the density were flat inside it) and the sample's share in the wanted intervals, for the
+/// caller to choose it or the key grid of `coded_plan`, which is fine in every binade.
+fn grid8_plan<T: Sample>(wanted: &[(T, T)], shares: &[f64]) -> Option<(Plan<T>, f64, f64)> {
+    if TypeId::of::<T>() != TypeId::of::<f32>() {
+        return None;
+    }
+    let f = |v: T| v.to_f64() as f32;
+    let inner: Vec<f32> = wanted
+        .iter()
+        .flat_map(|&(lo, hi)| [lo, hi])
+        .filter(|&b| b != T::LOWEST && b != T::INFINITY)
+        .map(f)
+        .collect();
+    let min = inner.iter().copied().reduce(f32::min)?;
+    let max = inner.iter().copied().reduce(f32::max)?;
+    let span = max as f64 - min as f64;
+    if !(span > 0.0 && span.is_finite()) {
+        return None;
+    }
+    let scale = (252.0 / span) as f32;
+    let offset = (-126.0 - min as f64 * scale as f64) as f32;
+    if !(scale.is_finite() && scale > 0.0 && offset.is_finite()) {
+        return None;
+    }
+    // Per wanted interval: (t and value of lo, t and value of hi); lo t = None: open (the
+    // lowest value), hi t = None: open (+inf).
+    type Bound8 = (Option<i8>, f32);
+    let mut grid: Vec<(Bound8, Bound8)> = Vec::with_capacity(wanted.len());
+    let (mut estimate, mut asked) = (0.0, 0.0);
+    for (&(lo, hi), &share) in wanted.iter().zip(shares) {
+        let low = if lo == T::LOWEST {
+            (None, f32::MIN)
+        } else {
+            let c = code8(f(lo), scale, offset);
+            if c == i8::MIN {
+                return None;
+            }
+            let t = c - 1;
+            (Some(t), grid8_bound(t, scale, offset)?)
+        };
+        let high = if hi == T::INFINITY {
+            (None, f32::INFINITY)
+        } else {
+            // The cell of the greatest value below hi: its bound is hi or above.
+            let below = f32::from_order_key(f(hi).order_key() - 1) as f32;
+            let t = code8(below, scale, offset);
+            if t == i8::MAX {
+                return None;
+            }
+            (Some(t), grid8_bound(t, scale, offset)?)
+        };
+        asked += share;
+        let (a, b) = (f(lo) as f64, f(hi) as f64);
+        let widened = if a.is_finite() && b.is_finite() && b > a {
+            (high.1 as f64 - low.1 as f64) / (b - a)
+        } else {
+            1.0
+        };
+        estimate += share * widened;
+        grid.push((low, high));
+    }
+    // Disjoint and not touching (each bound then flips "inside" once), ascending.
+    grid.sort_by(|a, b| a.0 .1.total_cmp(&b.0 .1));
+    let mut merged: Vec<(Bound8, Bound8)> = Vec::with_capacity(grid.len());
+    for (lo, hi) in grid {
+        match merged.last_mut() {
+            Some(last) if lo.1 <= last.1 .1 => {
+                if hi.1 > last.1 .1 {
+                    last.1 = hi;
+                }
+            }
+            _ => merged.push((lo, hi)),
+        }
+    }
+    let value = |v: f32| T::threshold_at_least(v as f64);
+    let intervals: Vec<Interval<T>> = merged
+        .iter()
+        .map(|&(lo, hi)| Interval {
+            lo: lo.0.map_or(T::LOWEST, |_| value(lo.1)),
+            hi: hi.0.map_or(T::INFINITY, |_| value(hi.1)),
+            spike: false,
+        })
+        .collect();
+    let entries: Vec<(T, i8)> = merged
+        .iter()
+        .flat_map(|&(lo, hi)| [(lo.0, lo.1), (hi.0, hi.1)])
+        .filter_map(|(t, v)| t.map(|t| (value(v), t)))
+        .collect();
+    let bounds = bounds_of(&intervals)?;
+    let plan = Plan {
+        gather_mask: gather_mask(&intervals, &bounds),
+        bounds,
+        intervals,
+        codes: None,
+        grid8: Some(Grid8 {
+            scale,
+            offset,
+            entries,
+            open_low: merged[0].0 .0.is_none(),
+        }),
+    };
+    Some((plan, estimate, asked))
 }
 
 /// The plan for the code kernel (float32): the same intervals widened to a grid of 15-bit codes
@@ -529,6 +725,7 @@ fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
             shift,
             entries,
         }),
+        grid8: None,
     })
 }
 
@@ -630,6 +827,35 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
             // available (checked just above).
             unsafe {
                 let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
+                if let Some(grid) = &plan.grid8 {
+                    let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
+                    let body = part.len() / 32 * 32;
+                    let (len, room) = (out.narrow.len(), out.room);
+                    if let Some((counts, least, greatest)) = avx2::scan_grid8_f32(
+                        cast(&part[..body]),
+                        grid.scale,
+                        grid.offset,
+                        &t,
+                        grid.open_low,
+                        out,
+                    ) {
+                        let bounds: Vec<T> = grid.entries.iter().map(|e| e.0).collect();
+                        let n = body as u64;
+                        add_levels(plan, &bounds, &counts, n, 0, n, out);
+                        out.note_extremes::<T>(least, greatest);
+                        if !out.overflow {
+                            scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
+                        }
+                        return;
+                    }
+                    // A NaN or an infinity: the level kernel takes the part (rare).
+                    out.narrow.truncate(len);
+                    (out.room, out.overflow) = (room, false);
+                    let (least, greatest) =
+                        avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out);
+                    out.note_extremes::<T>(least, greatest);
+                    return;
+                }
                 match &plan.codes {
                     Some(codes) => {
                         let t: Vec<i16> = codes.entries.iter().map(|e| e.1).collect();
@@ -641,7 +867,8 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                             &t,
                             out,
                         );
-                        add_levels(plan, codes, &counts, finite, infinite, body as u64, out);
+                        let bounds: Vec<T> = codes.entries.iter().map(|e| e.0).collect();
+                        add_levels(plan, &bounds, &counts, finite, infinite, body as u64, out);
                         out.note_extremes::<T>(least, greatest);
                         if !out.overflow {
                             scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
@@ -664,7 +891,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
 /// and the +inf counts): the level histogram the scalar pass would have made.
 fn add_levels<T: Sample>(
     plan: &Plan<T>,
-    codes: &Codes<T>,
+    entries: &[T],
     counts: &[u64],
     finite: u64,
     infinite: u64,
@@ -680,10 +907,9 @@ fn add_levels<T: Sample>(
                 0
             } else {
                 // Every other bound is an entry (equal values, +-0, have equal counts).
-                codes
-                    .entries
+                entries
                     .iter()
-                    .position(|e| e.0 == b)
+                    .position(|&e| e == b)
                     .map_or(0, |i| counts[i])
             }
     };
@@ -965,6 +1191,218 @@ mod avx2 {
             fold_ps(least, f32::min),
             fold_ps(greatest, f32::max),
         )
+    }
+
+    /// The byte-code kernel (see `grid8_plan`): per 32 values, `code8` in four vectors of 8,
+    /// packed to 32 signed bytes; then each entry costs a compare and a subtract into its byte
+    /// counter per 32 values (the key grid's kernel does 16, and an xor into a parity), and
+    /// whether a code is inside an interval is a bit of a 256-bit table (three byte shuffles;
+    /// cheaper than an xor per entry). The gathered values are compress-stored as raw bits
+    /// and made order keys per block (few are gathered). `part` has a multiple of 32 values. Returns the count per entry, and the
+    /// least and the greatest value; `None` when the part holds a NaN or an infinity (the
+    /// codes do not tell them apart from the values past the grid: the caller rescans).
+    #[target_feature(enable = "avx2,fma,popcnt")]
+    pub unsafe fn scan_grid8_f32(
+        part: &[f32],
+        scale: f32,
+        offset: f32,
+        thresholds: &[i8],
+        open_low: bool,
+        out: &mut Scan,
+    ) -> Option<(Vec<u64>, f32, f32)> {
+        let mut counts = vec![0u64; thresholds.len()];
+        let groups: Vec<Vec<__m256i>> = thresholds
+            .chunks(9)
+            .map(|c| {
+                // Pad to 3, 6 or 9 with a threshold no code passes.
+                let width = c.len().div_ceil(3) * 3;
+                (0..width)
+                    .map(|i| _mm256_set1_epi8(c.get(i).copied().unwrap_or(i8::MAX)))
+                    .collect()
+            })
+            .collect();
+        let scalev = _mm256_set1_ps(scale);
+        let offsetv = _mm256_set1_ps(offset);
+        let cap = _mm256_set1_ps(127.0);
+        // packs interleaves the 128-bit lanes: dwords 0 4 1 5 2 6 3 7 restore the value order.
+        let unpack = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let sign = _mm256_set1_epi32(i32::MIN);
+        let zero = _mm256_setzero_ps();
+        let mut unordered = _mm256_setzero_ps();
+        let (mut least, mut greatest) = (
+            _mm256_set1_ps(f32::INFINITY),
+            _mm256_set1_ps(f32::NEG_INFINITY),
+        );
+        // Whether each code is inside an interval (an odd number of entries below it, or even
+        // when the first interval is open low), as a 256-bit table over `code + 128`: byte
+        // k holds codes 8k - 128 .. 8k - 121, one bit each.
+        let mut table = [0u8; 32];
+        for u in 0..256usize {
+            let c = (u as i32 - 128) as i8;
+            let below = thresholds.iter().filter(|&&t| c > t).count();
+            if (below % 2 == 1) != open_low {
+                table[u / 8] |= 1 << (u % 8);
+            }
+        }
+        let half = |h: usize| {
+            let mut t = [0u8; 32];
+            t[..16].copy_from_slice(&table[16 * h..16 * h + 16]);
+            t[16..].copy_from_slice(&table[16 * h..16 * h + 16]);
+            _mm256_loadu_si256(t.as_ptr() as *const __m256i)
+        };
+        let (table_lo, table_hi) = (half(0), half(1));
+        let bits = _mm256_setr_epi8(
+            1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64,
+            -128, 1, 2, 4, 8, 16, 32, 64, -128,
+        );
+        let (flip, seven, low5) = (
+            _mm256_set1_epi8(-128),
+            _mm256_set1_epi8(7),
+            _mm256_set1_epi8(31),
+        );
+        let (above15, sixteen) = (_mm256_set1_epi8(0x70), _mm256_set1_epi8(16));
+        let inside = |c: __m256i| -> __m256i {
+            let u = _mm256_xor_si256(c, flip);
+            // u >> 3 per byte (the 16-bit shift brings in the neighbour's bits: masked off).
+            let k = _mm256_and_si256(_mm256_srli_epi16::<3>(u), low5);
+            // pshufb gives 0 where the index has its top bit: k + 0x70 for k >= 16, k - 16
+            // for k < 16.
+            let byte = _mm256_or_si256(
+                _mm256_shuffle_epi8(table_lo, _mm256_add_epi8(k, above15)),
+                _mm256_shuffle_epi8(table_hi, _mm256_sub_epi8(k, sixteen)),
+            );
+            let bit = _mm256_shuffle_epi8(bits, _mm256_and_si256(u, seven));
+            _mm256_cmpeq_epi8(_mm256_and_si256(byte, bit), bit)
+        };
+        let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 32];
+        let room = out.room;
+        let first_key = out.narrow.len();
+        out.narrow.reserve(room + 64);
+        let keys = out.narrow.as_mut_ptr().add(first_key);
+        let mut len = 0usize;
+        let code = |x: __m256| -> __m256i {
+            // min(cap, y): a NaN y stays NaN (min returns its second operand), then truncates
+            // to i32::MIN, as code8.
+            _mm256_cvttps_epi32(_mm256_min_ps(cap, _mm256_fmadd_ps(x, scalev, offsetv)))
+        };
+        for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
+            let vectors = block.len() / 32;
+            let next = part.as_ptr().wrapping_add((b + 1) * CODE_BLOCK);
+            for (i, c) in codes[..vectors].iter_mut().enumerate() {
+                let p = block.as_ptr().add(32 * i);
+                let x = [
+                    _mm256_loadu_ps(p),
+                    _mm256_loadu_ps(p.add(8)),
+                    _mm256_loadu_ps(p.add(16)),
+                    _mm256_loadu_ps(p.add(24)),
+                ];
+                // min/max return the second operand when one is NaN: NaN is skipped (and
+                // seen by the unordered compares).
+                least = _mm256_min_ps(_mm256_min_ps(x[0], x[1]), least);
+                least = _mm256_min_ps(_mm256_min_ps(x[2], x[3]), least);
+                greatest = _mm256_max_ps(_mm256_max_ps(x[0], x[1]), greatest);
+                greatest = _mm256_max_ps(_mm256_max_ps(x[2], x[3]), greatest);
+                unordered = _mm256_or_ps(
+                    unordered,
+                    _mm256_or_ps(
+                        _mm256_cmp_ps::<_CMP_UNORD_Q>(x[0], x[1]),
+                        _mm256_cmp_ps::<_CMP_UNORD_Q>(x[2], x[3]),
+                    ),
+                );
+                let lo = _mm256_packs_epi32(code(x[0]), code(x[1]));
+                let hi = _mm256_packs_epi32(code(x[2]), code(x[3]));
+                *c = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), unpack);
+            }
+            let mut first = 0;
+            for group in &groups {
+                let codes = &codes[..vectors];
+                let ahead = (first == 0).then_some(next);
+                let sums: Vec<u64> = match group.len() {
+                    3 => sweep8::<3>(codes, group, ahead).to_vec(),
+                    6 => sweep8::<6>(codes, group, ahead).to_vec(),
+                    _ => sweep8::<9>(codes, group, ahead).to_vec(),
+                };
+                for (c, s) in counts[first..].iter_mut().zip(sums) {
+                    *c += s;
+                }
+                first += group.len();
+            }
+            let block_start = len;
+            for (i, &c) in codes[..vectors].iter().enumerate() {
+                let mask = _mm256_movemask_epi8(inside(c)) as u32;
+                for h in 0..4 {
+                    let m = ((mask >> (8 * h)) & 0xFF) as usize;
+                    let x =
+                        _mm256_loadu_si256(block.as_ptr().add(32 * i + 8 * h) as *const __m256i);
+                    let order = _mm256_loadu_si256(COMPRESS[m].as_ptr() as *const __m256i);
+                    // SAFETY: len <= room + 32 (checked per 32 values), the buffer holds
+                    // room + 64 keys.
+                    _mm256_storeu_si256(
+                        keys.add(len) as *mut __m256i,
+                        _mm256_permutevar8x32_epi32(x, order),
+                    );
+                    len += m.count_ones() as usize;
+                }
+                if len > room {
+                    out.overflow = true;
+                    return Some((counts, f32::INFINITY, f32::NEG_INFINITY));
+                }
+            }
+            // The block's gathered values to order keys, 8 at a time (past `len` within the
+            // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
+            // set the sign bit.
+            let mut k = block_start;
+            while k < len {
+                let v = keys.add(k) as *mut __m256i;
+                let bits = _mm256_castps_si256(_mm256_add_ps(
+                    _mm256_castsi256_ps(_mm256_loadu_si256(v)),
+                    zero,
+                ));
+                let key =
+                    _mm256_xor_si256(bits, _mm256_or_si256(_mm256_srai_epi32::<31>(bits), sign));
+                _mm256_storeu_si256(v, key);
+                k += 8;
+            }
+        }
+        let (least, greatest) = (fold_ps(least, f32::min), fold_ps(greatest, f32::max));
+        if _mm256_movemask_ps(unordered) != 0 || least.is_infinite() || greatest.is_infinite() {
+            return None;
+        }
+        // SAFETY: the first `len` keys past the part's start are written.
+        out.narrow.set_len(first_key + len);
+        out.room -= len;
+        Some((counts, least, greatest))
+    }
+
+    /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
+    /// counter takes one value per vector, at most CODE_BLOCK / 32 = 64 per block. The first
+    /// sweep of a block prefetches the next (`ahead`), two lines per vector.
+    #[target_feature(enable = "avx2")]
+    unsafe fn sweep8<const G: usize>(
+        codes: &[__m256i],
+        thresholds: &[__m256i],
+        ahead: Option<*const f32>,
+    ) -> [u64; G] {
+        let t: [__m256i; G] = std::array::from_fn(|g| thresholds[g]);
+        let mut acc = [_mm256_setzero_si256(); G];
+        for (i, c) in codes.iter().enumerate() {
+            if let Some(ahead) = ahead {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(32 * i + 16) as *const i8);
+            }
+            for g in 0..G {
+                acc[g] = _mm256_sub_epi8(acc[g], _mm256_cmpgt_epi8(*c, t[g]));
+            }
+        }
+        let zero = _mm256_setzero_si256();
+        std::array::from_fn(|g| {
+            let mut lanes = [0u64; 4];
+            _mm256_storeu_si256(
+                lanes.as_mut_ptr() as *mut __m256i,
+                _mm256_sad_epu8(acc[g], zero),
+            );
+            lanes.iter().sum()
+        })
     }
 
     /// Counts the codes `> t` for each of G thresholds over one block and folds the masks into
@@ -1614,8 +2052,8 @@ mod tests {
 
     #[test]
     fn vector_and_scalar_scans_agree() {
-        // Both vector kernels (the code kernel of a grid plan, the level kernel of the same
-        // plan without the grid) against the scalar pass, on data that holds every bound, its
+        // The vector kernels (the code kernel of a key-grid plan, the byte kernel of a value-grid
+        // plan, the level kernel of the same plans without the grid) against the scalar pass, on data that holds every bound, its
         // neighbours, +-0, NaN and +-inf; a centred and a narrow off-zero range.
         let mut ran = 0;
         for (seed, centre, width) in [(12u64, 0.0, 4.0), (13, 100.0, 1e-3), (14, -3.0, 1e6)] {
@@ -1636,9 +2074,10 @@ mod tests {
                 z: 4.0,
                 min_len: 0,
             };
-            let coded = make_plan(&data, &linspace_unit(10), &tuning).unwrap();
-            assert!(coded.codes.is_some(), "a grid plan (seed {seed})");
-            for &b in &coded.bounds {
+            let (wanted, shares) = wanted_intervals(&data, &linspace_unit(10), &tuning).unwrap();
+            let coded = coded_plan(&wanted).unwrap();
+            let (byte, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            for &b in coded.bounds.iter().chain(&byte.bounds) {
                 for x in [b, b.next_up(), b.next_down()] {
                     data.extend([x; 7]);
                 }
@@ -1646,35 +2085,49 @@ mod tests {
             data.truncate(data.len() / 16 * 16 + 5); // a scalar tail
             let levels = Plan {
                 codes: None,
+                grid8: None,
                 intervals: coded.intervals.clone(),
                 bounds: coded.bounds.clone(),
                 gather_mask: coded.gather_mask,
             };
-            let mut scalar = Scan::new(&coded, data.len());
-            scan_scalar(&data, &coded.bounds, coded.gather_mask, &mut scalar);
-            scalar.narrow.sort_unstable();
-            assert!(!scalar.narrow.is_empty());
-            for plan in [&coded, &levels] {
-                let mut vector = Scan::new(plan, data.len());
-                scan_part(&data, plan, &mut vector);
-                assert!(!vector.overflow);
-                assert_eq!(vector.levels, scalar.levels, "seed {seed}");
-                vector.narrow.sort_unstable();
-                assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
-                // The kernels' min/max: the finite extremes, unless an infinity hid them.
-                let infinite = data.iter().any(|x| x.is_infinite());
-                assert_eq!(vector.extremes_unknown, infinite, "seed {seed}");
-                if !infinite {
-                    assert_eq!(
-                        (vector.min_key, vector.max_key),
-                        (scalar.min_key, scalar.max_key),
-                        "seed {seed}"
-                    );
+            let byte_levels = Plan {
+                codes: None,
+                grid8: None,
+                intervals: byte.intervals.clone(),
+                bounds: byte.bounds.clone(),
+                gather_mask: byte.gather_mask,
+            };
+            // With the non-finite values, and without them (the byte kernel rescans a part
+            // that holds one with the level kernel).
+            let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
+            let finite = &finite[..finite.len() / 32 * 32 + 7]; // a scalar tail
+            for data in [&data[..], finite] {
+                for (plan, twin) in [(&coded, &levels), (&levels, &levels), (&byte, &byte_levels)] {
+                    let mut scalar = Scan::new(twin, data.len());
+                    scan_scalar(data, &twin.bounds, twin.gather_mask, &mut scalar);
+                    scalar.narrow.sort_unstable();
+                    assert!(!scalar.narrow.is_empty());
+                    let mut vector = Scan::new(plan, data.len());
+                    scan_part(data, plan, &mut vector);
+                    assert!(!vector.overflow);
+                    assert_eq!(vector.levels, scalar.levels, "seed {seed}");
+                    vector.narrow.sort_unstable();
+                    assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
+                    // The kernels' min/max: the finite extremes, unless an infinity hid them.
+                    let infinite = data.iter().any(|x| x.is_infinite());
+                    assert_eq!(vector.extremes_unknown, infinite, "seed {seed}");
+                    if !infinite {
+                        assert_eq!(
+                            (vector.min_key, vector.max_key),
+                            (scalar.min_key, scalar.max_key),
+                            "seed {seed}"
+                        );
+                    }
+                    ran += 1;
                 }
-                ran += 1;
             }
         }
-        assert_eq!(ran, 6);
+        assert_eq!(ran, 18);
     }
 
     #[test]
