@@ -15,33 +15,21 @@ import json
 import subprocess
 import sys
 import time
-
-import numpy as np
+from pathlib import Path
 
 DIM = 384
 QUERIES = 2_000
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
 def one_build(path: str, rows: int, rounds: int) -> dict:
     sys.path.insert(0, path)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _rotation_data import rotation_spaces
+
     import undertow as ut
 
-    rng = np.random.default_rng(11)
-    rotation, _ = np.linalg.qr(rng.standard_normal((DIM, DIM)))
-    rotation = rotation.astype(np.float32)
-    old = _unit(rng.standard_normal((rows, DIM), dtype=np.float32))
-    new = np.empty_like(old)
-    for start in range(0, rows, 65_536):  # no whole-matrix temporaries
-        block = old[start : start + 65_536] @ rotation
-        block += rng.standard_normal(block.shape, dtype=np.float32) * np.float32(0.02)
-        new[start : start + 65_536] = _unit(block)
-    q_old = _unit(rng.standard_normal((QUERIES, DIM), dtype=np.float32))
-    q_new = _unit(q_old @ rotation)
+    spaces = rotation_spaces(rows, QUERIES)
+    old, new, q_old, q_new = (spaces[n] for n in ("old", "new", "q_old", "q_new"))
     times = []
     for _ in range(rounds):
         wall, cpu = time.perf_counter(), time.process_time()

@@ -33,12 +33,12 @@ import pytest
 from _common import _is_quick, _parse_size
 from _fma_peak import fma_peak, vnni_peak
 from _memory import peak_rss_growth
+from _rotation_data import DIM, rotation_spaces
 
 import undertow as ut
 
 faiss = pytest.importorskip("faiss")
 
-DIM = 384
 K = 10
 SAMPLE = 500
 
@@ -54,25 +54,9 @@ ROWS = _rows()
 QUERIES = 200 if _is_quick() else 2_000
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
 @pytest.fixture(scope="module")
 def spaces() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(11)
-    rotation, _ = np.linalg.qr(rng.standard_normal((DIM, DIM)))
-    rotation = rotation.astype(np.float32)
-    old = _unit(rng.standard_normal((ROWS, DIM), dtype=np.float32))
-    new = np.empty_like(old)
-    for start in range(0, ROWS, 65_536):  # no whole-matrix temporaries
-        block = old[start : start + 65_536] @ rotation
-        block += rng.standard_normal(block.shape, dtype=np.float32) * np.float32(0.02)
-        new[start : start + 65_536] = _unit(block)
-    q_old = _unit(rng.standard_normal((QUERIES, DIM), dtype=np.float32))
-    q_new = _unit(q_old @ rotation)
-    return {"old": old, "new": new, "q_old": q_old, "q_new": q_new}
+    return rotation_spaces(ROWS, QUERIES)
 
 
 def _sgemm_gfma() -> float:
