@@ -95,3 +95,16 @@ def test_thousands_of_tied_rows_still_give_the_exact_answer():
     np.testing.assert_allclose(d[0], want_d[0], rtol=1e-6)
     np.testing.assert_array_equal(labels[1:], want_labels[1:])
     np.testing.assert_allclose(d[1:], want_d[1:], rtol=1e-5)
+
+
+def test_a_memory_limit_the_int8_codes_exceed_takes_the_float32_route(monkeypatch):
+    # the codes of 180,000 x 384 rows take 69 MB; under a 68 MB ceiling the search must still
+    # answer (through the float32 products, which need only their small heaps), not refuse
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((180_000, 384), dtype=np.float32)
+    q = rng.standard_normal((64, 384), dtype=np.float32)
+    monkeypatch.setenv("UNDERTOW_MEMORY_LIMIT", str(68_000_000))
+    d, labels = ut.exact_search(x, q, k=5, metric="ip")
+    want_d, want_labels = brute_force(x, q, 5, "ip")
+    np.testing.assert_array_equal(labels, want_labels)
+    np.testing.assert_allclose(d, want_d, rtol=1e-5)

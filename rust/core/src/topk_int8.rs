@@ -61,13 +61,25 @@ fn cap(k: usize) -> usize {
 /// product path.
 pub(crate) fn choose(n: usize, q: usize, dim: usize, k: usize) -> Option<Kernel> {
     let worst = (q as u128) * (cap(k) as u128 + 64) * 16;
+    // Under a memory limit the codes may not fit where the float32 path still does.
     (n >= MIN_ROWS
         && q >= MIN_QUERIES
         && (MIN_DIM..=MAX_DIM).contains(&dim)
         && k < n / 4
         && worst <= CANDIDATE_BYTES
-        && has_vnni())
+        && has_vnni()
+        && check_bytes("the int8 search", bytes_needed(n, q, dim, k)).is_ok())
     .then_some(Kernel::Vnni)
+}
+
+/// The int8 codes of every stored row, their lanes, the candidates at their cap and the
+/// float64 queries.
+fn bytes_needed(n: usize, q: usize, dim: usize, k: usize) -> u128 {
+    let panels = n.div_ceil(PANEL) as u128;
+    bytes_of::<u8>(panels * (PANEL * padded(dim)) as u128)
+        + bytes_of::<Lanes>(panels)
+        + bytes_of::<[u8; 16]>(q as u128 * (cap(k) as u128 + 64))
+        + bytes_of::<f64>(q as u128 * dim as u128)
 }
 
 /// f32 at or above `v`.
@@ -247,6 +259,8 @@ struct Ctx<'a> {
     exclude: Option<&'a [i64]>,
 }
 
+/// Passes the pairs of queries `g..g + GROUP` (their candidates: `cands[0..]`) and the panel
+/// whose upper bounds reach each query's threshold.
 fn epilogue_scalar(
     ctx: &Ctx,
     out: &[[i32; PANEL]; GROUP],
@@ -258,15 +272,15 @@ fn epilogue_scalar(
 ) {
     for (r, sums) in out.iter().enumerate() {
         let j = g + r;
-        if j >= ctx.q {
+        if j >= ctx.q || r >= cands.len() {
             break;
         }
         let skip = ctx.exclude.map_or(-1, |e| e[j]);
         for (i, &acc) in sums.iter().enumerate() {
             let (a, e) = lane_bounds(acc, ctx.qs.corr[j], lanes, i, ctx.qs, j);
             let upper = a + e;
-            if upper >= cands[j].threshold && (row0 + i) as i64 != skip {
-                cands[j].push(row0 + i, a - e, upper, ctx.k, scratch);
+            if upper >= cands[r].threshold && (row0 + i) as i64 != skip {
+                cands[r].push(row0 + i, a - e, upper, ctx.k, scratch);
             }
         }
     }
@@ -291,10 +305,10 @@ unsafe fn epilogue_avx512(
     let qs = ctx.qs;
     for (r, sums) in out.iter().enumerate() {
         let j = g + r;
-        if j >= ctx.q {
+        if j >= ctx.q || r >= cands.len() {
             break;
         }
-        if cands[j].overflow {
+        if cands[r].overflow {
             continue;
         }
         let corr = _mm512_set1_epi32(qs.corr[j]);
@@ -317,7 +331,7 @@ unsafe fn epilogue_avx512(
             );
             let e = _mm512_fmadd_ps(_mm512_loadu_ps(lanes.norm_hat.as_ptr().add(at)), alpha, e);
             let upper = _mm512_add_ps(a, e);
-            let threshold = _mm512_set1_ps(cands[j].threshold);
+            let threshold = _mm512_set1_ps(cands[r].threshold);
             let mut pass = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(upper, threshold);
             if pass == 0 {
                 continue;
@@ -332,8 +346,8 @@ unsafe fn epilogue_avx512(
                 let row = row0 + at + i;
                 // the threshold may have risen since the mask was taken
                 let upper = av[i] + ev[i];
-                if row as i64 != skip && upper >= cands[j].threshold {
-                    cands[j].push(row, av[i] - ev[i], upper, ctx.k, scratch);
+                if row as i64 != skip && upper >= cands[r].threshold {
+                    cands[r].push(row, av[i] - ev[i], upper, ctx.k, scratch);
                 }
             }
         }
@@ -434,17 +448,15 @@ fn block(
 ) -> Vec<Option<(Vec<f64>, Vec<i64>)>> {
     let qs = ctx.qs;
     let dim4 = qs.dim4;
-    let mut cands: Vec<Candidates> = (0..ctx.q).map(|_| Candidates::new(0)).collect();
-    for c in &mut cands[j0..j1] {
-        *c = Candidates::new(ctx.k);
-    }
+    // cands[i] belongs to query j0 + i
+    let mut cands: Vec<Candidates> = (j0..j1).map(|_| Candidates::new(ctx.k)).collect();
     let mut scratch = Vec::new();
     let mut out = [[0i32; PANEL]; GROUP];
     for (c, (packed, lanes, bad)) in chunks.iter().enumerate() {
         checkpoint();
         for &row in bad {
-            for (j, cand) in cands.iter_mut().enumerate().take(j1).skip(j0) {
-                if ctx.exclude.is_none_or(|e| e[j] != row as i64) {
+            for (i, cand) in cands.iter_mut().enumerate() {
+                if ctx.exclude.is_none_or(|e| e[j0 + i] != row as i64) {
                     cand.push(row, f32::NEG_INFINITY, f32::INFINITY, ctx.k, &mut scratch);
                 }
             }
@@ -457,13 +469,29 @@ fn block(
                 match kernel {
                     Kernel::Scalar => {
                         panel_products_scalar(panel, qcodes, dim4, dim4, &mut out);
-                        epilogue_scalar(ctx, &out, lane, g, row0, &mut cands, &mut scratch);
+                        epilogue_scalar(
+                            ctx,
+                            &out,
+                            lane,
+                            g,
+                            row0,
+                            &mut cands[g - j0..],
+                            &mut scratch,
+                        );
                     }
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: chosen only when `has_vnni()`; slice sizes as documented.
                     Kernel::Vnni => unsafe {
                         crate::int8::panel_products_vnni(panel, qcodes, dim4, dim4, &mut out);
-                        epilogue_avx512(ctx, &out, lane, g, row0, &mut cands, &mut scratch);
+                        epilogue_avx512(
+                            ctx,
+                            &out,
+                            lane,
+                            g,
+                            row0,
+                            &mut cands[g - j0..],
+                            &mut scratch,
+                        );
                     },
                     #[cfg(not(target_arch = "x86_64"))]
                     Kernel::Vnni => unreachable!("VNNI is x86 only"),
@@ -475,8 +503,8 @@ fn block(
         #[inline(always)]
         || {
             let mut answers = Vec::with_capacity(j1 - j0);
-            for (j, c) in cands.iter().enumerate().take(j1).skip(j0) {
-                answers.push(rescore(stored, dim, ctx.k, metric, qs, c, j));
+            for (i, c) in cands.iter().enumerate() {
+                answers.push(rescore(stored, dim, ctx.k, metric, qs, c, j0 + i));
             }
             answers
         },
@@ -525,13 +553,9 @@ pub(crate) fn search(
 ) -> Result<Vec<Option<(Vec<f64>, Vec<i64>)>>> {
     let n = stored.len() / dim;
     let q = queries.len() / dim;
-    let panels = n.div_ceil(PANEL) as u128;
     check_bytes(
         &format!("the int8 codes of {n} rows and the candidates of {q} queries"),
-        bytes_of::<u8>(panels * (PANEL * padded(dim)) as u128)
-            + bytes_of::<Lanes>(panels)
-            + bytes_of::<[u8; 16]>(q as u128 * (cap(k) as u128 + 64))
-            + bytes_of::<f64>((q * dim) as u128),
+        bytes_needed(n, q, dim, k),
     )?;
     let qs = quantize_queries(queries, q, dim)?;
     let ctx = Ctx {
