@@ -15,7 +15,10 @@
 //!    interval holding a single value (a spike: `hi` is the next float after `lo`) keeps the
 //!    unwidened plan and the level kernel, which counts it without gathering it. When the sample
 //!    says the coarser cells gather few more values, the grid is 254 value-linear cells between
-//!    the outer interior bounds instead (`grid8_plan`): byte codes, 32 values per compare.
+//!    the outer interior bounds instead (`grid8_plan`): byte codes, 32 values per compare (64
+//!    with AVX-512, `select_avx512.rs`). The byte kernels also count the selection's buckets of
+//!    the keys they gather while a block's keys are in L1, which spares the selection a read of
+//!    all the keys.
 //! 3. Every rank is checked to fall inside its interval (`below <= rank < below + inside`); its
 //!    value is then a selection among the gathered keys. If any rank falls outside (the sample
 //!    misled: sorted runs it missed, heavy ties, huge outliers) or the gathered keys would pass
@@ -26,7 +29,9 @@
 //! The bin counts of the fitted edges come from the same pass: each edge lies between the two
 //! order statistics it interpolates, so it falls on an interval bound or inside an interval,
 //! where the count of values `>=` it is the count at the interval's top plus the gathered keys
-//! `>=` it (`OnePassFit::bin_counts`; `None` in the rare case it falls between intervals).
+//! `>=` it (`OnePassFit::bin_counts`; `None` in the rare case it falls between intervals). The
+//! selection returns the count of keys below each value it selects, so an edge on a tie (two
+//! equal order statistics, common in float32 at 1e8 values) needs no pass over the keys.
 
 use std::any::TypeId;
 
@@ -35,6 +40,10 @@ use crate::parallel::map_parts;
 use crate::quantile::{lerp, rank_plan};
 use crate::random::splitmix64;
 use crate::sample::Sample;
+
+#[cfg(target_arch = "x86_64")]
+#[path = "select_avx512.rs"]
+mod avx512;
 
 /// The knobs of the one-pass fit (tests shrink them to force the fallback).
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +112,8 @@ struct Grid8<T> {
     offset: f32,
     entries: Vec<(T, i8)>,
     open_low: bool,
+    /// The AVX-512 kernel takes the pass (else the AVX2 one; tests run both).
+    wide: bool,
 }
 
 /// `code(x) = (max(key, base + step) - base) >> shift` for a finite `x`, 0 otherwise; each
@@ -128,6 +139,38 @@ struct Scan {
     max_key: u64,
     /// A vector kernel met an infinity, so its extremes are not the finite ones.
     extremes_unknown: bool,
+    /// The selection's bucket counts of the gathered keys, counted by the byte kernels while a
+    /// block's keys are in L1 (`None`: the selection counts them, one more read of the keys).
+    buckets: Option<Buckets>,
+}
+
+/// The bucket counts `select_parts` makes of the gathered u32 keys over `[lo, hi]`.
+struct Buckets {
+    lo: u32,
+    hi: u32,
+    shift: u32,
+    counts: Vec<u32>,
+}
+
+impl Buckets {
+    fn new(lo: u64, hi: u64) -> Option<Buckets> {
+        (hi <= u32::MAX as u64).then(|| Buckets {
+            lo: lo as u32,
+            hi: hi as u32,
+            shift: bucket_shift(lo, hi, GATHERED_BITS),
+            counts: vec![0; 1 << GATHERED_BITS],
+        })
+    }
+
+    fn add(&mut self, keys: &[u32]) {
+        u32::count_buckets(
+            keys,
+            self.lo as u64,
+            self.hi as u64,
+            self.shift,
+            &mut self.counts,
+        );
+    }
 }
 
 impl Scan {
@@ -141,6 +184,7 @@ impl Scan {
             min_key: u64::MAX,
             max_key: 0,
             extremes_unknown: false,
+            buckets: None,
         }
     }
 
@@ -174,6 +218,9 @@ pub struct OnePassFit<T> {
     keys: Keys,
     /// Per quantile: the lower rank and the values at it and the next.
     lower: Vec<(u64, f64, f64)>,
+    /// Per quantile: the gathered keys below its lower value's key, when the selection found
+    /// that value among them (an edge on a tie counts with it instead of a pass over the keys).
+    lower_below: Vec<Option<u64>>,
     lowest: u64,
     infinite: u64,
     /// The least and the greatest finite value.
@@ -202,8 +249,12 @@ impl<T: Sample> OnePassFit<T> {
                 return Some(*at_hi);
             }
             if !iv.spike && iv.lo < t && t < iv.hi {
-                let key = t.order_key();
-                let below = self.keys.count_below(key) - range.start;
+                // t is the lower value (checked above), so its count came with the selection.
+                let all_below = match self.lower_below[i] {
+                    Some(below) => below as usize,
+                    None => self.keys.count_below(t.order_key()),
+                };
+                let below = all_below - range.start;
                 return Some(at_lo - below as u64);
             }
         }
@@ -268,11 +319,11 @@ pub(crate) fn fit_with<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Opt
         return None;
     }
     let plan = make_plan(data, q, tuning)?;
-    let (levels, keys, overflow, extremes) = scan(data, &plan);
+    let (levels, keys, overflow, extremes, counted) = scan(data, &plan);
     if overflow {
         return None;
     }
-    finish(data.len() as u64, q, plan, &levels, keys, extremes)
+    finish(data.len() as u64, q, plan, &levels, keys, extremes, counted)
 }
 
 /// The sample's order keys (finite values only, unsorted): one seeded position per stratum.
@@ -324,19 +375,28 @@ fn prefetch<T>(x: &T) {
     }
 }
 
-/// Puts the keys at the sorted positions `at` (ascending, distinct) in place, as a sort would:
-/// one selection per position, each in the range its neighbours left.
-fn select_many(keys: &mut [u64], at: &[usize]) {
-    if at.is_empty() || keys.is_empty() {
-        return;
+/// The sample's keys at the sorted positions `at` (ascending, distinct), by the radix selection
+/// of the gathered keys (`select_parts`): on 300,000 keys a serial `select_many` took 5 ms of a
+/// 60 ms fit at 2 threads. Any split of the keys gives the same keys (`select_parts` selects
+/// values), so the split follows the pool for the two passes to run in parallel.
+fn select_sample(keys: &[u64], at: &[usize]) -> Vec<u64> {
+    let (lo, hi) = keys
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+    let parts = rayon::current_num_threads().clamp(1, MAX_PARTS);
+    let size = keys.len().div_ceil(parts).max(1);
+    if hi <= u32::MAX as u64 {
+        // float32 keys: the u32 kernels.
+        let narrow: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        let parts: Vec<&[u32]> = narrow.chunks(size).collect();
+        select_parts(&parts, at, lo, hi, None, SAMPLE_BITS)
+    } else {
+        let parts: Vec<&[u64]> = keys.chunks(size).collect();
+        select_parts(&parts, at, lo, hi, None, SAMPLE_BITS)
     }
-    let mid = at.len() / 2;
-    let pivot = at[mid];
-    keys.select_nth_unstable(pivot);
-    let (left, right) = keys.split_at_mut(pivot);
-    select_many(left, &at[..mid]);
-    let above: Vec<usize> = at[mid + 1..].iter().map(|&i| i - pivot - 1).collect();
-    select_many(&mut right[1..], &above);
+    .into_iter()
+    .map(|(key, _)| key)
+    .collect()
 }
 
 /// The sample interval of each quantile, as sample indices (`None`: open to the lowest
@@ -383,6 +443,17 @@ fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T
     Some(plan)
 }
 
+fn avx512_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx512::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn fma_kernel() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -402,7 +473,7 @@ fn wanted_intervals<T: Sample>(
     q: &[f64],
     tuning: &Tuning,
 ) -> Option<(Vec<(T, T)>, Vec<f64>)> {
-    let mut keys = sample_keys(data, strata(data.len(), tuning));
+    let keys = sample_keys(data, strata(data.len(), tuning));
     let m = keys.len();
     if m < 2 {
         return None;
@@ -417,9 +488,10 @@ fn wanted_intervals<T: Sample>(
     let mut at: Vec<usize> = spans.iter().flat_map(|&(a, b)| [a, b]).flatten().collect();
     at.sort_unstable();
     at.dedup();
-    select_many(&mut keys, &at);
-    let value = |i: usize| T::threshold_at_least(T::from_order_key(keys[i]));
-    let above = |i: usize| T::threshold_above(T::from_order_key(keys[i]));
+    let chosen = select_sample(&keys, &at);
+    let key = |i: usize| chosen[at.partition_point(|&a| a < i)];
+    let value = |i: usize| T::threshold_at_least(T::from_order_key(key(i)));
+    let above = |i: usize| T::threshold_above(T::from_order_key(key(i)));
     let wanted = spans
         .iter()
         .map(|&(lo, hi)| (lo.map_or(T::LOWEST, value), hi.map_or(T::INFINITY, above)))
@@ -626,6 +698,7 @@ fn grid8_plan<T: Sample>(wanted: &[(T, T)], shares: &[f64]) -> Option<(Plan<T>, 
             offset,
             entries,
             open_low: merged[0].0 .0.is_none(),
+            wide: avx512_kernel(),
         }),
     };
     Some((plan, estimate, asked))
@@ -758,21 +831,44 @@ impl Keys {
         }
     }
 
-    /// The keys at the sorted positions `at`; every key lies in `[lo, hi]`.
-    fn select(&self, at: &[usize], lo: u64, hi: u64) -> Vec<u64> {
+    /// The keys at the sorted positions `at`, each with the count of keys below it; every key
+    /// lies in `[lo, hi]`.
+    /// `counted`: the parts' bucket counts of `select_parts`, when the pass made them.
+    fn select(
+        &self,
+        at: &[usize],
+        lo: u64,
+        hi: u64,
+        counted: Option<Vec<Vec<u32>>>,
+    ) -> Vec<(u64, u64)> {
         match self {
-            Keys::Narrow(p) => select_parts(p, at, lo, hi),
-            Keys::Wide(p) => select_parts(p, at, lo, hi),
+            Keys::Narrow(p) => {
+                let parts: Vec<&[u32]> = p.iter().map(Vec::as_slice).collect();
+                select_parts(&parts, at, lo, hi, counted, GATHERED_BITS)
+            }
+            Keys::Wide(p) => {
+                let parts: Vec<&[u64]> = p.iter().map(Vec::as_slice).collect();
+                select_parts(&parts, at, lo, hi, None, GATHERED_BITS)
+            }
         }
     }
 }
 
 /// The level counts, the gathered keys, whether they overflowed, and the order keys of the
 /// least and the greatest finite value.
-fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool, (u64, u64)) {
+#[allow(clippy::type_complexity)]
+fn scan<T: Sample>(
+    data: &[T],
+    plan: &Plan<T>,
+) -> (Vec<u64>, Keys, bool, (u64, u64), Option<Vec<Vec<u32>>>) {
+    // The byte kernels count the selection's buckets of the keys they gather (float32 keys).
+    let span = (plan.grid8.is_some() && T::KEY_BITS == 32)
+        .then(|| select_span(plan))
+        .flatten();
     let parts = map_parts(data, MAX_PARTS, MIN_PART, |part| {
         // Past a quarter of the part the sample has misled: stop (the caller falls back).
         let mut out = Scan::new(plan, part.len() / 4 + 64);
+        out.buckets = span.and_then(|(lo, hi)| Buckets::new(lo, hi));
         scan_part(part, plan, &mut out);
         out
     });
@@ -782,7 +878,12 @@ fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool, (u64, u
     // Integer sums, min and max, and the parts' keys in part order: the same for any thread
     // count.
     let (mut narrow, mut wide) = (Vec::new(), Vec::new());
+    let mut counted = Some(Vec::with_capacity(parts.len()));
     for p in parts {
+        counted = counted.and_then(|mut c: Vec<Vec<u32>>| {
+            c.push(p.buckets?.counts);
+            Some(c)
+        });
         for (a, b) in levels.iter_mut().zip(&p.levels) {
             *a += b;
         }
@@ -802,7 +903,7 @@ fn scan<T: Sample>(data: &[T], plan: &Plan<T>) -> (Vec<u64>, Keys, bool, (u64, u
     } else {
         Keys::Wide(wide)
     };
-    (levels, keys, overflow, (min_key, max_key))
+    (levels, keys, overflow, (min_key, max_key), counted)
 }
 
 /// The order keys of the least and the greatest finite value (`u64::MAX` and 0 if none).
@@ -820,6 +921,10 @@ fn finite_extremes<T: Sample>(data: &[T]) -> (u64, u64) {
 }
 
 fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
+    if !(vector_kernel::<T>() && plan.grid8.is_some()) {
+        // Only the byte kernels count the selection's buckets.
+        out.buckets = None;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if vector_kernel::<T>() {
@@ -829,26 +934,31 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                 let cast = |s: &[T]| std::slice::from_raw_parts(s.as_ptr() as *const f32, s.len());
                 if let Some(grid) = &plan.grid8 {
                     let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
-                    let body = part.len() / 32 * 32;
+                    let body = part.len() / 64 * 64;
                     let (len, room) = (out.narrow.len(), out.room);
-                    if let Some((counts, least, greatest)) = avx2::scan_grid8_f32(
-                        cast(&part[..body]),
-                        grid.scale,
-                        grid.offset,
-                        &t,
-                        grid.open_low,
-                        out,
-                    ) {
+                    let (x, scale, offset) = (cast(&part[..body]), grid.scale, grid.offset);
+                    let scanned = if grid.wide {
+                        avx512::scan_grid8_f32(x, scale, offset, &t, grid.open_low, out)
+                    } else {
+                        avx2::scan_grid8_f32(x, scale, offset, &t, grid.open_low, out)
+                    };
+                    if let Some((counts, least, greatest)) = scanned {
                         let bounds: Vec<T> = grid.entries.iter().map(|e| e.0).collect();
                         let n = body as u64;
                         add_levels(plan, &bounds, &counts, n, 0, n, out);
                         out.note_extremes::<T>(least, greatest);
                         if !out.overflow {
+                            let counted = out.narrow.len();
                             scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
+                            if let Some(b) = out.buckets.as_mut() {
+                                b.add(&out.narrow[counted..]);
+                            }
                         }
                         return;
                     }
-                    // A NaN or an infinity: the level kernel takes the part (rare).
+                    // A NaN or an infinity: the level kernel takes the part (rare), and the
+                    // selection counts its keys.
+                    out.buckets = None;
                     out.narrow.truncate(len);
                     (out.room, out.overflow) = (room, false);
                     let (least, greatest) =
@@ -1363,6 +1473,13 @@ mod avx2 {
                 _mm256_storeu_si256(v, key);
                 k += 8;
             }
+            // The selection's bucket counts, while the block's keys are in L1.
+            if let Some(b) = out.buckets.as_mut() {
+                b.add(std::slice::from_raw_parts(
+                    keys.add(block_start),
+                    len - block_start,
+                ));
+            }
         }
         let (least, greatest) = (fold_ps(least, f32::min), fold_ps(greatest, f32::max));
         if _mm256_movemask_ps(unordered) != 0 || least.is_infinite() || greatest.is_infinite() {
@@ -1445,7 +1562,7 @@ mod avx2 {
         shift: u32,
         counts: &mut [u32],
     ) {
-        let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
+        let mask = counts.len() - 1;
         let (lov, hiv) = (_mm256_set1_epi32(lo as i32), _mm256_set1_epi32(hi as i32));
         let shiftv = _mm_cvtsi32_si128(shift as i32);
         let body = keys.len() / 8 * 8;
@@ -1456,11 +1573,11 @@ mod avx2 {
             let v = _mm256_srl_epi32(_mm256_sub_epi32(clamped, lov), shiftv);
             _mm256_storeu_si256(b.as_mut_ptr() as *mut __m256i, v);
             for &i in &b {
-                counts[i as usize & 0xFFFF] += 1;
+                counts[i as usize & mask] += 1;
             }
         }
         for &k in &keys[body..] {
-            counts[((k.max(lo).min(hi) - lo) >> shift) as usize & 0xFFFF] += 1;
+            counts[((k.max(lo).min(hi) - lo) >> shift) as usize & mask] += 1;
         }
     }
 
@@ -1531,6 +1648,7 @@ fn finish<T: Sample>(
     levels: &[u64],
     keys: Keys,
     (min_key, max_key): (u64, u64),
+    counted: Option<Vec<Vec<u32>>>,
 ) -> Option<OnePassFit<T>> {
     // #{x >= t} for a bound t: the values whose level passes t's first position.
     let bounds = &plan.bounds;
@@ -1600,39 +1718,28 @@ fn finish<T: Sample>(
             Place::Value(_) => None,
         })
         .collect();
-    // The buckets of the selection span the intervals, but for the open ends (the intervals
-    // of the minimum and the maximum hold few values, and a key past an end is clamped).
-    let (first, last) = (plan.intervals.first()?, plan.intervals.last()?);
-    let lo = if first.lo == T::LOWEST && plan.intervals.len() > 1 {
-        first.hi.order_key()
-    } else {
-        first.lo.order_key()
-    };
-    let hi = if last.hi == T::INFINITY {
-        let end = if plan.intervals.len() > 1 {
-            last.lo
-        } else {
-            last.hi
-        };
-        end.order_key()
-    } else {
-        last.hi.order_key()
-    }
-    .max(lo);
+    let (lo, hi) = select_span(&plan)?;
     let mut sorted = wanted.clone();
     sorted.sort_unstable();
     sorted.dedup();
     let chosen = if sorted.is_empty() {
         Vec::new()
     } else {
-        keys.select(&sorted, lo, hi)
+        keys.select(&sorted, lo, hi, counted)
     };
     let value_of = |p: Place| -> f64 {
         match p {
             Place::Value(v) => v,
-            Place::Key(i) => T::from_order_key(chosen[sorted.partition_point(|&w| w < i)]),
+            Place::Key(i) => T::from_order_key(chosen[sorted.partition_point(|&w| w < i)].0),
         }
     };
+    let lower_below = located
+        .iter()
+        .map(|[a, _]| match a {
+            Place::Key(i) => Some(chosen[sorted.partition_point(|&w| w < *i)].1),
+            Place::Value(_) => None,
+        })
+        .collect();
     let mut lower = Vec::with_capacity(q.len());
     let quantiles = located
         .iter()
@@ -1650,6 +1757,7 @@ fn finish<T: Sample>(
         intervals,
         keys,
         lower,
+        lower_below,
         lowest,
         infinite,
         least: T::from_order_key(min_key),
@@ -1657,21 +1765,53 @@ fn finish<T: Sample>(
     })
 }
 
-/// The keys at the indices `at` of the sorted order of all the parts' keys, by radix
+/// The key span of the selection's buckets: the intervals', but for the open ends (the
+/// intervals of the minimum and the maximum hold few values, and a key past an end is clamped).
+fn select_span<T: Sample>(plan: &Plan<T>) -> Option<(u64, u64)> {
+    let (first, last) = (plan.intervals.first()?, plan.intervals.last()?);
+    let lo = if first.lo == T::LOWEST && plan.intervals.len() > 1 {
+        first.hi.order_key()
+    } else {
+        first.lo.order_key()
+    };
+    let hi = if last.hi == T::INFINITY {
+        let end = if plan.intervals.len() > 1 {
+            last.lo
+        } else {
+            last.hi
+        };
+        end.order_key()
+    } else {
+        last.hi.order_key()
+    }
+    .max(lo);
+    Some((lo, hi))
+}
+
+/// The keys at the indices `at` of the sorted order of all the parts' keys, each with the
+/// number of keys below it (for an edge on a tie: no pass over the keys to count), by radix
 /// selection: the parts count their keys per bucket of `[lo, hi]` (16 bits; a key outside is
 /// clamped to the first or the last bucket) in parallel, then gather the keys of the buckets
 /// that hold a wanted index, and each is selected among its bucket's keys. Two passes over the
 /// gathered keys, no copy of them.
-fn select_parts<K: SelectKey>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) -> Vec<u64> {
-    const BITS: u32 = 16;
-    let shift = (64 - (hi - lo).leading_zeros()).saturating_sub(BITS);
+fn select_parts<K: SelectKey>(
+    parts: &[&[K]],
+    at: &[usize],
+    lo: u64,
+    hi: u64,
+    counted: Option<Vec<Vec<u32>>>,
+    bits: u32,
+) -> Vec<(u64, u64)> {
+    let shift = bucket_shift(lo, hi, bits);
     let bucket_of = move |k: u64| ((k.clamp(lo, hi) - lo) >> shift) as usize;
-    let counts = crate::parallel::map_indexed(parts.len(), |p| {
-        let mut counts = vec![0u32; 1 << BITS];
-        K::count_buckets(&parts[p], lo, hi, shift, &mut counts);
-        counts
+    let counts = counted.unwrap_or_else(|| {
+        crate::parallel::map_indexed(parts.len(), |p| {
+            let mut counts = vec![0u32; 1 << bits];
+            K::count_buckets(parts[p], lo, hi, shift, &mut counts);
+            counts
+        })
     });
-    let mut sums = vec![0u64; 1 << BITS];
+    let mut sums = vec![0u64; 1 << bits];
     for c in &counts {
         for (s, &n) in sums.iter_mut().zip(c) {
             *s += n as u64;
@@ -1714,10 +1854,10 @@ fn select_parts<K: SelectKey>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) 
             _ => ranges.push((start, end)),
         }
     }
-    let gathered = crate::parallel::map_indexed(parts.len(), |p| K::gather(&parts[p], &ranges));
+    let gathered = crate::parallel::map_indexed(parts.len(), |p| K::gather(parts[p], &ranges));
     // Grouped by bucket (a counting sort of the few hits), the slot from a table: a search per
     // hit mispredicts its branches.
-    let mut slots = vec![0u8; 1 << BITS];
+    let mut slots = vec![0u8; 1 << bits];
     for (i, &b) in buckets.iter().enumerate() {
         slots[b] = i as u8;
     }
@@ -1740,16 +1880,34 @@ fn select_parts<K: SelectKey>(parts: &[Vec<K>], at: &[usize], lo: u64, hi: u64) 
         .iter()
         .map(|&(b, rank)| {
             let s = buckets.partition_point(|&x| x < b);
-            *grouped[starts[s]..starts[s + 1]]
-                .select_nth_unstable(rank as usize)
-                .1
+            let (before, v, _) =
+                grouped[starts[s]..starts[s + 1]].select_nth_unstable(rank as usize);
+            // Below v: the keys of the lower buckets and those of its bucket before it, but
+            // for its ties.
+            let ties = before.iter().filter(|&&k| k == *v).count() as u64;
+            let below_bucket = if b == 0 { 0 } else { sums[b - 1] };
+            (*v, below_bucket + rank - ties)
         })
         .collect()
 }
 
+/// Bits of the bucket index of `select_parts`.
+///
+/// The gathered keys take 18 bits: with 16, the buckets at a wanted index held 50,000 keys each
+/// at 1e8 values (grouping and selecting them cost 4 ms); the sample takes 16 bits (its
+/// counters are zeroed and summed per call).
+const GATHERED_BITS: u32 = 18;
+const SAMPLE_BITS: u32 = 16;
+
+/// The shift that maps the keys of `[lo, hi]` to `bits`-bit buckets.
+fn bucket_shift(lo: u64, hi: u64, bits: u32) -> u32 {
+    (64 - (hi - lo).leading_zeros()).saturating_sub(bits)
+}
+
 /// The two passes of `select_parts` over one part's keys.
 trait SelectKey: Copy + Into<u64> + Send + Sync {
-    /// Adds each key's bucket `(clamp(k, lo, hi) - lo) >> shift` to `counts` (65,536 long).
+    /// Adds each key's bucket `(clamp(k, lo, hi) - lo) >> shift` to `counts` (a power of two
+    /// long, more than the greatest bucket).
     fn count_buckets(keys: &[Self], lo: u64, hi: u64, shift: u32, counts: &mut [u32]) {
         count_buckets_scalar(keys, lo, hi, shift, counts);
     }
@@ -1782,6 +1940,10 @@ impl SelectKey for u32 {
                 .filter(|r| r.0 <= u32::MAX as u64)
                 .map(|&(a, b)| (a as u32, b.min(u32::MAX as u64) as u32))
                 .collect();
+            if avx512::available() {
+                // SAFETY: AVX-512 F and POPCNT are available (checked just above).
+                return unsafe { avx512::gather_u32(keys, &narrow) };
+            }
             // SAFETY: AVX2 is available (checked just above).
             return unsafe { avx2::gather_u32(keys, &narrow) };
         }
@@ -1797,11 +1959,11 @@ fn count_buckets_scalar<K: Copy + Into<u64>>(
     shift: u32,
     counts: &mut [u32],
 ) {
-    let counts: &mut [u32; 1 << 16] = counts.try_into().expect("65,536 buckets");
+    let mask = counts.len() - 1;
     for &k in keys {
         // max/min, not clamp: no check of lo <= hi per key.
         let b = (k.into().max(lo).min(hi) - lo) >> shift;
-        counts[b as usize & 0xFFFF] += 1;
+        counts[b as usize & mask] += 1;
     }
 }
 
@@ -2077,6 +2239,12 @@ mod tests {
             let (wanted, shares) = wanted_intervals(&data, &linspace_unit(10), &tuning).unwrap();
             let coded = coded_plan(&wanted).unwrap();
             let (byte, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            // The same plan on the AVX2 byte kernel (`byte` takes the AVX-512 one where the CPU
+            // has it).
+            let (mut byte2, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            if let Some(grid) = byte2.grid8.as_mut() {
+                grid.wide = false;
+            }
             for &b in coded.bounds.iter().chain(&byte.bounds) {
                 for x in [b, b.next_up(), b.next_down()] {
                     data.extend([x; 7]);
@@ -2102,15 +2270,40 @@ mod tests {
             let finite: Vec<f32> = data.iter().copied().filter(|x| x.is_finite()).collect();
             let finite = &finite[..finite.len() / 32 * 32 + 7]; // a scalar tail
             for data in [&data[..], finite] {
-                for (plan, twin) in [(&coded, &levels), (&levels, &levels), (&byte, &byte_levels)] {
+                for (plan, twin) in [
+                    (&coded, &levels),
+                    (&levels, &levels),
+                    (&byte, &byte_levels),
+                    (&byte2, &byte_levels),
+                ] {
                     let mut scalar = Scan::new(twin, data.len());
                     scan_scalar(data, &twin.bounds, twin.gather_mask, &mut scalar);
                     scalar.narrow.sort_unstable();
                     assert!(!scalar.narrow.is_empty());
                     let mut vector = Scan::new(plan, data.len());
+                    let span = select_span(plan).unwrap();
+                    vector.buckets = Buckets::new(span.0, span.1);
                     scan_part(data, plan, &mut vector);
                     assert!(!vector.overflow);
+                    // The byte kernels' bucket counts equal a count of the keys they gathered;
+                    // a part with a NaN or an infinity (rescanned) leaves them to the selection.
+                    let finite = data.iter().all(|x| x.is_finite());
+                    if plan.grid8.is_some() && finite {
+                        let b = vector.buckets.as_ref().expect("bucket counts");
+                        let mut want = vec![0u32; 1 << GATHERED_BITS];
+                        count_buckets_scalar(&vector.narrow, span.0, span.1, b.shift, &mut want);
+                        assert_eq!(b.counts, want, "seed {seed}");
+                        assert_eq!(b.counts.iter().sum::<u32>() as usize, vector.narrow.len());
+                    }
+                    if plan.grid8.is_none() || !finite {
+                        assert!(vector.buckets.is_none(), "seed {seed}");
+                    }
                     assert_eq!(vector.levels, scalar.levels, "seed {seed}");
+                    // Past its room a kernel stops and says so (the caller falls back).
+                    assert!(scalar.narrow.len() > 100);
+                    let mut short = Scan::new(plan, 100);
+                    scan_part(data, plan, &mut short);
+                    assert!(short.overflow, "seed {seed}");
                     vector.narrow.sort_unstable();
                     assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
                     // The kernels' min/max: the finite extremes, unless an infinity hid them.
@@ -2127,21 +2320,26 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ran, 18);
+        assert_eq!(ran, 24);
     }
 
     #[test]
     fn sample_selection_equals_a_sort() {
-        let mut keys: Vec<u64> = lcg(10_001, 15, |u, _| (u * 300.0).floor())
-            .iter()
-            .map(|&x| x as u64)
-            .collect();
-        let mut sorted = keys.clone();
-        sorted.sort_unstable();
-        let at = [0, 1, 17, 5000, 5001, 9_999, 10_000];
-        select_many(&mut keys, &at);
-        for &i in &at {
-            assert_eq!(keys[i], sorted[i], "position {i}");
+        // float32 keys (the u32 kernels) and float64 keys past u32 (the u64 path), with ties.
+        for (seed, scale, base) in [(15u64, 300.0, 0u64), (16, 3e9, 1u64 << 40)] {
+            let keys: Vec<u64> = lcg(10_001, seed, |u, _| (u * scale).floor())
+                .iter()
+                .map(|&x| base + x as u64)
+                .collect();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            let at = [0, 1, 17, 5000, 5001, 9_999, 10_000];
+            let got = select_sample(&keys, &at);
+            assert_eq!(
+                got,
+                at.iter().map(|&i| sorted[i]).collect::<Vec<_>>(),
+                "seed {seed}"
+            );
         }
     }
 
@@ -2272,8 +2470,14 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let got = select_parts(&parts, &at, 1_000, 200_000);
-        assert_eq!(got, at.iter().map(|&i| all[i]).collect::<Vec<_>>());
+        let slices: Vec<&[u32]> = parts.iter().map(Vec::as_slice).collect();
+        let got = select_parts(&slices, &at, 1_000, 200_000, None, 16);
+        // Each key, and the keys below it counted by brute force (ties are not below).
+        let want: Vec<(u64, u64)> = at
+            .iter()
+            .map(|&i| (all[i], all.iter().filter(|&&k| k < all[i]).count() as u64))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -2313,6 +2517,27 @@ mod tests {
             let mut scalar = gather_scalar(&keys, &ranges);
             scalar.sort_unstable();
             assert_eq!(scalar, want);
+            // Both vector kernels, whichever `gather` took.
+            #[cfg(target_arch = "x86_64")]
+            {
+                let narrow: Vec<(u32, u32)> = ranges
+                    .iter()
+                    .filter(|r| r.0 <= u32::MAX as u64)
+                    .map(|&(a, b)| (a as u32, b.min(u32::MAX as u64) as u32))
+                    .collect();
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: AVX2 is available (checked just above).
+                    let mut got = unsafe { avx2::gather_u32(&keys, &narrow) };
+                    got.sort_unstable();
+                    assert_eq!(got, want, "avx2");
+                }
+                if avx512::available() {
+                    // SAFETY: checked just above.
+                    let mut got = unsafe { avx512::gather_u32(&keys, &narrow) };
+                    got.sort_unstable();
+                    assert_eq!(got, want, "avx512");
+                }
+            }
             ran += 1;
         }
         assert_eq!(ran, 3);
@@ -2348,7 +2573,13 @@ mod tests {
         let mut all: Vec<u64> = parts.iter().flatten().map(|&k| k as u64).collect();
         all.sort_unstable();
         let at = [0, 3, 60_000, 60_001, all.len() - 1];
-        let got = select_parts(&parts, &at, 5_000, 1_005_000);
-        assert_eq!(got, at.iter().map(|&i| all[i]).collect::<Vec<_>>());
+        let slices: Vec<&[u32]> = parts.iter().map(Vec::as_slice).collect();
+        let got = select_parts(&slices, &at, 5_000, 1_005_000, None, GATHERED_BITS);
+        // Each key, and the keys below it counted by brute force (ties are not below).
+        let want: Vec<(u64, u64)> = at
+            .iter()
+            .map(|&i| (all[i], all.iter().filter(|&&k| k < all[i]).count() as u64))
+            .collect();
+        assert_eq!(got, want);
     }
 }

@@ -1,0 +1,243 @@
+//! The AVX-512 kernels of the one-pass fit (`select.rs`): the byte-code pass and the gather of
+//! the selection. They compute exactly what their AVX2 twins in `select::avx2` compute, with
+//! 64 codes per compare, the inside test as one table lookup (`vpermi2b`) and the gathered
+//! values compressed with `vpcompressd` instead of a permute table.
+
+use std::arch::x86_64::*;
+
+use super::Scan;
+
+/// Values per block: its codes and gathered raw values stay in L1.
+const CODE_BLOCK: usize = 2048;
+
+/// Whether this CPU runs the kernels here (checked at run time: wheels stay portable).
+pub fn available() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vbmi")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("popcnt")
+}
+
+/// `select::avx2::scan_grid8_f32` on 64 values per step: `part` has a multiple of 64 values.
+/// Returns the count of codes `> t` per threshold, the least and the greatest value; `None`
+/// when the part holds a NaN or an infinity (the caller rescans it with the level kernel).
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW and VBMI, FMA and POPCNT (`available`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,fma,popcnt")]
+pub unsafe fn scan_grid8_f32(
+    part: &[f32],
+    scale: f32,
+    offset: f32,
+    thresholds: &[i8],
+    open_low: bool,
+    out: &mut Scan,
+) -> Option<(Vec<u64>, f32, f32)> {
+    debug_assert_eq!(part.len() % 64, 0);
+    let mut counts = vec![0u64; thresholds.len()];
+    let groups: Vec<Vec<__m512i>> = thresholds
+        .chunks(9)
+        .map(|c| {
+            // Pad to 3, 6 or 9 with a threshold no code passes.
+            let width = c.len().div_ceil(3) * 3;
+            (0..width)
+                .map(|i| _mm512_set1_epi8(c.get(i).copied().unwrap_or(i8::MAX)))
+                .collect()
+        })
+        .collect();
+    // Whether each code is inside an interval (an odd number of thresholds below it, or even
+    // when the first interval is open low), one byte per code, indexed by the code's bits.
+    let mut table = [0u8; 256];
+    for (u, entry) in table.iter_mut().enumerate() {
+        let c = u as u8 as i8;
+        let below = thresholds.iter().filter(|&&t| c > t).count();
+        if (below % 2 == 1) != open_low {
+            *entry = 0xFF;
+        }
+    }
+    let quarter = |i: usize| _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const _);
+    let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+    let scalev = _mm512_set1_ps(scale);
+    let offsetv = _mm512_set1_ps(offset);
+    let cap = _mm512_set1_ps(127.0);
+    // Two packs interleave the 128-bit lanes: dword 4L + j holds values 16j + 4L..+4 of the
+    // four source vectors j; dword d must hold values 4d.
+    let unpack = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let sign = _mm512_set1_epi32(i32::MIN);
+    let zero = _mm512_setzero_ps();
+    let mut unordered: u16 = 0;
+    let (mut least, mut greatest) = (
+        _mm512_set1_ps(f32::INFINITY),
+        _mm512_set1_ps(f32::NEG_INFINITY),
+    );
+    let mut codes = [_mm512_setzero_si512(); CODE_BLOCK / 64];
+    let room = out.room;
+    let first_key = out.narrow.len();
+    out.narrow.reserve(room + 128);
+    let keys = out.narrow.as_mut_ptr().add(first_key);
+    let mut len = 0usize;
+    let code = |x: __m512| -> __m512i {
+        // min(cap, y): a NaN y stays NaN (min returns its second operand), then truncates to
+        // i32::MIN, as code8.
+        _mm512_cvttps_epi32(_mm512_min_ps(cap, _mm512_fmadd_ps(x, scalev, offsetv)))
+    };
+    for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
+        let vectors = block.len() / 64;
+        let next = part.as_ptr().wrapping_add((b + 1) * CODE_BLOCK);
+        let block_start = len;
+        for (i, c) in codes[..vectors].iter_mut().enumerate() {
+            let p = block.as_ptr().add(64 * i);
+            let x = [
+                _mm512_loadu_ps(p),
+                _mm512_loadu_ps(p.add(16)),
+                _mm512_loadu_ps(p.add(32)),
+                _mm512_loadu_ps(p.add(48)),
+            ];
+            // min/max return the second operand when one is NaN: NaN is skipped (and seen by
+            // the unordered compares).
+            least = _mm512_min_ps(_mm512_min_ps(x[0], x[1]), least);
+            least = _mm512_min_ps(_mm512_min_ps(x[2], x[3]), least);
+            greatest = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), greatest);
+            greatest = _mm512_max_ps(_mm512_max_ps(x[2], x[3]), greatest);
+            unordered |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[0], x[1])
+                | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x[2], x[3]);
+            let lo = _mm512_packs_epi32(code(x[0]), code(x[1]));
+            let hi = _mm512_packs_epi32(code(x[2]), code(x[3]));
+            let v = _mm512_permutexvar_epi32(unpack, _mm512_packs_epi16(lo, hi));
+            *c = v;
+            let inside = _mm512_mask_blend_epi8(
+                _mm512_movepi8_mask(v),
+                _mm512_permutex2var_epi8(t0, v, t1),
+                _mm512_permutex2var_epi8(t2, v, t3),
+            );
+            let mask = _mm512_test_epi8_mask(inside, inside);
+            for (h, &xh) in x.iter().enumerate() {
+                let m = (mask >> (16 * h)) as u16;
+                // SAFETY: len <= room + 64 (checked per 64 values), the buffer holds
+                // room + 128 keys.
+                _mm512_storeu_si512(
+                    keys.add(len) as *mut _,
+                    _mm512_maskz_compress_epi32(m, _mm512_castps_si512(xh)),
+                );
+                len += m.count_ones() as usize;
+            }
+            if len > room {
+                out.overflow = true;
+                return Some((counts, f32::INFINITY, f32::NEG_INFINITY));
+            }
+        }
+        let mut first = 0;
+        for group in &groups {
+            let codes = &codes[..vectors];
+            let ahead = (first == 0).then_some(next);
+            let sums: Vec<u64> = match group.len() {
+                3 => sweep::<3>(codes, group, ahead).to_vec(),
+                6 => sweep::<6>(codes, group, ahead).to_vec(),
+                _ => sweep::<9>(codes, group, ahead).to_vec(),
+            };
+            for (c, s) in counts[first..].iter_mut().zip(sums) {
+                *c += s;
+            }
+            first += group.len();
+        }
+        // The block's gathered values to order keys, 16 at a time (past `len` within the
+        // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
+        // set the sign bit.
+        let mut k = block_start;
+        while k < len {
+            let v = keys.add(k) as *mut __m512i;
+            let bits = _mm512_castps_si512(_mm512_add_ps(
+                _mm512_castsi512_ps(_mm512_loadu_si512(v as *const _)),
+                zero,
+            ));
+            let key = _mm512_xor_si512(bits, _mm512_or_si512(_mm512_srai_epi32::<31>(bits), sign));
+            _mm512_storeu_si512(v as *mut _, key);
+            k += 16;
+        }
+        // The selection's bucket counts, while the block's keys are in L1.
+        if let Some(b) = out.buckets.as_mut() {
+            b.add(std::slice::from_raw_parts(
+                keys.add(block_start),
+                len - block_start,
+            ));
+        }
+    }
+    let (least, greatest) = (_mm512_reduce_min_ps(least), _mm512_reduce_max_ps(greatest));
+    if unordered != 0 || least.is_infinite() || greatest.is_infinite() {
+        return None;
+    }
+    // SAFETY: the first `len` keys past the part's start are written.
+    out.narrow.set_len(first_key + len);
+    out.room -= len;
+    Some((counts, least, greatest))
+}
+
+/// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
+/// counter takes one value per vector, at most CODE_BLOCK / 64 = 32 per block. The first sweep
+/// of a block prefetches the next (`ahead`), four lines per vector.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn sweep<const G: usize>(
+    codes: &[__m512i],
+    thresholds: &[__m512i],
+    ahead: Option<*const f32>,
+) -> [u64; G] {
+    let t: [__m512i; G] = std::array::from_fn(|g| thresholds[g]);
+    let one = _mm512_set1_epi8(1);
+    let mut acc = [_mm512_setzero_si512(); G];
+    for (i, c) in codes.iter().enumerate() {
+        if let Some(ahead) = ahead {
+            for l in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * i + 16 * l) as *const i8);
+            }
+        }
+        for g in 0..G {
+            acc[g] = _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(*c, t[g]), acc[g], one);
+        }
+    }
+    let zero = _mm512_setzero_si512();
+    std::array::from_fn(|g| _mm512_reduce_add_epi64(_mm512_sad_epu8(acc[g], zero)) as u64)
+}
+
+/// `select::avx2::gather_u32` on 16 keys per step: a key is kept when it lies in any of the
+/// inclusive `ranges` (`k - a <= b - a`, unsigned), the hits compressed with `vpcompressd`.
+///
+/// # Safety
+/// The CPU has AVX-512 F and POPCNT.
+#[target_feature(enable = "avx512f,popcnt")]
+pub unsafe fn gather_u32(keys: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
+    let rv: Vec<(__m512i, __m512i)> = ranges
+        .iter()
+        .map(|&(a, b)| {
+            (
+                _mm512_set1_epi32(a as i32),
+                _mm512_set1_epi32((b - a) as i32),
+            )
+        })
+        .collect();
+    let mut hits: Vec<u32> = Vec::with_capacity(1024);
+    let body = keys.len() / 16 * 16;
+    for c in keys[..body].chunks_exact(16) {
+        let k = _mm512_loadu_si512(c.as_ptr() as *const _);
+        let mut inside: u16 = 0;
+        for &(a, w) in &rv {
+            inside |= _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, a), w);
+        }
+        // No branch on the mask (a hit is rare and unpredictable): every step stores.
+        hits.reserve(16);
+        let len = hits.len();
+        // SAFETY: the buffer holds len + 16 keys (reserved just above).
+        _mm512_storeu_si512(
+            hits.as_mut_ptr().add(len) as *mut _,
+            _mm512_maskz_compress_epi32(inside, k),
+        );
+        hits.set_len(len + inside.count_ones() as usize);
+    }
+    let wide = ranges
+        .iter()
+        .map(|&(a, b)| (a as u64, b as u64))
+        .collect::<Vec<_>>();
+    let mut out: Vec<u64> = hits.into_iter().map(u64::from).collect();
+    out.extend(super::gather_scalar(&keys[body..], &wide));
+    out
+}
