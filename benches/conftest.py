@@ -7,7 +7,7 @@ Run (not part of the normal test run: pyproject's testpaths is ["tests"]):
 Environment:
 
 * UNDERTOW_BENCH_SIZES  comma-separated 1-D sizes per side, default "1e7,1e8";
-* UNDERTOW_BENCH_QUICK=1  1e6 values per side only and a 1e5 x 100 matrix (CI smoke run);
+* UNDERTOW_BENCH_QUICK=1  1e6 and 2^21 values per side and a 1e5 x 100 matrix (CI smoke run);
 * UNDERTOW_BENCH_MATRIX_ROWS  rows of the per-column matrix, default 1e6 (1e5 in quick mode);
   the matrix always has 100 float32 columns.
 

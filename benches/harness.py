@@ -4,7 +4,7 @@ ratios with committed floors.
     python benches/harness.py [--json bench-results.json] [--floors benches/floors.json]
                               [--record] [--full]
 
-* Runs ``pytest benches/test_bench_psi.py --benchmark-only`` (quick mode: 1e6 values per side,
+* Runs ``pytest benches/test_bench_psi.py --benchmark-only`` (quick mode: 1e6 and 2^21 values per side,
   a 1e5 x 100 matrix; ``--full`` keeps the sizes of the environment) with pytest-benchmark's
   ``--benchmark-json``, then reduces it to medians and ratios measured in that same run:
   undertow against its baseline (the correct numpy version) and undertow's rate as a share of
