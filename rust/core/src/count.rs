@@ -81,6 +81,10 @@ pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts 
 fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU supports AVX-512 F and BW, checked just above.
+            return unsafe { dense_avx512(chunk, thresholds, at_least) };
+        }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
             return unsafe { dense_avx2(chunk, thresholds, at_least) };
@@ -92,6 +96,13 @@ fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dense_avx2<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
+    dense(chunk, thresholds, at_least)
+}
+
+/// The same loop compiled for AVX-512: 16 lanes per compare, into a mask.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dense_avx512<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
     dense(chunk, thresholds, at_least)
 }
 
@@ -244,6 +255,29 @@ mod tests {
                 .map(|&t| f32::threshold_at_least(t))
                 .collect();
             assert_eq!(count_at_least(&as32, &t32), naive(&back, &thresholds));
+            // Each compiled form of the dense loop, whichever the dispatch took.
+            if thresholds.len() <= DENSE_MAX {
+                let want = naive(&back, &thresholds).at_least;
+                let run = |f: &dyn Fn(&[f32], &[f32], &mut [u64])| {
+                    let mut got = vec![0u64; t32.len()];
+                    f(&as32, &t32, &mut got);
+                    got
+                };
+                assert_eq!(run(&|d, t, a| dense(d, t, a)), want);
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        // SAFETY: AVX2 is available (checked just above).
+                        assert_eq!(run(&|d, t, a| unsafe { dense_avx2(d, t, a) }), want);
+                    }
+                    if std::is_x86_feature_detected!("avx512f")
+                        && std::is_x86_feature_detected!("avx512bw")
+                    {
+                        // SAFETY: AVX-512 F and BW are available (checked just above).
+                        assert_eq!(run(&|d, t, a| unsafe { dense_avx512(d, t, a) }), want);
+                    }
+                }
+            }
         }
     }
 
