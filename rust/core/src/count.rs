@@ -229,6 +229,8 @@ mod tests {
             .collect()
     }
 
+    type DenseFn = dyn Fn(&[f32], &[f32], &mut [u64]);
+
     #[test]
     fn dense_and_search_agree_with_naive_counts() {
         let mut data = pseudo_random(300_001, 7);
@@ -258,7 +260,7 @@ mod tests {
             // Each compiled form of the dense loop, whichever the dispatch took.
             if thresholds.len() <= DENSE_MAX {
                 let want = naive(&back, &thresholds).at_least;
-                let run = |f: &dyn Fn(&[f32], &[f32], &mut [u64])| {
+                let run = |f: &DenseFn| {
                     let mut got = vec![0u64; t32.len()];
                     f(&as32, &t32, &mut got);
                     got
