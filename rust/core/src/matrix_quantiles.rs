@@ -1,8 +1,9 @@
 //! numpy's linear quantiles of every column of a C-ordered matrix, exact, from passes over its
 //! rows: no transposed copy of the matrix.
 //!
-//! 1. A stratified sample of rows (one seeded row per stratum, the same for any thread count)
-//!    gives each column a linear map of its values onto `BUCKETS - 1` buckets:
+//! 1. A stratified sample of rows (one seeded run of 8 consecutive rows per stratum, the same
+//!    for any thread count) gives each column a linear map of its values onto `BUCKETS - 1`
+//!    buckets:
 //!    `1 + clamp((x - lo) * scale, 0, BUCKETS - 2)` truncated, over the sample's min..max.
 //!    IEEE subtraction, multiplication and truncation are monotone, so the map is non-decreasing
 //!    in `x` whatever `lo` and `scale` are: the sample only tunes how finely it splits the data,
@@ -13,7 +14,7 @@
 //!    by block, so that a block's counters stay in L1 (`histogram_coded`); other types sweep
 //!    row tiles (12 kB, in L1; the next one prefetched) one value at a time, the same buckets.
 //!    Running sums place each wanted rank in a bucket; the bucket's keys are an interval, found
-//!    by bisection on the map.
+//!    by a search on the map from the map's own estimate of its ends.
 //! 3. Each further pass compares every value's bucket with its column's wanted buckets and, for
 //!    the few that match, either gathers the value (while the gathered values stay within
 //!    16 MB) or counts it in one of 256 sub-buckets of the bucket's key range, which narrows
@@ -76,6 +77,8 @@ const SUB_BITS: u32 = 8;
 /// busy (1e6 x 100 float32, 2 threads, benches/compare_matrix_builds.py), for 2.6 -> 9.4 MB
 /// peak extra RSS; not worth it.
 const MAX_PARTS: usize = 8;
+/// Consecutive rows per stratum of the sample.
+const SAMPLE_RUN: usize = 8;
 /// Seed of the sample rows.
 const SEED: u64 = 0x0C01_0FF1_7000_0001;
 /// More columns than this take the transposing path: the per-part counters grow with the
@@ -211,31 +214,56 @@ fn row_parts(nrows: usize, ncols: usize, tuning: &Tuning) -> Vec<(usize, usize)>
         .collect()
 }
 
-fn make_maps<T: RowSample>(data: &[T], ncols: usize, sample_rows: usize) -> Maps<T> {
-    let nrows = data.len() / ncols;
-    let m = sample_rows.clamp(1, nrows) as u64;
+/// The rows of the map's sample: about `sample_rows` (all when there are fewer), in runs of
+/// SAMPLE_RUN consecutive rows, one seeded run per stratum of the rows. A run shares its pages
+/// (one page walk and miss instead of one per row: the step is serial and latency bound).
+fn sample_rows_of(nrows: usize, sample_rows: usize) -> Vec<usize> {
+    let m = sample_rows.clamp(1, nrows);
+    let run = SAMPLE_RUN.min(m) as u64;
+    let strata = (m as u64 / run).max(1);
     let n = nrows as u64;
     let mut state = SEED;
-    let rows: Vec<usize> = (0..m)
-        .map(|i| {
-            let start = i * n / m;
-            let width = ((i + 1) * n / m - start).max(1);
-            (start + splitmix64(&mut state) % width).min(n - 1) as usize
+    (0..strata)
+        .flat_map(|i| {
+            let start = i * n / strata;
+            let width = (i + 1) * n / strata - start;
+            let first = start + splitmix64(&mut state) % (width.saturating_sub(run) + 1);
+            (first..(first + run).min(n)).map(|r| r as usize)
         })
-        .collect();
+        .collect()
+}
+
+fn make_maps<T: RowSample>(data: &[T], ncols: usize, sample_rows: usize) -> Maps<T> {
+    let rows = sample_rows_of(data.len() / ncols, sample_rows);
+    // The runs are far apart (a miss each, in cache and TLB): ask for them well ahead, and
+    // read them in a few chunks on the pool (this step is serial otherwise; the minima and
+    // maxima do not depend on the chunks).
+    const AHEAD: usize = 16;
+    const CHUNKS: usize = 8;
+    let extremes = map_indexed(CHUNKS, |c| {
+        let rows = &rows[rows.len() * c / CHUNKS..rows.len() * (c + 1) / CHUNKS];
+        let mut lo = vec![f64::INFINITY; ncols];
+        let mut hi = vec![f64::NEG_INFINITY; ncols];
+        for (i, &row) in rows.iter().enumerate() {
+            if let Some(&next) = rows.get(i + AHEAD) {
+                prefetch_l1(&data[next * ncols..(next + 1) * ncols]);
+            }
+            let row = &data[row * ncols..(row + 1) * ncols];
+            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+                // Selects rather than f64::min/max (NaN rules): LLVM vectorizes these.
+                let (v, finite) = (x.to_f64(), x.is_finite_value());
+                *l = if finite && v < *l { v } else { *l };
+                *h = if finite && v > *h { v } else { *h };
+            }
+        }
+        (lo, hi)
+    });
     let mut lo = vec![f64::INFINITY; ncols];
     let mut hi = vec![f64::NEG_INFINITY; ncols];
-    // The rows are far apart (a miss each, in cache and TLB): ask for them well ahead.
-    const AHEAD: usize = 16;
-    for (i, &row) in rows.iter().enumerate() {
-        if let Some(&next) = rows.get(i + AHEAD) {
-            prefetch_l1(&data[next * ncols..(next + 1) * ncols]);
-        }
-        for (j, &x) in data[row * ncols..(row + 1) * ncols].iter().enumerate() {
-            if x.is_finite_value() {
-                lo[j] = lo[j].min(x.to_f64());
-                hi[j] = hi[j].max(x.to_f64());
-            }
+    for (l, h) in &extremes {
+        for j in 0..ncols {
+            lo[j] = if l[j] < lo[j] { l[j] } else { lo[j] };
+            hi[j] = if h[j] > hi[j] { h[j] } else { hi[j] };
         }
     }
     let padded = ncols.div_ceil(PAD) * PAD;
@@ -1205,27 +1233,84 @@ struct Gathered<T> {
 }
 
 impl<T: RowSample> Gathered<T> {
-    /// The order keys of slot `k`'s values, every part's.
-    fn keys(&self, slot: &Slot, k: usize) -> Vec<u64> {
+    /// The order keys of slot `k`'s values, every part's, as `K` (wide enough for `T`'s keys:
+    /// float32 keys fit in u32, half the bytes to select among).
+    fn keys<K: TryFrom<u64>>(&self, slot: &Slot, k: usize) -> Vec<K> {
         let mut keys = Vec::with_capacity(slot.count as usize);
         for (p, buffer) in self.buffers.iter().enumerate() {
             let start = self.starts[p][k];
             let end = start + slot.part_counts[p] as usize;
-            keys.extend(buffer[start..end].iter().map(|x| x.order_key()));
+            keys.extend(
+                buffer[start..end]
+                    .iter()
+                    .map(|x| K::try_from(x.order_key()).unwrap_or_else(|_| unreachable!())),
+            );
         }
         keys
+    }
+
+    /// `select_keys` of slot `k`'s gathered values at `ranks` (relative to the slot).
+    fn select(&self, slot: &Slot, k: usize, ranks: &[u64]) -> Vec<(u64, u64)> {
+        if T::KEY_BITS <= 32 {
+            select_keys(&mut self.keys::<u32>(slot, k), ranks)
+        } else {
+            select_keys(&mut self.keys::<u64>(slot, k), ranks)
+        }
     }
 }
 
 /// The smallest finite key whose value has bucket `>= b` in column `j`, or one past the largest
-/// finite key.
+/// finite key. Searched from the map's own estimate of the boundary, `lo + (b - 1) / scale`:
+/// steps doubling away from it until the boundary is bracketed, then bisection. A few
+/// evaluations of the map instead of 32 (64 for float64) from the whole key range: the plan
+/// does two searches per slot, serially, between the passes.
 fn first_key_of<T: RowSample>(maps: &Maps<T>, j: usize, b: u32) -> u64 {
-    let (mut lo, mut hi) = (T::LOWEST.order_key(), T::INFINITY.order_key());
+    let (lowest, end) = (T::LOWEST.order_key(), T::INFINITY.order_key());
+    let at_least =
+        |key: u64| T::from_f64(T::from_order_key(key)).bucket(maps.lo[j], maps.scale[j]) >= b;
+    let guess = T::from_f64(maps.lo[j].to_f64() + (b as f64 - 1.0) / maps.scale[j].to_f64());
+    let guess = if guess.is_finite_value() {
+        guess.order_key()
+    } else if guess.to_f64() > 0.0 {
+        end - 1
+    } else {
+        lowest
+    };
     // Invariant: every key < lo maps below b; hi maps to >= b (or is past the finite keys).
+    let (mut lo, mut hi);
+    let mut step = 1u64;
+    if at_least(guess) {
+        hi = guess;
+        lo = loop {
+            if guess - lowest < step {
+                break lowest;
+            }
+            let key = guess - step;
+            if !at_least(key) {
+                break key + 1;
+            }
+            hi = key;
+            // Saturating: float64 keys span 2^64, where doubling would wrap to 0.
+            step = step.saturating_mul(2);
+        };
+    } else {
+        lo = guess + 1;
+        hi = loop {
+            if end - 1 - guess < step {
+                break end;
+            }
+            let key = guess + step;
+            if at_least(key) {
+                break key;
+            }
+            lo = key + 1;
+            // Saturating: float64 keys span 2^64, where doubling would wrap to 0.
+            step = step.saturating_mul(2);
+        };
+    }
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let x = T::from_f64(T::from_order_key(mid));
-        if x.bucket(maps.lo[j], maps.scale[j]) >= b {
+        if at_least(mid) {
             hi = mid;
         } else {
             lo = mid + 1;
@@ -1525,7 +1610,7 @@ fn split(slot: &Slot, f: &Found, next: &mut Vec<Slot>) {
 }
 
 /// The key at each of `ranks` (relative to `keys`, ascending) and the number of keys below it.
-fn select_keys(keys: &mut [u64], ranks: &[u64]) -> Vec<(u64, u64)> {
+fn select_keys<K: Ord + Copy + Into<u64>>(keys: &mut [K], ranks: &[u64]) -> Vec<(u64, u64)> {
     let mut out = Vec::with_capacity(ranks.len());
     let mut start = 0usize;
     for &r in ranks {
@@ -1536,7 +1621,7 @@ fn select_keys(keys: &mut [u64], ranks: &[u64]) -> Vec<(u64, u64)> {
             *keys[start..].select_nth_unstable(r - start).1
         };
         let less = keys[..r].iter().filter(|&&k| k < key).count() as u64;
-        out.push((key, less));
+        out.push((key.into(), less));
         start = r + 1;
     }
     out
@@ -1650,9 +1735,8 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
             if !gather[k] {
                 return Vec::new();
             }
-            let mut keys = gathered.keys(slot, k);
             let relative: Vec<u64> = slot.ranks.iter().map(|r| r - slot.below).collect();
-            select_keys(&mut keys, &relative)
+            gathered.select(slot, k, &relative)
         });
         drop(gathered);
         let mut next: Vec<Slot> = Vec::new();
@@ -1893,6 +1977,115 @@ mod tests {
                 },
             ),
         ]
+    }
+
+    /// The bisection over every finite key that `first_key_of` replaced: the reference.
+    fn first_key_by_bisection<T: RowSample>(maps: &Maps<T>, j: usize, b: u32) -> u64 {
+        let (mut lo, mut hi) = (T::LOWEST.order_key(), T::INFINITY.order_key());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let x = T::from_f64(T::from_order_key(mid));
+            if x.bucket(maps.lo[j], maps.scale[j]) >= b {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
+    fn galloping_search_finds_every_boundary<T: RowSample>() {
+        // Maps from ordinary samples, the fallbacks (scale 1 for a constant sample, lo 0 for a
+        // sample without finite values), huge and tiny scales, and lo at the ends of the type:
+        // the estimate of the boundary is then far off, past the finite values or non-finite.
+        let big = T::LOWEST.to_f64();
+        let maps: Vec<(f64, f64)> = vec![
+            (-3.5, (BUCKETS - 2) as f64 / 7.0),
+            (0.0, 1.0),
+            (3.25, 1.0),
+            (1.0, (BUCKETS - 2) as f64 / 1e-5),
+            (-1e30, (BUCKETS - 2) as f64 / 2e30),
+            (big, (BUCKETS - 2) as f64 / (2.0 * -big) * 2.0),
+            (-big, 1e-30),
+            (1e-40, 1e35),
+            (-0.0, 3e38),
+        ];
+        let padded = maps.len().div_ceil(PAD) * PAD;
+        let mut m = Maps {
+            lo: vec![T::from_f64(0.0); padded],
+            scale: vec![T::from_f64(1.0); padded],
+        };
+        for (j, &(lo, scale)) in maps.iter().enumerate() {
+            let scale = T::from_f64(scale);
+            if scale.is_finite_value() && scale.to_f64() > 0.0 {
+                m.scale[j] = scale;
+            }
+            m.lo[j] = T::from_f64(lo);
+        }
+        for (j, map) in maps.iter().enumerate() {
+            for b in 1..=BUCKETS as u32 {
+                assert_eq!(
+                    first_key_of(&m, j, b),
+                    first_key_by_bisection(&m, j, b),
+                    "{} map {j} ({map:?}), bucket {b}",
+                    T::NAME,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn galloping_search_finds_every_boundary_f32() {
+        galloping_search_finds_every_boundary::<f32>();
+    }
+
+    #[test]
+    fn galloping_search_finds_every_boundary_f64() {
+        galloping_search_finds_every_boundary::<f64>();
+    }
+
+    #[test]
+    fn sample_runs_stay_inside_the_rows_and_their_strata() {
+        let cases = [
+            (1usize, 4096usize),
+            (7, 4096),
+            (9, 1),
+            (64, 64),
+            (100, 9),
+            (1_000, 4096),
+            (20_011, 64),
+            (1_000_000, 4096),
+        ];
+        for (nrows, sample_rows) in cases {
+            let rows = sample_rows_of(nrows, sample_rows);
+            let m = sample_rows.clamp(1, nrows);
+            let run = SAMPLE_RUN.min(m);
+            let strata = (m / run).max(1);
+            let what = format!("{nrows} rows, {sample_rows} sampled");
+            assert_eq!(rows.len(), strata * run, "{what}");
+            assert!(
+                rows.len() <= m && rows.len() * 2 > m,
+                "{what}: {} rows",
+                rows.len()
+            );
+            for (i, r) in rows.chunks_exact(run).enumerate() {
+                // Consecutive rows inside stratum i.
+                let (start, end) = (i * nrows / strata, (i + 1) * nrows / strata);
+                assert!(r.windows(2).all(|w| w[1] == w[0] + 1), "{what}: run {r:?}");
+                assert!(
+                    start <= r[0] && r[run - 1] < end,
+                    "{what}: run {r:?} in {start}..{end}"
+                );
+            }
+        }
+        // The same rows for the same shape, and different runs in different strata.
+        assert_eq!(sample_rows_of(20_011, 64), sample_rows_of(20_011, 64));
+        let offsets: std::collections::HashSet<usize> = sample_rows_of(1_000_000, 4096)
+            .chunks_exact(SAMPLE_RUN)
+            .enumerate()
+            .map(|(i, r)| r[0] - i * 1_000_000 / (4096 / SAMPLE_RUN))
+            .collect();
+        assert!(offsets.len() > 400, "{} distinct offsets", offsets.len());
     }
 
     #[test]
