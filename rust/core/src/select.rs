@@ -188,6 +188,36 @@ impl Scan {
         }
     }
 
+    /// The end of a byte kernel's block: the selection's bucket counts of the keys it gathered.
+    ///
+    /// # Safety
+    /// `keys[from..to]` are written keys of this scan's buffer.
+    unsafe fn count_gathered(&mut self, keys: *const u32, from: usize, to: usize) {
+        if let Some(b) = self.buckets.as_mut() {
+            b.add(std::slice::from_raw_parts(keys.add(from), to - from));
+        }
+    }
+
+    /// The end of a byte kernel's pass: `None` when the part held a NaN or an infinity (the
+    /// caller rescans it), else keeps the `len` keys written past `first_key`.
+    ///
+    /// # Safety
+    /// Those keys are written, within the buffer's capacity.
+    unsafe fn close_byte_pass(
+        &mut self,
+        (first_key, len): (usize, usize),
+        counts: Vec<u64>,
+        (least, greatest): (f32, f32),
+        unordered: bool,
+    ) -> Option<(Vec<u64>, f32, f32)> {
+        if unordered || least.is_infinite() || greatest.is_infinite() {
+            return None;
+        }
+        self.narrow.set_len(first_key + len);
+        self.room -= len;
+        Some((counts, least, greatest))
+    }
+
     /// Folds in a vector kernel's least and greatest value other than NaN.
     fn note_extremes<T: Sample>(&mut self, least: f32, greatest: f32) {
         if least > greatest {
@@ -1502,21 +1532,16 @@ mod avx2 {
                 k += 8;
             }
             // The selection's bucket counts, while the block's keys are in L1.
-            if let Some(b) = out.buckets.as_mut() {
-                b.add(std::slice::from_raw_parts(
-                    keys.add(block_start),
-                    len - block_start,
-                ));
-            }
+            out.count_gathered(keys, block_start, len);
         }
-        let (least, greatest) = (fold_ps(least, f32::min), fold_ps(greatest, f32::max));
-        if _mm256_movemask_ps(unordered) != 0 || least.is_infinite() || greatest.is_infinite() {
-            return None;
-        }
+        let extremes = (fold_ps(least, f32::min), fold_ps(greatest, f32::max));
         // SAFETY: the first `len` keys past the part's start are written.
-        out.narrow.set_len(first_key + len);
-        out.room -= len;
-        Some((counts, least, greatest))
+        out.close_byte_pass(
+            (first_key, len),
+            counts,
+            extremes,
+            _mm256_movemask_ps(unordered) != 0,
+        )
     }
 
     /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
@@ -1643,13 +1668,7 @@ mod avx2 {
             );
             hits.set_len(len + mask.count_ones() as usize);
         }
-        let wide = ranges
-            .iter()
-            .map(|&(a, b)| (a as u64, b as u64))
-            .collect::<Vec<_>>();
-        let mut out: Vec<u64> = hits.into_iter().map(u64::from).collect();
-        out.extend(super::gather_scalar(&keys[body..], &wide));
-        out
+        super::with_gathered_tail(hits, &keys[body..], ranges)
     }
 
     #[target_feature(enable = "avx2")]
@@ -1977,6 +1996,14 @@ impl SelectKey for u32 {
         }
         gather_scalar(keys, ranges)
     }
+}
+
+/// The vector gathers' hits as u64, and the hits of the keys past their body.
+fn with_gathered_tail(hits: Vec<u32>, tail: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
+    let wide: Vec<(u64, u64)> = ranges.iter().map(|&(a, b)| (a as u64, b as u64)).collect();
+    let mut out: Vec<u64> = hits.into_iter().map(u64::from).collect();
+    out.extend(gather_scalar(tail, &wide));
+    out
 }
 
 /// `SelectKey::count_buckets` one key at a time.

@@ -156,21 +156,11 @@ pub unsafe fn scan_grid8_f32(
             k += 16;
         }
         // The selection's bucket counts, while the block's keys are in L1.
-        if let Some(b) = out.buckets.as_mut() {
-            b.add(std::slice::from_raw_parts(
-                keys.add(block_start),
-                len - block_start,
-            ));
-        }
+        out.count_gathered(keys, block_start, len);
     }
-    let (least, greatest) = (_mm512_reduce_min_ps(least), _mm512_reduce_max_ps(greatest));
-    if unordered != 0 || least.is_infinite() || greatest.is_infinite() {
-        return None;
-    }
+    let extremes = (_mm512_reduce_min_ps(least), _mm512_reduce_max_ps(greatest));
     // SAFETY: the first `len` keys past the part's start are written.
-    out.narrow.set_len(first_key + len);
-    out.room -= len;
-    Some((counts, least, greatest))
+    out.close_byte_pass((first_key, len), counts, extremes, unordered != 0)
 }
 
 /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
@@ -233,11 +223,5 @@ pub unsafe fn gather_u32(keys: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
         );
         hits.set_len(len + inside.count_ones() as usize);
     }
-    let wide = ranges
-        .iter()
-        .map(|&(a, b)| (a as u64, b as u64))
-        .collect::<Vec<_>>();
-    let mut out: Vec<u64> = hits.into_iter().map(u64::from).collect();
-    out.extend(super::gather_scalar(&keys[body..], &wide));
-    out
+    super::with_gathered_tail(hits, &keys[body..], ranges)
 }
