@@ -25,8 +25,8 @@ def _parse_size(text: str) -> int:
 
 def bench_sizes() -> list[int]:
     if _is_quick():
-        # 2^21: the smallest size the one-pass quantile fit takes (select.rs, min_len 2^20);
-        # 1e6 goes through the radix selection.
+        # 2^21: above the one-pass quantile fit's minimum (select.rs, `min_len`), whether or not
+        # 1e6 is; its floors were recorded on that fit.
         return [10**6, 2**21]
     raw = os.environ.get("UNDERTOW_BENCH_SIZES", "1e7,1e8")
     return [_parse_size(part) for part in raw.split(",") if part.strip()]

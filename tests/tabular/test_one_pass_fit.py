@@ -1,6 +1,6 @@
-"""The one-pass quantile fit (float32 inputs of 2**20 values or more) against numpy.
+"""The one-pass quantile fit (float32 inputs of 2**19 values or more) against numpy.
 
-Below 2**20 values the fit takes the radix selection, so the other tests never reach this
+Below 2**19 values the fit takes the radix selection, so most other tests never reach this
 path. Edges must equal np.quantile's linear method bit for bit, the expected counts
 np.histogram's, for inputs where the sample is right and where it misleads (the fallback).
 """
