@@ -1382,15 +1382,9 @@ mod avx2 {
         out: &mut Scan,
     ) -> Option<(Vec<u64>, f32, f32)> {
         let mut counts = vec![0u64; thresholds.len()];
-        let groups: Vec<Vec<__m256i>> = thresholds
-            .chunks(9)
-            .map(|c| {
-                // Pad to 3, 6 or 9 with a threshold no code passes.
-                let width = c.len().div_ceil(3) * 3;
-                (0..width)
-                    .map(|i| _mm256_set1_epi8(c.get(i).copied().unwrap_or(i8::MAX)))
-                    .collect()
-            })
+        let groups: Vec<Vec<__m256i>> = super::sweep_groups(thresholds)
+            .iter()
+            .map(|g| g.iter().map(|&t| _mm256_set1_epi8(t)).collect())
             .collect();
         let scalev = _mm256_set1_ps(scale);
         let offsetv = _mm256_set1_ps(offset);
@@ -1409,9 +1403,7 @@ mod avx2 {
         // k holds codes 8k - 128 .. 8k - 121, one bit each.
         let mut table = [0u8; 32];
         for u in 0..256usize {
-            let c = (u as i32 - 128) as i8;
-            let below = thresholds.iter().filter(|&&t| c > t).count();
-            if (below % 2 == 1) != open_low {
+            if super::code_is_inside((u as i32 - 128) as i8, thresholds, open_low) {
                 table[u / 8] |= 1 << (u % 8);
             }
         }
@@ -1999,6 +1991,28 @@ impl SelectKey for u32 {
         }
         gather_scalar(keys, ranges)
     }
+}
+
+/// The byte kernels' thresholds in sweep groups of up to 9 (their counters stay in registers),
+/// each padded to 3, 6 or 9 with a threshold no code passes.
+fn sweep_groups(thresholds: &[i8]) -> Vec<Vec<i8>> {
+    thresholds
+        .chunks(9)
+        .map(|c| {
+            let width = c.len().div_ceil(3) * 3;
+            (0..width)
+                .map(|i| c.get(i).copied().unwrap_or(i8::MAX))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether byte code `c` is inside a gathered interval: an odd number of the thresholds (the
+/// bounds of disjoint intervals) lie below it, or an even one when the first interval is open
+/// low.
+fn code_is_inside(c: i8, thresholds: &[i8], open_low: bool) -> bool {
+    let below = thresholds.iter().filter(|&&t| c > t).count();
+    (below % 2 == 1) != open_low
 }
 
 /// The vector gathers' hits as u64, and the hits of the keys past their body.

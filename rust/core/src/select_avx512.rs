@@ -36,23 +36,15 @@ pub unsafe fn scan_grid8_f32(
 ) -> Option<(Vec<u64>, f32, f32)> {
     debug_assert_eq!(part.len() % 64, 0);
     let mut counts = vec![0u64; thresholds.len()];
-    let groups: Vec<Vec<__m512i>> = thresholds
-        .chunks(9)
-        .map(|c| {
-            // Pad to 3, 6 or 9 with a threshold no code passes.
-            let width = c.len().div_ceil(3) * 3;
-            (0..width)
-                .map(|i| _mm512_set1_epi8(c.get(i).copied().unwrap_or(i8::MAX)))
-                .collect()
-        })
+    let groups: Vec<Vec<__m512i>> = super::sweep_groups(thresholds)
+        .iter()
+        .map(|g| g.iter().map(|&t| _mm512_set1_epi8(t)).collect())
         .collect();
     // Whether each code is inside an interval (an odd number of thresholds below it, or even
     // when the first interval is open low), one byte per code, indexed by the code's bits.
     let mut table = [0u8; 256];
     for (u, entry) in table.iter_mut().enumerate() {
-        let c = u as u8 as i8;
-        let below = thresholds.iter().filter(|&&t| c > t).count();
-        if (below % 2 == 1) != open_low {
+        if super::code_is_inside(u as u8 as i8, thresholds, open_low) {
             *entry = 0xFF;
         }
     }
