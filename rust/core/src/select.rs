@@ -18,7 +18,8 @@
 //!    the outer interior bounds instead (`grid8_plan`): byte codes, 32 values per compare (64
 //!    with AVX-512, `select_avx512.rs`). The byte kernels also count the selection's buckets of
 //!    the keys they gather while a block's keys are in L1, which spares the selection a read of
-//!    all the keys.
+//!    all the keys; and they count only each interval's lower bound: the upper one's count is
+//!    the lower one's less the interval's keys, a sum of those buckets (`Uppers`).
 //! 3. Every rank is checked to fall inside its interval (`below <= rank < below + inside`); its
 //!    value is then a selection among the gathered keys. If any rank falls outside (the sample
 //!    misled: sorted runs it missed, heavy ties, huge outliers) or the gathered keys would pass
@@ -156,12 +157,12 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(lo: u64, hi: u64) -> Option<Buckets> {
+    fn new(lo: u64, hi: u64, bits: u32) -> Option<Buckets> {
         (hi <= u32::MAX as u64).then(|| Buckets {
             lo: lo as u32,
             hi: hi as u32,
-            shift: bucket_shift(lo, hi, GATHERED_BITS),
-            counts: vec![0; 1 << GATHERED_BITS],
+            shift: bucket_shift(lo, hi, bits),
+            counts: vec![0; 1 << bits],
         })
     }
 
@@ -173,6 +174,79 @@ impl Buckets {
             self.shift,
             &mut self.counts,
         );
+    }
+}
+
+/// How the byte kernels count only the intervals' lower bounds. The count at an interval's
+/// upper bound is the count at its lower bound less the values inside the interval, and those
+/// are the keys it gathered: a sum of the selection's bucket counts, made in the pass, when no
+/// bucket holds keys of two intervals. Half the compares of the pass's inner loop.
+struct Uppers {
+    /// The grid entries the kernel counts (each interval's lower bound), ascending.
+    counted: Vec<usize>,
+    /// Per interval with an upper bound: its entry, its lower bound's entry (`None`: open low,
+    /// every value is at least the lowest), and its buckets (first, last).
+    derived: Vec<(usize, Option<usize>, (usize, usize))>,
+}
+
+impl Uppers {
+    /// `None` when a bucket would hold keys of two intervals (then every bound is counted).
+    fn new<T: Sample>(plan: &Plan<T>, buckets: &Buckets) -> Option<Uppers> {
+        let grid = plan.grid8.as_ref()?;
+        let bucket = |k: u64| {
+            ((k.clamp(buckets.lo as u64, buckets.hi as u64) - buckets.lo as u64) >> buckets.shift)
+                as usize
+        };
+        let (mut counted, mut derived) = (Vec::new(), Vec::new());
+        let mut entry = 0;
+        let mut previous_last: Option<usize> = None;
+        for iv in &plan.intervals {
+            let lo = (iv.lo != T::LOWEST).then(|| {
+                entry += 1;
+                entry - 1
+            });
+            let hi = (iv.hi != T::INFINITY).then(|| {
+                entry += 1;
+                entry - 1
+            });
+            // The interval's keys: from its lower bound's to below its upper bound's.
+            let first = lo.map_or(0, |_| bucket(iv.lo.order_key()));
+            let last = match hi {
+                Some(_) => bucket(iv.hi.order_key().checked_sub(1)?),
+                None => usize::MAX,
+            };
+            if previous_last.is_some_and(|p| p >= first) || first > last {
+                return None;
+            }
+            previous_last = Some(last);
+            counted.extend(lo);
+            if let Some(hi) = hi {
+                derived.push((hi, lo, (first, last)));
+            }
+        }
+        // The entries are the intervals' bounds in this order (`grid8_plan`).
+        let bounds_match = entry == grid.entries.len()
+            && counted
+                .iter()
+                .chain(derived.iter().map(|d| &d.0))
+                .all(|&i| i < grid.entries.len());
+        bounds_match.then_some(Uppers { counted, derived })
+    }
+
+    /// Every entry's count from the counted ones, over `n` values with the buckets of their
+    /// gathered keys.
+    fn counts(&self, counted: &[u64], buckets: &Buckets, n: u64) -> Vec<u64> {
+        let mut all = vec![0u64; self.counted.len() + self.derived.len()];
+        for (&i, &c) in self.counted.iter().zip(counted) {
+            all[i] = c;
+        }
+        for &(hi, lo, (first, last)) in &self.derived {
+            let inside: u64 = buckets.counts[first..=last].iter().map(|&c| c as u64).sum();
+            let at_lo = lo.map_or(n, |i| all[i]);
+            debug_assert!(inside <= at_lo);
+            all[hi] = at_lo.saturating_sub(inside);
+        }
+        all
     }
 }
 
@@ -873,15 +947,16 @@ impl Keys {
         lo: u64,
         hi: u64,
         counted: Option<Vec<Vec<u32>>>,
+        bits: u32,
     ) -> Vec<(u64, u64)> {
         match self {
             Keys::Narrow(p) => {
                 let parts: Vec<&[u32]> = p.iter().map(Vec::as_slice).collect();
-                select_parts(&parts, at, lo, hi, counted, GATHERED_BITS)
+                select_parts(&parts, at, lo, hi, counted, bits)
             }
             Keys::Wide(p) => {
                 let parts: Vec<&[u64]> = p.iter().map(Vec::as_slice).collect();
-                select_parts(&parts, at, lo, hi, None, GATHERED_BITS)
+                select_parts(&parts, at, lo, hi, None, bits)
             }
         }
     }
@@ -901,7 +976,7 @@ fn scan<T: Sample>(
     let parts = map_parts(data, MAX_PARTS, MIN_PART, |part| {
         // Past a quarter of the part the sample has misled: stop (the caller falls back).
         let mut out = Scan::new(plan, part.len() / 4 + 64);
-        out.buckets = span.and_then(|(lo, hi)| Buckets::new(lo, hi));
+        out.buckets = span.and_then(|(lo, hi)| Buckets::new(lo, hi, gathered_bits(data.len())));
         if T::KEY_BITS == 32 {
             // Room for every kernel's overshoot past `room`.
             out.narrow.reserve(out.room + 128);
@@ -998,14 +1073,26 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                     let body = part.len() / 64 * 64;
                     let (len, room) = (out.narrow.len(), out.room);
                     let (x, scale, offset) = (cast(&part[..body]), grid.scale, grid.offset);
+                    let uppers = out.buckets.as_ref().and_then(|b| Uppers::new(plan, b));
+                    let counted: Vec<i8> = match &uppers {
+                        Some(u) => u.counted.iter().map(|&i| t[i]).collect(),
+                        None => t.clone(),
+                    };
                     let scanned = if grid.wide {
-                        avx512::scan_grid8_f32(x, scale, offset, &t, grid.open_low, out)
+                        avx512::scan_grid8_f32(x, scale, offset, &t, &counted, grid.open_low, out)
                     } else {
-                        avx2::scan_grid8_f32(x, scale, offset, &t, grid.open_low, out)
+                        avx2::scan_grid8_f32(x, scale, offset, &t, &counted, grid.open_low, out)
                     };
                     if let Some((counts, least, greatest)) = scanned {
                         let bounds: Vec<T> = grid.entries.iter().map(|e| e.0).collect();
                         let n = body as u64;
+                        let counts = match (&uppers, &out.buckets) {
+                            (Some(u), Some(b)) if !out.overflow => u.counts(&counts, b, n),
+                            // Past its room the pass is dropped: any counts that keep the
+                            // levels' sums in range.
+                            (Some(_), _) => vec![0; t.len()],
+                            (None, _) => counts,
+                        };
                         add_levels(plan, &bounds, &counts, n, 0, n, out);
                         out.note_extremes::<T>(least, greatest);
                         if !out.overflow {
@@ -1365,24 +1452,26 @@ mod avx2 {
     }
 
     /// The byte-code kernel (see `grid8_plan`): per 32 values, `code8` in four vectors of 8,
-    /// packed to 32 signed bytes; then each entry costs a compare and a subtract into its byte
-    /// counter per 32 values (the key grid's kernel does 16, and an xor into a parity), and
-    /// whether a code is inside an interval is a bit of a 256-bit table (three byte shuffles;
-    /// cheaper than an xor per entry). The gathered values are compress-stored as raw bits
-    /// and made order keys per block (few are gathered). `part` has a multiple of 32 values. Returns the count per entry, and the
-    /// least and the greatest value; `None` when the part holds a NaN or an infinity (the
-    /// codes do not tell them apart from the values past the grid: the caller rescans).
+    /// packed to 32 signed bytes; then each `counted` entry costs a compare and a subtract into
+    /// its byte counter per 32 values (the key grid's kernel does 16, and an xor into a parity);
+    /// from `thresholds` (every entry), whether a code is inside an interval is a bit of a
+    /// 256-bit table (three byte shuffles; cheaper than an xor per entry). The gathered values
+    /// are compress-stored as raw bits and made order keys per block (few are gathered). `part`
+    /// has a multiple of 32 values. Returns the count per counted entry, and the least and the
+    /// greatest value; `None` when the part holds a NaN or an infinity (the codes do not tell
+    /// them apart from the values past the grid: the caller rescans).
     #[target_feature(enable = "avx2,fma,popcnt")]
     pub unsafe fn scan_grid8_f32(
         part: &[f32],
         scale: f32,
         offset: f32,
         thresholds: &[i8],
+        counted: &[i8],
         open_low: bool,
         out: &mut Scan,
     ) -> Option<(Vec<u64>, f32, f32)> {
-        let mut counts = vec![0u64; thresholds.len()];
-        let groups: Vec<Vec<__m256i>> = super::sweep_groups(thresholds)
+        let mut counts = vec![0u64; counted.len()];
+        let groups: Vec<Vec<__m256i>> = super::sweep_groups(counted)
             .iter()
             .map(|g| g.iter().map(|&t| _mm256_set1_epi8(t)).collect())
             .collect();
@@ -1767,7 +1856,7 @@ fn finish<T: Sample>(
     let chosen = if sorted.is_empty() {
         Vec::new()
     } else {
-        keys.select(&sorted, lo, hi, counted)
+        keys.select(&sorted, lo, hi, counted, gathered_bits(total as usize))
     };
     let value_of = |p: Place| -> f64 {
         match p {
@@ -1832,7 +1921,7 @@ fn select_span<T: Sample>(plan: &Plan<T>) -> Option<(u64, u64)> {
 
 /// The keys at the indices `at` of the sorted order of all the parts' keys, each with the
 /// number of keys below it (for an edge on a tie: no pass over the keys to count), by radix
-/// selection: the parts count their keys per bucket of `[lo, hi]` (16 bits; a key outside is
+/// selection: the parts count their keys per bucket of `[lo, hi]` (`bits`; a key outside is
 /// clamped to the first or the last bucket) in parallel, then gather the keys of the buckets
 /// that hold a wanted index, and each is selected among its bucket's keys. Two passes over the
 /// gathered keys, no copy of them.
@@ -1935,11 +2024,21 @@ fn select_parts<K: SelectKey>(
 
 /// Bits of the bucket index of `select_parts`.
 ///
-/// The gathered keys take 18 bits: with 16, the buckets at a wanted index held 50,000 keys each
-/// at 1e8 values (grouping and selecting them cost 4 ms); the sample takes 16 bits (its
-/// counters are zeroed and summed per call).
+/// The gathered keys take up to 18 bits: with 16, the buckets at a wanted index held 50,000
+/// keys each at 1e8 values (grouping and selecting them cost 4 ms).
 const GATHERED_BITS: u32 = 18;
-const SAMPLE_BITS: u32 = 16;
+
+/// Bits of the gathered keys' buckets for a pass over `n` values, at most `GATHERED_BITS`. At
+/// 1e7 values 17 bits: a part's counters (512 kB, not 1 MB) are zeroed, counted into while the
+/// pass runs and summed on every call; selection at 1e7 took 1.2 -> 0.9 ms (2 threads).
+fn gathered_bits(n: usize) -> u32 {
+    n.max(1).ilog2().saturating_sub(6).clamp(14, GATHERED_BITS)
+}
+
+/// The sample (65,536 keys and more) takes 12 bits: its counters are zeroed and summed on every
+/// call, and 16 bits (one key per bucket) cost 0.32 ms of a 1e7 fit, 12 bits 0.22 ms (10 bits:
+/// 0.5 ms, too many keys per bucket to select among).
+const SAMPLE_BITS: u32 = 12;
 
 /// The shift that maps the keys of `[lo, hi]` to `bits`-bit buckets.
 fn bucket_shift(lo: u64, hi: u64, bits: u32) -> u32 {
@@ -2289,8 +2388,15 @@ mod tests {
         // The vector kernels (the code kernel of a key-grid plan, the byte kernel of a value-grid
         // plan, the level kernel of the same plans without the grid) against the scalar pass, on data that holds every bound, its
         // neighbours, +-0, NaN and +-inf; a centred and a narrow off-zero range.
-        let mut ran = 0;
-        for (seed, centre, width) in [(12u64, 0.0, 4.0), (13, 100.0, 1e-3), (14, -3.0, 1e6)] {
+        // A small sample merges the wanted intervals into one; a large one keeps the nine apart.
+        let (mut ran, mut derived, mut separate) = (0, 0, 0);
+        for (seed, centre, width, sample) in [
+            (12u64, 0.0, 4.0, 512),
+            (13, 100.0, 1e-3, 512),
+            (14, -3.0, 1e6, 512),
+            (15, 0.0, 4.0, 1 << 16),
+            (16, -3.0, 1e6, 1 << 16),
+        ] {
             let mut data: Vec<f32> = lcg(100_003, seed, |u, i| match i % 50 {
                 0 => f64::NAN,
                 1 => -0.0,
@@ -2303,7 +2409,7 @@ mod tests {
             .map(|&x| x as f32)
             .collect();
             let tuning = Tuning {
-                sample: 512,
+                sample,
                 grow: 0.0,
                 z: 4.0,
                 min_len: 0,
@@ -2354,7 +2460,7 @@ mod tests {
                     assert!(!scalar.narrow.is_empty());
                     let mut vector = Scan::new(plan, data.len());
                     let span = select_span(plan).unwrap();
-                    vector.buckets = Buckets::new(span.0, span.1);
+                    vector.buckets = Buckets::new(span.0, span.1, GATHERED_BITS);
                     scan_part(data, plan, &mut vector);
                     assert!(!vector.overflow);
                     // The byte kernels' bucket counts equal a count of the keys they gathered;
@@ -2371,6 +2477,24 @@ mod tests {
                         assert!(vector.buckets.is_none(), "seed {seed}");
                     }
                     assert_eq!(vector.levels, scalar.levels, "seed {seed}");
+                    if plan.grid8.is_some() {
+                        // The byte kernels counted only the lower bounds (the uppers came
+                        // from the buckets), and they count every bound when one bucket
+                        // would hold keys of two intervals: the same levels.
+                        let buckets = Buckets::new(span.0, span.1, GATHERED_BITS).unwrap();
+                        derived += Uppers::new(plan, &buckets).is_some() as usize;
+                        let mut coarse = Scan::new(plan, data.len());
+                        coarse.buckets = Some(Buckets {
+                            shift: 31,
+                            ..buckets
+                        });
+                        let apart = plan.intervals.len() > 1;
+                        separate += apart as usize;
+                        let coarse_uppers = Uppers::new(plan, coarse.buckets.as_ref().unwrap());
+                        assert_eq!(coarse_uppers.is_none(), apart, "seed {seed}");
+                        scan_part(data, plan, &mut coarse);
+                        assert_eq!(coarse.levels, scalar.levels, "seed {seed}");
+                    }
                     // Past its room a kernel stops and says so (the caller falls back).
                     assert!(scalar.narrow.len() > 100);
                     let mut short = Scan::new(plan, 100);
@@ -2392,7 +2516,12 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ran, 24);
+        assert_eq!(ran, 40);
+        // Every byte plan here (two kernels, five data sets, with and without non-finite
+        // values) could derive its upper counts; those of the large samples have several
+        // intervals.
+        assert_eq!(derived, 20);
+        assert_eq!(separate, 8);
     }
 
     #[test]
