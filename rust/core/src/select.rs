@@ -1087,11 +1087,14 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                         let bounds: Vec<T> = grid.entries.iter().map(|e| e.0).collect();
                         let n = body as u64;
                         let counts = match (&uppers, &out.buckets) {
-                            (Some(u), Some(b)) if !out.overflow => u.counts(&counts, b, n),
-                            // Past its room the pass is dropped: any counts that keep the
-                            // levels' sums in range.
-                            (Some(_), _) => vec![0; t.len()],
                             (None, _) => counts,
+                            (Some(u), Some(b)) if !out.overflow => u.counts(&counts, b, n),
+                            // Past its room the pass is dropped (the fit falls back): any
+                            // counts that keep the levels' sums in range.
+                            _ => {
+                                debug_assert!(out.overflow, "the buckets went with the counts");
+                                vec![0; t.len()]
+                            }
                         };
                         add_levels(plan, &bounds, &counts, n, 0, n, out);
                         out.note_extremes::<T>(least, greatest);
