@@ -209,6 +209,13 @@ impl Uppers {
                 entry += 1;
                 entry - 1
             });
+            // The entries are the intervals' bounds in this order (`grid8_plan`).
+            let is_entry = |i: Option<usize>, v: T| {
+                i.is_none_or(|i| grid.entries.get(i).is_some_and(|e| e.0 == v))
+            };
+            if !(is_entry(lo, iv.lo) && is_entry(hi, iv.hi)) {
+                return None;
+            }
             // The interval's keys: from its lower bound's to below its upper bound's.
             let first = lo.map_or(0, |_| bucket(iv.lo.order_key()));
             let last = match hi {
@@ -224,13 +231,7 @@ impl Uppers {
                 derived.push((hi, lo, (first, last)));
             }
         }
-        // The entries are the intervals' bounds in this order (`grid8_plan`).
-        let bounds_match = entry == grid.entries.len()
-            && counted
-                .iter()
-                .chain(derived.iter().map(|d| &d.0))
-                .all(|&i| i < grid.entries.len());
-        bounds_match.then_some(Uppers { counted, derived })
+        (entry == grid.entries.len()).then_some(Uppers { counted, derived })
     }
 
     /// Every entry's count from the counted ones, over `n` values with the buckets of their
