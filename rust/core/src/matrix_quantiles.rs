@@ -60,6 +60,8 @@ pub(crate) struct Tuning {
     pub parts_per_thread: usize,
     /// Use the AVX-512 scan where the CPU has it (tests turn it off to run the AVX2 one).
     pub avx512: bool,
+    /// Gather buffers of this many bytes and more start on a huge page (tests: all of them).
+    pub huge_pages_from: usize,
 }
 
 pub(crate) const TUNING: Tuning = Tuning {
@@ -68,6 +70,7 @@ pub(crate) const TUNING: Tuning = Tuning {
     min_part_values: 1 << 18,
     parts_per_thread: 1,
     avx512: true,
+    huge_pages_from: 2 << 20,
 };
 /// A refined key range is split into 2^SUB_BITS sub-buckets.
 const SUB_BITS: u32 = 8;
@@ -1121,16 +1124,26 @@ fn histogram_coded(
     let chunk = CODE_ROWS.min(FLUSH_ROWS);
     let mut codes = vec![0u16; blocks * chunk * LANES];
     let mut since_flush = 0;
-    for part in rows.chunks(chunk * ncols) {
+    let nblocks = counts.len();
+    for (index, part) in rows.chunks(chunk * ncols).enumerate() {
         let n = part.len() / ncols;
         if since_flush + n > FLUSH_ROWS {
             flush(counts, total, ncols);
             since_flush = 0;
         }
         code(part, &mut codes, chunk);
+        let next = next_chunk(rows, chunk * ncols, index);
         for (block, h) in counts.iter_mut().enumerate() {
             let codes = &codes[block * chunk * LANES..(block * chunk + n) * LANES];
-            for c in codes.chunks_exact(LANES) {
+            // The counting is compute-bound and the coding waits on memory: the next
+            // chunk's lines are asked for meanwhile, a share per block, one every
+            // PREFETCH_EVERY rows (the whole chunk asked for before the counting made the
+            // fit slower, 92.6 -> 97.9 ms, last stop).
+            let mut lines = next.share(block, nblocks);
+            for (r, c) in codes.chunks_exact(LANES).enumerate() {
+                if r % PREFETCH_EVERY == 0 {
+                    lines.ask();
+                }
                 for (l, lane) in h.iter_mut().enumerate() {
                     lane[c[l] as usize & (BUCKETS - 1)] += 1;
                 }
@@ -1139,6 +1152,60 @@ fn histogram_coded(
         since_flush += n;
     }
     flush(counts, total, ncols);
+}
+
+/// Rows counted per line of the next chunk asked for: a chunk of `CODE_ROWS` rows spans
+/// `4 * ncols` / 64 lines per row, fewer than the `LANES`-column blocks times `CODE_ROWS` / 2
+/// rows the counting steps through, so every line is asked for once. The lines go to L2: into
+/// L1 they evicted the block's counters (the chunk is as large as L1), and the fit was no
+/// faster. perf of `Reference.fit` of 1e6 x 100 float32: the coding went from 20% to 12% of
+/// the fit's samples, the counting stayed at 31%. One line per counted row was no faster; 256
+/// or 64 rows a chunk were slower (benches/compare_matrix_inprocess.py).
+const PREFETCH_EVERY: usize = 2;
+
+/// The lines of a chunk of rows, handed out in shares to be prefetched one at a time.
+struct Lines {
+    base: *const i8,
+    at: usize,
+    end: usize,
+}
+
+impl Lines {
+    /// Asks for the next line of the share into L2, if any is left.
+    #[inline(always)]
+    fn ask(&mut self) {
+        if self.at < self.end {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `at` lies inside the chunk (see `share`); prefetching never faults.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+                _mm_prefetch::<_MM_HINT_T1>(self.base.add(self.at * 64));
+            }
+            self.at += 1;
+        }
+    }
+}
+
+/// The chunk of `rows` after chunk `index` (chunks of `len` values; empty past the end).
+struct NextChunk<'a>(&'a [f32]);
+
+fn next_chunk(rows: &[f32], len: usize, index: usize) -> NextChunk<'_> {
+    let start = ((index + 1) * len).min(rows.len());
+    NextChunk(&rows[start..(start + len).min(rows.len())])
+}
+
+impl NextChunk<'_> {
+    /// Share `block` of `blocks` of the chunk's 64-byte lines (lines counted from its first
+    /// value's address, so the last may start inside the chunk and end past it: a prefetch is
+    /// a hint and never faults).
+    fn share(&self, block: usize, blocks: usize) -> Lines {
+        let lines = std::mem::size_of_val(self.0).div_ceil(64);
+        Lines {
+            base: self.0.as_ptr() as *const i8,
+            at: lines * block / blocks,
+            end: lines * (block + 1) / blocks,
+        }
+    }
 }
 
 /// Adds the u16 counters into `total` (column after column) and zeroes them.
@@ -1426,7 +1493,7 @@ fn refine_pass<T: RowSample>(
     parts: &[(usize, usize)],
     slots: &[Slot],
     gather: &[bool],
-    avx512: bool,
+    tuning: &Tuning,
 ) -> (Vec<Option<Found>>, Gathered<T>) {
     // Per block, the target buckets of its columns as lane vectors.
     let mut per_column: Vec<Vec<u32>> = vec![Vec::new(); ncols];
@@ -1497,8 +1564,11 @@ fn refine_pass<T: RowSample>(
             .filter(|(_, &g)| g)
             .map(|(s, _)| s.part_counts[p] as usize)
             .sum();
-        let mut values = vec![T::from_f64(0.0); size];
-        let mut cursor = starts[p].clone();
+        // Its slots are written at ~1,100 places at once: on 4 kB pages every few hundred
+        // hits fault a fresh page.
+        let (mut values, offset) =
+            crate::alloc::zeroed_on_huge_pages(size, T::from_f64(0.0), tuning.huge_pages_from);
+        let mut cursor: Vec<usize> = starts[p].iter().map(|s| s + offset).collect();
         let mut sub = vec![0u64; nsplit * sub_len];
         let mut extremes = vec![(u64::MAX, 0u64); nsplit];
         let hit = |j: usize, x: T, t: u32| {
@@ -1536,13 +1606,13 @@ fn refine_pass<T: RowSample>(
             }
         };
         let rows = &data[r0 * ncols..r1 * ncols];
-        scan_part(rows, ncols, maps, &targets, avx512, hit);
+        scan_part(rows, ncols, maps, &targets, tuning.avx512, hit);
         debug_assert!(cursor
             .iter()
             .zip(&starts[p])
             .zip(slots.iter().zip(gather))
-            .all(|((c, s), (slot, &g))| !g || c - s == slot.part_counts[p] as usize));
-        (values, sub, extremes)
+            .all(|((c, s), (slot, &g))| !g || c - s - offset == slot.part_counts[p] as usize));
+        (values, sub, extremes, offset)
     });
     let mut found: Vec<Option<Found>> = gather
         .iter()
@@ -1556,7 +1626,11 @@ fn refine_pass<T: RowSample>(
         })
         .collect();
     let mut buffers = Vec::with_capacity(parts.len());
-    for (values, sub, extremes) in partials {
+    let mut starts = starts;
+    for (part, (_, _, _, offset)) in starts.iter_mut().zip(&partials) {
+        part.iter_mut().for_each(|s| *s += offset);
+    }
+    for (values, sub, extremes, _) in partials {
         for (f, k) in found.iter_mut().zip(0..) {
             if let Some(f) = f {
                 let i = keys[k].split as usize;
@@ -1727,8 +1801,7 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                 gather[i] = true;
             }
         }
-        let (found, gathered) =
-            refine_pass(data, ncols, &maps, &parts, &pending, &gather, tuning.avx512);
+        let (found, gathered) = refine_pass(data, ncols, &maps, &parts, &pending, &gather, tuning);
         // Selection among the gathered values, slot by slot on the pool.
         let selected: Vec<Vec<(u64, u64)>> = map_indexed(pending.len(), |k| {
             let slot = &pending[k];
@@ -1914,10 +1987,11 @@ mod tests {
 
     /// The test matrices are smaller than one default part, so the other tunings split the rows
     /// into parts of a few hundred values, four per thread, each with its own counts, sub-bucket
-    /// counts and gathered buffer.
+    /// counts and gathered buffer (each starting on a huge page, past its padding).
     const SPLIT: Tuning = Tuning {
         min_part_values: 500,
         parts_per_thread: 4,
+        huge_pages_from: 0,
         ..TUNING
     };
 
