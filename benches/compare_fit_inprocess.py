@@ -1,0 +1,67 @@
+"""`benches/compare_matrix_inprocess.py` for the one-column fit: builds' `_core` extensions
+loaded side by side in one process, `Reference.fit`'s kernel (`fit_numeric_f32`) of the same
+normal float32 column alternating between them, beside numpy's read pass of the column (the
+yardstick of issue 16's "the fit <= 2 read passes").
+
+    python benches/compare_fit_inprocess.py NAME=PATH_TO__core.abi3.so ... [--n N] [--rounds R]
+
+Prints per build the median fit time, in read passes of the column, and the median of the
+per-round ratios to the first build; every build's fitted column must serialize to the same
+bytes as the first build's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCHES = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCHES))
+
+from _read_pass import read_pass_threads  # noqa: E402
+from compare_matrix_inprocess import load  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
+    parser.add_argument("--n", type=float, default=1e7)
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+    builds = {}
+    for item in args.builds:
+        name, _, path = item.partition("=")
+        builds[name] = load(name, path)
+    column = np.random.default_rng(0).standard_normal(int(args.n)).astype(np.float32)
+    times: dict[str, list[float]] = {name: [] for name in builds}
+    reads: list[float] = []
+    fitted_bytes: dict[str, bytes] = {}
+    for _ in range(args.rounds):
+        for name, core in builds.items():
+            start = time.perf_counter()
+            fitted = core.fit_numeric_f32("x", column, 10, "quantile", None, "raise")
+            times[name].append(time.perf_counter() - start)
+            reference = core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25)
+            fitted_bytes[name] = bytes(reference.to_bytes())
+        start = time.perf_counter()
+        read_pass_threads(column)
+        reads.append(time.perf_counter() - start)
+    first = next(iter(builds))
+    read = float(np.median(reads))
+    print(f"{int(args.n):,} float32, {args.rounds} rounds; read pass {read * 1e3:.2f} ms")
+    for name in builds:
+        assert fitted_bytes[name] == fitted_bytes[first], f"{name}: the fit differs from {first}"
+        fit = float(np.median(times[name]))
+        ratio = float(np.median(np.array(times[name]) / np.array(times[first])))
+        print(
+            f"{name}: fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes; "
+            f"per-round ratio to {first} {ratio:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
