@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ BENCHES = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHES))
 
 from _read_pass import read_pass_threads  # noqa: E402
-from compare_matrix_inprocess import load  # noqa: E402
+from compare_matrix_inprocess import alternate, load_builds  # noqa: E402
 
 
 def main() -> None:
@@ -32,34 +31,22 @@ def main() -> None:
     parser.add_argument("--n", type=float, default=1e7)
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
-    builds = {}
-    for item in args.builds:
-        name, _, path = item.partition("=")
-        builds[name] = load(name, path)
+    builds = load_builds(args.builds)
     column = np.random.default_rng(0).standard_normal(int(args.n)).astype(np.float32)
-    times: dict[str, list[float]] = {name: [] for name in builds}
-    reads: list[float] = []
-    fitted_bytes: dict[str, bytes] = {}
-    for _ in range(args.rounds):
-        for name, core in builds.items():
-            start = time.perf_counter()
-            fitted = core.fit_numeric_f32("x", column, 10, "quantile", None, "raise")
-            times[name].append(time.perf_counter() - start)
-            reference = core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25)
-            fitted_bytes[name] = bytes(reference.to_bytes())
-        start = time.perf_counter()
-        read_pass_threads(column)
-        reads.append(time.perf_counter() - start)
+    times, read = alternate(
+        builds,
+        args.rounds,
+        lambda core: core.fit_numeric_f32("x", column, 10, "quantile", None, "raise"),
+        lambda core, fitted: core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25).to_bytes(),
+        lambda: read_pass_threads(column),
+    )
     first = next(iter(builds))
-    read = float(np.median(reads))
     print(f"{int(args.n):,} float32, {args.rounds} rounds; read pass {read * 1e3:.2f} ms")
-    for name in builds:
-        assert fitted_bytes[name] == fitted_bytes[first], f"{name}: the fit differs from {first}"
-        fit = float(np.median(times[name]))
-        ratio = float(np.median(np.array(times[name]) / np.array(times[first])))
+    for name, t in times.items():
+        fit = float(np.median(t))
         print(
             f"{name}: fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes; "
-            f"per-round ratio to {first} {ratio:.3f}"
+            f"per-round ratio to {first} {float(np.median(t / times[first])):.3f}"
         )
 
 

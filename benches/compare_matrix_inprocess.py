@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,42 +39,59 @@ def load(tag: str, path: str):
     return module
 
 
+def load_builds(items: list[str]) -> dict:
+    """`NAME=PATH` items: each build's `_core`, in the given order."""
+    return {name: load(name, path) for name, _, path in (item.partition("=") for item in items)}
+
+
+def alternate(
+    builds: dict, rounds: int, fit: Callable, serialize: Callable, read: Callable
+) -> tuple[dict[str, np.ndarray], float]:
+    """Per build its fit times (the builds in turn each round, then the read pass), and the
+    median read pass. `serialize(core, fitted)` must give the same bytes for every build."""
+    times: dict[str, list[float]] = {name: [] for name in builds}
+    reads: list[float] = []
+    results: dict[str, bytes] = {}
+    for _ in range(rounds):
+        for name, core in builds.items():
+            start = time.perf_counter()
+            fitted = fit(core)
+            times[name].append(time.perf_counter() - start)
+            results[name] = bytes(serialize(core, fitted))
+        start = time.perf_counter()
+        read()
+        reads.append(time.perf_counter() - start)
+    first = next(iter(builds))
+    for name in builds:
+        assert results[name] == results[first], f"{name}: the fit differs from {first}"
+    return {name: np.array(t) for name, t in times.items()}, float(np.median(reads))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
     parser.add_argument("--rows", type=float, default=1e6)
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
-    builds = {}
-    for item in args.builds:
-        name, _, path = item.partition("=")
-        builds[name] = load(name, path)
+    builds = load_builds(args.builds)
     reference, _ = make_matrices(int(args.rows))
     names = [str(j) for j in range(reference.shape[1])]
-    times: dict[str, list[float]] = {name: [] for name in builds}
-    reads: list[float] = []
-    fitted_bytes: dict[str, bytes] = {}
-    for _ in range(args.rounds):
-        for name, core in builds.items():
-            start = time.perf_counter()
-            fitted = core.fit_numeric_rows_f32(names, reference, 10, "quantile", None, "raise")
-            times[name].append(time.perf_counter() - start)
-            # Each build serializes its own reference: edges and counts, compared below.
-            reference_bytes = core.PsiReference(fitted, "raise", 1e-4, 0.1, 0.25).to_bytes()
-            fitted_bytes[name] = bytes(reference_bytes)
-        start = time.perf_counter()
-        read_pass_threads(reference)
-        reads.append(time.perf_counter() - start)
+    times, read = alternate(
+        builds,
+        args.rounds,
+        lambda core: core.fit_numeric_rows_f32(names, reference, 10, "quantile", None, "raise"),
+        # Each build serializes its own reference: edges and counts.
+        lambda core, fitted: core.PsiReference(fitted, "raise", 1e-4, 0.1, 0.25).to_bytes(),
+        lambda: read_pass_threads(reference),
+    )
     first = next(iter(builds))
-    read = float(np.median(reads))
     print(f"{int(args.rows):,} x {reference.shape[1]} float32, {args.rounds} rounds")
-    for name in builds:
-        assert fitted_bytes[name] == fitted_bytes[first], f"{name}: the fit differs from {first}"
-        fit = float(np.median(times[name]))
-        ratio = float(np.median(np.array(times[name]) / np.array(times[first])))
+    for name, t in times.items():
+        fit = float(np.median(t))
         print(
             f"{name}: fit {fit * 1e3:.1f} ms, {read / fit:.3f} of the read rate "
-            f"(read pass {read * 1e3:.1f} ms); per-round ratio to {first} {ratio:.3f}"
+            f"(read pass {read * 1e3:.1f} ms); per-round ratio to {first} "
+            f"{float(np.median(t / times[first])):.3f}"
         )
 
 
