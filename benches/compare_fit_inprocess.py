@@ -22,7 +22,7 @@ BENCHES = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHES))
 
 from _read_pass import read_pass_threads  # noqa: E402
-from compare_matrix_inprocess import alternate, load_builds  # noqa: E402
+from compare_matrix_inprocess import alternate, load_builds, report  # noqa: E402
 
 
 def main() -> None:
@@ -40,14 +40,8 @@ def main() -> None:
         lambda core, fitted: core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(column),
     )
-    first = next(iter(builds))
     print(f"{int(args.n):,} float32, {args.rounds} rounds; read pass {read * 1e3:.2f} ms")
-    for name, t in times.items():
-        fit = float(np.median(t))
-        print(
-            f"{name}: fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes; "
-            f"per-round ratio to {first} {float(np.median(t / times[first])):.3f}"
-        )
+    report(times, read, lambda fit, read: f"fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def alternate(
     return {name: np.array(t) for name, t in times.items()}, float(np.median(reads))
 
 
+def report(times: dict[str, np.ndarray], read: float, describe: Callable) -> None:
+    """A line per build: `describe(median fit, median read)` and the median per-round ratio
+    to the first build."""
+    first = next(iter(times))
+    for name, t in times.items():
+        ratio = float(np.median(t / times[first]))
+        print(f"{name}: {describe(float(np.median(t)), read)}; per-round ratio to {first} {ratio:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
@@ -84,15 +93,14 @@ def main() -> None:
         lambda core, fitted: core.PsiReference(fitted, "raise", 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(reference),
     )
-    first = next(iter(builds))
     print(f"{int(args.rows):,} x {reference.shape[1]} float32, {args.rounds} rounds")
-    for name, t in times.items():
-        fit = float(np.median(t))
-        print(
-            f"{name}: fit {fit * 1e3:.1f} ms, {read / fit:.3f} of the read rate "
-            f"(read pass {read * 1e3:.1f} ms); per-round ratio to {first} "
-            f"{float(np.median(t / times[first])):.3f}"
-        )
+    report(
+        times,
+        read,
+        lambda fit, read: (
+            f"fit {fit * 1e3:.1f} ms, {read / fit:.3f} of the read rate (read pass {read * 1e3:.1f} ms)"
+        ),
+    )
 
 
 if __name__ == "__main__":
