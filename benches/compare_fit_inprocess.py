@@ -12,7 +12,6 @@ bytes as the first build's.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,25 +21,20 @@ BENCHES = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHES))
 
 from _read_pass import read_pass_threads  # noqa: E402
-from compare_matrix_inprocess import alternate, load_builds, report  # noqa: E402
+from compare_matrix_inprocess import alternate, parse, report  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
-    parser.add_argument("--n", type=float, default=1e7)
-    parser.add_argument("--rounds", type=int, default=60)
-    args = parser.parse_args()
-    builds = load_builds(args.builds)
-    column = np.random.default_rng(0).standard_normal(int(args.n)).astype(np.float32)
+    builds, n, rounds = parse("n", 1e7, 60)
+    column = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     times, read = alternate(
         builds,
-        args.rounds,
+        rounds,
         lambda core: core.fit_numeric_f32("x", column, 10, "quantile", None, "raise"),
         lambda core, fitted: core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(column),
     )
-    print(f"{int(args.n):,} float32, {args.rounds} rounds; read pass {read * 1e3:.2f} ms")
+    print(f"{n:,} float32, {rounds} rounds; read pass {read * 1e3:.2f} ms")
     report(times, read, lambda fit, read: f"fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes")
 
 

@@ -39,9 +39,17 @@ def load(tag: str, path: str):
     return module
 
 
-def load_builds(items: list[str]) -> dict:
-    """`NAME=PATH` items: each build's `_core`, in the given order."""
-    return {name: load(name, path) for name, _, path in (item.partition("=") for item in items)}
+def parse(size: str, size_default: float, rounds_default: int) -> tuple[dict, int, int]:
+    """The command line `NAME=PATH ... [--SIZE N] [--rounds R]`: each build's `_core` (in the
+    given order), the size and the rounds."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
+    parser.add_argument(f"--{size}", type=float, default=size_default)
+    parser.add_argument("--rounds", type=int, default=rounds_default)
+    args = parser.parse_args()
+    items = (item.partition("=") for item in args.builds)
+    builds = {name: load(name, path) for name, _, path in items}
+    return builds, int(getattr(args, size)), args.rounds
 
 
 def alternate(
@@ -77,23 +85,18 @@ def report(times: dict[str, np.ndarray], read: float, describe: Callable) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
-    parser.add_argument("--rows", type=float, default=1e6)
-    parser.add_argument("--rounds", type=int, default=12)
-    args = parser.parse_args()
-    builds = load_builds(args.builds)
-    reference, _ = make_matrices(int(args.rows))
+    builds, rows, rounds = parse("rows", 1e6, 12)
+    reference, _ = make_matrices(rows)
     names = [str(j) for j in range(reference.shape[1])]
     times, read = alternate(
         builds,
-        args.rounds,
+        rounds,
         lambda core: core.fit_numeric_rows_f32(names, reference, 10, "quantile", None, "raise"),
         # Each build serializes its own reference: edges and counts.
         lambda core, fitted: core.PsiReference(fitted, "raise", 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(reference),
     )
-    print(f"{int(args.rows):,} x {reference.shape[1]} float32, {args.rounds} rounds")
+    print(f"{rows:,} x {reference.shape[1]} float32, {rounds} rounds")
     report(
         times,
         read,
