@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod codec;
 pub mod cosine;
 pub mod count;
+pub mod detached;
 pub mod edges;
 pub mod error;
 pub mod form_bound;

@@ -44,17 +44,25 @@ fn child_pool() -> Option<Arc<rayon::ThreadPool>> {
 /// Runs `work` where rayon works: the global pool, or in a forked child a pool of its own
 /// (serially if none can be built).
 pub fn in_pool<R: Send>(work: impl FnOnce(bool) -> R + Send) -> R {
-    let pid = std::process::id();
-    if *POOL_PID.get_or_init(|| pid) == pid {
-        return work(single_threaded());
-    }
-    match child_pool() {
-        Some(pool) => pool.install(|| work(single_threaded())),
-        None => work(true),
+    match this_process_pool() {
+        Ok(()) => work(single_threaded()),
+        Err(Some(pool)) => pool.install(|| work(single_threaded())),
+        Err(None) => work(true),
     }
 }
 
-fn single_threaded() -> bool {
+/// `Ok` where the global pool works (the process that first used it), else a forked child's
+/// own pool, if one can be built.
+pub(crate) fn this_process_pool() -> Result<(), Option<Arc<rayon::ThreadPool>>> {
+    let pid = std::process::id();
+    if *POOL_PID.get_or_init(|| pid) == pid {
+        Ok(())
+    } else {
+        Err(child_pool())
+    }
+}
+
+pub(crate) fn single_threaded() -> bool {
     rayon::current_num_threads() <= 1
 }
 

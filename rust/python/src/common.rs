@@ -8,7 +8,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 create_exception!(
@@ -29,64 +29,36 @@ pub fn to_py(err: undertow_core::Error) -> PyErr {
 /// How often the waiting thread looks for a pending signal (Ctrl-C).
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
-/// Runs `work` with the GIL released and maps its error. The kernel runs on a scoped thread
-/// while this thread waits in `SIGNAL_POLL` steps and runs Python's signal handlers between
-/// them: when one raises (KeyboardInterrupt), the kernel's cancellation flag is set, the kernel
-/// stops at its next block (see undertow_core::cancel) and the handler's exception is raised.
+/// Runs `work` with the GIL released and maps its error. The kernel runs off this thread
+/// (`undertow_core::detached`) while this thread waits in `SIGNAL_POLL` steps and runs Python's
+/// signal handlers between them: when one raises (KeyboardInterrupt), the kernel's cancellation
+/// flag is set, the kernel stops at its next block (see undertow_core::cancel) and the
+/// handler's exception is raised.
 pub fn detached<T: Send>(
     py: Python<'_>,
     work: impl Send + FnOnce() -> undertow_core::Result<T>,
 ) -> PyResult<T> {
     let flag = Arc::new(AtomicBool::new(false));
-    let done = (Mutex::new(false), Condvar::new());
-    let job = Mutex::new(Some(work));
-    let run = |flag: Arc<AtomicBool>| {
-        let work = job.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match work {
-            Some(work) => undertow_core::cancel::run(flag, work),
-            None => Err(undertow_core::Error::Cancelled),
-        }
-    };
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new().spawn_scoped(scope, || {
-            let result = run(flag.clone());
-            *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            done.1.notify_all();
-            result
-        });
-        let Ok(worker) = worker else {
-            // No thread to be had: run here, without Ctrl-C.
-            return py.detach(|| run(flag.clone())).map_err(to_py);
-        };
-        let mut interrupted = None;
-        loop {
-            let finished = py.detach(|| {
-                let guard = done.0.lock().unwrap_or_else(|e| e.into_inner());
-                let (guard, _) = done
-                    .1
-                    .wait_timeout_while(guard, SIGNAL_POLL, |d| !*d)
-                    .unwrap_or_else(|e| e.into_inner());
-                *guard
-            });
-            if finished {
-                break;
-            }
-            if interrupted.is_none() {
-                if let Err(e) = py.check_signals() {
-                    flag.store(true, Ordering::Relaxed);
-                    interrupted = Some(e);
+    let kernel_flag = flag.clone();
+    let (result, interrupted) = undertow_core::detached::detached(
+        move || undertow_core::cancel::run(kernel_flag, work),
+        |waiter| {
+            let mut interrupted = None;
+            while !py.detach(|| waiter.wait(SIGNAL_POLL)) {
+                if interrupted.is_none() {
+                    if let Err(e) = py.check_signals() {
+                        flag.store(true, Ordering::Relaxed);
+                        interrupted = Some(e);
+                    }
                 }
             }
-        }
-        let result = match worker.join() {
-            Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        match interrupted {
-            Some(e) => Err(e),
-            None => result.map_err(to_py),
-        }
-    })
+            interrupted
+        },
+    );
+    match interrupted {
+        Some(e) => Err(e),
+        None => result.map_err(to_py),
+    }
 }
 
 pub fn contiguous<'a, T: numpy::Element>(
