@@ -117,12 +117,14 @@ fn on_pool<'a, W>(
     spawn: impl FnOnce(Box<dyn FnOnce() + Send + 'static>),
 ) -> W {
     let job: Box<dyn FnOnce() + Send + 'a> = Box::new(job);
-    // SAFETY: only the lifetime changes. The job borrows from the caller's frame ('a); `ended`
-    // waits for the job's end before this function returns or unwinds (the job always ends: it
-    // catches its own panic and then signals `waiter`), so the borrows outlive the job.
+    // SAFETY: only the lifetime changes. The job borrows from the caller's frame ('a). Once
+    // `spawn` has queued it, `ended` waits for its end before this function returns or unwinds
+    // (the job always ends: it catches its own panic, then signals `waiter`); a `spawn` that
+    // panics has not queued it (rayon's queues the job last). So the borrows outlive the job.
     let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
-    let ended = Ended(waiter);
     spawn(job);
+    // From here the job will end: a panic of `wait` waits for it before unwinding further.
+    let ended = Ended(waiter);
     let waited = wait(waiter);
     drop(ended);
     waited
