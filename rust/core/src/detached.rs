@@ -12,7 +12,7 @@
 //! single worker, calls from two Python threads (which release the GIL) would queue.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::parallel::{single_threaded, this_process_pool};
@@ -49,6 +49,12 @@ impl Waiter {
     }
 }
 
+/// The work's result and its end, shared by the job and the waiting thread.
+struct Shared<R> {
+    result: Mutex<Option<std::thread::Result<R>>>,
+    waiter: Waiter,
+}
+
 /// Waits for the kernel when dropped: the kernel borrows from the caller's frame, which must
 /// outlive it however `detached` is left.
 struct Ended<'a>(&'a Waiter);
@@ -66,20 +72,28 @@ pub fn detached<R: Send, W>(
     work: impl FnOnce() -> R + Send,
     wait: impl FnOnce(&Waiter) -> W,
 ) -> (R, W) {
-    let waiter = Waiter {
-        done: Mutex::new(false),
-        finished: Condvar::new(),
-    };
-    let result: Mutex<Option<std::thread::Result<R>>> = Mutex::new(None);
-    let job = || {
-        let r = catch_unwind(AssertUnwindSafe(work));
-        *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-        waiter.finish();
+    // Shared, not borrowed: the job still unlocks and notifies after the waiting thread may
+    // have seen the end (and left this frame).
+    let shared = Arc::new(Shared {
+        result: Mutex::new(None),
+        waiter: Waiter {
+            done: Mutex::new(false),
+            finished: Condvar::new(),
+        },
+    });
+    let waiter = &shared.waiter;
+    let job = {
+        let shared = shared.clone();
+        move || {
+            let r = catch_unwind(AssertUnwindSafe(work));
+            *shared.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            shared.waiter.finish();
+        }
     };
     let waited = match this_process_pool() {
-        Ok(()) if !single_threaded() => on_pool(job, &waiter, wait, rayon::spawn),
+        Ok(()) if !single_threaded() => on_pool(job, waiter, wait, rayon::spawn),
         Err(Some(pool)) if pool.current_num_threads() > 1 => {
-            on_pool(job, &waiter, wait, |job| pool.spawn(job))
+            on_pool(job, waiter, wait, |job| pool.spawn(job))
         }
         _ => {
             let job = Mutex::new(Some(job));
@@ -96,12 +110,16 @@ pub fn detached<R: Send, W>(
                     // No thread to be had: the work runs here, before `wait`.
                     run();
                 }
-                wait(&waiter)
+                wait(waiter)
             })
         }
     };
     waiter.wait_for_end();
-    let result = result.into_inner().unwrap_or_else(|e| e.into_inner());
+    let result = shared
+        .result
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     match result {
         Some(Ok(r)) => (r, waited),
         Some(Err(panic)) => resume_unwind(panic),
@@ -117,10 +135,11 @@ fn on_pool<'a, W>(
     spawn: impl FnOnce(Box<dyn FnOnce() + Send + 'static>),
 ) -> W {
     let job: Box<dyn FnOnce() + Send + 'a> = Box::new(job);
-    // SAFETY: only the lifetime changes. The job borrows from the caller's frame ('a). Once
-    // `spawn` has queued it, `ended` waits for its end before this function returns or unwinds
-    // (the job always ends: it catches its own panic, then signals `waiter`); a `spawn` that
-    // panics has not queued it (rayon's queues the job last). So the borrows outlive the job.
+    // SAFETY: only the lifetime changes. The job borrows from the caller's frame ('a) through
+    // the work it runs, which it has consumed before it signals its end. Once `spawn` has
+    // queued it, `ended` waits for that end before this function returns or unwinds (the job
+    // always ends: it catches its own panic, then signals `waiter`); a `spawn` that panics has
+    // not queued it (rayon's queues the job last). So the borrows outlive their use.
     let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
     spawn(job);
     // From here the job will end: a panic of `wait` waits for it before unwinding further.
