@@ -1925,24 +1925,54 @@ fn select_parts<K: SelectKey>(
             counts
         })
     });
-    let mut sums = vec![0u64; 1 << bits];
+    // The parts' counts summed a block of buckets at a time: the running sum per bucket is
+    // needed only inside the few blocks that hold a wanted index (a serial running sum over all
+    // 2^17 buckets, with the parts merged first, took 0.19-0.24 ms of a 1e7 fit).
+    let len = 1usize << bits;
+    let bucket_sum = |b: usize| -> u64 {
+        counts
+            .iter()
+            .map(|c| c.get(b).map_or(0, |&n| n as u64))
+            .sum()
+    };
+    let mut block_end = vec![0u64; len.div_ceil(SUM_BLOCK)];
     for c in &counts {
-        for (s, &n) in sums.iter_mut().zip(c) {
-            *s += n as u64;
+        for (t, chunk) in block_end
+            .iter_mut()
+            .zip(c[..len.min(c.len())].chunks(SUM_BLOCK))
+        {
+            *t += chunk.iter().map(|&n| n as u64).sum::<u64>();
         }
     }
     let mut total = 0u64;
-    for s in sums.iter_mut() {
-        total += *s;
-        *s = total;
+    for t in block_end.iter_mut() {
+        total += *t;
+        *t = total;
     }
+    // Keys in the buckets below `b`.
+    let count_below = |b: usize| -> u64 {
+        let k = b / SUM_BLOCK;
+        let base = if k == 0 { 0 } else { block_end[k - 1] };
+        base + (k * SUM_BLOCK..b).map(bucket_sum).sum::<u64>()
+    };
     // (bucket, rank inside it) per wanted index; then the distinct buckets.
     let located: Vec<(usize, u64)> = at
         .iter()
         .map(|&i| {
-            let b = sums.partition_point(|&s| s <= i as u64);
-            let below = if b == 0 { 0 } else { sums[b - 1] };
-            (b, i as u64 - below)
+            let i = i as u64;
+            let k = block_end.partition_point(|&s| s <= i);
+            if k == block_end.len() {
+                return (len, i - total);
+            }
+            let (mut b, mut below) = (k * SUM_BLOCK, if k == 0 { 0 } else { block_end[k - 1] });
+            loop {
+                let n = bucket_sum(b);
+                if below + n > i {
+                    return (b, i - below);
+                }
+                below += n;
+                b += 1;
+            }
         })
         .collect();
     let mut buckets: Vec<usize> = located.iter().map(|&(b, _)| b).collect();
@@ -1999,11 +2029,14 @@ fn select_parts<K: SelectKey>(
             // Below v: the keys of the lower buckets and those of its bucket before it, but
             // for its ties.
             let ties = before.iter().filter(|&&k| k == *v).count() as u64;
-            let below_bucket = if b == 0 { 0 } else { sums[b - 1] };
+            let below_bucket = count_below(b);
             (*v, below_bucket + rank - ties)
         })
         .collect()
 }
+
+/// Buckets per block of `select_parts`' sums.
+const SUM_BLOCK: usize = 64;
 
 /// Bits of the bucket index of `select_parts`.
 ///
