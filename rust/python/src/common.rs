@@ -30,31 +30,34 @@ pub fn to_py(err: undertow_core::Error) -> PyErr {
 const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// Runs `work` with the GIL released and maps its error. The kernel runs off this thread
-/// (`undertow_core::detached`) while this thread waits in `SIGNAL_POLL` steps and runs Python's
-/// signal handlers between them: when one raises (KeyboardInterrupt), the kernel's cancellation
-/// flag is set, the kernel stops at its next block (see undertow_core::cancel) and the
-/// handler's exception is raised.
+/// (`undertow_core::detached`) while this thread waits in `SIGNAL_POLL` steps and, taking the
+/// GIL between them, runs Python's signal handlers: when one raises (KeyboardInterrupt), the
+/// kernel's cancellation flag is set, the kernel stops at its next block (see
+/// undertow_core::cancel) and the handler's exception is raised. The GIL stays released for the
+/// whole call, also where the kernel has to run on this thread (no thread to be had).
 pub fn detached<T: Send>(
     py: Python<'_>,
     work: impl Send + FnOnce() -> undertow_core::Result<T>,
 ) -> PyResult<T> {
     let flag = Arc::new(AtomicBool::new(false));
     let kernel_flag = flag.clone();
-    let (result, interrupted) = undertow_core::detached::detached(
-        move || undertow_core::cancel::run(kernel_flag, work),
-        |waiter| {
-            let mut interrupted = None;
-            while !py.detach(|| waiter.wait(SIGNAL_POLL)) {
-                if interrupted.is_none() {
-                    if let Err(e) = py.check_signals() {
-                        flag.store(true, Ordering::Relaxed);
-                        interrupted = Some(e);
+    let (result, interrupted) = py.detach(|| {
+        undertow_core::detached::detached(
+            move || undertow_core::cancel::run(kernel_flag, work),
+            |waiter| {
+                let mut interrupted = None;
+                while !waiter.wait(SIGNAL_POLL) {
+                    if interrupted.is_none() {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            flag.store(true, Ordering::Relaxed);
+                            interrupted = Some(e);
+                        }
                     }
                 }
-            }
-            interrupted
-        },
-    );
+                interrupted
+            },
+        )
+    });
     match interrupted {
         Some(e) => Err(e),
         None => result.map_err(to_py),
