@@ -114,7 +114,8 @@ pub fn detached<R: Send, W>(
             })
         }
     };
-    waiter.wait_for_end();
+    // Every way above has waited for the job's end (`on_pool`, the scope's join, or the job
+    // run here).
     let result = shared
         .result
         .lock()

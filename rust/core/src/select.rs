@@ -1949,33 +1949,28 @@ fn select_parts<K: SelectKey>(
         total += *t;
         *t = total;
     }
-    // Keys in the buckets below `b`.
-    let count_below = |b: usize| -> u64 {
-        let k = b / SUM_BLOCK;
-        let base = if k == 0 { 0 } else { block_end[k - 1] };
-        base + (k * SUM_BLOCK..b).map(bucket_sum).sum::<u64>()
-    };
-    // (bucket, rank inside it) per wanted index; then the distinct buckets.
-    let located: Vec<(usize, u64)> = at
+    // (bucket, rank inside it, keys in the buckets below) per wanted index; then the distinct
+    // buckets.
+    let located: Vec<(usize, u64, u64)> = at
         .iter()
         .map(|&i| {
             let i = i as u64;
             let k = block_end.partition_point(|&s| s <= i);
             if k == block_end.len() {
-                return (len, i - total);
+                return (len, i - total, total);
             }
             let (mut b, mut below) = (k * SUM_BLOCK, if k == 0 { 0 } else { block_end[k - 1] });
             loop {
                 let n = bucket_sum(b);
                 if below + n > i {
-                    return (b, i - below);
+                    return (b, i - below, below);
                 }
                 below += n;
                 b += 1;
             }
         })
         .collect();
-    let mut buckets: Vec<usize> = located.iter().map(|&(b, _)| b).collect();
+    let mut buckets: Vec<usize> = located.iter().map(|&(b, _, _)| b).collect();
     buckets.sort_unstable();
     buckets.dedup();
     // The wanted buckets as key ranges (inclusive; the first and the last bucket take the
@@ -2022,14 +2017,13 @@ fn select_parts<K: SelectKey>(
     }
     located
         .iter()
-        .map(|&(b, rank)| {
+        .map(|&(b, rank, below_bucket)| {
             let s = buckets.partition_point(|&x| x < b);
             let (before, v, _) =
                 grouped[starts[s]..starts[s + 1]].select_nth_unstable(rank as usize);
             // Below v: the keys of the lower buckets and those of its bucket before it, but
             // for its ties.
             let ties = before.iter().filter(|&&k| k == *v).count() as u64;
-            let below_bucket = count_below(b);
             (*v, below_bucket + rank - ties)
         })
         .collect()
