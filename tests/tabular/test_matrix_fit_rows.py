@@ -95,6 +95,30 @@ def test_equals_the_per_column_fit(dtype) -> None:
     assert by_rows.to_bytes() == by_columns.to_bytes() == fortran.to_bytes()
 
 
+@pytest.mark.parametrize("rows", [20, 333, 2048, 2049])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_tables_match_numpy_and_the_per_column_fit(rows, dtype) -> None:
+    # Up to 2,048 rows the columns are fitted one by one (state.rs, SMALL_ROWS); 2,049 takes
+    # the row passes. Both must give numpy's edges and counts.
+    columns = _columns(rows, seed=rows)
+    matrix = np.ascontiguousarray(np.column_stack(list(columns.values())).astype(dtype))
+    ref = ut.Reference.fit(matrix, bins=10, nan_policy="bin")
+    report = ref.psi(matrix)
+    for j, name in enumerate(columns):
+        edges, counts, missing = _numpy_fit(matrix[:, j], 10)
+        got = np.asarray(ref.edges(str(j)), dtype=np.float64)
+        assert got.tobytes() == (edges + 0.0).tobytes(), (rows, name, got, edges)
+        np.testing.assert_array_equal(report[str(j)].expected_counts[:-1], counts, err_msg=name)
+        assert report[str(j)].expected_counts[-1] == missing, name
+    assert ref.to_bytes() == ut.Reference.fit(_by_column(matrix), bins=10, nan_policy="bin").to_bytes()
+    with pytest.raises(ut.UndertowError) as by_rows:
+        ut.Reference.fit(matrix, nan_policy="raise")
+    with pytest.raises(ut.UndertowError) as by_columns:
+        ut.Reference.fit(_by_column(matrix), nan_policy="raise")
+    assert str(by_rows.value) == str(by_columns.value)
+    assert '"8"' in str(by_rows.value)
+
+
 _CHILD = textwrap.dedent(
     """
     import hashlib, sys
