@@ -5,7 +5,9 @@
 //! top 16 key bits, which locates the bucket of every wanted rank; each further pass refines only
 //! those buckets by the next 16 bits, or gathers a bucket's values once it holds few enough of
 //! them. float32 needs two passes, float64 typically three. Extra memory is a few histograms,
-//! independent of n. Non-finite values are skipped: quantiles are of the finite values.
+//! independent of n. Non-finite values are skipped: quantiles are of the finite values. Inputs
+//! of at most `SMALL_INPUT` values skip the histograms: their keys are copied (at most 192 kB)
+//! and the wanted ranks selected among them.
 //!
 //! Many targets (`bins` near n) would cost a bucket copy and selection per target, and a
 //! 64 Ki-bucket histogram per refined bucket: `psi(bins=10**6)` on 1e6 values took ~60 s. Past
