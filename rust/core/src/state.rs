@@ -686,7 +686,8 @@ fn matrix_rows(ncols: usize, len: usize) -> Result<usize> {
 /// Quantile edges (up to 64 bins, up to `matrix_quantiles::MAX_COLUMNS` columns) come from
 /// passes over the rows (`matrix_quantiles`): measured on 1e6 x 100 float32 (BENCHMARKS.md),
 /// that is several times faster than transposing and holds no copy that grows with the rows.
-/// Other binnings, and many bins or columns, transpose 16 columns at a time.
+/// Other binnings, and many bins or columns, transpose 16 columns at a time. Matrices of at
+/// most `SMALL_ROWS` rows, whatever the binning, are fitted column by column.
 pub fn fit_numeric_rows<T: crate::matrix_quantiles::RowSample>(
     names: &[String],
     data: &[T],
