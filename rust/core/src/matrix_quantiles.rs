@@ -1759,9 +1759,9 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
         }
     }
     drop(partials);
-    // (column, rank) -> (value, finite values below it)
-    let mut settled: std::collections::HashMap<(usize, u64), (f64, u64)> =
-        std::collections::HashMap::new();
+    // Per column: (rank, (value, finite values below it)), sorted by rank once all are settled
+    // (a map keyed by (column, rank) hashed each of them: 3.5% of a 4,000 x 200 fit).
+    let mut settled: Vec<Vec<(u64, (f64, u64))>> = vec![Vec::new(); ncols];
     let value_of = |key: u64| T::from_order_key(key) + 0.0;
     while !pending.is_empty() {
         crate::cancel::checkpoint();
@@ -1769,7 +1769,7 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
         pending.retain(|s| {
             if s.key_lo == s.key_hi {
                 for &r in &s.ranks {
-                    settled.insert((s.column, r), (value_of(s.key_lo), s.below));
+                    settled[s.column].push((r, (value_of(s.key_lo), s.below)));
                 }
                 false
             } else {
@@ -1807,18 +1807,21 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                 // All its values are equal.
                 Some(f) if f.min_key == f.max_key => {
                     for &r in &slot.ranks {
-                        settled.insert((slot.column, r), (value_of(f.min_key), slot.below));
+                        settled[slot.column].push((r, (value_of(f.min_key), slot.below)));
                     }
                 }
                 Some(f) => split(slot, &f, &mut next),
                 None => {
                     for (&r, (key, less)) in slot.ranks.iter().zip(chosen) {
-                        settled.insert((slot.column, r), (value_of(key), slot.below + less));
+                        settled[slot.column].push((r, (value_of(key), slot.below + less)));
                     }
                 }
             }
         }
         pending = next;
+    }
+    for ranks in settled.iter_mut() {
+        ranks.sort_unstable_by_key(|&(r, _)| r);
     }
     Ok(plans
         .iter()
@@ -1832,7 +1835,10 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                     lower: Vec::new(),
                 };
             }
-            let at = |r: u64| settled.get(&(j, r)).copied().unwrap_or((f64::NAN, 0));
+            let at = |r: u64| match settled[j].binary_search_by_key(&r, |&(s, _)| s) {
+                Ok(i) => settled[j][i].1,
+                Err(_) => (f64::NAN, 0),
+            };
             let mut lower = Vec::with_capacity(plan.len());
             let quantiles = plan
                 .iter()
