@@ -114,16 +114,22 @@ fn sorted_order_statistics<T: Sample>(
 /// selection's (-0.0 has +0.0's), so the values are those of the sorted copy, bit for bit.
 /// Ranks past the finite values give NaN.
 fn small_order_statistics<T: Sample>(data: &[T], ranks: &[u64]) -> (Vec<f64>, u64) {
+    small_ranks(data, |_| ranks.to_vec())
+}
+
+/// `small_order_statistics` of the ranks `ranks_of(n)` asks for, `n` the number of finite
+/// values (counted by the copy itself: one pass over the data).
+fn small_ranks<T: Sample>(data: &[T], ranks_of: impl FnOnce(u64) -> Vec<u64>) -> (Vec<f64>, u64) {
     if T::KEY_BITS <= 32 {
-        small_keys::<T, u32>(data, ranks)
+        small_keys::<T, u32>(data, ranks_of)
     } else {
-        small_keys::<T, u64>(data, ranks)
+        small_keys::<T, u64>(data, ranks_of)
     }
 }
 
 fn small_keys<T: Sample, K: Ord + Copy + TryFrom<u64> + Into<u64>>(
     data: &[T],
-    ranks: &[u64],
+    ranks_of: impl FnOnce(u64) -> Vec<u64>,
 ) -> (Vec<f64>, u64) {
     let mut keys: Vec<K> = data
         .iter()
@@ -131,6 +137,7 @@ fn small_keys<T: Sample, K: Ord + Copy + TryFrom<u64> + Into<u64>>(
         .map(|x| K::try_from(x.order_key()).unwrap_or_else(|_| unreachable!("KEY_BITS")))
         .collect();
     let n = keys.len();
+    let ranks = ranks_of(n as u64);
     let mut wanted: Vec<usize> = ranks
         .iter()
         .filter(|&&r| r < n as u64)
@@ -420,27 +427,27 @@ pub(crate) fn lerp(a: f64, b: f64, gamma: f64) -> f64 {
 /// `np.quantile(finite_values, q)` (method "linear") in float64, bit for bit, and the number of
 /// finite values (the quantiles are NaN when there are none).
 pub fn linear_quantiles<T: Sample>(data: &[T], q: &[f64]) -> Result<(Vec<f64>, u64)> {
-    let small = data.len() <= SMALL_INPUT;
-    let top = if small {
-        Vec::new()
-    } else {
-        top_histogram(data)
+    let ranks_of = |n_finite: u64| -> Vec<u64> {
+        rank_plan(n_finite, q)
+            .iter()
+            .flat_map(|&(a, b, _)| [a, b])
+            .collect()
     };
-    let n_finite: u64 = if small {
-        data.iter().filter(|x| x.is_finite_value()).count() as u64
+    let (values, n_finite) = if data.len() <= SMALL_INPUT {
+        small_ranks(data, |n| if n == 0 { Vec::new() } else { ranks_of(n) })
     } else {
-        top.iter().sum()
+        let top = top_histogram(data);
+        let n_finite: u64 = top.iter().sum();
+        if n_finite == 0 {
+            (Vec::new(), 0)
+        } else {
+            (choose(data, &top, &ranks_of(n_finite), n_finite)?, n_finite)
+        }
     };
     if n_finite == 0 {
         return Ok((vec![f64::NAN; q.len()], 0));
     }
     let plan = rank_plan(n_finite, q);
-    let ranks: Vec<u64> = plan.iter().flat_map(|&(a, b, _)| [a, b]).collect();
-    let values = if small {
-        small_order_statistics(data, &ranks).0
-    } else {
-        choose(data, &top, &ranks, n_finite)?
-    };
     let quantiles = plan
         .iter()
         .enumerate()
