@@ -294,7 +294,11 @@ def test_matrix_undertow_fit(benchmark: Any, matrices: tuple[np.ndarray, np.ndar
     ref = benchmark.pedantic(ut.Reference.fit, args=(reference,), rounds=3, iterations=1)
     group, title = _matrix_group(reference.shape)
     record(benchmark, group, title, "undertow_fit", reference.size)
-    for j, (edges, _) in enumerate(_np_fit(reference)):
+    # Against numpy in float64, the documented semantics: numpy's own float32 path subtracts the
+    # two order statistics in float32 before interpolating, which differs in the last bits when
+    # they are far apart (2 of 100 columns at 1,000 rows; none at 1e5).
+    for j in range(reference.shape[1]):
+        edges = numpy_edges(reference[:, j].astype(np.float64))
         np.testing.assert_array_equal(ref.edges(str(j)), edges)
     _, rss = peak_rss_growth(ut.Reference.fit, reference)
     benchmark.extra_info["peak_extra_rss_mb"] = rss.extra_mb
