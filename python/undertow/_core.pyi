@@ -14,6 +14,7 @@ class UndertowError(ValueError): ...
 _Matrix: TypeAlias = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Matrix32: TypeAlias = npt.NDArray[np.float32]
 _Matrix64: TypeAlias = npt.NDArray[np.float64]
+_MatrixI64: TypeAlias = npt.NDArray[np.int64]
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,6 +40,7 @@ __all__ = [
     "histogram_counts_f32",
     "histogram_counts_f64",
     "histogram_counts_i64",
+    "homogeneity_rows",
     "jensen_shannon",
     "kmeans_fit",
     "knn_graph",
@@ -60,6 +62,15 @@ def histogram_counts_f32(x: npt.NDArray[np.float32], edges: list[float]) -> npt.
 def histogram_counts_f64(x: npt.NDArray[np.float64], edges: list[float]) -> npt.NDArray[np.uint64]: ...
 def histogram_counts_i64(x: npt.NDArray[np.int64], edges: list[int]) -> npt.NDArray[np.uint64]: ...
 def chi2_survival(x: float, df: float) -> float: ...
+def homogeneity_rows(
+    expected: _MatrixI64, actual: _MatrixI64
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
 def fit_numeric_f32(
     name: str, x: npt.NDArray[np.float32], bins: int, binning: str, edges: list[float] | None, nan_policy: str
 ) -> ReferenceColumn: ...

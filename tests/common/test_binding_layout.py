@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.spatial.distance import cdist, pdist
 
 import undertow
@@ -259,6 +260,24 @@ def _check_update_rows(a: dict, out: Any) -> None:
         np.testing.assert_array_equal(result["actual_counts"], expected)
 
 
+def _count_tables(t: Any) -> dict[str, np.ndarray]:
+    # three rows of dense counts: Cochran's rule holds, the chi-square test runs on each row
+    e = np.array([[30, 50, 20, 40], [12, 90, 45, 33], [60, 60, 61, 59]], dtype=t)
+    return {"expected": e, "actual": np.ascontiguousarray(e[::-1, ::-1]) + 5}
+
+
+def _check_homogeneity(a: dict, out: Any) -> None:
+    statistics, populated, monte_carlo, p_values, floors = out
+    for r in range(3):
+        e, x = a["expected"][r], a["actual"][r]
+        result = stats.chi2_contingency(np.vstack([e, x]), correction=False)
+        assert statistics[r] == pytest.approx(result.statistic, rel=1e-12)
+        assert p_values[r] == pytest.approx(result.pvalue, rel=1e-9)
+        assert floors[r] == pytest.approx(3 * (1 / e.sum() + 1 / x.sum()), rel=1e-15)
+    np.testing.assert_array_equal(populated, [4, 4, 4])
+    assert not monte_carlo.any()
+
+
 ASSIGN = np.array([0, 1, 1, 0, 1], dtype=np.int64)
 DIRECTIONS = np.array([[1.0, 0.2], [0.1, 1.0], [0.3, -0.5]])
 
@@ -381,6 +400,14 @@ CASES = {
         _update_rows,
         _check_update_rows,
         {"x": "actual"},
+    ),
+    "homogeneity_rows": Case(
+        "homogeneity_rows",
+        _count_tables,
+        lambda a: _core.homogeneity_rows(a["expected"], a["actual"]),
+        _check_homogeneity,
+        {"expected": "expected", "actual": "actual"},
+        dtypes=(np.int64,),
     ),
 }
 

@@ -249,3 +249,43 @@ def test_result_edges_are_fresh_arrays() -> None:
     np.testing.assert_array_equal(second["1"].edges, want)
     np.testing.assert_array_equal(ref.edges("1"), want)
     np.testing.assert_array_equal(ref.psi(rng.normal(size=(200, 3)))["1"].edges, want)
+
+
+def test_cochran_cells_of_billions_of_rows_do_not_wrap() -> None:
+    """n * total above 2^63 (4e9 x 3e9): numpy's int64 product wrapped negative and sent the
+    table to the Monte-Carlo test; the cells are taken exactly, so the chi2 test runs, as
+    scipy's float64 expected frequencies say."""
+    e = np.array([[1_500_000_000, 2_500_000_000]], dtype=np.int64)
+    a = e.copy()
+    a[0, 1] += 7
+    table = np.vstack([e[0], a[0]])
+    assert expected_freq(table.astype(np.float64)).min() >= 5.0
+    p_values, methods = homogeneity_tests(e, a)
+    assert methods == ["chi2"]
+    want = stats.chi2_contingency(table, correction=False).pvalue
+    assert p_values[0] == pytest.approx(want, rel=1e-9)
+
+
+def test_the_kernel_refuses_bad_tables_naming_the_argument() -> None:
+    e = np.array([[1, 2, 3], [4, 5, 6]], dtype=np.int64)
+    with pytest.raises(ut.UndertowError, match="actual: shape"):
+        _core.homogeneity_rows(e, e[:1])
+    with pytest.raises(ut.UndertowError, match=r"actual: count -1 at row 1, bin 0 is negative"):
+        _core.homogeneity_rows(e, np.array([[1, 2, 3], [-1, 5, 6]], dtype=np.int64))
+    with pytest.raises(ut.UndertowError, match=r"expected: .*2\^63"):
+        _core.homogeneity_rows(np.array([[2**62, 2**62, 2**62]], dtype=np.int64), e[:1])
+    with pytest.raises(TypeError, match="expected: expected a C-contiguous"):
+        _core.homogeneity_rows(np.asfortranarray(e), e)
+    with pytest.raises(TypeError):
+        _core.homogeneity_rows(e.astype(np.float64), e)
+    # the facade takes any layout and integer type: the same answers as C-ordered int64
+    f = np.asfortranarray(e.astype(np.int32))
+    assert homogeneity_tests(f, f[::-1]) == homogeneity_tests(e, np.ascontiguousarray(e[::-1]))
+
+
+def test_tables_without_rows_or_bins() -> None:
+    p_values, methods = homogeneity_tests(np.zeros((0, 4), np.int64), np.zeros((0, 4), np.int64))
+    assert (p_values, methods) == ([], [])
+    p_values, methods = homogeneity_tests(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64))
+    assert (p_values, methods) == ([1.0, 1.0], ["chi2", "chi2"])
+    assert np.isnan(noise_floors(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64))).all()

@@ -12,6 +12,7 @@ pub mod edges;
 pub mod error;
 pub mod form_bound;
 pub mod histogram;
+pub mod homogeneity;
 mod int8;
 pub mod kmeans;
 pub mod knn_graph;

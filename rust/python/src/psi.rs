@@ -134,6 +134,68 @@ fn chi2_survival(x: f64, df: f64) -> PyResult<f64> {
     Ok(undertow_core::special::chi2_survival(x, df))
 }
 
+/// Per row of two (rows x bins) int64 count tables: Pearson's X^2 of homogeneity, the
+/// populated bins, whether the Monte-Carlo test must give the p-value, the chi-square p-value
+/// (NaN where Monte Carlo, 1 where untested) and PSI's noise floor.
+#[allow(clippy::type_complexity)]
+#[pyfunction]
+fn homogeneity_rows<'py>(
+    py: Python<'py>,
+    expected: PyReadonlyArray2<'py, i64>,
+    actual: PyReadonlyArray2<'py, i64>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    if expected.shape() != actual.shape() {
+        return Err(UndertowError::new_err(format!(
+            "actual: shape {:?} differs from expected's {:?}",
+            actual.shape(),
+            expected.shape()
+        )));
+    }
+    let bins = expected.shape()[1];
+    let (e, a) = (c_slice(&expected, "expected")?, c_slice(&actual, "actual")?);
+    if e.is_empty() {
+        let empty = || Vec::<f64>::new().into_pyarray(py);
+        return Ok((
+            empty(),
+            Vec::<u64>::new().into_pyarray(py),
+            Vec::<bool>::new().into_pyarray(py),
+            empty(),
+            empty(),
+        ));
+    }
+    // A linear pass: small tables (the usual one to a few hundred columns) skip the hand-off
+    // to a pool thread, which would cost more than the work.
+    let rows = if e.len() <= 1 << 16 {
+        undertow_core::homogeneity::homogeneity_rows(e, a, bins).map_err(to_py)?
+    } else {
+        detached(py, || {
+            undertow_core::homogeneity::homogeneity_rows(e, a, bins)
+        })?
+    };
+    let column = |f: fn(&undertow_core::homogeneity::RowTest) -> f64| {
+        rows.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
+    };
+    Ok((
+        column(|r| r.statistic),
+        rows.iter()
+            .map(|r| r.populated as u64)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        rows.iter()
+            .map(|r| r.monte_carlo)
+            .collect::<Vec<_>>()
+            .into_pyarray(py),
+        column(|r| r.p_value),
+        column(|r| r.noise_floor),
+    ))
+}
+
 /// One fitted reference column (numeric edges or categories, with reference counts).
 #[pyclass(frozen, from_py_object, module = "undertow._core")]
 #[derive(Clone)]
@@ -397,6 +459,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(histogram_counts_f64, m)?)?;
     m.add_function(wrap_pyfunction!(histogram_counts_i64, m)?)?;
     m.add_function(wrap_pyfunction!(chi2_survival, m)?)?;
+    m.add_function(wrap_pyfunction!(homogeneity_rows, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f32, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_f64, m)?)?;
     m.add_function(wrap_pyfunction!(fit_numeric_rows_f32, m)?)?;
