@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +25,17 @@ def _parse_size(text: str) -> int:
     return int(value)
 
 
+#: Sizes below this are gated on their ratio to numpy only: their read passes take microseconds
+#: and the call's fixed costs dominate, so a share of the read rate says nothing there.
+SMALL = 2**16
+
+
 def bench_sizes() -> list[int]:
     if _is_quick():
         # 2^21: above the one-pass quantile fit's minimum (select.rs, `min_len`), whether or not
-        # 1e6 is; its floors were recorded on that fit.
-        return [10**6, 2**21]
+        # 1e6 is; its floors were recorded on that fit. 1,000: the small-input path (quantile.rs,
+        # `SMALL_INPUT`) and the per-call costs, which a feature-by-cohort job pays per call.
+        return [1000, 10**6, 2**21]
     raw = os.environ.get("UNDERTOW_BENCH_SIZES", "1e7,1e8")
     return [_parse_size(part) for part in raw.split(",") if part.strip()]
 
@@ -37,6 +45,12 @@ def matrix_rows() -> int:
     if raw:
         return _parse_size(raw)
     return 10**5 if _is_quick() else 10**6
+
+
+def matrix_row_sizes() -> list[int]:
+    """The matrices of test_bench_psi: quick mode adds 1,000 rows (`state.rs`, `fit_small_rows`)."""
+    small = _is_quick() and "UNDERTOW_BENCH_MATRIX_ROWS" not in os.environ
+    return [1000, matrix_rows()] if small else [matrix_rows()]
 
 
 def size_label(n: int) -> str:
@@ -88,6 +102,27 @@ def record(benchmark: Any, group: str, title: str, name: str, values: int) -> En
     benchmark.extra_info["median_s"] = median
     benchmark.extra_info["values_per_s"] = entry.rate
     return entry
+
+
+def interleaved(benchmark: Any, baseline: Callable[[], Any]) -> tuple[Callable[[], None], list[float]]:
+    """A `setup` for `benchmark.pedantic` that runs `baseline` once before each round and keeps
+    its times. For calls of a fraction of a millisecond the VM's speed drifts more between the
+    two benchmarks' minutes than the ratio itself moves; timed round for round, both medians
+    come from the same minutes. Store the result with `keep_baseline`."""
+    times: list[float] = []
+
+    def setup() -> None:
+        start = time.perf_counter()
+        baseline()
+        times.append(time.perf_counter() - start)
+
+    return setup, times
+
+
+def keep_baseline(benchmark: Any, times: list[float]) -> None:
+    """The interleaved baseline's median, read by benches/harness.py (`baseline_median_s`)."""
+    if times and getattr(benchmark, "stats", None) is not None:
+        benchmark.extra_info["baseline_median_s"] = float(np.median(times))
 
 
 def note(group: str, title: str, key: str, value: Any) -> None:

@@ -7,7 +7,8 @@ Run (not part of the normal test run: pyproject's testpaths is ["tests"]):
 Environment:
 
 * UNDERTOW_BENCH_SIZES  comma-separated 1-D sizes per side, default "1e7,1e8";
-* UNDERTOW_BENCH_QUICK=1  1e6 and 2^21 values per side and a 1e5 x 100 matrix (CI smoke run);
+* UNDERTOW_BENCH_QUICK=1  1,000, 1e6 and 2^21 values per side and 1,000 x 100 and 1e5 x 100
+  matrices (CI smoke run);
 * UNDERTOW_BENCH_MATRIX_ROWS  rows of the per-column matrix, default 1e6 (1e5 in quick mode);
   the matrix always has 100 float32 columns.
 
@@ -22,7 +23,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _common import RESULTS, Entry, Group, bench_sizes, make_matrices, make_pair, matrix_rows, size_label
+from _common import (
+    RESULTS,
+    Entry,
+    Group,
+    bench_sizes,
+    make_matrices,
+    make_pair,
+    matrix_row_sizes,
+    size_label,
+)
 
 
 @pytest.fixture(scope="session", params=bench_sizes(), ids=lambda n: f"n={size_label(n)}")
@@ -32,9 +42,9 @@ def pair(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray]:
     return make_pair(request.param)
 
 
-@pytest.fixture(scope="session")
-def matrices() -> tuple[np.ndarray, np.ndarray]:
-    return make_matrices(matrix_rows())
+@pytest.fixture(scope="session", params=matrix_row_sizes(), ids=lambda n: f"rows={size_label(n)}")
+def matrices(request: pytest.FixtureRequest) -> tuple[np.ndarray, np.ndarray]:
+    return make_matrices(request.param)
 
 
 # ---------------------------------------------------------------------------------------------

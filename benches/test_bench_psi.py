@@ -35,7 +35,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _common import _is_quick, is_big, note, record, size_label
+from _common import (
+    MATRIX_COLUMNS,
+    SMALL,
+    _is_quick,
+    interleaved,
+    is_big,
+    keep_baseline,
+    note,
+    record,
+    size_label,
+)
 from _memory import peak_rss_growth
 from _read_pass import READ_THREADS, read_pass_single, read_pass_threads
 
@@ -84,11 +94,16 @@ def numpy_correct_psi(
 
 
 def _fast_rounds(n: int) -> int:
-    return 50 if n <= 10**6 else 30 if n <= 10**7 else 10
+    return 400 if n < SMALL else 50 if n <= 10**6 else 30 if n <= 10**7 else 10
 
 
 def _numpy_rounds(n: int, small: int) -> int:
-    return 1 if is_big(n) else small
+    # Small calls take a fraction of a millisecond: enough rounds for a steady median.
+    return 1 if is_big(n) else 200 if n < SMALL else small
+
+
+def _matrix_rounds(rows: int, large: int) -> int:
+    return 50 if rows * MATRIX_COLUMNS < 4 * SMALL else large
 
 
 def _group(n: int) -> tuple[str, str]:
@@ -152,11 +167,19 @@ def test_undertow_psi(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) -> No
     expected, actual = pair
     n = len(expected)
     benchmark.group = f"psi n={size_label(n)}"
+    # Small calls: the correct numpy version runs before each round too (harness.py gates on it).
+    setup, baseline = interleaved(benchmark, lambda: numpy_correct_psi(expected, actual))
     result = benchmark.pedantic(
-        ut.psi, args=(expected, actual), rounds=_fast_rounds(n), iterations=1, warmup_rounds=1
+        ut.psi,
+        args=(expected, actual),
+        setup=setup if n < SMALL else None,
+        rounds=_fast_rounds(n),
+        iterations=1,
+        warmup_rounds=1,
     )
     group, title = _group(n)
     record(benchmark, group, title, "undertow_psi", 2 * n)
+    keep_baseline(benchmark, baseline)
     benchmark.extra_info["psi"] = result.value
 
     # Correctness cross-check against the numpy version, in the same run.
@@ -274,7 +297,9 @@ def _np_fit(reference: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 def test_matrix_numpy_fit_by_column(benchmark: Any, matrices: tuple[np.ndarray, np.ndarray]) -> None:
     reference, _ = matrices
     benchmark.group = "matrix"
-    fitted = benchmark.pedantic(numpy_fit_by_column, args=(reference,), rounds=1, iterations=1)
+    fitted = benchmark.pedantic(
+        numpy_fit_by_column, args=(reference,), rounds=_matrix_rounds(len(reference), 1), iterations=1
+    )
     _NP_FIT[reference.shape] = fitted
     record(benchmark, *_matrix_group(reference.shape), "numpy_fit_by_column", reference.size)
 
@@ -283,7 +308,9 @@ def test_matrix_numpy_psi_by_column(benchmark: Any, matrices: tuple[np.ndarray, 
     reference, current = matrices
     benchmark.group = "matrix"
     fitted = _np_fit(reference)
-    out = benchmark.pedantic(numpy_psi_by_column, args=(current, fitted), rounds=1, iterations=1)
+    out = benchmark.pedantic(
+        numpy_psi_by_column, args=(current, fitted), rounds=_matrix_rounds(len(current), 1), iterations=1
+    )
     _NP_PSI[current.shape] = out
     record(benchmark, *_matrix_group(current.shape), "numpy_psi_by_column", current.size)
 
@@ -291,9 +318,18 @@ def test_matrix_numpy_psi_by_column(benchmark: Any, matrices: tuple[np.ndarray, 
 def test_matrix_undertow_fit(benchmark: Any, matrices: tuple[np.ndarray, np.ndarray]) -> None:
     reference, _ = matrices
     benchmark.group = "matrix"
-    ref = benchmark.pedantic(ut.Reference.fit, args=(reference,), rounds=3, iterations=1)
+    small = reference.size < 4 * SMALL
+    setup, baseline = interleaved(benchmark, lambda: numpy_fit_by_column(reference))
+    ref = benchmark.pedantic(
+        ut.Reference.fit,
+        args=(reference,),
+        setup=setup if small else None,
+        rounds=_matrix_rounds(len(reference), 3),
+        iterations=1,
+    )
     group, title = _matrix_group(reference.shape)
     record(benchmark, group, title, "undertow_fit", reference.size)
+    keep_baseline(benchmark, baseline)
     # Against numpy in float64, the documented semantics: numpy's own float32 path subtracts the
     # two order statistics in float32 before interpolating, which differs in the last bits when
     # they are far apart (2 of 100 columns at 1,000 rows; none at 1e5).
@@ -309,9 +345,19 @@ def test_matrix_undertow_ref_psi(benchmark: Any, matrices: tuple[np.ndarray, np.
     reference, current = matrices
     benchmark.group = "matrix"
     ref = ut.Reference.fit(reference)
-    report = benchmark.pedantic(ref.psi, args=(current,), rounds=10, iterations=1, warmup_rounds=1)
+    fitted = _np_fit(reference)
+    setup, baseline = interleaved(benchmark, lambda: numpy_psi_by_column(current, fitted))
+    report = benchmark.pedantic(
+        ref.psi,
+        args=(current,),
+        setup=setup if current.size < 4 * SMALL else None,
+        rounds=_matrix_rounds(len(current), 10),
+        iterations=1,
+        warmup_rounds=1,
+    )
     group, title = _matrix_group(current.shape)
     record(benchmark, group, title, "undertow_ref_psi", current.size)
+    keep_baseline(benchmark, baseline)
 
     # Cross-check every column against numpy, in the same run.
     expected = _NP_PSI.get(current.shape) or numpy_psi_by_column(current, _np_fit(reference))
