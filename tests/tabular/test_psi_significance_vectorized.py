@@ -272,8 +272,11 @@ def test_the_kernel_refuses_bad_tables_naming_the_argument() -> None:
         _core.homogeneity_rows(e, e[:1])
     with pytest.raises(ut.UndertowError, match=r"actual: count -1 at row 1, bin 0 is negative"):
         _core.homogeneity_rows(e, np.array([[1, 2, 3], [-1, 5, 6]], dtype=np.int64))
-    with pytest.raises(ut.UndertowError, match=r"expected: .*2\^63"):
-        _core.homogeneity_rows(np.array([[2**62, 2**62, 2**62]], dtype=np.int64), e[:1])
+    # rows summing past 2^63 are summed in 128 bits: tested, not refused
+    big = np.array([[2**62, 2**62, 2**62]], dtype=np.int64)
+    _, _, monte_carlo, p, floors = _core.homogeneity_rows(big, big - [[7, 0, 0]])
+    assert not monte_carlo[0] and p[0] == pytest.approx(1.0, abs=1e-9)
+    assert floors[0] == pytest.approx(2 * 2 / (3 * 2.0**62), rel=1e-12)
     with pytest.raises(TypeError, match="expected: expected a C-contiguous"):
         _core.homogeneity_rows(np.asfortranarray(e), e)
     with pytest.raises(TypeError):
@@ -289,3 +292,61 @@ def test_tables_without_rows_or_bins() -> None:
     p_values, methods = homogeneity_tests(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64))
     assert (p_values, methods) == ([1.0, 1.0], ["chi2", "chi2"])
     assert np.isnan(noise_floors(np.zeros((2, 0), np.int64), np.zeros((2, 0), np.int64))).all()
+    # the kernel itself: one untested row per row, whatever the bins
+    statistics, populated, monte_carlo, p, floors = _core.homogeneity_rows(
+        np.zeros((3, 0), np.int64), np.zeros((3, 0), np.int64)
+    )
+    assert len(statistics) == len(populated) == len(monte_carlo) == len(p) == len(floors) == 3
+    assert p.tolist() == [1.0] * 3 and np.isnan(floors).all() and not monte_carlo.any()
+
+
+def test_the_facade_refuses_what_is_not_a_table_of_counts() -> None:
+    ok = np.ones((2, 3), np.int64)
+    with pytest.raises(ut.UndertowError, match=r"^actual: shape \(5, 7\) differs"):
+        homogeneity_tests(np.zeros((2, 0), np.int64), np.ones((5, 7), np.int64))
+    with pytest.raises(ut.UndertowError, match=r"^actual: shape \(3,\) differs"):
+        homogeneity_tests(ok, np.ones(3, np.int64))
+    with pytest.raises(ut.UndertowError, match=r"^actual: counts must be integers, got dtype <U5"):
+        noise_floors(np.zeros((2, 0), np.int64), "hello")
+    with pytest.raises(ut.UndertowError, match=r"^expected: counts must be integers, got dtype float64"):
+        homogeneity_tests(ok * 1.5, ok)
+    with pytest.raises(ut.UndertowError, match=r"^expected: a count is above 2\^63 - 1"):
+        homogeneity_tests(np.array([[2**64 - 1, 1]], np.uint64), np.ones((1, 2), np.int64))
+    with pytest.raises(ut.UndertowError, match=r"^expected: a \(columns x bins\) table of counts, got 0 dim"):
+        homogeneity_tests(np.int64(3), np.int64(3))
+    with pytest.raises(ut.UndertowError, match="got 3 dimensions"):
+        column_significance([np.ones((2, 3), np.int64)], [np.ones((2, 3), np.int64)])
+    # unaligned int64 (a view one byte into a buffer) is copied, not refused
+    raw = np.zeros(8 * 6 + 1, np.uint8)[1:].view(np.int64).reshape(2, 3)
+    raw[:] = [[10, 20, 30], [30, 20, 10]]
+    assert not raw.flags.aligned
+    aligned = np.array([[10, 20, 30], [30, 20, 10]], np.int64)
+    assert homogeneity_tests(raw, raw[::-1].copy()) == homogeneity_tests(aligned, aligned[::-1].copy())
+
+
+def test_an_accumulator_merged_past_2_63_rows_still_finalizes() -> None:
+    """Merging an accumulator with itself doubles its counts: 54 times takes 1,000 rows past
+    2^63 in all (each bin below it). PSI depends on the proportions only, so it is the
+    unmerged one; the test sums in 128 bits and agrees with scipy's in float64."""
+    rng = np.random.default_rng(3)
+    ref = ut.Reference.fit({"x": rng.normal(size=1000)}, bins=4)
+    acc = ref.accumulator().update({"x": rng.normal(0.3, 1.0, size=1000)})
+    before = acc.finalize()["x"]
+    for _ in range(54):
+        acc.merge(acc)
+    after = acc.finalize()["x"]
+    n, m = int(after.expected_counts.sum()), sum(int(c) for c in after.actual_counts)
+    assert m == 1000 * 2**54 > 2**63
+    assert after.value == pytest.approx(before.value, rel=1e-12)
+    table = np.vstack([after.expected_counts, after.actual_counts]).astype(np.float64)
+    assert after.p_value_method == "chi2"
+    assert after.p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue, rel=1e-6)
+    assert after.noise_floor == pytest.approx(3 * (1 / n + 1 / m), rel=1e-12)
+
+
+def test_sparse_tables_past_2_63_rows_get_no_p_value() -> None:
+    """A sparse table (one actual row) of 2^63 + 1 rows: no sampler draws such tables, so its
+    Monte-Carlo p-value is NaN instead of an overflow inside numpy."""
+    e = np.array([[2**62, 2**62]], dtype=np.int64)
+    p_values, methods = homogeneity_tests(e, np.array([[1, 0]], dtype=np.int64))
+    assert methods == ["monte_carlo"] and math.isnan(p_values[0])

@@ -48,6 +48,8 @@ MONTE_CARLO_MIN_TABLES = 199
 MONTE_CARLO_SEED = 20261130
 #: numpy's hypergeometric sampler takes fewer than 10^9 balls
 _HYPERGEOMETRIC_LIMIT = 10**9
+#: and its multinomial sampler int64 trials
+_MULTINOMIAL_LIMIT = 2**63 - 1
 
 
 def check_alpha(alpha: Any) -> float | None:
@@ -77,20 +79,23 @@ def _tested_rows(expected: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, 
     """The Rust kernel's (statistics, populated bins, needs Monte Carlo, chi-square p-values,
     noise floors) per row: numpy's arithmetic in numpy's order, without numpy's per-call
     overhead, which was two thirds of a one-column ``ut.psi`` of a few hundred values."""
-    e = np.ascontiguousarray(expected, dtype=np.int64)
-    a = np.ascontiguousarray(actual, dtype=np.int64)
+    e, a = _counts(expected, "expected"), _counts(actual, "actual")
     if e.ndim != 2:
         raise UndertowError(f"expected: a (columns x bins) table of counts, got {e.ndim} dimensions")
-    if e.shape[1] == 0:
-        nan = np.full(e.shape[0], math.nan)
-        return (
-            np.zeros(e.shape[0]),
-            np.zeros(e.shape[0], np.uint64),
-            np.zeros(e.shape[0], bool),
-            np.ones(e.shape[0]),
-            nan,
-        )
+    if a.shape != e.shape:
+        raise UndertowError(f"actual: shape {a.shape} differs from expected's {e.shape}")
     return _core.homogeneity_rows(e, a)
+
+
+def _counts(table: Any, argument: str) -> np.ndarray:
+    """`table` as a C-ordered, aligned int64 array, refusing what is not a count."""
+    x = np.asarray(table)
+    if x.dtype != np.int64:
+        if x.dtype != np.bool_ and not np.issubdtype(x.dtype, np.integer):
+            raise UndertowError(f"{argument}: counts must be integers, got dtype {x.dtype}")
+        if x.dtype.kind == "u" and x.size and int(x.max()) > np.iinfo(np.int64).max:
+            raise UndertowError(f"{argument}: a count is above 2^63 - 1")
+    return np.require(x, np.int64, "CA")
 
 
 def _pearson_terms(expected_side: np.ndarray, actual_side: np.ndarray, n: Any, m: Any) -> Any:
@@ -132,13 +137,15 @@ def _tests_and_floors(expected: np.ndarray, actual: np.ndarray) -> tuple[list[fl
     statistics, _, monte_carlo, p, floors = _tested_rows(expected, actual)
     p_values, methods = p.tolist(), ["chi2"] * len(p)
     if monte_carlo.any():
-        e = np.asarray(expected, dtype=np.int64)
-        a = np.asarray(actual, dtype=np.int64)
+        e, a = _counts(expected, "expected"), _counts(actual, "actual")
         for row in np.flatnonzero(monte_carlo).tolist():
+            # Python ints: a merged accumulator's counts can sum past int64
+            n, m = sum(e[row].tolist()), sum(a[row].tolist())
             totals = e[row] + a[row]
-            p_values[row] = _monte_carlo(
-                totals[totals > 0], int(e[row].sum()), int(a[row].sum()), float(statistics[row])
-            )
+            if n + m > _MULTINOMIAL_LIMIT:  # no sampler draws tables of 2^63 rows
+                p_values[row] = math.nan
+            else:
+                p_values[row] = _monte_carlo(totals[totals > 0], n, m, float(statistics[row]))
             methods[row] = "monte_carlo"
     return p_values, methods, floors.tolist()
 
@@ -167,8 +174,7 @@ def column_significance(
     """(p-values, methods, noise floors) of many columns' int64 count tables: one call of the
     kernel per number of bins (categorical columns differ)."""
     if len(expected) == 1:  # ut.psi: no grouping, no stacking (a fifth of a small call's time)
-        e, a = (np.asarray(side[0], dtype=np.int64).reshape(1, -1) for side in (expected, actual))
-        return _tests_and_floors(e, a)
+        return _tests_and_floors(np.asarray(expected[0])[None], np.asarray(actual[0])[None])
     p_values, methods, floors = [1.0] * len(expected), ["chi2"] * len(expected), [math.nan] * len(expected)
     groups: dict[int, list[int]] = {}
     for j, counts in enumerate(expected):

@@ -157,26 +157,15 @@ fn homogeneity_rows<'py>(
             expected.shape()
         )));
     }
-    let bins = expected.shape()[1];
+    let (rows, bins) = (expected.shape()[0], expected.shape()[1]);
     let (e, a) = (c_slice(&expected, "expected")?, c_slice(&actual, "actual")?);
-    if e.is_empty() {
-        let empty = || Vec::<f64>::new().into_pyarray(py);
-        return Ok((
-            empty(),
-            Vec::<u64>::new().into_pyarray(py),
-            Vec::<bool>::new().into_pyarray(py),
-            empty(),
-            empty(),
-        ));
-    }
+    let test = || undertow_core::homogeneity::homogeneity_rows(e, a, rows, bins);
     // A linear pass: small tables (the usual one to a few hundred columns) skip the hand-off
     // to a pool thread, which would cost more than the work.
     let rows = if e.len() <= 1 << 16 {
-        undertow_core::homogeneity::homogeneity_rows(e, a, bins).map_err(to_py)?
+        test().map_err(to_py)?
     } else {
-        detached(py, || {
-            undertow_core::homogeneity::homogeneity_rows(e, a, bins)
-        })?
+        detached(py, test)?
     };
     let column = |f: fn(&undertow_core::homogeneity::RowTest) -> f64| {
         rows.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
