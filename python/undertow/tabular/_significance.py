@@ -72,19 +72,21 @@ def noise_floor(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float
 
 def noise_floors(expected: np.ndarray, actual: np.ndarray) -> np.ndarray:
     """noise_floor of each row of (columns x bins) int64 count tables (NaN where n or m is 0)."""
-    return _tested_rows(expected, actual)[4]
+    return _core.homogeneity_rows(*_tables(expected, actual))[4]
 
 
-def _tested_rows(expected: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The Rust kernel's (statistics, populated bins, needs Monte Carlo, chi-square p-values,
-    noise floors) per row: numpy's arithmetic in numpy's order, without numpy's per-call
-    overhead, which was two thirds of a one-column ``ut.psi`` of a few hundred values."""
+def _tables(expected: Any, actual: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The two (columns x bins) tables as the kernel takes them (C-ordered, aligned int64).
+    The kernel, ``_core.homogeneity_rows``, gives per row (statistics, populated bins, needs
+    Monte Carlo, chi-square p-values, noise floors): numpy's arithmetic in numpy's order,
+    without numpy's per-call overhead, which was two thirds of a one-column ``ut.psi`` of a few
+    hundred values."""
     e, a = _counts(expected, "expected"), _counts(actual, "actual")
     if e.ndim != 2:
         raise UndertowError(f"expected: a (columns x bins) table of counts, got {e.ndim} dimensions")
     if a.shape != e.shape:
         raise UndertowError(f"actual: shape {a.shape} differs from expected's {e.shape}")
-    return _core.homogeneity_rows(e, a)
+    return e, a
 
 
 def _counts(table: Any, argument: str) -> np.ndarray:
@@ -134,10 +136,10 @@ def homogeneity_tests(expected: np.ndarray, actual: np.ndarray) -> tuple[list[fl
 
 def _tests_and_floors(expected: np.ndarray, actual: np.ndarray) -> tuple[list[float], list[str], list[float]]:
     """(p-values, methods, noise floors) per row, from one call of the kernel."""
-    statistics, _, monte_carlo, p, floors = _tested_rows(expected, actual)
+    e, a = _tables(expected, actual)
+    statistics, _, monte_carlo, p, floors = _core.homogeneity_rows(e, a)
     p_values, methods = p.tolist(), ["chi2"] * len(p)
     if monte_carlo.any():
-        e, a = _counts(expected, "expected"), _counts(actual, "actual")
         for row in np.flatnonzero(monte_carlo).tolist():
             # Python ints: a merged accumulator's counts can sum past int64
             n, m = sum(e[row].tolist()), sum(a[row].tolist())
