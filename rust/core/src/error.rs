@@ -17,6 +17,11 @@ pub enum Error {
     },
     /// The caller asked the kernel to stop (Ctrl-C); see `cancel`.
     Cancelled,
+    /// A kernel that reads its input more than once found the reads disagree: another thread
+    /// wrote to the array during the call. Each pass checks what it can of the last one's
+    /// counts, so this is reported instead of a panic or a mixture of two inputs' results.
+    /// `argument` is set by the caller that knows the input's name (`Error::naming`).
+    Changed { argument: Option<String> },
 }
 
 impl Error {
@@ -24,6 +29,21 @@ impl Error {
         Error::InvalidArgument {
             argument: argument.into(),
             message: message.into(),
+        }
+    }
+
+    /// `Error::Changed` of an input the kernel does not know the name of.
+    pub fn changed() -> Self {
+        Error::Changed { argument: None }
+    }
+
+    /// Names the input of an unnamed `Error::Changed`; any other error is returned as it is.
+    pub fn naming(self, argument: &str) -> Self {
+        match self {
+            Error::Changed { argument: None } => Error::Changed {
+                argument: Some(argument.to_string()),
+            },
+            other => other,
         }
     }
 }
@@ -47,6 +67,12 @@ impl fmt::Display for Error {
                 }
             }
             Error::Cancelled => write!(f, "interrupted"),
+            Error::Changed { argument } => write!(
+                f,
+                "{}: its values changed while undertow was reading them (did another thread \
+                 write to the array during the call?); pass a copy, or let the writes finish first",
+                argument.as_deref().unwrap_or("input")
+            ),
         }
     }
 }

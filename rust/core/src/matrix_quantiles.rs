@@ -38,7 +38,7 @@
 //! count below it is a rank, or on one of them, where it is counted among its bucket's values.
 
 use crate::edges::{bins_from_at_least, thresholds_for};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel::map_indexed;
 use crate::quantile::{lerp, rank_plan};
 use crate::random::splitmix64;
@@ -170,6 +170,11 @@ impl ColumnQuantiles {
             at_least.push(count);
         }
         at_least.push(0);
+        // Counts at rising edges never rise; when they do, the rows changed between the passes
+        // that placed two edges: count the data instead.
+        if at_least.windows(2).any(|w| w[1] > w[0]) {
+            return None;
+        }
         Some(bins_from_at_least(&at_least, self.total))
     }
 }
@@ -1483,7 +1488,7 @@ fn refine_pass<T: RowSample>(
     slots: &[Slot],
     gather: &[bool],
     tuning: &Tuning,
-) -> (Vec<Option<Found>>, Gathered<T>) {
+) -> Result<(Vec<Option<Found>>, Gathered<T>)> {
     // Per block, the target buckets of its columns as lane vectors.
     let mut per_column: Vec<Vec<u32>> = vec![Vec::new(); ncols];
     for s in slots {
@@ -1596,13 +1601,18 @@ fn refine_pass<T: RowSample>(
         };
         let rows = &data[r0 * ncols..r1 * ncols];
         scan_part(rows, ncols, maps, &targets, tuning.avx512, hit);
-        debug_assert!(cursor
+        // Each gathered slot got what the last pass counted of it, unless another thread wrote
+        // to the rows in between.
+        let agrees = cursor
             .iter()
             .zip(&starts[p])
             .zip(slots.iter().zip(gather))
-            .all(|((c, s), (slot, &g))| !g || c - s - offset == slot.part_counts[p] as usize));
-        (values, sub, extremes, offset)
+            .all(|((c, s), (slot, &g))| !g || c - s - offset == slot.part_counts[p] as usize);
+        (values, sub, extremes, offset, agrees)
     });
+    if !partials.iter().all(|part| part.4) {
+        return Err(Error::changed());
+    }
     let mut found: Vec<Option<Found>> = gather
         .iter()
         .map(|&g| {
@@ -1616,10 +1626,10 @@ fn refine_pass<T: RowSample>(
         .collect();
     let mut buffers = Vec::with_capacity(parts.len());
     let mut starts = starts;
-    for (part, (_, _, _, offset)) in starts.iter_mut().zip(&partials) {
+    for (part, (_, _, _, offset, _)) in starts.iter_mut().zip(&partials) {
         part.iter_mut().for_each(|s| *s += offset);
     }
-    for (values, sub, extremes, _) in partials {
+    for (values, sub, extremes, _, _) in partials {
         for (f, k) in found.iter_mut().zip(0..) {
             if let Some(f) = f {
                 let i = keys[k].split as usize;
@@ -1634,7 +1644,22 @@ fn refine_pass<T: RowSample>(
         }
         buffers.push(values);
     }
-    (found, Gathered { buffers, starts })
+    // A split slot's sub-buckets hold what the last pass counted of it, part by part.
+    for (f, slot) in found.iter().zip(slots) {
+        if let Some(f) = f {
+            let agrees = f
+                .sub_parts
+                .iter()
+                .zip(&slot.part_counts)
+                .all(|(sub, &count)| {
+                    sub.iter().try_fold(0u64, |a, &b| a.checked_add(b)) == Some(count)
+                });
+            if !agrees {
+                return Err(Error::changed());
+            }
+        }
+    }
+    Ok((found, Gathered { buffers, starts }))
 }
 
 /// The sub-buckets of `slot` (counted in `f.sub`) that hold its ranks, as the next pass's slots.
@@ -1706,9 +1731,23 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
     data: &[T],
     ncols: usize,
     q: &[f64],
+    check: impl FnMut(usize, u64, u64) -> Result<()>,
+    tuning: &Tuning,
+) -> Result<Vec<ColumnQuantiles>> {
+    column_quantiles_of_reads(data, data, ncols, q, check, tuning)
+}
+
+/// `column_quantiles_with`, the passes after the first reading `later` (`data` itself, but in
+/// tests, where it stands for rows another thread rewrote between the passes).
+fn column_quantiles_of_reads<T: RowSample>(
+    data: &[T],
+    later: &[T],
+    ncols: usize,
+    q: &[f64],
     mut check: impl FnMut(usize, u64, u64) -> Result<()>,
     tuning: &Tuning,
 ) -> Result<Vec<ColumnQuantiles>> {
+    assert_eq!(data.len(), later.len());
     let nrows = data.len() / ncols;
     let maps = make_maps(data, ncols, tuning.sample_rows);
     let parts = row_parts(nrows, ncols, tuning);
@@ -1790,7 +1829,8 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
                 gather[i] = true;
             }
         }
-        let (found, gathered) = refine_pass(data, ncols, &maps, &parts, &pending, &gather, tuning);
+        let (found, gathered) =
+            refine_pass(later, ncols, &maps, &parts, &pending, &gather, tuning)?;
         // Selection among the gathered values, slot by slot on the pool.
         let selected: Vec<Vec<(u64, u64)>> = map_indexed(pending.len(), |k| {
             let slot = &pending[k];
@@ -1822,6 +1862,10 @@ pub(crate) fn column_quantiles_with<T: RowSample>(
     }
     for ranks in settled.iter_mut() {
         ranks.sort_unstable_by_key(|&(r, _)| r);
+        // Order statistics rise with their ranks: values from two versions of the rows may not.
+        if ranks.windows(2).any(|w| w[0].1 .0 > w[1].1 .0) {
+            return Err(Error::changed());
+        }
     }
     Ok(plans
         .iter()
@@ -2317,6 +2361,93 @@ mod tests {
                 assert!(got == want, "{width} columns, avx512 {avx512}: hits differ");
             }
         }
+    }
+
+    /// Rows another thread rewrites between the passes: a write that changes what a wanted
+    /// bucket holds is reported as `Error::Changed` (never a panic, never a mixture of two
+    /// versions' order statistics), for every tuning (gathered, split, many parts) and both
+    /// float types; the same rows in another buffer fit as before.
+    fn rewrites_between_passes<T: RowSample>() {
+        let cols = columns(6_000);
+        let ncols = cols.len();
+        let data: Vec<T> = matrix(&cols);
+        let q = linspace_unit(10);
+        let fit = |later: &[T], tuning: &Tuning| {
+            column_quantiles_of_reads(&data, later, ncols, &q, |_, _, _| Ok(()), tuning)
+        };
+        let raised = {
+            // One value per column moved past every edge.
+            let mut d = data.clone();
+            d[17 * ncols..18 * ncols].fill(T::from_f64(1e30));
+            d
+        };
+        let scaled: Vec<T> = data
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let row = i / ncols;
+                if (2_000..2_600).contains(&row) {
+                    T::from_f64(x.to_f64() * 3.0 + 1.0)
+                } else {
+                    x
+                }
+            })
+            .collect();
+        let copy = data.clone();
+        for (name, tuning) in tunings() {
+            for (what, later) in [("one value raised", &raised), ("a block rescaled", &scaled)] {
+                match fit(later, &tuning) {
+                    Err(Error::Changed { argument: None }) => {}
+                    other => panic!("{name}, {what}: {:?}", other.map(|f| f.len())),
+                }
+            }
+            // The same values in another buffer: nothing to report (the checks compare counts
+            // per part of the rows, so rows moved between parts would be reported too).
+            let want = fit(&data, &tuning).unwrap();
+            assert_eq!(fit(&copy, &tuning).unwrap(), want, "{name}: a copy");
+        }
+    }
+
+    #[test]
+    fn rows_rewritten_between_the_passes_are_reported_f32() {
+        rewrites_between_passes::<f32>();
+    }
+
+    #[test]
+    fn rows_rewritten_between_the_passes_are_reported_f64() {
+        rewrites_between_passes::<f64>();
+    }
+
+    #[test]
+    fn counts_at_edges_that_do_not_fall_are_left_to_a_count() {
+        // What two versions of a column could give: the count at the second edge above the
+        // first's (the lower rank's value above the higher's).
+        let torn = ColumnQuantiles {
+            quantiles: vec![0.0, 1.0, 2.0, 3.0],
+            finite: 10,
+            total: 10,
+            lower: vec![
+                (0, 0.0, 0.0, 0),
+                (6, 1.0, 1.5, 6),
+                (2, 2.0, 2.5, 2),
+                (9, 3.0, 3.0, 9),
+            ],
+        };
+        assert_eq!(torn.bin_counts::<f64>(&[1.0, 2.0]), None);
+        let whole = ColumnQuantiles {
+            lower: vec![
+                (0, 0.0, 0.0, 0),
+                (2, 1.0, 1.5, 2),
+                (6, 2.0, 2.5, 6),
+                (9, 3.0, 3.0, 9),
+            ],
+            ..torn
+        };
+        // [0, 1): 2 values, [1, 2): 4, [2, 3]: 4.
+        assert_eq!(
+            whole.bin_counts::<f64>(&[1.0, 2.0]),
+            Some((vec![2, 4, 4], 0))
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use rayon::slice::ParallelSliceMut;
 
 use crate::alloc;
 use crate::cancel::checkpoint;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel::map_parts;
 use crate::sample::Sample;
 
@@ -64,7 +64,7 @@ fn choose<T: Sample>(data: &[T], top: &[u64], ranks: &[u64], n_finite: u64) -> R
     if (wanted.len() as u64).saturating_mul(SORT_FROM_TARGETS) > n_finite {
         sorted_order_statistics(data, ranks, n_finite)
     } else {
-        Ok(select(data, top, ranks))
+        select(data, top, ranks)
     }
 }
 
@@ -91,6 +91,9 @@ fn sorted_order_statistics<T: Sample>(
             .filter(|x| x.is_finite_value())
             .map(|x| x.to_f64() + 0.0),
     );
+    if sorted.len() as u64 != n_finite {
+        return Err(Error::changed());
+    }
     checkpoint();
     // Equal values are bit-identical here, so any sort (parallel or not) gives the same array.
     // `in_pool`: rayon's global pool is dead in a forked child.
@@ -176,7 +179,7 @@ fn select_into<K: Ord + Copy>(
 }
 
 /// `order_statistics` given the top-bits histogram of `data` (from `top_histogram`).
-fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
+fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Result<Vec<f64>> {
     let mut wanted: Vec<u64> = ranks.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
@@ -224,6 +227,22 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
             break;
         }
         let pass = refine_pass(data, &slots, prefix_bits);
+        // Each slot holds what the last pass counted in its bucket, unless another thread wrote
+        // to `data` in between (then a rank could point past the gathered values).
+        for (t, &size) in targets.iter().zip(&bucket_sizes) {
+            if t.value.is_some() {
+                continue;
+            }
+            let slot = slots.partition_point(|s| s.0 < t.prefix);
+            let found = if slots[slot].1 {
+                pass.gathered[slot].len() as u64
+            } else {
+                pass.histograms[slot].iter().sum()
+            };
+            if found != size {
+                return Err(Error::changed());
+            }
+        }
         let sums: Vec<Vec<u64>> = pass.histograms.iter().map(|h| running_sums(h)).collect();
         for (t, size) in targets.iter_mut().zip(bucket_sizes.iter_mut()) {
             if t.value.is_some() {
@@ -247,10 +266,10 @@ fn select<T: Sample>(data: &[T], top: &[u64], ranks: &[u64]) -> Vec<f64> {
         .iter()
         .map(|t| t.value.unwrap_or(f64::NAN))
         .collect();
-    ranks
+    Ok(ranks
         .iter()
         .map(|r| found[wanted.partition_point(|w| w < r)])
-        .collect()
+        .collect())
 }
 
 /// `sums[i]` = number of values in buckets `0..=i`.
@@ -541,7 +560,7 @@ mod tests {
             return;
         }
         let ranks: Vec<u64> = (0..n).collect();
-        let radix = select(data, &top, &ranks);
+        let radix = select(data, &top, &ranks).unwrap();
         let sorted = sorted_order_statistics(data, &ranks, n).unwrap();
         let reference: Vec<f64> = sorted_finite(as_f64).iter().map(|x| x + 0.0).collect();
         // The small-input path, with the ranks shuffled and repeated and one past the end.
@@ -579,7 +598,7 @@ mod tests {
                     [v.floor() as u64, (v.floor() as u64 + 1).min(n - 1)]
                 })
                 .collect();
-            let direct = select(data, &top, &ranks);
+            let direct = select(data, &top, &ranks).unwrap();
             let lo: Vec<f64> = direct.iter().step_by(2).copied().collect();
             assert_eq!(
                 got[0].to_bits(),
@@ -678,5 +697,56 @@ mod tests {
         // 2**40 finite values would need 8 TiB: refused before allocating.
         let err = sorted_order_statistics(&[1.0f64], &[0], 1 << 40).unwrap_err();
         assert!(matches!(err, crate::error::Error::OutOfMemory { .. }));
+    }
+
+    /// `data` as another thread left it after the first pass: a pass that finds other counts
+    /// in a wanted bucket than the pass before reports `Error::Changed` (before, a rank could
+    /// point past the gathered values: NaN, or a panic); reordered values select as before.
+    #[test]
+    fn values_rewritten_after_the_first_pass_are_reported() {
+        let n = 300_000;
+        // Large buckets (split before they are gathered) and small ones (gathered at once).
+        let data = lcg(n, 21, |u, i| {
+            if i % 3 == 0 {
+                (u * 4.0).floor()
+            } else {
+                u * 1e3
+            }
+        });
+        let top = top_histogram(&data);
+        let ranks: Vec<u64> = [0, 1, n as u64 / 3, n as u64 / 2, n as u64 - 1].to_vec();
+        let want = select(&data, &top, &ranks).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // The median itself raised past the maximum: its bucket holds one value fewer.
+        let mut raised = data.clone();
+        let median = data.iter().position(|&x| x == want[3]).unwrap();
+        raised[median] = 1e30;
+        let mut scaled = data.clone();
+        scaled[1000..11_000]
+            .iter_mut()
+            .for_each(|x| *x = *x * 3.0 + 1.0);
+        // A zero (the minimum's bucket, split: 25,000 of them) moved up.
+        let mut zero_moved = data.clone();
+        let zero = data.iter().position(|&x| x == 0.0).unwrap();
+        zero_moved[zero] = 5.0;
+        for (what, later) in [
+            ("raised", &raised),
+            ("scaled", &scaled),
+            ("zero moved", &zero_moved),
+        ] {
+            let got = select(later, &top, &ranks);
+            assert!(
+                matches!(got, Err(Error::Changed { argument: None })),
+                "{what}: {got:?}"
+            );
+        }
+        let reordered: Vec<f64> = data.iter().rev().copied().collect();
+        assert_eq!(
+            bits(&select(&reordered, &top, &ranks).unwrap()),
+            bits(&want)
+        );
+        // The sorted path copies the finite values: another count than the first pass's.
+        let err = sorted_order_statistics(&raised, &[0], n as u64 + 1).unwrap_err();
+        assert_eq!(err, Error::changed());
     }
 }

@@ -191,7 +191,8 @@ impl PsiReference {
             }
         }
         // The fitting pass counts the finite values, so the policy is checked right after it.
-        let (edges, finite) = crate::edges::fit_interior_edges(data, bins, binning)?;
+        let (edges, finite) = crate::edges::fit_interior_edges(data, bins, binning)
+            .map_err(|e| e.naming("expected"))?;
         nan_policy.check("expected", name, data.len() as u64 - finite)?;
         if finite == 0 {
             return Err(Error::invalid(
@@ -732,7 +733,8 @@ fn fit_quantile_rows<T: crate::matrix_quantiles::RowSample>(
             ));
         }
         Ok(())
-    })?;
+    })
+    .map_err(|e| e.naming("expected"))?;
     let edges: Vec<Vec<f64>> = fits
         .iter()
         .map(|f| crate::edges::interior_from_quantiles(&f.quantiles, bins))

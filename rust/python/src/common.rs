@@ -5,7 +5,9 @@
 use numpy::ndarray::Dimension;
 use numpy::{Element, PyReadonlyArray, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::create_exception;
-use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,7 +45,14 @@ pub fn detached<T: Send>(
     let kernel_flag = flag.clone();
     let (result, interrupted) = py.detach(|| {
         undertow_core::detached::detached(
-            move || undertow_core::cancel::run(kernel_flag, work),
+            // A panic is a bug, but it must reach the caller as an exception that
+            // `except Exception` catches (pyo3's PanicException is a BaseException, which
+            // would take down a batch job's loop over its tables).
+            move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    undertow_core::cancel::run(kernel_flag, work)
+                }))
+            },
             |waiter| {
                 let mut interrupted = None;
                 while !waiter.wait(SIGNAL_POLL) {
@@ -58,10 +67,34 @@ pub fn detached<T: Send>(
             },
         )
     });
-    match interrupted {
-        Some(e) => Err(e),
-        None => result.map_err(to_py),
+    match (interrupted, result) {
+        (Some(e), _) => Err(e),
+        (None, Ok(result)) => result.map_err(to_py),
+        (None, Err(panic)) => Err(internal_error(panic.as_ref())),
     }
+}
+
+/// A kernel that panics: the tests' only way to check the guard in `detached` (a real panic
+/// is a bug, fixed where found). Not part of the package's API.
+#[pyfunction]
+#[pyo3(name = "_panic_in_kernel")]
+pub fn panic_in_kernel(py: Python<'_>) -> PyResult<()> {
+    detached(py, || -> undertow_core::Result<()> {
+        panic!("a test of the panic guard")
+    })
+}
+
+/// The RuntimeError a panicking kernel raises, with the panic's message.
+fn internal_error(panic: &(dyn std::any::Any + Send)) -> PyErr {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    PyRuntimeError::new_err(format!(
+        "undertow: internal error in a kernel ({message}); please report it, with the call \
+         and the shape and dtype of its arrays"
+    ))
 }
 
 pub fn contiguous<'a, T: numpy::Element>(

@@ -23,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     embedding::register(m)?;
     search::register(m)?;
     twosample::register(m)?;
+    m.add_function(wrap_pyfunction!(common::panic_in_kernel, m)?)?;
     Ok(())
 }

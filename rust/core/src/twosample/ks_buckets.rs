@@ -82,7 +82,7 @@ pub fn ks_2samp_values<T: Sample>(
     let (n, m) = (first_a.0.finite, first_b.0.finite);
     check_sizes(n, m, names)?;
     let refine_above = (1u64 << 16).max((n + m) / 64);
-    let e = extremes_of_values(a, b, first_a, first_b, refine_above)?;
+    let e = extremes_of_values((a, b), first_a, first_b, refine_above, names)?;
     Ok(KsOfValues {
         result: ks_from_extremes(&e, n, m, method),
         n_a: n,
@@ -185,7 +185,9 @@ macro_rules! with_cell_of {
         match $grid {
             Grid::Even { lo, width_bits } => {
                 let (lo, width_bits) = (*lo, *width_bits);
-                let $cell_of = |k: u64| Some(((k - lo) >> width_bits) as usize);
+                // wrapping: a key below `lo` (a value another thread wrote after the first
+                // pass) lands far past the last cell, which the callers check
+                let $cell_of = |k: u64| Some((k.wrapping_sub(lo) >> width_bits) as usize);
                 $body
             }
             Grid::Split {
@@ -223,8 +225,10 @@ fn histogram<T: Sample>(data: &[T], grid: &Grid, cells: usize) -> Vec<u64> {
                     cancel::checkpoint();
                     for &x in block {
                         if x.is_finite_value() {
-                            if let Some(c) = cell_of(x.order_key()) {
-                                counts[c] += 1;
+                            // past the last cell: a value written after the first pass
+                            if let Some(n) = cell_of(x.order_key()).and_then(|c| counts.get_mut(c))
+                            {
+                                *n += 1;
                             }
                         }
                     }
@@ -337,11 +341,11 @@ impl Bounds {
 /// The level-1 cells: the first pass's top-16-bit cells, or, when the keys span under a
 /// quarter of the key space, 2^16 equal intervals over [lo, hi] (one more read of both).
 fn level1<T: Sample>(
-    a: &[T],
-    b: &[T],
+    (a, b): (&[T], &[T]),
     first_a: (Scan, Vec<u64>),
     first_b: (Scan, Vec<u64>),
-) -> Cells {
+    names: (&str, &str),
+) -> Result<Cells> {
     let (lo, hi) = (
         first_a.0.min.min(first_b.0.min),
         first_a.0.max.max(first_b.0.max),
@@ -355,13 +359,25 @@ fn level1<T: Sample>(
             lo: 0,
             width_bits: fixed,
         };
-        return Cells::new(grid, start, first_a.1, first_b.1);
+        return Ok(Cells::new(grid, start, first_a.1, first_b.1));
     }
     let count = (range >> width_bits) as usize + 1;
     let grid = Grid::Even { lo, width_bits };
     let (ca, cb) = (histogram(a, &grid, count), histogram(b, &grid, count));
+    agrees(&ca, first_a.0.finite, names.0)?;
+    agrees(&cb, first_b.0.finite, names.1)?;
     let start = (0..count as u64).map(|c| lo + (c << width_bits)).collect();
-    Cells::new(grid, start, ca, cb)
+    Ok(Cells::new(grid, start, ca, cb))
+}
+
+/// A recount of one sample's values must find the `expected` of the pass before: otherwise
+/// another thread wrote to the array in between (`Error::Changed`, naming it).
+fn agrees(counts: &[u64], expected: u64, name: &str) -> Result<()> {
+    if counts.iter().try_fold(0u64, |a, &c| a.checked_add(c)) == Some(expected) {
+        Ok(())
+    } else {
+        Err(Error::changed().naming(name))
+    }
 }
 
 /// ceil(log2(x)) for x >= 1.
@@ -370,9 +386,14 @@ fn ceil_log2(x: u128) -> u32 {
 }
 
 /// The level-2 cells: each kept level-1 cell split into 2^sub_bits equal intervals.
-fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<Cells> {
+fn level2<T: Sample>(
+    (a, b): (&[T], &[T]),
+    parent: &Cells,
+    keep: &[bool],
+    names: (&str, &str),
+) -> Result<Option<Cells>> {
     let Grid::Even { lo, width_bits } = &parent.grid else {
-        return None;
+        return Ok(None);
     };
     let (lo, parent_bits) = (*lo, *width_bits);
     let kept: Vec<usize> = (0..keep.len()).filter(|&c| keep[c]).collect();
@@ -380,9 +401,11 @@ fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<
     let room = LEVEL2_CELLS_BITS.saturating_sub(ceil_log2(kept.len() as u128));
     let sub_bits = parent_bits.min(room.max(1));
     if sub_bits == 0 {
-        return None;
+        return Ok(None);
     }
-    let (&first, &last) = (kept.first()?, kept.last()?);
+    let (Some(&first), Some(&last)) = (kept.first(), kept.last()) else {
+        return Ok(None);
+    };
     let mut slot = vec![u32::MAX; last - first + 1];
     for (s, &c) in kept.iter().enumerate() {
         slot[c - first] = s as u32;
@@ -396,6 +419,11 @@ fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<
     };
     let count = kept.len() << sub_bits;
     let (ca, cb) = (histogram(a, &grid, count), histogram(b, &grid, count));
+    for (s, &c) in kept.iter().enumerate() {
+        let cells = s << sub_bits..(s + 1) << sub_bits;
+        agrees(&ca[cells.clone()], parent.a[c], names.0)?;
+        agrees(&cb[cells], parent.b[c], names.1)?;
+    }
     let width_bits = parent_bits - sub_bits;
     let mut start = Vec::with_capacity(count);
     for &c in &kept {
@@ -412,11 +440,17 @@ fn level2<T: Sample>(a: &[T], b: &[T], parent: &Cells, keep: &[bool]) -> Option<
             j += cells.b[cell];
         }
     }
-    Some(cells)
+    Ok(Some(cells))
 }
 
 /// The sorted values of `data` whose keys fall in a kept cell (`total` of them).
-fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Result<Vec<f64>> {
+fn gather<T: Sample>(
+    data: &[T],
+    cells: &Cells,
+    keep: &[bool],
+    (counts, total): (&[u64], u64),
+    name: &str,
+) -> Result<Vec<f64>> {
     let what = "the KS candidate values";
     // the parts' keys and their concatenation coexist for a moment
     alloc::check_bytes(what, alloc::bytes_of::<u64>(2 * total as u128))?;
@@ -452,6 +486,9 @@ fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Re
             limit: None,
         })?;
     for part in parts {
+        if keys.len() + part.len() > total as usize {
+            return Err(Error::changed().naming(name));
+        }
         keys.extend_from_slice(&part);
     }
     parallel::in_pool(|serial| {
@@ -461,6 +498,22 @@ fn gather<T: Sample>(data: &[T], cells: &Cells, keep: &[bool], total: u64) -> Re
             keys.par_sort_unstable();
         }
     });
+    // Each kept cell's run of the sorted keys is as long as its count (`walk_kept` slices by
+    // the counts): its first and last key lie in it, unless the values changed since.
+    let mut at = 0usize;
+    let runs_agree = with_cell_of!(&cells.grid, |cell_of| {
+        (0..keep.len()).filter(|&c| keep[c]).all(|c| {
+            let n = counts[c] as usize;
+            let run = keys.get(at..at + n);
+            at += n;
+            run.is_some_and(|r| {
+                r.is_empty() || (cell_of(r[0]) == Some(c) && cell_of(r[n - 1]) == Some(c))
+            })
+        })
+    });
+    if !runs_agree || at != keys.len() {
+        return Err(Error::changed().naming(name));
+    }
     // keys are unique per value, so the sorted values are the same for any thread count
     Ok(keys.into_iter().map(T::from_order_key).collect())
 }
@@ -500,15 +553,15 @@ fn walk_kept<T: Sample>(
 /// statistic's side. A second level of cells is counted when the kept cells hold more than
 /// `refine_above` values (then it pays for its read of both samples).
 fn extremes_of_values<T: Sample>(
-    a: &[T],
-    b: &[T],
+    samples: (&[T], &[T]),
     first_a: (Scan, Vec<u64>),
     first_b: (Scan, Vec<u64>),
     refine_above: u64,
+    names: (&str, &str),
 ) -> Result<EcdfExtremes> {
     let (n, m) = (first_a.0.finite, first_b.0.finite);
     let mut bounds = Bounds::new(n, m);
-    let mut cells = level1(a, b, first_a, first_b);
+    let mut cells = level1(samples, first_a, first_b, names)?;
     bounds.raise(&cells);
     let mut keep = bounds.keep(&cells);
     let kept = |cells: &Cells, keep: &[bool]| -> (u64, u64) {
@@ -518,7 +571,7 @@ fn extremes_of_values<T: Sample>(
     };
     let (kept_a, kept_b) = kept(&cells, &keep);
     if cells.grid.width_bits() > 0 && kept_a + kept_b > refine_above {
-        if let Some(finer) = level2(a, b, &cells, &keep) {
+        if let Some(finer) = level2(samples, &cells, &keep, names)? {
             bounds.raise(&finer);
             keep = bounds.keep(&finer);
             cells = finer;
@@ -530,8 +583,8 @@ fn extremes_of_values<T: Sample>(
         return Ok(walk.finish());
     }
     let (kept_a, kept_b) = kept(&cells, &keep);
-    let a_values = gather(a, &cells, &keep, kept_a)?;
-    let b_values = gather(b, &cells, &keep, kept_b)?;
+    let a_values = gather(samples.0, &cells, &keep, (&cells.a, kept_a), names.0)?;
+    let b_values = gather(samples.1, &cells, &keep, (&cells.b, kept_b), names.1)?;
     walk_kept::<T>(&cells, &keep, &a_values, &b_values, &mut walk);
     Ok(walk.finish())
 }
@@ -570,10 +623,44 @@ mod tests {
                 // force level 2 whenever it applies
                 let (fx, fy) = (first_pass(x), first_pass(y));
                 let (n, m) = (fx.0.finite, fy.0.finite);
-                let forced = extremes_of_values(x, y, fx, fy, 0).unwrap();
+                let forced = extremes_of_values((x, y), fx, fy, 0, ("a", "b")).unwrap();
                 let r = ks_from_extremes(&forced, n, m, method);
                 assert_eq!(bits(&r), bits(&want), "level 2, {method:?} {x:?} {y:?}");
             }
+        }
+    }
+
+    /// Samples another thread rewrites after the first pass: the recounts of the cells and the
+    /// gather find other counts than the pass before and report `Error::Changed` naming the
+    /// sample (before: a slice past the gathered values, a panic); a reordered sample gives the
+    /// same extremes, bit for bit.
+    #[test]
+    fn samples_rewritten_after_the_first_pass_are_reported() {
+        let mut rng = Rng::new(29, 1);
+        let n = 200_000;
+        let a: Vec<f64> = (0..n).map(|_| rng.uniform()).collect();
+        let b: Vec<f64> = (0..n).map(|_| rng.uniform() * 0.98 + 0.01).collect();
+        let names = ("a", "b");
+        let shifted = |x: &[f64], by: f64| -> Vec<f64> {
+            let mut x = x.to_vec();
+            x[100..20_100].iter_mut().for_each(|v| *v += by);
+            x
+        };
+        let (low_a, high_b) = (shifted(&a, -0.3), shifted(&b, 0.2));
+        let reversed: Vec<f64> = a.iter().rev().copied().collect();
+        // 0: a second level of cells, then the gather; MAX: the gather of level 1's cells.
+        for refine_above in [0, u64::MAX] {
+            let run = |x: &[f64], y: &[f64]| {
+                extremes_of_values((x, y), first_pass(&a), first_pass(&b), refine_above, names)
+            };
+            let want = run(&a, &b).unwrap();
+            assert_eq!(run(&low_a, &b).unwrap_err(), Error::changed().naming("a"));
+            assert_eq!(run(&a, &high_b).unwrap_err(), Error::changed().naming("b"));
+            assert_eq!(
+                run(&reversed, &b).unwrap(),
+                want,
+                "refine above {refine_above}"
+            );
         }
     }
 

@@ -1,0 +1,117 @@
+"""Another Python thread writing to an array while a multi-pass kernel reads it (the kernels run
+with the GIL released). Before: `Reference.fit` of a C-ordered matrix said "the counts sum past
+2**64", the float64 fit blamed the `reference` edges, and `ut.ks` raised pyo3's PanicException
+(a BaseException, which `except Exception` does not catch). Now each pass checks the counts of
+the pass before and the call raises an UndertowError that says what happened, or returns.
+
+The writes race the kernels, so each child makes several calls under a writer that never
+pauses and checks every outcome; the kernels' checks themselves are tested deterministically in
+Rust (`rows_rewritten_between_the_passes_are_reported_*`, `values_rewritten_after_the_first_
+pass_are_reported`, `samples_rewritten_after_the_first_pass_are_reported`). Children run in a
+subprocess so that a crash fails the test instead of killing pytest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import undertow as ut
+
+PYTHON_DIR = str(Path(ut.__file__).resolve().parent.parent)
+CHANGED = "its values changed while undertow was reading them"
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, threading
+    import numpy as np
+    import undertow as ut
+
+    kind, calls = sys.argv[1], int(sys.argv[2])
+    rng = np.random.default_rng(0)
+    if kind == "matrix_f32":
+        target = rng.standard_normal((200_000, 20)).astype(np.float32)
+        call = lambda: ut.Reference.fit(target)
+    elif kind == "matrix_f64":
+        target = rng.standard_normal((200_000, 20))
+        call = lambda: ut.Reference.fit(target)
+    elif kind == "column_f64":
+        target = rng.standard_normal(2_000_000)
+        other = rng.standard_normal(100_000)
+        call = lambda: ut.psi(target, other)
+    elif kind == "ks":
+        target = rng.standard_normal(2_000_000).astype(np.float32)
+        other = rng.standard_normal(2_000_000).astype(np.float32)
+        call = lambda: ut.ks(target, other)
+    flat = target.reshape(-1)
+    stop = threading.Event()
+
+    def write():
+        w = np.random.default_rng(1)
+        while not stop.is_set():
+            i = int(w.integers(0, flat.size - 50_000))
+            flat[i : i + 50_000] = w.standard_normal(50_000) * w.uniform(0.1, 10.0)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    outcomes = []
+    try:
+        for _ in range(calls):
+            try:
+                call()
+                outcomes.append("returned")
+            except Exception as e:  # anything but a BaseException is reported as it is
+                outcomes.append(f"{type(e).__name__}: {e}")
+    finally:
+        stop.set()
+        writer.join()
+    print(json.dumps(outcomes))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["matrix_f32", "matrix_f64", "column_f64", "ks"])
+def test_a_kernel_reading_an_array_another_thread_writes_reports_it(kind: str) -> None:
+    env = {**os.environ, "PYTHONPATH": PYTHON_DIR, "RUST_BACKTRACE": "0"}
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, "6"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    outcomes = json.loads(run.stdout)
+    assert len(outcomes) == 6
+    for outcome in outcomes:
+        # A call either returns (it read between writes, or no count it checks moved) or says
+        # the values changed, naming the argument; never another error.
+        reported = outcome.startswith("UndertowError: ") and CHANGED in outcome
+        assert outcome == "returned" or reported, outcome
+    # A writer that never pauses is seen: before, none of these calls said so.
+    assert any(CHANGED in outcome for outcome in outcomes), outcomes
+    assert "panicked" not in run.stderr, run.stderr[-3000:]
+
+
+def test_a_panicking_kernel_raises_a_runtime_error_not_a_base_exception() -> None:
+    # The guard in the binding's `detached`: a panic (a bug) reaches Python as a RuntimeError,
+    # which `except Exception` catches, with the panic's message; the process goes on.
+    child = textwrap.dedent(
+        """
+        from undertow import _core
+        try:
+            _core._panic_in_kernel()
+        except Exception as e:
+            print(type(e).__name__, "|", e)
+        print("alive")
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": PYTHON_DIR, "RUST_BACKTRACE": "0"}
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    first, alive = run.stdout.strip().splitlines()
+    name, message = first.split(" | ")
+    assert name == "RuntimeError"
+    assert "internal error in a kernel (a test of the panic guard)" in message
+    assert alive == "alive"
