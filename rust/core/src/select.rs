@@ -409,6 +409,12 @@ pub fn linear_quantiles_one_pass<T: Sample>(data: &[T], q: &[f64]) -> Option<One
     fit_with(data, q, &TUNING)
 }
 
+/// Whether `linear_quantiles_one_pass` would fit `len` values at `quantiles` quantiles (it can
+/// still fall back when the sample misleads).
+pub(crate) fn takes_one_pass<T: Sample>(len: usize, quantiles: usize) -> bool {
+    vector_kernel::<T>() && len >= TUNING.min_len && (1..=MAX_QUANTILES).contains(&quantiles)
+}
+
 fn vector_kernel<T: Sample>() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
