@@ -33,6 +33,7 @@ CHILD = textwrap.dedent(
     import undertow as ut
 
     kind, calls = sys.argv[1], int(sys.argv[2])
+    FLIPPED = ("psi_actual", "psi_uniform", "histogram")
     rng = np.random.default_rng(0)
     if kind == "matrix_f32":
         target = rng.standard_normal((200_000, 20)).astype(np.float32)
@@ -44,6 +45,18 @@ CHILD = textwrap.dedent(
         target = rng.standard_normal(2_000_000)
         other = rng.standard_normal(100_000)
         call = lambda: ut.psi(target, other)
+    elif kind == "psi_actual":
+        # `actual` flipped whole between the counting kernel's reads of a block (one per edge)
+        other = rng.standard_normal(100_000)
+        target = rng.standard_normal(2_000_000)
+        call = lambda: ut.psi(other, target)
+    elif kind == "psi_uniform":
+        target = rng.standard_normal(2_000_000)
+        other = rng.standard_normal(100_000)
+        call = lambda: ut.psi(target, other, binning="uniform")
+    elif kind == "histogram":
+        target = rng.standard_normal(2_000_000)
+        call = lambda: ut.histogram(target, bins=np.linspace(-2, 2, 9))
     elif kind == "ks":
         target = rng.standard_normal(2_000_000).astype(np.float32)
         other = rng.standard_normal(2_000_000).astype(np.float32)
@@ -54,6 +67,10 @@ CHILD = textwrap.dedent(
     def write():
         w = np.random.default_rng(1)
         while not stop.is_set():
+            if kind in FLIPPED:
+                flat[:] = -1e30
+                flat[:] = 1e30
+                continue
             i = int(w.integers(0, flat.size - 50_000))
             flat[i : i + 50_000] = w.standard_normal(50_000) * w.uniform(0.1, 10.0)
 
@@ -75,15 +92,21 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["matrix_f32", "matrix_f64", "column_f64", "ks"])
-def test_a_kernel_reading_an_array_another_thread_writes_reports_it(kind: str) -> None:
+def _outcomes(kind: str, calls: int) -> tuple[list[str], str]:
     env = {**os.environ, "PYTHONPATH": PYTHON_DIR, "RUST_BACKTRACE": "0"}
     run = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, "6"], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-c", CHILD, kind, str(calls)], capture_output=True, text=True, timeout=300, env=env
     )
     assert run.returncode == 0, run.stderr[-3000:]
     outcomes = json.loads(run.stdout)
-    assert len(outcomes) == 6
+    assert len(outcomes) == calls
+    assert "panicked" not in run.stderr, run.stderr[-3000:]
+    return outcomes, run.stderr
+
+
+@pytest.mark.parametrize("kind", ["matrix_f32", "matrix_f64", "column_f64", "ks"])
+def test_a_kernel_reading_an_array_another_thread_writes_reports_it(kind: str) -> None:
+    outcomes, _ = _outcomes(kind, 6)
     for outcome in outcomes:
         # A call either returns (it read between writes, or no count it checks moved) or says
         # the values changed, naming the argument; never another error.
@@ -91,7 +114,20 @@ def test_a_kernel_reading_an_array_another_thread_writes_reports_it(kind: str) -
         assert outcome == "returned" or reported, outcome
     # A writer that never pauses is seen: before, none of these calls said so.
     assert any(CHANGED in outcome for outcome in outcomes), outcomes
-    assert "panicked" not in run.stderr, run.stderr[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["psi_actual", "psi_uniform", "histogram"])
+def test_counts_read_across_a_whole_array_rewrite_never_wrap(kind: str) -> None:
+    # The counting kernel reads each block once per edge: an array flipped between -1e30 and
+    # 1e30 meanwhile gave counts that rise with the edge, whose differences wrapped ("counts:
+    # ... would sum past 2**64", a `counts` argument nobody passed; ut.histogram's bins wrapped
+    # silently). Such calls are rare (a few in 300, so none may happen here): each outcome must
+    # be a result or the named error; the check itself is tested in Rust
+    # (`counts_that_rise_with_the_threshold_are_reported_not_wrapped`).
+    outcomes, _ = _outcomes(kind, 40)
+    for outcome in outcomes:
+        reported = outcome.startswith("UndertowError: ") and CHANGED in outcome
+        assert outcome == "returned" or reported, outcome
 
 
 def test_a_panicking_kernel_raises_a_runtime_error_not_a_base_exception() -> None:

@@ -88,7 +88,7 @@ fn main() {
         let c = cpu_seconds();
         let t = Instant::now();
         let (edges, _) = fit_interior_edges(&data, bins, &Binning::Quantile).unwrap();
-        let (counts_old, _) = bin_counts(&data, &edges);
+        let (counts_old, _) = bin_counts(&data, &edges).expect("counts");
         old.push(t.elapsed().as_secs_f64());
         cpu_old += cpu_seconds() - c;
 

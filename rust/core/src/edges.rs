@@ -87,7 +87,7 @@ pub fn fit_interior_edges<T: Sample>(
     let (interior, finite, min, max) = match binning {
         Binning::Explicit(edges) => {
             let interior = validate_explicit(edges)?;
-            let finite = data.len() as u64 - bin_counts(data, &interior).1;
+            let finite = data.len() as u64 - bin_counts(data, &interior)?.1;
             return Ok((interior, finite));
         }
         Binning::Quantile => {
@@ -164,8 +164,9 @@ fn validate_explicit(edges: &[f64]) -> Result<Vec<f64>> {
 }
 
 /// Counts of finite values per bin (`interior.len() + 1` bins) and the number of non-finite
-/// values, in one pass.
-pub fn bin_counts<T: Sample>(data: &[T], interior: &[f64]) -> (Vec<u64>, u64) {
+/// values, in one pass (`Error::Changed` when another thread wrote to `data` meanwhile, see
+/// `bins_from_at_least`).
+pub fn bin_counts<T: Sample>(data: &[T], interior: &[f64]) -> Result<(Vec<u64>, u64)> {
     let counts = count_at_least(data, &thresholds_for::<T>(interior));
     bins_from_at_least(&counts.at_least, counts.total)
 }
@@ -181,15 +182,45 @@ pub fn thresholds_for<T: Sample>(interior: &[f64]) -> Vec<T> {
 
 /// (finite values per bin, non-finite count) from `at_least` over `thresholds_for(interior)`:
 /// bin i is `at_least[i] - at_least[i + 1]`, and +inf cancels out of every difference.
-pub fn bins_from_at_least(at_least: &[u64], total: u64) -> (Vec<u64>, u64) {
+///
+/// Counts at rising thresholds never rise in one read of the data; the counting kernels read a
+/// block once per threshold, so when another thread writes to the data meanwhile they can (a
+/// difference would wrap): `Error::Changed`, for the caller to name.
+pub fn bins_from_at_least(at_least: &[u64], total: u64) -> Result<(Vec<u64>, u64)> {
+    let counted = at_least.first().copied().unwrap_or(0);
+    if at_least.windows(2).any(|w| w[1] > w[0]) || counted > total {
+        return Err(Error::changed());
+    }
     let bins = at_least.windows(2).map(|w| w[0] - w[1]).collect();
     let finite = at_least[0] - at_least[at_least.len() - 1];
-    (bins, total - finite)
+    Ok((bins, total - finite))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_that_rise_with_the_threshold_are_reported_not_wrapped() {
+        // 10 values: 2 below the first edge, 3 in the middle bin, 4 above, 1 NaN.
+        assert_eq!(
+            bins_from_at_least(&[9, 7, 4, 0], 10).unwrap(),
+            (vec![2, 3, 4], 1)
+        );
+        // A block read again after another thread wrote to it: a count rises (the bins would
+        // wrap to 2^64 - 1), or more values counted than there are.
+        for (at_least, total) in [
+            (vec![9, 7, 8, 0], 10),
+            (vec![9, 7, 4, 5], 10),
+            (vec![11, 0], 10),
+        ] {
+            assert_eq!(
+                bins_from_at_least(&at_least, total),
+                Err(Error::changed()),
+                "{at_least:?}"
+            );
+        }
+    }
 
     #[test]
     fn linspace_matches_numpy() {
@@ -223,7 +254,7 @@ mod tests {
             f64::NAN,
             f64::INFINITY,
         ];
-        let (bins, missing) = bin_counts(&data, &[0.0, 1.0, 2.0]);
+        let (bins, missing) = bin_counts(&data, &[0.0, 1.0, 2.0]).unwrap();
         assert_eq!(bins, vec![1, 2, 2, 2]);
         assert_eq!(missing, 2);
     }
@@ -233,7 +264,7 @@ mod tests {
         let data = vec![3.0f32; 10];
         let (e, _) = fit_interior_edges(&data, 10, &Binning::Quantile).unwrap();
         assert_eq!(e, vec![3.0, 3.0f64.next_up()]);
-        assert_eq!(bin_counts(&data, &e).0, vec![0, 10, 0]);
+        assert_eq!(bin_counts(&data, &e).unwrap().0, vec![0, 10, 0]);
     }
 
     #[test]

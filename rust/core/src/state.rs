@@ -181,7 +181,8 @@ impl PsiReference {
                 nan_policy.check("expected", name, data.len() as u64 - fit.finite)?;
                 let (counts, missing) = fit
                     .bin_counts(&edges)
-                    .unwrap_or_else(|| bin_counts(data, &edges));
+                    .map_or_else(|| bin_counts(data, &edges), Ok)
+                    .map_err(|e| e.naming("expected"))?;
                 return Ok(ReferenceColumn {
                     name: name.to_string(),
                     kind: ColumnKind::Numeric { edges },
@@ -200,7 +201,7 @@ impl PsiReference {
                 format!("column {name:?} has no finite values to fit bin edges on"),
             ));
         }
-        let (counts, missing) = bin_counts(data, &edges);
+        let (counts, missing) = bin_counts(data, &edges).map_err(|e| e.naming("expected"))?;
         Ok(ReferenceColumn {
             name: name.to_string(),
             kind: ColumnKind::Numeric { edges },
@@ -388,7 +389,7 @@ impl PsiAccumulator {
     /// is refused before anything is added.
     pub fn update_numeric<T: Sample>(&mut self, column: usize, data: &[T]) -> Result<()> {
         let edges = self.numeric_edges(column)?;
-        let (bins, missing) = bin_counts(data, edges);
+        let (bins, missing) = bin_counts(data, edges).map_err(|e| e.naming("actual"))?;
         self.reference
             .nan_policy
             .check("actual", &self.reference.columns[column].name, missing)?;
@@ -415,7 +416,8 @@ impl PsiAccumulator {
         let binned: Vec<(Vec<u64>, u64)> = counted
             .iter()
             .map(|c| bins_from_at_least(&c.at_least, c.total))
-            .collect();
+            .collect::<Result<_>>()
+            .map_err(|e| e.naming("actual"))?;
         for (&j, (_, missing)) in columns.iter().zip(&binned) {
             self.reference
                 .nan_policy
@@ -761,7 +763,9 @@ fn fit_quantile_rows<T: crate::matrix_quantiles::RowSample>(
         let counted = count_at_least_rows(data, ncols, &thresholds);
         for (c, a) in counts.iter_mut().zip(&counted) {
             if c.is_none() {
-                *c = Some(bins_from_at_least(&a.at_least, a.total));
+                *c = Some(
+                    bins_from_at_least(&a.at_least, a.total).map_err(|e| e.naming("expected"))?,
+                );
             }
         }
     }
