@@ -57,7 +57,12 @@ def cosine_pass(matrix: np.ndarray, direction: Any, norm_tolerance: float, argum
             ) from None
         if "zero vectors" in message:
             squares = np.einsum("ij,ij->i", matrix, matrix, dtype=np.float64)
-            tiny = np.flatnonzero(matrix.any(axis=1) & (squares == 0))
+            # Both tests on one copy of the candidate rows: read twice from `matrix`, a row that
+            # another thread zeroes in between looked nonzero and too small at once.
+            candidates = np.flatnonzero(squares == 0)
+            rows = matrix[candidates]
+            rows_squares = np.einsum("ij,ij->i", rows, rows, dtype=np.float64)
+            tiny = candidates[rows.any(axis=1) & (rows_squares == 0)]
             if tiny.size:
                 first = ", ".join(str(i) for i in tiny[:5])
                 raise UndertowError(
