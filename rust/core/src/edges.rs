@@ -187,13 +187,22 @@ pub fn thresholds_for<T: Sample>(interior: &[f64]) -> Vec<T> {
 /// block once per threshold, so when another thread writes to the data meanwhile they can (a
 /// difference would wrap): `Error::Changed`, for the caller to name.
 pub fn bins_from_at_least(at_least: &[u64], total: u64) -> Result<(Vec<u64>, u64)> {
-    let counted = at_least.first().copied().unwrap_or(0);
-    if at_least.windows(2).any(|w| w[1] > w[0]) || counted > total {
+    falling(at_least)?;
+    if at_least.first().is_some_and(|&counted| counted > total) {
         return Err(Error::changed());
     }
     let bins = at_least.windows(2).map(|w| w[0] - w[1]).collect();
     let finite = at_least[0] - at_least[at_least.len() - 1];
     Ok((bins, total - finite))
+}
+
+/// Counts at rising thresholds, from one read of the data, never rise: `Error::Changed` when
+/// they do (another thread wrote to the data between the kernel's reads of a block).
+pub fn falling(at_least: &[u64]) -> Result<()> {
+    if at_least.windows(2).any(|w| w[1] > w[0]) {
+        return Err(Error::changed());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,11 +31,8 @@ pub fn histogram_counts<T: Sample>(data: &[T], edges: &[f64]) -> Result<Vec<u64>
         .chain(std::iter::once(T::threshold_above(last)))
         .collect();
     let at_least = count_at_least(data, &thresholds).at_least;
-    // Rising counts: another thread wrote to `data` between the kernel's reads of a block (see
-    // `edges::bins_from_at_least`); a difference would wrap.
-    if at_least.windows(2).any(|w| w[1] > w[0]) {
-        return Err(Error::changed().naming("x"));
-    }
+    // A difference of rising counts would wrap.
+    crate::edges::falling(&at_least).map_err(|e| e.naming("x"))?;
     let bins = edges.len() - 1;
     Ok((0..bins)
         .map(|i| {

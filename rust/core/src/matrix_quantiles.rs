@@ -170,11 +170,8 @@ impl ColumnQuantiles {
             at_least.push(count);
         }
         at_least.push(0);
-        // Counts at rising edges never rise; when they do, the rows changed between the passes
-        // that placed two edges: count the data instead.
-        if at_least.windows(2).any(|w| w[1] > w[0]) {
-            return None;
-        }
+        // Rising counts: the rows changed between the passes that placed two edges (count the
+        // data instead).
         bins_from_at_least(&at_least, self.total).ok()
     }
 }
