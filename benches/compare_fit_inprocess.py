@@ -25,7 +25,7 @@ from compare_matrix_inprocess import alternate, parse, report  # noqa: E402
 
 
 def main() -> None:
-    builds, n, rounds = parse("n", 1e7, 60)
+    builds, n, rounds, _ = parse("n", 1e7, 60)
     column = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     times, read = alternate(
         builds,

@@ -4,6 +4,10 @@ numpy's read pass. On a VM whose speed moves by tens of percent from minute to m
 process to process, the per-round ratio of two builds is the steadiest comparison there is.
 
     python benches/compare_matrix_inprocess.py NAME=PATH_TO__core.abi3.so ... [--rows N] [--rounds R]
+        [--cols C] [--float64]
+
+The matrix is `benches/_common.make_matrices`' reference (100 normal float32 columns) unless
+`--cols` or `--float64` asks for another width or type (normal values, seed 3).
 
 Prints per build the median fit time, its share of the read rate, and the median of the
 per-round ratios to the first build; every build's fitted reference (edges and counts) must
@@ -39,17 +43,21 @@ def load(tag: str, path: str):
     return module
 
 
-def parse(size: str, size_default: float, rounds_default: int) -> tuple[dict, int, int]:
-    """The command line `NAME=PATH ... [--SIZE N] [--rounds R]`: each build's `_core` (in the
-    given order), the size and the rounds."""
+def parse(
+    size: str, size_default: float, rounds_default: int, extra: Callable | None = None
+) -> tuple[dict, int, int, argparse.Namespace]:
+    """The command line `NAME=PATH ... [--SIZE N] [--rounds R]` (and what `extra(parser)`
+    adds): each build's `_core` (in the given order), the size, the rounds and all arguments."""
     parser = argparse.ArgumentParser()
     parser.add_argument("builds", nargs="+", help="NAME=PATH of a _core.abi3.so")
     parser.add_argument(f"--{size}", type=float, default=size_default)
     parser.add_argument("--rounds", type=int, default=rounds_default)
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     items = (item.partition("=") for item in args.builds)
     builds = {name: load(name, path) for name, _, path in items}
-    return builds, int(getattr(args, size)), args.rounds
+    return builds, int(getattr(args, size)), args.rounds, args
 
 
 def alternate(
@@ -84,19 +92,30 @@ def report(times: dict[str, np.ndarray], read: float, describe: Callable) -> Non
         print(f"{name}: {describe(float(np.median(t)), read)}; per-round ratio to {first} {ratio:.3f}")
 
 
+def shape_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cols", type=int, default=None, help="columns (default: 100)")
+    parser.add_argument("--float64", action="store_true")
+
+
 def main() -> None:
-    builds, rows, rounds = parse("rows", 1e6, 12)
-    reference, _ = make_matrices(rows)
+    builds, rows, rounds, args = parse("rows", 1e6, 12, shape_options)
+    if args.cols is None and not args.float64:
+        reference, _ = make_matrices(rows)
+    else:
+        dtype = np.float64 if args.float64 else np.float32
+        shape = (rows, args.cols or 100)
+        reference = np.random.default_rng(3).standard_normal(shape, dtype=dtype)
     names = [str(j) for j in range(reference.shape[1])]
+    fit_name = "fit_numeric_rows_f64" if args.float64 else "fit_numeric_rows_f32"
     times, read = alternate(
         builds,
         rounds,
-        lambda core: core.fit_numeric_rows_f32(names, reference, 10, "quantile", None, "raise"),
+        lambda core: getattr(core, fit_name)(names, reference, 10, "quantile", None, "raise"),
         # Each build serializes its own reference: edges and counts.
         lambda core, fitted: core.PsiReference(fitted, "raise", 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(reference),
     )
-    print(f"{rows:,} x {reference.shape[1]} float32, {rounds} rounds")
+    print(f"{rows:,} x {reference.shape[1]} {reference.dtype}, {rounds} rounds")
     report(
         times,
         read,
