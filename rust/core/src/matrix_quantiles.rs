@@ -1979,16 +1979,20 @@ fn column_quantiles_of_reads<T: RowSample>(
     let mut settled: Vec<Vec<(u64, (f64, u64))>> = vec![Vec::new(); ncols];
     let value_of = |key: u64| T::from_order_key(key) + 0.0;
     let mut pending: Vec<Slot> = Vec::new();
+    // Per column: whether a quantile at a rank (gamma 0) takes the lower value alone.
+    let mut lone = vec![false; ncols];
     for (j, plan) in plans.iter().enumerate() {
         if plan.is_empty() {
             continue;
         }
-        // The upper rank of a quantile at a rank (gamma 0) is not needed: `lerp` of finite
-        // values gives the lower one then. The smallest and the largest value are the first
-        // pass's extremes where they are finite (the values below the largest are not counted:
-        // `bin_counts` never reads them, see there).
+        // The upper rank of a quantile at a rank (gamma 0) is not needed where no difference of
+        // two values overflows (float32 values, or float64 within max - min finite): `lerp`
+        // gives the lower value then; numpy's gives NaN where it overflows (inf * 0). The
+        // smallest and the largest value are the first pass's extremes where they are finite
+        // (the values below the largest are not counted: `bin_counts` never reads them).
         let (last, min, max) = (finite[j] - 1, extremes.min[j], extremes.max[j]);
         let (min_known, max_known) = (min.is_finite_value(), max.is_finite_value());
+        lone[j] = T::KEY_BITS <= 32 || (max.to_f64() - min.to_f64()).is_finite();
         if min_known {
             settled[j].push((0, (min.to_f64() + 0.0, 0)));
         }
@@ -1997,7 +2001,7 @@ fn column_quantiles_of_reads<T: RowSample>(
         }
         let mut ranks: Vec<u64> = plan
             .iter()
-            .flat_map(|&(a, b, gamma)| [Some(a), (gamma != 0.0).then_some(b)])
+            .flat_map(|&(a, b, gamma)| [Some(a), (gamma != 0.0 || !lone[j]).then_some(b)])
             .flatten()
             .filter(|&r| !(r == 0 && min_known || r == last && max_known))
             .collect();
@@ -2121,9 +2125,9 @@ fn column_quantiles_of_reads<T: RowSample>(
                 .iter()
                 .map(|&(a, b, gamma)| {
                     let (va, less) = at(a);
-                    // At a rank (gamma 0) the next value was not looked for: lerp of finite
-                    // values gives va, and `bin_counts` only reads vb for an edge above va.
-                    if gamma == 0.0 {
+                    // At a rank (gamma 0) the next value was not looked for (`lone`): lerp
+                    // gives va, and `bin_counts` only reads vb for an edge above va.
+                    if gamma == 0.0 && lone[j] {
                         lower.push((a, va, va, less));
                         return va;
                     }
@@ -2543,6 +2547,33 @@ mod tests {
                     &format!("misled f64 {name} bins {bins}"),
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_quantile_at_a_rank_whose_neighbour_is_out_of_reach_is_nan_as_in_numpy() {
+        // The median of 2,501 x -1e308 and 2,500 x 1e308 lies on a rank (gamma 0), and the next
+        // value minus it overflows: numpy's lerp gives NaN (inf * 0), so the matrix fit must
+        // too, rather than the lower value (a hostile review's finding). The column beside it
+        // differs by less than float64's range: there the lower value alone is the answer.
+        let n = 5_001;
+        // 2,501 at even rows, 2,500 at odd ones.
+        let huge: Vec<f64> = (0..n)
+            .map(|i| if i % 2 == 0 { -1e308 } else { 1e308 })
+            .collect();
+        let cols = vec![("huge", huge), ("ordinary", lcg(n, 14, |u, _| u))];
+        let data: Vec<f64> = matrix(&cols);
+        let q = linspace_unit(2);
+        for (name, tuning) in tunings() {
+            let got = column_quantiles_with(&data, 2, &q, |_, _, _| Ok(()), &tuning).unwrap();
+            for (j, (what, column)) in cols.iter().enumerate() {
+                let (want, _) = linear_quantiles(column, &q).unwrap();
+                assert_eq!(bits(&got[j].quantiles), bits(&want), "{name}, {what}");
+            }
+            assert!(
+                got[0].quantiles[1].is_nan(),
+                "{name}: the median of the huge column"
+            );
         }
     }
 
