@@ -28,8 +28,10 @@
 //!    bucket of equal values (a constant column, a spike) is settled without gathering it. On
 //!    ordinary data the second pass gathers everything: two passes in all, and a hit of that
 //!    pass is stored without a key test (its slot is its whole bucket). The float32 scan runs on
-//!    AVX-512 where the CPU has it (`avx512`: 32 columns compared at once in u16 lanes, hits
-//!    compressed by `vcompressps`), else on AVX2; both prefetch the rows ahead.
+//!    AVX-512 where the CPU has it (`avx512`: 32 values compared at once in u16 lanes, the rows
+//!    read as super-rows of `lcm(ncols, 32)` values so that every vector is full; the compares
+//!    keep only a mask per 32 values, whose hits are read back from L1 a batch of rows later),
+//!    else on AVX2; both prefetch the rows ahead.
 //!
 //! Selection among gathered keys is by value, and counts are integer sums, so results are
 //! bit-identical for any thread count, and equal `quantile::linear_quantiles` of each column.
@@ -65,6 +67,9 @@ pub(crate) struct Tuning {
     pub parts_per_thread: usize,
     /// Use the AVX-512 scan where the CPU has it (tests turn it off to run the AVX2 one).
     pub avx512: bool,
+    /// Let the AVX-512 scan read the rows as super-rows where its tables fit (tests turn it off
+    /// to run its plain-rows loop, else taken only by wide matrices with many targets).
+    pub super_rows: bool,
     /// Gather buffers of this many bytes and more start on a huge page (tests: all of them).
     pub huge_pages_from: usize,
 }
@@ -75,6 +80,7 @@ pub(crate) const TUNING: Tuning = Tuning {
     min_part_values: 1 << 18,
     parts_per_thread: 1,
     avx512: true,
+    super_rows: true,
     huge_pages_from: 2 << 20,
 };
 /// A refined key range is split into 2^SUB_BITS sub-buckets.
@@ -744,10 +750,9 @@ mod avx2 {
     }
 }
 
-/// The float32 scan on AVX-512 (F, BW, and BMI2 for `pext`): blocks of 16 columns, and two of
-/// them (32 columns) compared at once in u16 lanes; matching lanes are compressed by the
-/// hardware (`vcompressps`) and their mask needs no movemask. The same hits as `avx2::scan_rows`
-/// (the buckets are equal lane for lane), so the same results.
+/// The float32 scan on AVX-512 (F and BW): blocks of 16 values, and two of them (a pair, 32
+/// values) compared at once in u16 lanes. The same hits as `avx2::scan_rows` (the buckets are
+/// equal lane for lane), so the same results.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::any::TypeId;
@@ -757,15 +762,11 @@ mod avx512 {
 
     /// Columns per vector.
     const W: usize = 16;
-    /// Values staged between flushes (plus a row and a vector of slack).
-    const STAGE: usize = 4096;
 
     pub fn usable<T: 'static>() -> bool {
         TypeId::of::<T>() == TypeId::of::<f32>()
             && std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("bmi2")
-            && std::is_x86_feature_detected!("popcnt")
     }
 
     /// `RowSample::bucket` of 16 lanes, as `avx2::buckets`: maxps gives its second operand (0)
@@ -794,6 +795,21 @@ mod avx512 {
             _mm512_max_ps(t, _mm512_setzero_ps()),
             _mm512_set1_ps((BUCKETS - 2) as f32),
         ))
+    }
+
+    /// `low_codes` of two blocks packed into u16 lanes (`packus` order) without the `max` with
+    /// 0: a negative `t` truncates to a negative integer (-inf and huge negative `t` to
+    /// i32::MIN), which `packus` saturates to 0; a NaN `t` gives `BUCKETS - 2`, as other
+    /// non-finite lanes may (dropped with them).
+    #[inline(always)]
+    unsafe fn pair_codes(
+        (x0, lo0, scale0): (__m512, __m512, __m512),
+        (x1, lo1, scale1): (__m512, __m512, __m512),
+    ) -> __m512i {
+        let top = _mm512_set1_ps((BUCKETS - 2) as f32);
+        let t0 = _mm512_min_ps(_mm512_mul_ps(_mm512_sub_ps(x0, lo0), scale0), top);
+        let t1 = _mm512_min_ps(_mm512_mul_ps(_mm512_sub_ps(x1, lo1), scale1), top);
+        _mm512_packus_epi32(_mm512_cvttps_epi32(t0), _mm512_cvttps_epi32(t1))
     }
 
     /// A wanted bucket as `low_codes` gives it (u32::MAX stays out of reach).
@@ -851,19 +867,23 @@ mod avx512 {
         )
     }
 
-    /// Which lanes of a pair's `codes` equal one of its `K` (or all) wanted vectors, split into
-    /// the first block's mask and the second's (`pext` undoes the `packus` interleave).
-    #[target_feature(enable = "avx512f,avx512bw,bmi2")]
+    /// Which lanes of a pair's `codes` equal one of its `K` (or all) wanted vectors, as a mask
+    /// in `packus` order (`packus_lane`).
+    #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    unsafe fn pair_mask<const K: usize>(codes: __m512i, w: &[[u16; 2 * W]]) -> (u16, u16) {
-        let mut m = 0u32;
-        for t in if K > 0 { &w[..K] } else { w } {
-            m |= _mm512_cmpeq_epi16_mask(codes, _mm512_loadu_si512(t.as_ptr() as *const __m512i));
+    unsafe fn pair_mask<const K: usize>(codes: __m512i, w: &[[u16; 2 * W]]) -> u32 {
+        // Two chains of masked compares (each lane stays set while it differs from every
+        // wanted vector so far) instead of a compare and an OR per vector.
+        let (mut even, mut odd) = (!0u32, !0u32);
+        for (i, t) in (if K > 0 { &w[..K] } else { w }).iter().enumerate() {
+            let t = _mm512_loadu_si512(t.as_ptr() as *const __m512i);
+            if i % 2 == 0 {
+                even = _mm512_mask_cmpneq_epi16_mask(even, codes, t);
+            } else {
+                odd = _mm512_mask_cmpneq_epi16_mask(odd, codes, t);
+            }
         }
-        (
-            _pext_u32(m, 0x0F0F_0F0F) as u16,
-            _pext_u32(m, 0xF0F0_F0F0) as u16,
-        )
+        !(even & odd)
     }
 
     /// Which lanes of one block's buckets equal one of its `K` (or all) wanted vectors.
@@ -875,29 +895,6 @@ mod avx512 {
             m |= _mm512_cmpeq_epi32_mask(b, _mm512_loadu_si512(t.as_ptr() as *const __m512i));
         }
         m
-    }
-
-    /// Compresses the lanes of `m` (values `x`, tags `column * BUCKETS + b` for the 16 columns
-    /// at `start`) to the staging buffers at `at`, whose slack takes the whole vector; returns
-    /// the new end.
-    #[target_feature(enable = "avx512f,popcnt")]
-    #[inline]
-    unsafe fn keep(
-        m: u16,
-        (start, lane_base): (usize, __m512i),
-        x: __m512,
-        b: __m512i,
-        (values, tags): (&mut [f32], &mut [u32]),
-        at: usize,
-    ) -> usize {
-        assert!(at + W <= values.len() && at + W <= tags.len());
-        _mm512_storeu_ps(values.as_mut_ptr().add(at), _mm512_maskz_compress_ps(m, x));
-        let column = _mm512_add_epi32(_mm512_set1_epi32((start * BUCKETS) as i32), lane_base);
-        _mm512_storeu_si512(
-            tags.as_mut_ptr().add(at) as *mut __m512i,
-            _mm512_maskz_compress_epi32(m, _mm512_add_epi32(b, column)),
-        );
-        at + m.count_ones() as usize
     }
 
     /// `avx2::code_rows` on AVX-512 (the same codes: the buckets are equal lane for lane), 16
@@ -1011,18 +1008,18 @@ mod avx512 {
     }
 
     /// Calls `hit(column, value, k)` for every value whose bucket is its column's `k`-th
-    /// target, as `avx2::scan_rows` does.
+    /// target, as `avx2::scan_rows` does: over super-rows (`scan_super_k`) where their tables
+    /// fit and `super_rows` allows, else row by row (`scan_rows_k`).
     ///
     /// # Safety
     /// The CPU has the features of `usable`; `lo` and `scale` hold `ncols` rounded up to a
     /// multiple of 32 lanes.
-    #[target_feature(enable = "avx512f,avx512bw,bmi2,popcnt")]
+    #[target_feature(enable = "avx512f,avx512bw")]
     pub unsafe fn scan_rows(
         rows: &[f32],
         ncols: usize,
-        lo: &[f32],
-        scale: &[f32],
-        targets: &Targets,
+        (lo, scale): (&[f32], &[f32]),
+        (targets, super_rows): (&Targets, bool),
         hit: &mut impl FnMut(usize, f32, u32),
     ) {
         assert!(lo.len() >= ncols.div_ceil(2 * W) * 2 * W && scale.len() == lo.len());
@@ -1034,10 +1031,201 @@ mod avx512 {
                 }
             };
         }
+        if let Some(period) = super_pairs(ncols, targets.k_max).filter(|_| super_rows) {
+            let tables = Super::new(ncols, period, lo, scale, targets);
+            macro_rules! super_by_count {
+                ($($k:literal)*) => {
+                    match targets.k_max {
+                        $($k => scan_super_k::<$k>(rows, &tables, &targets.which, hit),)*
+                        _ => scan_super_k::<0>(rows, &tables, &targets.which, hit),
+                    }
+                };
+            }
+            super_by_count!(1 2 3 4 5 6 7 8 9 10 11 12);
+            return;
+        }
         by_count!(1 2 3 4 5 6 7 8 9 10 11 12)
     }
 
+    /// The most bytes of super-row tables (`Super`: per pair 4 map vectors and `k_max` wanted
+    /// vectors of 64 bytes). Past L1 they still beat plain rows: 1e5 x 1000 float32 (125 pairs,
+    /// 72 kB) fitted in 0.79 of the time, 1.5e6 x 33 (33 pairs) in 0.83.
+    const MAX_SUPER_BYTES: usize = 1 << 20;
+
+    /// Pairs of blocks (32 values) in a super-row, `lcm(ncols, 32)` values, when their tables
+    /// take at most `MAX_SUPER_BYTES`: 25 pairs for 100 columns (8 rows), 5 for 5 columns.
+    fn super_pairs(ncols: usize, k_max: usize) -> Option<usize> {
+        let (mut a, mut b) = (ncols, 2 * W);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        let pairs = ncols / a;
+        (pairs * (k_max + 4) * 64 <= MAX_SUPER_BYTES).then_some(pairs)
+    }
+
+    /// The scan's view of the rows as one stream of super-rows: per pair of the super-row, the
+    /// column of each of its 32 values, the maps of its two blocks and its wanted vectors in
+    /// `packus` order.
+    struct Super {
+        period: usize,
+        k_max: usize,
+        columns: Vec<[u16; 2 * W]>,
+        lo: Vec<[f32; W]>,
+        scale: Vec<[f32; W]>,
+        wanted: Vec<[u16; 2 * W]>,
+        /// `lo` and `scale` per column, for the hits.
+        maps: (Vec<f32>, Vec<f32>),
+    }
+
+    impl Super {
+        fn new(ncols: usize, period: usize, lo: &[f32], scale: &[f32], t: &Targets) -> Super {
+            let columns: Vec<[u16; 2 * W]> = (0..period)
+                .map(|q| std::array::from_fn(|l| ((2 * W * q + l) % ncols) as u16))
+                .collect();
+            let block = |v: &[f32], q: usize, half: usize| -> [f32; W] {
+                std::array::from_fn(|l| v[columns[q][half * W + l] as usize])
+            };
+            let mut wanted = Vec::with_capacity(period * t.k_max);
+            for c in &columns {
+                for k in 0..t.k_max {
+                    let mut v = [0u16; 2 * W];
+                    for (i, w) in v.iter_mut().enumerate() {
+                        let (chunk, lane) = (i / 8, i % 8);
+                        let j = c[packus_lane(chunk, lane)] as usize;
+                        *w = low(t.wanted(j, k)).min(u16::MAX as u32) as u16;
+                    }
+                    wanted.push(v);
+                }
+            }
+            Super {
+                period,
+                k_max: t.k_max,
+                lo: (0..2 * period).map(|h| block(lo, h / 2, h % 2)).collect(),
+                scale: (0..2 * period)
+                    .map(|h| block(scale, h / 2, h % 2))
+                    .collect(),
+                wanted,
+                columns,
+                maps: (lo[..ncols].to_vec(), scale[..ncols].to_vec()),
+            }
+        }
+    }
+
+    /// The value of a pair (0..32: the first block's lanes, then the second's) at lane
+    /// `lane` of `packus` chunk `chunk`: four lanes of the first block, then four of the second.
+    #[inline(always)]
+    fn packus_lane(chunk: usize, lane: usize) -> usize {
+        if lane < 4 {
+            4 * chunk + lane
+        } else {
+            W + 4 * chunk + lane - 4
+        }
+    }
+
+    /// `scan_rows_k` over super-rows: every vector is full (rows of 100 columns took 3 pairs
+    /// and a block of 16 lanes for the last 4 columns, compared as often as a pair).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn scan_super_k<const K: usize>(
+        rows: &[f32],
+        tables: &Super,
+        which: &[u8],
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        let (period, k_max) = (tables.period, tables.k_max);
+        assert!(tables.lo.len() == 2 * period && tables.scale.len() == 2 * period);
+        assert!(tables.wanted.len() == period * k_max && K <= k_max);
+        let n = rows.len();
+        let pairs = n.div_ceil(2 * W);
+        let batch = BATCH_BYTES / (8 * W);
+        let mut masks = vec![0u32; batch];
+        let base = rows.as_ptr();
+        let mut q = 0;
+        for first in (0..pairs).step_by(batch) {
+            let last = (first + batch).min(pairs);
+            for (c, mask) in (first..last).zip(masks.iter_mut()) {
+                let at = 2 * W * c;
+                // Two lines of the pair 8 kB ahead (a hint: never faults).
+                let ahead = base.wrapping_add(at + AHEAD) as *const i8;
+                _mm_prefetch::<_MM_HINT_T0>(ahead);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+                let (x0, x1) = if at + 2 * W <= n {
+                    (
+                        _mm512_loadu_ps(base.add(at)),
+                        _mm512_loadu_ps(base.add(at + W)),
+                    )
+                } else {
+                    // The last pair of the part; lanes past its end are 0.0, their hits are
+                    // dropped in `super_hits`.
+                    let rest = n - at;
+                    (
+                        _mm512_maskz_loadu_ps(lanes(rest), base.add(at)),
+                        _mm512_maskz_loadu_ps(
+                            lanes(rest.saturating_sub(W)),
+                            base.wrapping_add(at + W),
+                        ),
+                    )
+                };
+                let codes = pair_codes(
+                    (
+                        x0,
+                        _mm512_loadu_ps(tables.lo[2 * q].as_ptr()),
+                        _mm512_loadu_ps(tables.scale[2 * q].as_ptr()),
+                    ),
+                    (
+                        x1,
+                        _mm512_loadu_ps(tables.lo[2 * q + 1].as_ptr()),
+                        _mm512_loadu_ps(tables.scale[2 * q + 1].as_ptr()),
+                    ),
+                );
+                *mask = pair_mask::<K>(codes, &tables.wanted[q * k_max..(q + 1) * k_max]);
+                q += 1;
+                if q == period {
+                    q = 0;
+                }
+            }
+            super_hits(rows, first, &masks[..last - first], tables, which, hit);
+        }
+    }
+
+    /// Values ahead of the pair being scanned that `scan_super_k` asks for (8 kB).
+    const AHEAD: usize = 2048;
+
+    /// `hits` of `scan_super_k`'s masks of the pairs from `first`.
+    #[inline(always)]
+    fn super_hits(
+        rows: &[f32],
+        first: usize,
+        masks: &[u32],
+        tables: &Super,
+        which: &[u8],
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        let (lo, scale) = (&tables.maps.0, &tables.maps.1);
+        for (c, &mask) in (first..).zip(masks) {
+            let mut m = mask;
+            while m != 0 {
+                let bit = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let lane = packus_lane(bit >> 3, bit & 7);
+                let Some(&x) = rows.get(2 * W * c + lane) else {
+                    continue;
+                };
+                if x.is_finite() {
+                    let j = tables.columns[c % tables.period][lane] as usize;
+                    let b = super::RowSample::bucket(x, lo[j], scale[j]) as usize;
+                    hit(j, x, which[j * BUCKETS + b] as u32);
+                }
+            }
+        }
+    }
+
     /// `K` wanted vectors per pair, unrolled (`K == 0`: `k_max` of them, in a loop).
+    ///
+    /// The compares only store each pair's hit mask; `hits` then finds the hits of a batch of
+    /// rows while the rows are in L1. Compressing the hits to staging buffers in the compare
+    /// loop (4 compresses and stores per pair, and a chain through the buffer's end) took about
+    /// half of the scan's time, though 1% of the values hit.
     #[inline(always)]
     unsafe fn scan_rows_k<const K: usize>(
         rows: &[f32],
@@ -1060,75 +1248,83 @@ mod avx512 {
         } else {
             (lanes(rest), 0)
         };
-        let mut values = vec![0f32; STAGE + ncols + 2 * W];
-        let mut tags = vec![0u32; STAGE + ncols + 2 * W];
-        let mut at = 0usize;
-        // Plus one: the tags hold buckets, the codes buckets minus one.
-        let lane_base = _mm512_add_epi32(
-            _mm512_mullo_epi32(
-                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                _mm512_set1_epi32(BUCKETS as i32),
-            ),
-            _mm512_set1_epi32(1),
-        );
+        let slots = pairs + usize::from(single.is_some());
+        let batch = (BATCH_BYTES / (4 * ncols)).max(1);
+        let mut masks = vec![0u32; batch * slots];
         let ahead = super::rows_ahead(ncols);
-        for (i, row) in rows.chunks_exact(ncols).enumerate() {
-            super::prefetch_row(rows, ncols, i + ahead);
-            for p in 0..pairs {
-                let start = 2 * W * p;
-                let (x0, x1) = if p < full {
-                    (
-                        _mm512_loadu_ps(row.as_ptr().add(start)),
-                        _mm512_loadu_ps(row.as_ptr().add(start + W)),
-                    )
-                } else {
-                    (
-                        _mm512_maskz_loadu_ps(m_first, row.as_ptr().add(start)),
-                        _mm512_maskz_loadu_ps(m_second, row.as_ptr().wrapping_add(start + W)),
-                    )
-                };
-                let b0 = block_low(x0, start, lo, scale);
-                let b1 = block_low(x1, start + W, lo, scale);
-                let codes = _mm512_packus_epi32(b0, b1);
-                let (m0, m1) = pair_mask::<K>(codes, &pair_w[p * k_max..(p + 1) * k_max]);
-                at = keep(m0, (start, lane_base), x0, b0, (&mut values, &mut tags), at);
-                at = keep(
-                    m1,
-                    (start + W, lane_base),
-                    x1,
-                    b1,
-                    (&mut values, &mut tags),
-                    at,
-                );
+        for (b, chunk) in rows.chunks(batch * ncols).enumerate() {
+            for (i, row) in chunk.chunks_exact(ncols).enumerate() {
+                super::prefetch_row(rows, ncols, b * batch + i + ahead);
+                let out = &mut masks[i * slots..(i + 1) * slots];
+                for p in 0..pairs {
+                    let start = 2 * W * p;
+                    let (x0, x1) = if p < full {
+                        (
+                            _mm512_loadu_ps(row.as_ptr().add(start)),
+                            _mm512_loadu_ps(row.as_ptr().add(start + W)),
+                        )
+                    } else {
+                        (
+                            _mm512_maskz_loadu_ps(m_first, row.as_ptr().add(start)),
+                            _mm512_maskz_loadu_ps(m_second, row.as_ptr().wrapping_add(start + W)),
+                        )
+                    };
+                    let b0 = block_low(x0, start, lo, scale);
+                    let b1 = block_low(x1, start + W, lo, scale);
+                    let codes = _mm512_packus_epi32(b0, b1);
+                    out[p] = pair_mask::<K>(codes, &pair_w[p * k_max..(p + 1) * k_max]);
+                }
+                if let Some(w) = &single {
+                    let start = 2 * W * full;
+                    let x = _mm512_maskz_loadu_ps(m_first, row.as_ptr().add(start));
+                    let b = block_low(x, start, lo, scale);
+                    out[pairs] = block_mask::<K>(b, w) as u32;
+                }
             }
-            if let Some(w) = &single {
-                let start = 2 * W * full;
-                let x = _mm512_maskz_loadu_ps(m_first, row.as_ptr().add(start));
-                let b = block_low(x, start, lo, scale);
-                let m = block_mask::<K>(b, w);
-                at = keep(m, (start, lane_base), x, b, (&mut values, &mut tags), at);
-            }
-            if at >= STAGE {
-                flush(at, &values, &tags, &targets.which, hit);
-                at = 0;
-            }
+            hits(
+                chunk,
+                ncols,
+                (lo, scale),
+                (&masks, slots, pairs),
+                &targets.which,
+                hit,
+            );
         }
-        flush(at, &values, &tags, &targets.which, hit);
     }
 
+    /// Rows of one batch: 16 kB, which stay in L1 until `hits` reads their hits.
+    const BATCH_BYTES: usize = 16 << 10;
+
+    /// Calls `hit` for the lanes set in a batch's masks: `slots` per row, the first `pairs` of
+    /// them in `packus` order (`pair_mask`), the last one a block's. The bucket is the scalar
+    /// map's (the vector's exactly: the same IEEE operations); non-finite values are dropped
+    /// (`low_codes` may give them a wanted code).
     #[inline(always)]
-    fn flush(
-        at: usize,
-        values: &[f32],
-        tags: &[u32],
+    fn hits(
+        chunk: &[f32],
+        ncols: usize,
+        (lo, scale): (&[f32], &[f32]),
+        (masks, slots, pairs): (&[u32], usize, usize),
         which: &[u8],
         hit: &mut impl FnMut(usize, f32, u32),
     ) {
-        for (&x, &tag) in values[..at].iter().zip(&tags[..at]) {
-            // Non-finite values have bucket 0, never wanted (see `low_codes`).
-            if x.is_finite() {
-                let tag = tag as usize;
-                hit(tag / BUCKETS, x, which[tag] as u32);
+        for (row, masks) in chunk.chunks_exact(ncols).zip(masks.chunks_exact(slots)) {
+            for (p, &mask) in masks.iter().enumerate() {
+                let mut m = mask;
+                while m != 0 {
+                    let bit = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let j = if p < pairs {
+                        2 * W * p + packus_lane(bit >> 3, bit & 7)
+                    } else {
+                        2 * W * p + bit
+                    };
+                    let x = row[j];
+                    if x.is_finite() {
+                        let b = super::RowSample::bucket(x, lo[j], scale[j]) as usize;
+                        hit(j, x, which[j * BUCKETS + b] as u32);
+                    }
+                }
             }
         }
     }
@@ -1603,7 +1799,7 @@ fn scan_part<T: RowSample>(
     ncols: usize,
     maps: &Maps<T>,
     targets: &Targets,
-    avx512: bool,
+    (avx512, super_rows): (bool, bool),
     mut hit: impl FnMut(usize, T, u32),
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -1616,9 +1812,8 @@ fn scan_part<T: RowSample>(
                 avx512::scan_rows(
                     avx2::as_f32(rows),
                     ncols,
-                    avx2::as_f32(&maps.lo),
-                    avx2::as_f32(&maps.scale),
-                    targets,
+                    (avx2::as_f32(&maps.lo), avx2::as_f32(&maps.scale)),
+                    (targets, super_rows),
                     &mut hit_f32,
                 );
             }
@@ -1810,7 +2005,14 @@ fn refine_pass<T: RowSample>(
             }
         };
         let rows = &data[r0 * ncols..r1 * ncols];
-        scan_part(rows, ncols, maps, &targets, tuning.avx512, hit);
+        scan_part(
+            rows,
+            ncols,
+            maps,
+            &targets,
+            (tuning.avx512, tuning.super_rows),
+            hit,
+        );
         // Each gathered slot got what the last pass counted of it, unless another thread wrote
         // to the rows in between.
         let agrees = cursor
@@ -2286,9 +2488,16 @@ mod tests {
         ..TUNING
     };
 
-    fn tunings() -> [(&'static str, Tuning); 7] {
+    fn tunings() -> [(&'static str, Tuning); 8] {
         [
             ("avx2 scan", AVX2),
+            (
+                "avx-512 scan of plain rows",
+                Tuning {
+                    super_rows: false,
+                    ..SPLIT
+                },
+            ),
             (
                 "avx2 scan, one sample row",
                 Tuning {
@@ -2724,13 +2933,16 @@ mod tests {
             }
             want.sort_unstable();
             assert!(!want.is_empty(), "{width} columns: no hits to compare");
-            for avx512 in [true, false] {
+            for kernel in [(true, true), (true, false), (false, false)] {
                 let mut got = Vec::new();
-                scan_part(&data, width, &maps, &targets, avx512, |j, x: f32, k| {
+                scan_part(&data, width, &maps, &targets, kernel, |j, x: f32, k| {
                     got.push((j, x.to_bits(), k))
                 });
                 got.sort_unstable();
-                assert!(got == want, "{width} columns, avx512 {avx512}: hits differ");
+                assert!(
+                    got == want,
+                    "{width} columns, (avx512, super rows) {kernel:?}: hits differ"
+                );
             }
         }
     }
