@@ -29,7 +29,8 @@
 //!    ordinary data the second pass gathers everything: two passes in all, and a hit of that
 //!    pass is stored without a key test (its slot is its whole bucket). The float32 scan runs on
 //!    AVX-512 where the CPU has it (`avx512`: 32 values compared at once in u16 lanes, the rows
-//!    read as super-rows of `lcm(ncols, 32)` values so that every vector is full; the compares
+//!    read as super-rows of `lcm(ncols, 32)` values so that every vector is full, a batch of
+//!    super-rows pair by pair with the pair's map and wanted vectors in registers; the compares
 //!    keep only a mask per 32 values, whose hits are read back from L1 a batch of rows later),
 //!    else on AVX2; both prefetch the rows ahead.
 //!
@@ -1036,8 +1037,8 @@ mod avx512 {
             macro_rules! super_by_count {
                 ($($k:literal)*) => {
                     match targets.k_max {
-                        $($k => scan_super_k::<$k>(rows, &tables, (lo, scale), &targets.which, hit),)*
-                        _ => scan_super_k::<0>(rows, &tables, (lo, scale), &targets.which, hit),
+                        $($k => scan_super::<$k>(rows, &tables, (&targets.which, (lo, scale)), hit),)*
+                        _ => scan_super::<0>(rows, &tables, (&targets.which, (lo, scale)), hit),
                     }
                 };
             }
@@ -1073,6 +1074,10 @@ mod avx512 {
         lo: Vec<[f32; W]>,
         scale: Vec<[f32; W]>,
         wanted: Vec<[u16; 2 * W]>,
+        /// Per column its wanted codes (`low` of its buckets, u16::MAX past the last), in
+        /// target order, when there are at most 32: a hit's target is the lane its code matches
+        /// (`target_of`), in L1 (`Targets::which`, 100 kB for 100 columns, was not).
+        targets: Option<Vec<[u16; 2 * W]>>,
     }
 
     impl Super {
@@ -1095,9 +1100,17 @@ mod avx512 {
                     wanted.push(v);
                 }
             }
+            let targets = (t.k_max <= 2 * W).then(|| {
+                (0..ncols)
+                    .map(|j| {
+                        std::array::from_fn(|k| low(t.wanted(j, k)).min(u16::MAX as u32) as u16)
+                    })
+                    .collect()
+            });
             Super {
                 period,
                 k_max: t.k_max,
+                targets,
                 lo: (0..2 * period).map(|h| block(lo, h / 2, h % 2)).collect(),
                 scale: (0..2 * period)
                     .map(|h| block(scale, h / 2, h % 2))
@@ -1126,8 +1139,7 @@ mod avx512 {
     unsafe fn scan_super_k<const K: usize>(
         rows: &[f32],
         tables: &Super,
-        maps: (&[f32], &[f32]),
-        which: &[u8],
+        (which, maps): (&[u8], (&[f32], &[f32])),
         hit: &mut impl FnMut(usize, f32, u32),
     ) {
         let (period, k_max) = (tables.period, tables.k_max);
@@ -1141,6 +1153,7 @@ mod avx512 {
         let mut q = 0;
         for first in (0..pairs).step_by(batch) {
             let last = (first + batch).min(pairs);
+            let q_first = q;
             for (c, mask) in (first..last).zip(masks.iter_mut()) {
                 let at = 2 * W * c;
                 // Two lines of the pair 8 kB ahead (a hint: never faults).
@@ -1184,37 +1197,194 @@ mod avx512 {
             }
             super_hits(
                 rows,
-                first,
+                (first, q_first),
                 &masks[..last - first],
                 tables,
-                (maps, which),
+                (which, maps),
                 hit,
             );
         }
     }
 
+    /// The super-row scan: a batch of super-rows at a time (`scan_super_q`) where a batch holds
+    /// two or more of them, else super-row after super-row (`scan_super_k`).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn scan_super<const K: usize>(
+        rows: &[f32],
+        tables: &Super,
+        ctx: (&[u8], (&[f32], &[f32])),
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        if batch_supers(tables.period) >= 2 {
+            scan_super_q::<K>(rows, tables, ctx, hit)
+        } else {
+            scan_super_k::<K>(rows, tables, ctx, hit)
+        }
+    }
+
+    /// Super-rows (`period` pairs of blocks each) in a batch of `scan_super_q`: in all about
+    /// `BATCH_BYTES`, which stay in L1 while the batch's pairs are compared.
+    fn batch_supers(period: usize) -> usize {
+        (BATCH_BYTES / (8 * W * period)).max(1)
+    }
+
+    /// `scan_super_k` a batch of super-rows at a time, pair of the super-row by pair: each
+    /// pair's map and wanted vectors are loaded once per batch and stay in registers while
+    /// the batch's super-rows (in L1) are compared. Loaded for every pair (`scan_super_k`),
+    /// they were 13 of its 15 vector loads for 100 columns and 10 bins, and 21 kB of L1 beside
+    /// the 16 kB of rows; this loop fitted 1e6 x 100 float32 in 0.886-0.91 of the time on a
+    /// Zen 4 guest (3e6 x 33: 0.888, 1.25e7 x 8: 0.884; benches/compare_matrix_inprocess.py).
+    /// The next batch is asked for into L2 meanwhile, two lines per pair (into L1 it evicted
+    /// the batch: 0.948).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn scan_super_q<const K: usize>(
+        rows: &[f32],
+        tables: &Super,
+        (which, maps): (&[u8], (&[f32], &[f32])),
+        hit: &mut impl FnMut(usize, f32, u32),
+    ) {
+        let (period, k_max) = (tables.period, tables.k_max);
+        assert!(tables.lo.len() == 2 * period && tables.scale.len() == 2 * period);
+        assert!(tables.wanted.len() == period * k_max && K <= k_max);
+        let n = rows.len();
+        let pairs = n.div_ceil(2 * W);
+        let length = 2 * W * period;
+        let supers = batch_supers(period);
+        let mut masks = vec![0u32; supers * period];
+        let base = rows.as_ptr();
+        for first in (0..pairs).step_by(supers * period) {
+            let last = (first + supers * period).min(pairs);
+            let start = first * 2 * W;
+            let next =
+                &rows[(start + supers * length).min(n)..(start + 2 * supers * length).min(n)];
+            let mut lines = super::Lines::of(next);
+            for q in 0..period {
+                let (lo0, scale0) = (
+                    _mm512_loadu_ps(tables.lo[2 * q].as_ptr()),
+                    _mm512_loadu_ps(tables.scale[2 * q].as_ptr()),
+                );
+                let (lo1, scale1) = (
+                    _mm512_loadu_ps(tables.lo[2 * q + 1].as_ptr()),
+                    _mm512_loadu_ps(tables.scale[2 * q + 1].as_ptr()),
+                );
+                let wanted = &tables.wanted[q * k_max..(q + 1) * k_max];
+                let mut held = [_mm512_setzero_si512(); K];
+                for (h, w) in held.iter_mut().zip(wanted) {
+                    *h = _mm512_loadu_si512(w.as_ptr() as *const __m512i);
+                }
+                let mut c = first + q;
+                let mut slot = q;
+                while c < last {
+                    let at = 2 * W * c;
+                    lines.ask();
+                    lines.ask();
+                    let (x0, x1) = if at + 2 * W <= n {
+                        (
+                            _mm512_loadu_ps(base.add(at)),
+                            _mm512_loadu_ps(base.add(at + W)),
+                        )
+                    } else {
+                        let rest = n - at;
+                        (
+                            _mm512_maskz_loadu_ps(lanes(rest), base.add(at)),
+                            _mm512_maskz_loadu_ps(
+                                lanes(rest.saturating_sub(W)),
+                                base.wrapping_add(at + W),
+                            ),
+                        )
+                    };
+                    let codes = pair_codes((x0, lo0, scale0), (x1, lo1, scale1));
+                    masks[slot] = if K > 0 {
+                        held_mask::<K>(codes, &held)
+                    } else {
+                        pair_mask::<0>(codes, wanted)
+                    };
+                    c += period;
+                    slot += period;
+                }
+            }
+            super_hits(
+                rows,
+                (first, 0),
+                &masks[..last - first],
+                tables,
+                (which, maps),
+                hit,
+            );
+        }
+    }
+
+    /// `pair_mask` of wanted vectors held in registers.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn held_mask<const K: usize>(codes: __m512i, held: &[__m512i; K]) -> u32 {
+        let (mut even, mut odd) = (!0u32, !0u32);
+        for (i, &t) in held.iter().enumerate() {
+            if i % 2 == 0 {
+                even = _mm512_mask_cmpneq_epi16_mask(even, codes, t);
+            } else {
+                odd = _mm512_mask_cmpneq_epi16_mask(odd, codes, t);
+            }
+        }
+        !(even & odd)
+    }
+
     /// Values ahead of the pair being scanned that `scan_super_k` asks for (8 kB).
     const AHEAD: usize = 2048;
 
-    /// `hits` of `scan_super_k`'s masks of the pairs from `first`.
+    /// `hit`s of a super-row scan's masks of the pairs from `first`, the `q`-th pair of its
+    /// super-row (counted along: a division per pair cost more than its hits).
     #[inline(always)]
     fn super_hits(
         rows: &[f32],
-        first: usize,
+        (first, mut q): (usize, usize),
         masks: &[u32],
         tables: &Super,
-        (maps, which): ((&[f32], &[f32]), &[u8]),
+        (which, (lo, scale)): (&[u8], (&[f32], &[f32])),
         hit: &mut impl FnMut(usize, f32, u32),
     ) {
         for (c, &mask) in (first..).zip(masks) {
-            let columns = &tables.columns[c % tables.period];
-            each_set_lane(mask, true, |lane| {
-                // Lanes past the end of the part were loaded as 0.0.
-                if let Some(&x) = rows.get(2 * W * c + lane) {
-                    take_hit(columns[lane] as usize, x, (maps, which), hit);
+            if mask != 0 {
+                let columns = &tables.columns[q];
+                let mut m = mask;
+                while m != 0 {
+                    let bit = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let lane = packus_lane(bit >> 3, bit & 7);
+                    // Lanes past the end of the part were loaded as 0.0; non-finite values may
+                    // have a wanted code (`pair_codes`).
+                    let Some(&x) = rows.get(2 * W * c + lane) else {
+                        continue;
+                    };
+                    if x.is_finite() {
+                        let j = columns[lane] as usize;
+                        // The vector's code exactly: the same IEEE operations (kept in a buffer
+                        // for the hits, the codes' stores cost more than this: 1.02 on Zen 4).
+                        let b = super::RowSample::bucket(x, lo[j], scale[j]);
+                        let k = match &tables.targets {
+                            // SAFETY: the scans run only where `usable` found the features.
+                            Some(targets) => unsafe { target_of(b as u16 - 1, &targets[j]) },
+                            None => which[j * BUCKETS + b as usize] as u32,
+                        };
+                        hit(j, x, k);
+                    }
                 }
-            });
+            }
+            q += 1;
+            if q == tables.period {
+                q = 0;
+            }
         }
+    }
+
+    /// The lane of `targets` that holds `code` (one does: the code matched a wanted vector).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn target_of(code: u16, targets: &[u16; 2 * W]) -> u32 {
+        let t = _mm512_loadu_si512(targets.as_ptr() as *const __m512i);
+        _mm512_cmpeq_epi16_mask(t, _mm512_set1_epi16(code as i16)).trailing_zeros()
     }
 
     /// Calls `f` with each lane set in `mask`: lanes of a pair (0..32) when `packed` (the
@@ -1986,14 +2156,21 @@ fn refine_pass<T: RowSample>(
         let mut cursor: Vec<usize> = starts[p].iter().map(|s| s + offset).collect();
         let mut sub = vec![0u64; nsplit * sub_len];
         let mut extremes = vec![(u64::MAX, 0u64); nsplit];
+        // A slot fills its buffer line after line, ~1,000 slots at once: the next line is asked
+        // for with each hit (the stores missed; 0.975 of the fit of 1e6 x 100 float32).
+        let ahead = 64 / std::mem::size_of::<T>();
         let hit = |j: usize, x: T, t: u32| {
             let g = first_group[j] + t as usize;
             if whole {
                 // Slot g is group g and takes every value of its bucket.
-                if let Some(v) = values.get_mut(cursor[g]) {
+                let at = cursor[g];
+                if let Some(v) = values.get_mut(at) {
                     *v = x;
                 }
-                cursor[g] += 1;
+                if let Some(v) = values.get(at + ahead) {
+                    prefetch_l1(std::slice::from_ref(v));
+                }
+                cursor[g] = at + 1;
                 return;
             }
             let key = x.order_key();
@@ -2920,7 +3097,9 @@ mod tests {
         // (1 and BUCKETS - 1 take the clamped tails, and non-finite values, of bucket 0, which
         // is never wanted, share their codes in the AVX-512 scan).
         let all = columns(1_500);
-        for width in (1..=18).chain([31, 32, 33, 47, 48, 49, 64, 100]) {
+        // A batch of the AVX-512 scan holds several super-rows (`scan_super_q`) where one has
+        // at most 64 pairs (100 columns: 25), one (`scan_super_k`) at 65 and 129 columns.
+        for width in (1..=18).chain([31, 32, 33, 47, 48, 49, 64, 65, 100, 129]) {
             let cols: Vec<(&str, Vec<f64>)> = all.iter().cycle().take(width).cloned().collect();
             let data: Vec<f32> = matrix(&cols);
             let maps = make_maps(&data, width, 4096, &[]);
