@@ -1103,7 +1103,15 @@ mod avx512 {
             let targets = (t.k_max <= 2 * W).then(|| {
                 (0..ncols)
                     .map(|j| {
-                        std::array::from_fn(|k| low(t.wanted(j, k)).min(u16::MAX as u32) as u16)
+                        std::array::from_fn(|k| {
+                            // Past k_max `wanted` would read the next block's vectors.
+                            let b = if k < t.k_max {
+                                t.wanted(j, k)
+                            } else {
+                                u32::MAX
+                            };
+                            low(b).min(u16::MAX as u32) as u16
+                        })
                     })
                     .collect()
             });
@@ -1368,6 +1376,7 @@ mod avx512 {
                             Some(targets) => unsafe { target_of(b as u16 - 1, &targets[j]) },
                             None => which[j * BUCKETS + b as usize] as u32,
                         };
+                        debug_assert!((k as usize) < tables.k_max, "a hit matched no target");
                         hit(j, x, k);
                     }
                 }
@@ -3093,20 +3102,23 @@ mod tests {
     #[test]
     fn every_scan_finds_the_same_hits_as_the_scalar_one() {
         // The vector scans (AVX-512 where the CPU has it, AVX2) against `scan_block`, value by
-        // value, for every width of the last columns and 0..=13 wanted buckets per column
+        // value, for every width of the last columns and 0 to 40 wanted buckets per column
         // (1 and BUCKETS - 1 take the clamped tails, and non-finite values, of bucket 0, which
         // is never wanted, share their codes in the AVX-512 scan).
         let all = columns(1_500);
         // A batch of the AVX-512 scan holds several super-rows (`scan_super_q`) where one has
-        // at most 64 pairs (100 columns: 25), one (`scan_super_k`) at 65 and 129 columns.
-        for width in (1..=18).chain([31, 32, 33, 47, 48, 49, 64, 65, 100, 129]) {
+        // at most 64 pairs (100 columns: 25; 63 and 126: 63), one (`scan_super_k`) at 65, 129
+        // and 130 columns (65 and more pairs).
+        for width in (1..=18).chain([31, 32, 33, 47, 48, 49, 63, 64, 65, 100, 126, 129, 130]) {
             let cols: Vec<(&str, Vec<f64>)> = all.iter().cycle().take(width).cloned().collect();
             let data: Vec<f32> = matrix(&cols);
             let maps = make_maps(&data, width, 4096, &[]);
             let mut state = width as u64;
             let per_column: Vec<Vec<u32>> = (0..width)
                 .map(|j| {
-                    let mut b: Vec<u32> = (0..(j + 3) % 14)
+                    // Up to 40 wanted buckets: at most 12 are held in registers, up to 32
+                    // found by `target_of`, more by `Targets::which`.
+                    let mut b: Vec<u32> = (0..[(j + 3) % 14, 20, 40][j % 3])
                         .map(|_| match splitmix64(&mut state) % 4 {
                             0 => [1, 2, BUCKETS as u32 - 1][(state % 3) as usize],
                             1 => 400 + (splitmix64(&mut state) % 200) as u32,
