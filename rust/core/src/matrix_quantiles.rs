@@ -13,8 +13,9 @@
 //! 2. One pass over the rows computes every value's bucket and counts them per column in u16
 //!    counters flushed to u64. Float32 rows are coded 128 rows at a time (16 or 8 columns a
 //!    vector, AVX-512 or AVX2, into u16 codes), then the codes are counted block of 8 columns
-//!    by block, so that a block's counters stay in L1 (`histogram_coded`); other types sweep
-//!    row tiles (12 kB, in L1; the next one prefetched) one value at a time, the same buckets.
+//!    by block, so that a block's counters stay in L1 (`histogram_coded`); float64 rows too
+//!    where the CPU has AVX-512 (8 columns a vector); else they sweep row tiles (12 kB, in L1;
+//!    the next one prefetched) one value at a time, the same buckets.
 //!    The pass also keeps each column's finite minimum and maximum: the ranks of the first and
 //!    last quantile need no bucket then. Running sums place each other wanted rank in a bucket;
 //!    the bucket's keys are an interval, found by a search on the map from the map's own
@@ -366,7 +367,8 @@ fn make_maps<T: RowSample>(data: &[T], ncols: usize, sample_rows: usize, q: &[f6
 }
 
 /// Counts the buckets of columns `start..start + width` over the rows of `tile`, one value at
-/// a time (float64, or no AVX2; float32 rows take `histogram_coded`).
+/// a time (float64 without AVX-512, or float32 without AVX2; the others take
+/// `histogram_coded`).
 fn histogram_block<T: RowSample>(
     tile: &[T],
     ncols: usize,
@@ -933,6 +935,133 @@ mod avx512 {
             }
             by_steps!(1 2 3 4 5 6 7 8);
             first += group;
+        }
+    }
+
+    /// Whether `code_rows_f64` runs here (for T = f64).
+    pub fn usable_f64<T: 'static>() -> bool {
+        TypeId::of::<T>() == TypeId::of::<f64>()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+
+    /// # Safety
+    /// T must be f64.
+    pub unsafe fn as_f64<T>(s: &[T]) -> &[f64] {
+        std::slice::from_raw_parts(s.as_ptr() as *const f64, s.len())
+    }
+
+    /// # Safety
+    /// T must be f64.
+    pub unsafe fn as_f64_mut<T>(s: &mut [T]) -> &mut [f64] {
+        std::slice::from_raw_parts_mut(s.as_mut_ptr() as *mut f64, s.len())
+    }
+
+    /// `code_rows` of float64 rows: a block of 8 columns per vector, each lane's code the
+    /// scalar `RowSample::bucket` (maxpd gives its second operand, 0, for NaN as `f64::max`
+    /// does; truncation of [0, BUCKETS - 2] is exact; non-finite lanes get 0), into block
+    /// after block of `codes` as the float32 coders write them. The finite values are taken
+    /// into `extremes` (the scalar pass's were: the kernel keeps out the infinities as it does).
+    ///
+    /// # Safety
+    /// The CPU has the features of `usable_f64`; `lo`, `scale`, `min` and `max` hold `ncols`
+    /// rounded up to a multiple of 8 lanes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn code_rows_f64(
+        rows: &[f64],
+        ncols: usize,
+        maps: (&[f64], &[f64]),
+        (min, max): (&mut [f64], &mut [f64]),
+        codes: &mut [u16],
+        stride: usize,
+    ) {
+        const LANES: usize = super::LANES;
+        let blocks = ncols.div_ceil(LANES);
+        let n = rows.len() / ncols;
+        assert!(n <= stride && codes.len() >= blocks * stride * LANES);
+        assert!(maps.0.len() >= blocks * LANES && maps.1.len() >= blocks * LANES);
+        assert!(min.len() >= blocks * LANES && max.len() >= blocks * LANES);
+        let mut first = 0;
+        while first < blocks {
+            let extremes = (&mut *min, &mut *max);
+            let group = (blocks - first).min(HELD);
+            macro_rules! by_blocks {
+                ($($k:literal)*) => {
+                    match group {
+                        $($k => code_blocks_f64::<$k>(rows, ncols, first, maps, extremes, codes, stride),)*
+                        _ => unreachable!(),
+                    }
+                };
+            }
+            by_blocks!(1 2 3 4 5 6 7 8);
+            first += group;
+        }
+    }
+
+    /// `code_rows_f64` of the `S` blocks from `first`, over all the rows, their extremes held in
+    /// registers (as `code_steps`).
+    ///
+    /// # Safety
+    /// As `code_rows_f64`, whose asserts hold.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[inline]
+    unsafe fn code_blocks_f64<const S: usize>(
+        rows: &[f64],
+        ncols: usize,
+        first: usize,
+        (lo, scale): (&[f64], &[f64]),
+        (min, max): (&mut [f64], &mut [f64]),
+        codes: &mut [u16],
+        stride: usize,
+    ) {
+        const LANES: usize = super::LANES;
+        let full = ncols / LANES;
+        let tail = ((1u32 << (ncols - full * LANES)) - 1) as u8;
+        let (pmin, pmax) = (
+            min.as_mut_ptr().add(first * LANES),
+            max.as_mut_ptr().add(first * LANES),
+        );
+        let mut held_min = [_mm512_setzero_pd(); S];
+        let mut held_max = [_mm512_setzero_pd(); S];
+        for k in 0..S {
+            held_min[k] = _mm512_loadu_pd(pmin.add(k * LANES));
+            held_max[k] = _mm512_loadu_pd(pmax.add(k * LANES));
+        }
+        let (zero, top) = (_mm512_setzero_pd(), _mm512_set1_pd((BUCKETS - 2) as f64));
+        let (largest, one) = (_mm512_set1_pd(f64::MAX), _mm256_set1_epi32(1));
+        let ahead = super::rows_ahead(ncols * 2);
+        let base = codes.as_mut_ptr();
+        for (i, row) in rows.chunks_exact(ncols).enumerate() {
+            if first == 0 {
+                super::prefetch_row(rows, ncols, i + ahead);
+            }
+            for k in 0..S {
+                let b = first + k;
+                let x = if b < full {
+                    _mm512_loadu_pd(row.as_ptr().add(b * LANES))
+                } else {
+                    _mm512_maskz_loadu_pd(tail, row.as_ptr().add(b * LANES))
+                };
+                let t = _mm512_mul_pd(
+                    _mm512_sub_pd(x, _mm512_loadu_pd(lo.as_ptr().add(b * LANES))),
+                    _mm512_loadu_pd(scale.as_ptr().add(b * LANES)),
+                );
+                let t = _mm512_min_pd(_mm512_max_pd(t, zero), top);
+                let finite = _mm512_cmp_pd_mask::<_CMP_LE_OQ>(_mm512_abs_pd(x), largest);
+                let code = _mm256_maskz_add_epi32(finite, _mm512_cvttpd_epi32(t), one);
+                // The masked-off lanes are 0.0, in padding columns.
+                held_min[k] = _mm512_mask_min_pd(held_min[k], finite, x, held_min[k]);
+                held_max[k] = _mm512_mask_max_pd(held_max[k], finite, x, held_max[k]);
+                _mm_storeu_si128(
+                    base.add((b * stride + i) * LANES) as *mut __m128i,
+                    _mm256_cvtepi32_epi16(code),
+                );
+            }
+        }
+        for k in 0..S {
+            _mm512_storeu_pd(pmin.add(k * LANES), held_min[k]);
+            _mm512_storeu_pd(pmax.add(k * LANES), held_max[k]);
         }
     }
 
@@ -1536,7 +1665,7 @@ fn rows_ahead(ncols: usize) -> usize {
 
 /// Asks for row `row` of the row-major `rows` to be brought into L1 (nothing past the end).
 #[inline(always)]
-fn prefetch_row(rows: &[f32], ncols: usize, row: usize) {
+fn prefetch_row<T>(rows: &[T], ncols: usize, row: usize) {
     if let Some(r) = rows.get(row * ncols..(row + 1) * ncols) {
         prefetch_l1(r);
     }
@@ -1601,6 +1730,27 @@ fn histogram_part<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        if avx512 && avx512::usable_f64::<T>() {
+            // SAFETY: T is f64 (checked by `usable_f64`), so the casts only rename the type.
+            let (rows, lo, scale, min, max) = unsafe {
+                (
+                    avx512::as_f64(rows),
+                    avx512::as_f64(&maps.lo),
+                    avx512::as_f64(&maps.scale),
+                    avx512::as_f64_mut(&mut extremes.min),
+                    avx512::as_f64_mut(&mut extremes.max),
+                )
+            };
+            let blocks = ncols.div_ceil(LANES);
+            histogram_coded(rows, ncols, blocks, counts, total, |part, codes, stride| {
+                // SAFETY: the CPU has the features (checked by `usable_f64`); the maps are
+                // padded to whole multiples of PAD columns.
+                unsafe {
+                    avx512::code_rows_f64(part, ncols, (lo, scale), (min, max), codes, stride)
+                }
+            });
+            return;
+        }
         if avx2::usable::<T>() {
             // SAFETY: T is f32 (checked by `usable`), so the casts only rename the type.
             let (rows, lo, scale, min, max) = unsafe {
@@ -1661,13 +1811,13 @@ const CODE_ROWS: usize = 128;
 /// codes block after block. A block's counters (17 kB) then take about a thousand increments
 /// while they are in L1; sweeping tiles of 30 rows block by block, they left L1 between tiles
 /// and most increments missed it.
-fn histogram_coded(
-    rows: &[f32],
+fn histogram_coded<R>(
+    rows: &[R],
     ncols: usize,
     blocks: usize,
     counts: &mut [[[u16; LANE_STRIDE]; LANES]],
     total: &mut [u64],
-    mut code: impl FnMut(&[f32], &mut [u16], usize),
+    mut code: impl FnMut(&[R], &mut [u16], usize),
 ) {
     let chunk = CODE_ROWS.min(FLUSH_ROWS);
     let mut codes = vec![0u16; blocks * chunk * LANES];
@@ -1736,7 +1886,7 @@ struct Lines {
 impl Lines {
     /// The 64-byte lines of `share` (counted from its first value's address, so the last may
     /// start inside it and end past it: a prefetch is a hint and never faults).
-    fn of(share: &[f32]) -> Lines {
+    fn of<T>(share: &[T]) -> Lines {
         Lines {
             base: share.as_ptr() as *const i8,
             at: 0,
