@@ -33,7 +33,8 @@
 //!    read as super-rows of `lcm(ncols, 32)` values so that every vector is full, a batch of
 //!    super-rows pair by pair with the pair's map and wanted vectors in registers; the compares
 //!    keep only a mask per 32 values, whose hits are read back from L1 a batch of rows later),
-//!    else on AVX2; both prefetch the rows ahead.
+//!    else on AVX2; both prefetch the rows ahead. Float64 rows are scanned 8 columns a vector
+//!    where the CPU has AVX-512 (`avx512::scan_rows_f64`), else value by value.
 //!
 //! Selection among gathered keys is by value, and counts are integer sums, so results are
 //! bit-identical for any thread count, and equal `quantile::linear_quantiles` of each column.
@@ -1062,6 +1063,72 @@ mod avx512 {
         for k in 0..S {
             _mm512_storeu_pd(pmin.add(k * LANES), held_min[k]);
             _mm512_storeu_pd(pmax.add(k * LANES), held_max[k]);
+        }
+    }
+
+    /// Calls `hit(column, value, k)` for every value of float64 rows whose bucket is its
+    /// column's `k`-th target: a block of 8 columns per vector, its low codes (`low_codes` of
+    /// 8 lanes) compared with the block's wanted vectors; a hit's bucket and target come from
+    /// the scalar map and `Targets::which` (non-finite values, which may share a wanted code,
+    /// are dropped there).
+    ///
+    /// # Safety
+    /// The CPU has the features of `usable_f64`; `lo` and `scale` hold `ncols` rounded up to a
+    /// multiple of 8 lanes.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn scan_rows_f64(
+        rows: &[f64],
+        ncols: usize,
+        (lo, scale): (&[f64], &[f64]),
+        targets: &Targets,
+        hit: &mut impl FnMut(usize, f64, u32),
+    ) {
+        const LANES: usize = super::LANES;
+        let blocks = ncols.div_ceil(LANES);
+        assert!(lo.len() >= blocks * LANES && scale.len() >= blocks * LANES);
+        let k_max = targets.k_max;
+        let wanted: Vec<__m256i> = (0..blocks * k_max)
+            .map(|i| {
+                let lanes: [u32; LANES] =
+                    std::array::from_fn(
+                        |l| low(targets.wanted((i / k_max) * LANES + l, i % k_max)),
+                    );
+                _mm256_loadu_si256(lanes.as_ptr() as *const __m256i)
+            })
+            .collect();
+        let full = ncols / LANES;
+        let tail = ((1u32 << (ncols - full * LANES)) - 1) as u8;
+        let (zero, top) = (_mm512_setzero_pd(), _mm512_set1_pd((BUCKETS - 2) as f64));
+        let ahead = super::rows_ahead(ncols * 2);
+        for (i, row) in rows.chunks_exact(ncols).enumerate() {
+            super::prefetch_row(rows, ncols, i + ahead);
+            for b in 0..blocks {
+                let x = if b < full {
+                    _mm512_loadu_pd(row.as_ptr().add(b * LANES))
+                } else {
+                    _mm512_maskz_loadu_pd(tail, row.as_ptr().add(b * LANES))
+                };
+                let t = _mm512_mul_pd(
+                    _mm512_sub_pd(x, _mm512_loadu_pd(lo.as_ptr().add(b * LANES))),
+                    _mm512_loadu_pd(scale.as_ptr().add(b * LANES)),
+                );
+                let code = _mm512_cvttpd_epi32(_mm512_min_pd(_mm512_max_pd(t, zero), top));
+                let mut mask = 0u8;
+                for w in &wanted[b * k_max..(b + 1) * k_max] {
+                    mask |= _mm256_cmpeq_epi32_mask(code, *w);
+                }
+                // Lanes past the last column hold 0.0 and no target (u32::MAX).
+                let mut m = mask;
+                while m != 0 {
+                    let l = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    let (j, x) = (b * LANES + l, row[b * LANES + l]);
+                    if x.is_finite() {
+                        let bucket = super::RowSample::bucket(x, lo[j], scale[j]) as usize;
+                        hit(j, x, targets.which[j * BUCKETS + bucket] as u32);
+                    }
+                }
+            }
         }
     }
 
@@ -2149,6 +2216,21 @@ fn scan_part<T: RowSample>(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        if avx512 && avx512::usable_f64::<T>() {
+            let mut hit_f64 = |j: usize, x: f64, k: u32| hit(j, T::from_f64(x), k);
+            // SAFETY: T is f64 and the CPU has the features (both checked by `usable_f64`); the
+            // maps are padded to whole multiples of PAD columns.
+            unsafe {
+                avx512::scan_rows_f64(
+                    avx512::as_f64(rows),
+                    ncols,
+                    (avx512::as_f64(&maps.lo), avx512::as_f64(&maps.scale)),
+                    targets,
+                    &mut hit_f64,
+                );
+            }
+            return;
+        }
         if avx512 && avx512::usable::<T>() {
             let mut hit_f32 = |j: usize, x: f32, k: u32| hit(j, T::from_f64(x as f64), k);
             // SAFETY: T is f32 and the CPU has the features (both checked by `usable`); the
@@ -3261,8 +3343,6 @@ mod tests {
         // and 130 columns (65 and more pairs).
         for width in (1..=18).chain([31, 32, 33, 47, 48, 49, 63, 64, 65, 100, 126, 129, 130]) {
             let cols: Vec<(&str, Vec<f64>)> = all.iter().cycle().take(width).cloned().collect();
-            let data: Vec<f32> = matrix(&cols);
-            let maps = make_maps(&data, width, 4096, &[]);
             let mut state = width as u64;
             let per_column: Vec<Vec<u32>> = (0..width)
                 .map(|j| {
@@ -3281,26 +3361,35 @@ mod tests {
                 })
                 .collect();
             let targets = Targets::new(&per_column);
-            let mut want = Vec::new();
-            for (block, span) in blocks(width).enumerate() {
-                let wanted = &targets.flat[block * targets.k_max..(block + 1) * targets.k_max];
-                scan_block(&data, width, span, &maps, wanted, &mut |j, x: f32, k| {
-                    want.push((j, x.to_bits(), k))
-                });
-            }
-            want.sort_unstable();
-            assert!(!want.is_empty(), "{width} columns: no hits to compare");
-            for kernel in [(true, true), (true, false), (false, false)] {
-                let mut got = Vec::new();
-                scan_part(&data, width, &maps, &targets, kernel, |j, x: f32, k| {
-                    got.push((j, x.to_bits(), k))
-                });
-                got.sort_unstable();
-                assert!(
-                    got == want,
-                    "{width} columns, (avx512, super rows) {kernel:?}: hits differ"
-                );
-            }
+            scans_agree::<f32>(&matrix(&cols), width, &targets);
+            // Float64 rows: the AVX-512 scan of 8 columns a vector, else the scalar one.
+            scans_agree::<f64>(&matrix(&cols), width, &targets);
+        }
+    }
+
+    /// `scan_part`'s hits of every kernel equal `scan_block`'s, value by value.
+    fn scans_agree<T: RowSample>(data: &[T], width: usize, targets: &Targets) {
+        let maps = make_maps(data, width, 4096, &[]);
+        let mut want = Vec::new();
+        for (block, span) in blocks(width).enumerate() {
+            let wanted = &targets.flat[block * targets.k_max..(block + 1) * targets.k_max];
+            scan_block(data, width, span, &maps, wanted, &mut |j, x: T, k| {
+                want.push((j, x.order_key(), k))
+            });
+        }
+        want.sort_unstable();
+        assert!(!want.is_empty(), "{width} columns: no hits to compare");
+        for kernel in [(true, true), (true, false), (false, false)] {
+            let mut got = Vec::new();
+            scan_part(data, width, &maps, targets, kernel, |j, x: T, k| {
+                got.push((j, x.order_key(), k))
+            });
+            got.sort_unstable();
+            assert!(
+                got == want,
+                "{width} columns, {}, (avx512, super rows) {kernel:?}: hits differ",
+                std::any::type_name::<T>()
+            );
         }
     }
 
