@@ -1723,24 +1723,29 @@ mod avx2 {
             .collect();
         let mut hits: Vec<u32> = Vec::with_capacity(1024);
         let body = keys.len() / 8 * 8;
-        for c in keys[..body].chunks_exact(8) {
-            let k = _mm256_loadu_si256(c.as_ptr() as *const __m256i);
-            let mut inside = _mm256_setzero_si256();
-            for &(a, w) in &rv {
-                let d = _mm256_sub_epi32(k, a);
-                inside = _mm256_or_si256(inside, _mm256_cmpeq_epi32(_mm256_min_epu32(d, w), d));
+        // Room is made a run of steps at a time (see `select_avx512::gather_u32`).
+        for run in keys[..body].chunks(4096) {
+            hits.reserve(run.len());
+            let (base, mut len) = (hits.as_mut_ptr(), hits.len());
+            for c in run.chunks_exact(8) {
+                let k = _mm256_loadu_si256(c.as_ptr() as *const __m256i);
+                let mut inside = _mm256_setzero_si256();
+                for &(a, w) in &rv {
+                    let d = _mm256_sub_epi32(k, a);
+                    inside = _mm256_or_si256(inside, _mm256_cmpeq_epi32(_mm256_min_epu32(d, w), d));
+                }
+                let mask = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as usize;
+                // No branch on the mask (a hit is rare and unpredictable): every step stores.
+                let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
+                // SAFETY: each step adds at most 8 keys, so the run's steps stay within the
+                // room reserved for it.
+                _mm256_storeu_si256(
+                    base.add(len) as *mut __m256i,
+                    _mm256_permutevar8x32_epi32(k, order),
+                );
+                len += mask.count_ones() as usize;
             }
-            let mask = _mm256_movemask_ps(_mm256_castsi256_ps(inside)) as usize;
-            // No branch on the mask (a hit is rare and unpredictable): every step stores.
-            hits.reserve(8);
-            let len = hits.len();
-            let order = _mm256_loadu_si256(COMPRESS[mask].as_ptr() as *const __m256i);
-            // SAFETY: the buffer holds len + 8 keys (reserved just above).
-            _mm256_storeu_si256(
-                hits.as_mut_ptr().add(len) as *mut __m256i,
-                _mm256_permutevar8x32_epi32(k, order),
-            );
-            hits.set_len(len + mask.count_ones() as usize);
+            hits.set_len(len);
         }
         super::with_gathered_tail(hits, &keys[body..], ranges)
     }

@@ -211,6 +211,9 @@ unsafe fn sweep<const G: usize>(codes: &[__m512i], thresholds: &[__m512i]) -> [u
     std::array::from_fn(|g| _mm512_reduce_add_epi64(_mm512_sad_epu8(acc[g], zero)) as u64)
 }
 
+/// Keys per run of `gather_u32`'s steps (a multiple of 16).
+const GATHER_RUN: usize = 4096;
+
 /// `select::avx2::gather_u32` on 16 keys per step: a key is kept when it lies in any of the
 /// inclusive `ranges` (`k - a <= b - a`, unsigned), the hits compressed with `vpcompressd`.
 ///
@@ -229,21 +232,27 @@ pub unsafe fn gather_u32(keys: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
         .collect();
     let mut hits: Vec<u32> = Vec::with_capacity(1024);
     let body = keys.len() / 16 * 16;
-    for c in keys[..body].chunks_exact(16) {
-        let k = _mm512_loadu_si512(c.as_ptr() as *const _);
-        let mut inside: u16 = 0;
-        for &(a, w) in &rv {
-            inside |= _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, a), w);
+    // Room is made a run of steps at a time: a `reserve` per step (a possible call) had the
+    // compiler keep the step's keys on the stack and reload them, every step.
+    for run in keys[..body].chunks(GATHER_RUN) {
+        hits.reserve(run.len());
+        let (base, mut len) = (hits.as_mut_ptr(), hits.len());
+        for c in run.chunks_exact(16) {
+            let k = _mm512_loadu_si512(c.as_ptr() as *const _);
+            let mut inside: u16 = 0;
+            for &(a, w) in &rv {
+                inside |= _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, a), w);
+            }
+            // No branch on the mask (a hit is rare and unpredictable): every step stores.
+            // SAFETY: each step adds at most 16 keys, so the run's steps stay within the
+            // room reserved for it: len + 16 <= the length before the run + run.len().
+            _mm512_storeu_si512(
+                base.add(len) as *mut _,
+                _mm512_maskz_compress_epi32(inside, k),
+            );
+            len += inside.count_ones() as usize;
         }
-        // No branch on the mask (a hit is rare and unpredictable): every step stores.
-        hits.reserve(16);
-        let len = hits.len();
-        // SAFETY: the buffer holds len + 16 keys (reserved just above).
-        _mm512_storeu_si512(
-            hits.as_mut_ptr().add(len) as *mut _,
-            _mm512_maskz_compress_epi32(inside, k),
-        );
-        hits.set_len(len + inside.count_ones() as usize);
+        hits.set_len(len);
     }
     super::with_gathered_tail(hits, &keys[body..], ranges)
 }
