@@ -1,6 +1,7 @@
 """Two builds of undertow timed interleaved on the same arrays (A B A B ...), so that a loaded
-machine slows both alike: `Reference.fit` of the expected side, one-shot `ut.psi`, the read pass
-of both arrays and of the expected side, and (first repetition) the correct numpy version.
+machine slows both alike: `Reference.fit` of the expected side, one-shot `ut.psi`, `ref.psi` of
+a fitted Reference, the read pass of both arrays and of the expected side, and (first
+repetition) the correct numpy version.
 
     python benches/compare_builds.py OLD_PYTHON_DIR NEW_PYTHON_DIR [n] [repetitions] [rounds]
 
@@ -43,6 +44,10 @@ def one_build(n: int, rounds: int, with_numpy: bool) -> dict:
         "read1": median_time(read_pass_threads, e, rounds=rounds),
     }
     out["fit_cpu"], out["psi_cpu"] = cpu
+    # Fit once, score many: a fitted Reference scoring a one-column table.
+    ref = ut.Reference.fit({"x": e})
+    out["ref_psi"] = median_time(ref.psi, {"x": a}, rounds=rounds)
+    assert np.array_equal(ref.psi({"x": a})["x"].actual_counts, ut.psi(e, a).actual_counts)
     if with_numpy:
         out["numpy"] = median_time(_numpy_correct, e, a, rounds=3)
         expected_counts, actual_counts, edges = _numpy_correct(e, a)
@@ -59,7 +64,7 @@ def main() -> None:
         return
     rows, *_ = parsed
     for name, found in rows.items():
-        keys = ("fit", "psi", "read2", "read1", "fit_cpu", "psi_cpu")
+        keys = ("fit", "psi", "read2", "read1", "fit_cpu", "psi_cpu", "ref_psi")
         m = {k: float(np.median([r[k] for r in found])) for k in keys}
         numpy_time = found[0]["numpy"]
         print(f"{name}: {found[0]['file']}")
@@ -68,7 +73,9 @@ def main() -> None:
             f"psi {m['psi'] * 1e3:.1f} ms ({m['read2'] / m['psi']:.2f} of the read-pass rate); "
             f"read pass of both {m['read2'] * 1e3:.1f} ms; numpy correct {numpy_time * 1e3:.0f} ms "
             f"({numpy_time / m['psi']:.1f}x psi); CPU time (all threads): fit "
-            f"{m['fit_cpu'] * 1e3:.1f} ms, psi {m['psi_cpu'] * 1e3:.1f} ms"
+            f"{m['fit_cpu'] * 1e3:.1f} ms, psi {m['psi_cpu'] * 1e3:.1f} ms; ref.psi of a fitted "
+            f"Reference {m['ref_psi'] * 1e3:.1f} ms ({m['read1'] / m['ref_psi']:.2f} of the read-pass "
+            "rate of actual)"
         )
 
 

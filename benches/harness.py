@@ -112,6 +112,8 @@ def ratios(groups: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
                 out[f"{group}/fit_read_share"] = _rate(fit) / _rate(read)
             if "undertow_count_only" in e and read:
                 out[f"{group}/count_read_share"] = _rate(e["undertow_count_only"]) / _rate(read)
+            if "undertow_reference_psi" in e and read:
+                out[f"{group}/ref_psi_read_share"] = _rate(e["undertow_reference_psi"]) / _rate(read)
         elif group.startswith("matrix:"):
             ut, fit = e.get("undertow_ref_psi"), e.get("undertow_fit")
             if ut and "baseline_median_s" in ut:

@@ -211,6 +211,20 @@ def test_undertow_fit_only(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) 
     np.testing.assert_array_equal(ref.edges("x"), _correct(expected, pair[1])[1])
 
 
+def test_undertow_reference_psi(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """Fit once, score many: `ref.psi` of a one-column table against a fitted Reference (the
+    nightly job's path). Its update counts the column in one pass, missing values included:
+    it used to check them first with np.isfinite, a second read and an n-byte array."""
+    expected, actual = pair
+    n = len(actual)
+    benchmark.group = f"psi n={size_label(n)}"
+    ref = ut.Reference.fit({"x": expected})
+    table = {"x": actual}
+    report = benchmark.pedantic(ref.psi, args=(table,), rounds=_fast_rounds(n), iterations=1, warmup_rounds=1)
+    record(benchmark, *_group(n), "undertow_reference_psi", n)
+    np.testing.assert_array_equal(report["x"].actual_counts, _correct(expected, actual)[3])
+
+
 def test_undertow_count_only(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) -> None:
     """The second half of ut.psi on its own: counting the actual side with fixed edges."""
     expected, actual = pair

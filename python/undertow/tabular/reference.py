@@ -306,9 +306,9 @@ class PsiAccumulator:
         if matrix is not None:
             self._update_matrix(names, matrix)
             return self
-        # Validate every column fully (kind, dtype class, missing values under "raise") and count
-        # the categorical ones before adding anything: a bad batch leaves no partial update, and
-        # no copy of the state is needed to guarantee that (a copy costs the whole state).
+        # Count every column (refusing missing values under "raise": the kernel counts them in
+        # its one pass) before adding anything: a bad batch leaves no partial update, and no
+        # copy of the state is needed to guarantee that (a copy costs the whole state).
         plans = []
         for column in columns:
             j = ref._index[column.name]
@@ -325,15 +325,13 @@ class PsiAccumulator:
                 _refuse_missing(ref, column.name, missing)
                 plans.append((j, None, (bins, per_bin), missing))
             else:
-                if ref.nan_policy == "raise":
-                    _refuse_missing(ref, column.name, _missing(column.values))
-                plans.append((j, column.values, None, 0))
-        for j, values, counts, missing in plans:
-            if values is None:
+                plans.append((j, _count_numeric(self._core, j, column.values), None, 0))
+        for j, dense, sparse, missing in plans:
+            if sparse is not None:
                 # the batch's categories only: the cost does not grow with the category list
-                self._core.update_counts_sparse(j, *counts, missing)
+                self._core.update_counts_sparse(j, *sparse, missing)
             else:
-                (self._core.update_f32 if values.dtype == np.float32 else self._core.update_f64)(j, values)
+                self._core.update_counts(j, *dense)
         return self
 
     def _copy_core(self) -> Any:
@@ -348,13 +346,10 @@ class PsiAccumulator:
             update = self._core.update_rows_f32 if matrix.dtype == np.float32 else self._core.update_rows_f64
             update(indices, matrix)  # one pass; refused atomically under nan_policy="raise"
             return
-        # column-major: contiguous columns, no copy of the data; checked first (see update)
-        for position, j in enumerate(indices):
-            if ref.nan_policy == "raise":
-                _refuse_missing(ref, ref._columns[j]["name"], _missing(matrix[:, position]))
-        update = self._core.update_f32 if matrix.dtype == np.float32 else self._core.update_f64
-        for position, j in enumerate(indices):
-            update(j, matrix[:, position])
+        # column-major: contiguous columns, no copy of the data; all counted first (see update)
+        counted = [_count_numeric(self._core, j, matrix[:, p]) for p, j in enumerate(indices)]
+        for j, (counts, missing) in zip(indices, counted, strict=True):
+            self._core.update_counts(j, counts, missing)
 
     def merge(self, other: PsiAccumulator) -> PsiAccumulator:
         """Adds another accumulator's counts (same reference). Returns self."""
@@ -430,9 +425,10 @@ def _restore_accumulator(data: bytes, classes: dict[str, frozenset[str]]) -> Psi
     return PsiAccumulator(core, Reference(core.reference, classes))
 
 
-def _missing(values: np.ndarray) -> int:
-    """NaN and +-inf in a float column: the values nan_policy governs."""
-    return int(values.size - np.count_nonzero(np.isfinite(values)))
+def _count_numeric(core: Any, j: int, values: np.ndarray) -> tuple[list[int], int]:
+    """A float column's (bin counts, missing count) against reference column `j`, not added;
+    refused under nan_policy="raise" (NaN and +-inf are the values it governs)."""
+    return (core.count_f32 if values.dtype == np.float32 else core.count_f64)(j, values)
 
 
 def _refuse_missing(ref: Reference, name: str, missing: int) -> None:

@@ -388,14 +388,22 @@ impl PsiAccumulator {
     /// Adds one numeric column's values. Under nan_policy "raise" a batch with missing values
     /// is refused before anything is added.
     pub fn update_numeric<T: Sample>(&mut self, column: usize, data: &[T]) -> Result<()> {
+        let (bins, missing) = self.count_numeric(column, data)?;
+        self.check_room(column, &bins, missing)?;
+        self.apply(column, &bins, missing);
+        Ok(())
+    }
+
+    /// One numeric column's bin counts and missing count, checked against nan_policy but not
+    /// added (`update_counts` adds them): a table's columns are all counted before any is
+    /// added, so a refused batch leaves no partial update and no column is read twice.
+    pub fn count_numeric<T: Sample>(&self, column: usize, data: &[T]) -> Result<(Vec<u64>, u64)> {
         let edges = self.numeric_edges(column)?;
         let (bins, missing) = bin_counts(data, edges).map_err(|e| e.naming("actual"))?;
         self.reference
             .nan_policy
             .check("actual", &self.reference.columns[column].name, missing)?;
-        self.check_room(column, &bins, missing)?;
-        self.apply(column, &bins, missing);
-        Ok(())
+        Ok((bins, missing))
     }
 
     /// Adds a C-ordered block whose `columns.len()` columns are the reference columns at those

@@ -308,6 +308,16 @@ fn update_one<T: numpy::Element + undertow_core::sample::Sample>(
     detached(py, || inner.update_numeric(column, data))
 }
 
+fn count_one<T: numpy::Element + undertow_core::sample::Sample>(
+    py: Python<'_>,
+    inner: &state::PsiAccumulator,
+    column: usize,
+    x: PyReadonlyArray1<'_, T>,
+) -> PyResult<(Vec<u64>, u64)> {
+    let data = contiguous(&x, "actual")?;
+    detached(py, || inner.count_numeric(column, data))
+}
+
 fn update_rows<T: numpy::Element + undertow_core::sample::Sample>(
     py: Python<'_>,
     inner: &mut state::PsiAccumulator,
@@ -351,6 +361,25 @@ impl PsiAccumulator {
         x: PyReadonlyArray1<'_, f64>,
     ) -> PyResult<()> {
         update_one(py, &mut self.inner, column, x)
+    }
+    /// One numeric float32 column's (bin counts, missing count), refused under
+    /// nan_policy="raise" as `update_f32`, not added: `update_counts` adds them.
+    fn count_f32(
+        &self,
+        py: Python<'_>,
+        column: usize,
+        x: PyReadonlyArray1<'_, f32>,
+    ) -> PyResult<(Vec<u64>, u64)> {
+        count_one(py, &self.inner, column, x)
+    }
+    /// `count_f32` for a float64 column.
+    fn count_f64(
+        &self,
+        py: Python<'_>,
+        column: usize,
+        x: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<(Vec<u64>, u64)> {
+        count_one(py, &self.inner, column, x)
     }
     /// Adds a C-ordered float32 matrix whose columns are the reference columns `columns`.
     fn update_rows_f32(
