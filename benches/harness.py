@@ -112,6 +112,12 @@ def ratios(groups: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
                 out[f"{group}/fit_read_share"] = _rate(fit) / _rate(read)
             if "undertow_count_only" in e and read:
                 out[f"{group}/count_read_share"] = _rate(e["undertow_count_only"]) / _rate(read)
+            fit64 = e.get("undertow_fit_float64")
+            if fit64 and "baseline_median_s" in fit64:
+                out[f"{group}/fit64_vs_numpy"] = fit64["baseline_median_s"] / fit64["median_s"]
+            if fit64 and read:
+                # float32 units per second (bytes / 4) against the float32 read pass
+                out[f"{group}/fit64_read_share"] = _rate(fit64) / _rate(read)
             if "undertow_reference_psi" in e and read:
                 out[f"{group}/ref_psi_read_share"] = _rate(e["undertow_reference_psi"]) / _rate(read)
         elif group.startswith("matrix:"):

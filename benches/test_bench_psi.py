@@ -211,6 +211,22 @@ def test_undertow_fit_only(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) 
     np.testing.assert_array_equal(ref.edges("x"), _correct(expected, pair[1])[1])
 
 
+def test_undertow_fit_float64(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) -> None:
+    """`Reference.fit` of the expected side as float64 (pandas' default dtype), beside
+    np.quantile of the same array timed round for round. Recorded in float32 units (two per
+    value: its bytes / 4), so its rate compares with the group's float32 read pass per byte."""
+    expected = pair[0].astype(np.float64)
+    n = len(expected)
+    benchmark.group = f"psi n={size_label(n)}"
+    setup, baseline = interleaved(benchmark, lambda: numpy_edges(expected))
+    ref = benchmark.pedantic(
+        ut.Reference.fit, args=({"x": expected},), setup=setup, rounds=_fast_rounds(n), iterations=1
+    )
+    record(benchmark, *_group(n), "undertow_fit_float64", 2 * n)
+    keep_baseline(benchmark, baseline)
+    np.testing.assert_array_equal(ref.edges("x"), numpy_edges(expected))
+
+
 def test_undertow_reference_psi(benchmark: Any, pair: tuple[np.ndarray, np.ndarray]) -> None:
     """Fit once, score many: `ref.psi` of a one-column table against a fitted Reference (the
     nightly job's path). Its update counts the column in one pass, missing values included:

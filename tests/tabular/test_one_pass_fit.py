@@ -1,8 +1,10 @@
-"""The one-pass quantile fit (float32 inputs of 2**19 values or more) against numpy.
+"""The one-pass quantile fit (float32 inputs of 2**19 values or more, and float64 ones on CPUs
+with AVX-512) against numpy.
 
 Below 2**19 values the fit takes the radix selection, so most other tests never reach this
 path. Edges must equal np.quantile's linear method bit for bit, the expected counts
 np.histogram's, for inputs where the sample is right and where it misleads (the fallback).
+Every float32 case runs as float64 too, beside cases only float64 can hold.
 """
 
 import numpy as np
@@ -51,9 +53,25 @@ def _cases():
     }
 
 
-@pytest.mark.parametrize("name", list(_cases()))
+def _float64_cases():
+    rng = np.random.default_rng(6)
+    normal = rng.standard_normal(N)
+    return {
+        **{f"{name} (float64)": x.astype(np.float64) for name, x in _cases().items()},
+        # Spacings float32 cannot hold: the codes and the gathered keys are float64's own.
+        "below float32 spacing": 1.0 + normal * 1e-12,
+        "float64 range": np.where(np.arange(N) % 7 == 0, normal * 1e300, normal * 1e-300),
+        "subnormals": normal * 5e-320,
+        "float64 outliers": np.where(np.arange(N) % 40_000 == 0, 1e308, normal),
+    }
+
+
+CASES = {**_cases(), **_float64_cases()}
+
+
+@pytest.mark.parametrize("name", list(CASES))
 def test_edges_and_counts_match_numpy(name):
-    x = _cases()[name]
+    x = CASES[name]
     finite = x[np.isfinite(x)]
     edges = np.r_[-np.inf, np.unique(np.quantile(finite, np.linspace(0, 1, 11))[1:-1]), np.inf]
     ref = ut.Reference.fit({"x": x}, nan_policy="omit")

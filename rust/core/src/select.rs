@@ -109,11 +109,12 @@ struct Plan<T> {
     grid8: Option<Grid8<T>>,
 }
 
-/// `code8(x)` (see there) for a finite `x`; each entry is an interval bound and its `t`:
-/// `x >= bound  <=>  code8(x) > t`. `open_low`: the first interval starts at the lowest value.
+/// `code8(x)` (see there; `code8_f64` for float64) for a finite `x`; each entry is an interval
+/// bound and its `t`: `x >= bound  <=>  code8(x) > t`. `open_low`: the first interval starts at the lowest value.
 struct Grid8<T> {
-    scale: f32,
-    offset: f32,
+    /// float32 values for a float32 plan (its kernels compute in float32).
+    scale: f64,
+    offset: f64,
     entries: Vec<(T, i8)>,
     open_low: bool,
     /// The AVX-512 kernel takes the pass (else the AVX2 one; tests run both).
@@ -297,21 +298,19 @@ impl Scan {
     }
 
     /// Folds in a vector kernel's least and greatest value other than NaN.
-    fn note_extremes<T: Sample>(&mut self, least: f32, greatest: f32) {
+    fn note_extremes<T: Sample>(&mut self, least: f64, greatest: f64) {
         if least > greatest {
             return; // only NaN
         }
-        if least == f32::NEG_INFINITY || greatest == f32::INFINITY {
+        if least == f64::NEG_INFINITY || greatest == f64::INFINITY {
             self.extremes_unknown = true;
             return;
         }
-        // The values are float32 (T is f32 on the vector path), so the conversion is exact.
-        self.min_key = self
-            .min_key
-            .min(T::threshold_at_least(least as f64).order_key());
+        // The values are of type T, so the conversion is exact.
+        self.min_key = self.min_key.min(T::threshold_at_least(least).order_key());
         self.max_key = self
             .max_key
-            .max(T::threshold_at_least(greatest as f64).order_key());
+            .max(T::threshold_at_least(greatest).order_key());
     }
 }
 
@@ -404,16 +403,28 @@ impl<T: Sample> OnePassFit<T> {
 /// Only float32 on an AVX2 CPU takes this path: that is the kernel measured faster than the
 /// radix selection (BENCHMARKS.md); float64 goes through the scalar pass, which was not.
 pub fn linear_quantiles_one_pass<T: Sample>(data: &[T], q: &[f64]) -> Option<OnePassFit<T>> {
-    if !vector_kernel::<T>() {
-        return None;
+    if vector_kernel::<T>() {
+        return fit_with(data, q, &TUNING);
     }
-    fit_with(data, q, &TUNING)
+    if wide_kernel::<T>() {
+        // float64 takes the one pass only on the byte-code grid: its level pass (scalar) was
+        // slower than the radix selection.
+        return fit_planned(data, q, &TUNING, true);
+    }
+    None
 }
 
 /// Whether `linear_quantiles_one_pass` would fit `len` values at `quantiles` quantiles (it can
 /// still fall back when the sample misleads).
 pub(crate) fn takes_one_pass<T: Sample>(len: usize, quantiles: usize) -> bool {
-    vector_kernel::<T>() && len >= TUNING.min_len && (1..=MAX_QUANTILES).contains(&quantiles)
+    (vector_kernel::<T>() || wide_kernel::<T>())
+        && len >= TUNING.min_len
+        && (1..=MAX_QUANTILES).contains(&quantiles)
+}
+
+/// float64 on a CPU with the AVX-512 byte-code kernel (`avx512::scan_grid8_f64`).
+fn wide_kernel<T: Sample>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<f64>() && avx512_kernel()
 }
 
 fn vector_kernel<T: Sample>() -> bool {
@@ -430,10 +441,23 @@ fn vector_kernel<T: Sample>() -> bool {
 }
 
 pub(crate) fn fit_with<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<OnePassFit<T>> {
+    fit_planned(data, q, tuning, false)
+}
+
+/// `fit_with`; `grid_only`: `None` unless the plan is the byte-code grid's.
+fn fit_planned<T: Sample>(
+    data: &[T],
+    q: &[f64],
+    tuning: &Tuning,
+    grid_only: bool,
+) -> Option<OnePassFit<T>> {
     if data.len() < tuning.min_len.max(2) || q.is_empty() || q.len() > MAX_QUANTILES {
         return None;
     }
     let plan = make_plan(data, q, tuning)?;
+    if grid_only && plan.grid8.is_none() {
+        return None;
+    }
     let (levels, keys, overflow, extremes, counted) = scan(data, &plan);
     if overflow {
         return None;
@@ -541,7 +565,15 @@ fn strata(n: usize, tuning: &Tuning) -> usize {
 fn make_plan<T: Sample>(data: &[T], q: &[f64], tuning: &Tuning) -> Option<Plan<T>> {
     let (wanted, shares) = wanted_intervals(data, q, tuning)?;
     let plan = float_plan(&wanted)?;
-    if vector_kernel::<T>() && plan.intervals.iter().all(|iv| !iv.spike) {
+    let spikes = plan.intervals.iter().any(|iv| iv.spike);
+    if wide_kernel::<T>() && !spikes {
+        if let Some((grid, estimate, asked)) = grid8_plan(&wanted, &shares) {
+            if estimate <= 0.2 && estimate <= asked + 0.1 {
+                return Some(grid);
+            }
+        }
+    }
+    if vector_kernel::<T>() && !spikes {
         if fma_kernel() {
             // The wider cells gather more values: at most 10 points more of the data, and 20%
             // in all (the keys' room is 25%).
@@ -689,18 +721,44 @@ fn code8(x: f32, scale: f32, offset: f32) -> i8 {
     i.clamp(-128, 127) as i8
 }
 
-/// The least finite float32 whose `code8` passes `t` (`None`: none does), by bisection over the
-/// order keys (`code8` is monotone in them).
-fn grid8_bound(t: i8, scale: f32, offset: f32) -> Option<f32> {
-    let from = |k: u64| f32::from_order_key(k) as f32;
-    let (mut lo, mut hi) = (f32::MIN.order_key(), f32::MAX.order_key());
-    if code8(from(hi), scale, offset) <= t {
+/// `code8` of a float64 value, in float64 (`vfmadd` and `vcvttpd2dq` of the AVX-512 kernel):
+/// the same steps, the same monotony.
+fn code8_f64(x: f64, scale: f64, offset: f64) -> i8 {
+    let y = x.mul_add(scale, offset);
+    let y = if y.is_nan() { y } else { y.min(127.0) };
+    let i = if y.is_nan() || y < -2_147_483_648.0 {
+        i32::MIN
+    } else {
+        y as i32
+    };
+    i.clamp(-128, 127) as i8
+}
+
+/// The byte code of a value of `T` on the grid (`scale`, `offset`): `code8` for float32,
+/// `code8_f64` for float64, as the kernels compute it.
+fn grid8_code<T: Sample>(scale: f64, offset: f64) -> impl Fn(f64) -> i8 {
+    let wide = TypeId::of::<T>() == TypeId::of::<f64>();
+    move |x: f64| {
+        if wide {
+            code8_f64(x, scale, offset)
+        } else {
+            code8(x as f32, scale as f32, offset as f32)
+        }
+    }
+}
+
+/// The least finite value of `T` whose code passes `t` (`None`: none does), by bisection over
+/// the order keys (the code is monotone in them).
+fn grid8_bound<T: Sample>(t: i8, code: &impl Fn(f64) -> i8) -> Option<f64> {
+    let from = |k: u64| T::from_order_key(k);
+    let (mut lo, mut hi) = (T::LOWEST.order_key(), T::INFINITY.order_key() - 1);
+    if code(from(hi)) <= t {
         return None;
     }
-    // Invariant: code8(from(hi)) > t, and code8(from(k)) <= t for every k < lo.
+    // Invariant: code(from(hi)) > t, and code(from(k)) <= t for every k < lo.
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if code8(from(mid), scale, offset) > t {
+        if code(from(mid)) > t {
             hi = mid;
         } else {
             lo = mid + 1;
@@ -717,58 +775,67 @@ fn grid8_bound(t: i8, scale: f32, offset: f32) -> Option<f32> {
 /// if the density were flat inside it) and the sample's share in the wanted intervals, for the
 /// caller to choose it or the key grid of `coded_plan`, which is fine in every binade.
 fn grid8_plan<T: Sample>(wanted: &[(T, T)], shares: &[f64]) -> Option<(Plan<T>, f64, f64)> {
-    if TypeId::of::<T>() != TypeId::of::<f32>() {
+    if TypeId::of::<T>() != TypeId::of::<f32>() && TypeId::of::<T>() != TypeId::of::<f64>() {
         return None;
     }
-    let f = |v: T| v.to_f64() as f32;
-    let inner: Vec<f32> = wanted
+    let inner: Vec<f64> = wanted
         .iter()
         .flat_map(|&(lo, hi)| [lo, hi])
         .filter(|&b| b != T::LOWEST && b != T::INFINITY)
-        .map(f)
+        .map(|b| b.to_f64())
         .collect();
-    let min = inner.iter().copied().reduce(f32::min)?;
-    let max = inner.iter().copied().reduce(f32::max)?;
-    let span = max as f64 - min as f64;
+    let min = inner.iter().copied().reduce(f64::min)?;
+    let max = inner.iter().copied().reduce(f64::max)?;
+    let span = max - min;
     if !(span > 0.0 && span.is_finite()) {
         return None;
     }
-    let scale = (252.0 / span) as f32;
-    let offset = (-126.0 - min as f64 * scale as f64) as f32;
+    // float32 plans take float32 steps (their kernels' arithmetic); float64 ones keep the
+    // precision a narrow range far from zero needs.
+    let narrow = |v: f64| {
+        if TypeId::of::<T>() == TypeId::of::<f32>() {
+            v as f32 as f64
+        } else {
+            v
+        }
+    };
+    let scale = narrow(252.0 / span);
+    let offset = narrow(-126.0 - min * scale);
     if !(scale.is_finite() && scale > 0.0 && offset.is_finite()) {
         return None;
     }
+    let code = grid8_code::<T>(scale, offset);
     // Per wanted interval: (t and value of lo, t and value of hi); lo t = None: open (the
     // lowest value), hi t = None: open (+inf).
-    type Bound8 = (Option<i8>, f32);
+    type Bound8 = (Option<i8>, f64);
     let mut grid: Vec<(Bound8, Bound8)> = Vec::with_capacity(wanted.len());
     let (mut estimate, mut asked) = (0.0, 0.0);
     for (&(lo, hi), &share) in wanted.iter().zip(shares) {
         let low = if lo == T::LOWEST {
-            (None, f32::MIN)
+            (None, T::LOWEST.to_f64())
         } else {
-            let c = code8(f(lo), scale, offset);
+            let c = code(lo.to_f64());
             if c == i8::MIN {
                 return None;
             }
             let t = c - 1;
-            (Some(t), grid8_bound(t, scale, offset)?)
+            (Some(t), grid8_bound::<T>(t, &code)?)
         };
         let high = if hi == T::INFINITY {
-            (None, f32::INFINITY)
+            (None, f64::INFINITY)
         } else {
             // The cell of the greatest value below hi: its bound is hi or above.
-            let below = f32::from_order_key(f(hi).order_key() - 1) as f32;
-            let t = code8(below, scale, offset);
+            let below = T::from_order_key(hi.order_key() - 1);
+            let t = code(below);
             if t == i8::MAX {
                 return None;
             }
-            (Some(t), grid8_bound(t, scale, offset)?)
+            (Some(t), grid8_bound::<T>(t, &code)?)
         };
         asked += share;
-        let (a, b) = (f(lo) as f64, f(hi) as f64);
+        let (a, b) = (lo.to_f64(), hi.to_f64());
         let widened = if a.is_finite() && b.is_finite() && b > a {
-            (high.1 as f64 - low.1 as f64) / (b - a)
+            (high.1 - low.1) / (b - a)
         } else {
             1.0
         };
@@ -788,7 +855,7 @@ fn grid8_plan<T: Sample>(wanted: &[(T, T)], shares: &[f64]) -> Option<(Plan<T>, 
             _ => merged.push((lo, hi)),
         }
     }
-    let value = |v: f32| T::threshold_at_least(v as f64);
+    let value = |v: f64| T::threshold_at_least(v);
     let intervals: Vec<Interval<T>> = merged
         .iter()
         .map(|&(lo, hi)| Interval {
@@ -991,6 +1058,9 @@ fn scan<T: Sample>(
             // The gathered keys of a fit of 1e8 values touch 33 MB of fresh memory: 8,000
             // faults of 4 kB pages cost 17 ms of system time per fit, a fifth of its CPU time.
             crate::alloc::advise_huge_pages(&out.narrow);
+        } else if plan.grid8.is_some() {
+            out.wide.reserve(out.room + 128);
+            crate::alloc::advise_huge_pages(&out.wide);
         }
         scan_part(part, plan, &mut out);
         out
@@ -1045,8 +1115,15 @@ fn finite_extremes<T: Sample>(data: &[T]) -> (u64, u64) {
 
 fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
     if !(vector_kernel::<T>() && plan.grid8.is_some()) {
-        // Only the byte kernels count the selection's buckets.
+        // Only the float32 byte kernels count the selection's buckets.
         out.buckets = None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let (true, Some(grid)) = (wide_kernel::<T>(), &plan.grid8) {
+        if scan_grid8_wide(part, plan, grid, out) {
+            return;
+        }
+        // A NaN or an infinity: the scalar level pass takes the part (rare).
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -1059,7 +1136,8 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                     let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
                     let body = part.len() / 64 * 64;
                     let (len, room) = (out.narrow.len(), out.room);
-                    let (x, scale, offset) = (cast(&part[..body]), grid.scale, grid.offset);
+                    let (x, scale, offset) =
+                        (cast(&part[..body]), grid.scale as f32, grid.offset as f32);
                     let uppers = out.buckets.as_ref().and_then(|b| Uppers::new(plan, b));
                     let counted: Vec<i8> = match &uppers {
                         Some(u) => u.counted.iter().map(|&i| t[i]).collect(),
@@ -1084,7 +1162,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                             }
                         };
                         add_levels(plan, &bounds, &counts, n, 0, n, out);
-                        out.note_extremes::<T>(least, greatest);
+                        out.note_extremes::<T>(least as f64, greatest as f64);
                         if !out.overflow {
                             let counted = out.narrow.len();
                             scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
@@ -1101,7 +1179,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                     (out.room, out.overflow) = (room, false);
                     let (least, greatest) =
                         avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out);
-                    out.note_extremes::<T>(least, greatest);
+                    out.note_extremes::<T>(least as f64, greatest as f64);
                     return;
                 }
                 match &plan.codes {
@@ -1117,7 +1195,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                         );
                         let bounds: Vec<T> = codes.entries.iter().map(|e| e.0).collect();
                         add_levels(plan, &bounds, &counts, finite, infinite, body as u64, out);
-                        out.note_extremes::<T>(least, greatest);
+                        out.note_extremes::<T>(least as f64, greatest as f64);
                         if !out.overflow {
                             scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
                         }
@@ -1125,7 +1203,7 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
                     None => {
                         let (least, greatest) =
                             avx2::scan_f32(cast(part), cast(&plan.bounds), plan.gather_mask, out);
-                        out.note_extremes::<T>(least, greatest);
+                        out.note_extremes::<T>(least as f64, greatest as f64);
                     }
                 }
             }
@@ -1133,6 +1211,34 @@ fn scan_part<T: Sample>(part: &[T], plan: &Plan<T>, out: &mut Scan) {
         }
     }
     scan_scalar(part, &plan.bounds, plan.gather_mask, out);
+}
+
+/// The float64 byte-code pass of one part (`avx512::scan_grid8_f64`) and its scalar tail;
+/// `false` (nothing kept) when the part holds a NaN or an infinity.
+#[cfg(target_arch = "x86_64")]
+fn scan_grid8_wide<T: Sample>(part: &[T], plan: &Plan<T>, grid: &Grid8<T>, out: &mut Scan) -> bool {
+    let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
+    let body = part.len() / 64 * 64;
+    let (len, room) = (out.wide.len(), out.room);
+    // SAFETY: T is f64 (`wide_kernel` checked its TypeId), so the cast only renames the type;
+    // the CPU has the kernel's features (`avx512::available`, checked by `wide_kernel`).
+    let scanned = unsafe {
+        let x = std::slice::from_raw_parts(part.as_ptr() as *const f64, body);
+        avx512::scan_grid8_f64(x, grid.scale, grid.offset, &t, grid.open_low, out)
+    };
+    let Some((counts, least, greatest)) = scanned else {
+        out.wide.truncate(len);
+        (out.room, out.overflow) = (room, false);
+        return false;
+    };
+    let bounds: Vec<T> = grid.entries.iter().map(|e| e.0).collect();
+    let n = body as u64;
+    add_levels(plan, &bounds, &counts, n, 0, n, out);
+    out.note_extremes::<T>(least, greatest);
+    if !out.overflow {
+        scan_scalar(&part[body..], &plan.bounds, plan.gather_mask, out);
+    }
+    true
 }
 
 /// The levels of the code kernel's values from its counts (`#{finite x >= entry}`, the finite
@@ -2081,7 +2187,16 @@ trait SelectKey: Copy + Into<u64> + Send + Sync {
     }
 }
 
-impl SelectKey for u64 {}
+impl SelectKey for u64 {
+    fn gather(keys: &[u64], ranges: &[(u64, u64)]) -> Vec<u64> {
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() {
+            // SAFETY: AVX-512 F and POPCNT are available (checked just above).
+            return unsafe { avx512::gather_u64(keys, ranges) };
+        }
+        gather_scalar(keys, ranges)
+    }
+}
 
 impl SelectKey for u32 {
     fn count_buckets(keys: &[u32], lo: u64, hi: u64, shift: u32, counts: &mut [u32]) {
@@ -2804,5 +2919,126 @@ mod tests {
             .map(|&i| (all[i], all.iter().filter(|&&k| k < all[i]).count() as u64))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn float64_byte_scan_agrees_with_the_scalar_pass() {
+        // The float64 byte kernel (AVX-512; elsewhere `scan_part` takes the scalar pass and the
+        // comparison holds trivially) against the scalar pass of the same plan, on data that
+        // holds every bound and its float64 neighbours, +-0, NaN, +-inf and values past the
+        // float32 range; a centred, a narrow off-zero (below float32's spacing) and a wide range.
+        let mut ran = 0;
+        for (seed, centre, width) in [(41u64, 0.0, 4.0), (42, 1.0, 1e-12), (43, -3.0, 1e300)] {
+            let mut data = lcg(100_003, seed, |u, i| match i % 50 {
+                0 => f64::NAN,
+                1 => -0.0,
+                2 => 0.0,
+                3 => f64::INFINITY,
+                4 => f64::NEG_INFINITY,
+                _ => centre + (u - 0.5) * width,
+            });
+            let tuning = Tuning {
+                sample: 1 << 14,
+                grow: 0.0,
+                z: 4.0,
+                min_len: 0,
+            };
+            let (wanted, shares) = wanted_intervals(&data, &linspace_unit(10), &tuning).unwrap();
+            let (byte, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            let levels = Plan {
+                codes: None,
+                grid8: None,
+                intervals: byte.intervals.clone(),
+                bounds: byte.bounds.clone(),
+                gather_mask: byte.gather_mask,
+            };
+            for &b in &byte.bounds {
+                for x in [b, b.next_up(), b.next_down()] {
+                    data.extend([x; 7]);
+                }
+            }
+            data.truncate(data.len() / 64 * 64 + 5); // a scalar tail
+            let finite: Vec<f64> = data.iter().copied().filter(|x| x.is_finite()).collect();
+            let finite = &finite[..finite.len() / 64 * 64 + 9];
+            for data in [&data[..], finite] {
+                let mut scalar = Scan::new(&levels, data.len());
+                scan_scalar(data, &levels.bounds, levels.gather_mask, &mut scalar);
+                scalar.wide.sort_unstable();
+                assert!(scalar.wide.len() > 100, "seed {seed}");
+                let mut vector = Scan::new(&byte, data.len());
+                scan_part(data, &byte, &mut vector);
+                assert!(!vector.overflow, "seed {seed}");
+                assert_eq!(vector.levels, scalar.levels, "seed {seed}");
+                vector.wide.sort_unstable();
+                assert_eq!(vector.wide, scalar.wide, "seed {seed}");
+                assert_eq!(
+                    (vector.min_key, vector.max_key),
+                    (scalar.min_key, scalar.max_key),
+                    "seed {seed}"
+                );
+                // Past its room the kernel stops and says so (the caller falls back).
+                let mut short = Scan::new(&byte, 100);
+                scan_part(data, &byte, &mut short);
+                assert!(short.overflow, "seed {seed}");
+                // The kernel itself takes a finite part (the comparison above ran it).
+                #[cfg(target_arch = "x86_64")]
+                if avx512::available() {
+                    let grid = byte.grid8.as_ref().unwrap();
+                    let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
+                    let body = &data[..data.len() / 64 * 64];
+                    let mut direct = Scan::new(&byte, data.len());
+                    // SAFETY: the CPU has the kernel's features (checked just above).
+                    let got = unsafe {
+                        avx512::scan_grid8_f64(
+                            body,
+                            grid.scale,
+                            grid.offset,
+                            &t,
+                            grid.open_low,
+                            &mut direct,
+                        )
+                    };
+                    let all_finite = data.iter().all(|x| x.is_finite());
+                    assert_eq!(got.is_some(), all_finite, "seed {seed}");
+                }
+                ran += 1;
+            }
+        }
+        assert_eq!(ran, 6);
+    }
+
+    #[test]
+    fn float64_gather_equals_the_plain_filter() {
+        // `u64::gather` (AVX-512 where the CPU has it) with keys at and around every range end,
+        // 0 and u64::MAX, and a scalar tail.
+        let mut keys: Vec<u64> = lcg(20_003, 44, |u, _| u * 1.8e19)
+            .iter()
+            .map(|&x| x as u64)
+            .collect();
+        let ranges: Vec<(u64, u64)> = vec![(0, 999), (1 << 40, 1 << 40), (9e18 as u64, u64::MAX)];
+        for &(a, b) in &ranges {
+            for k in [
+                a.saturating_sub(1),
+                a,
+                a + 1,
+                b.saturating_sub(1),
+                b,
+                b.saturating_add(1),
+            ] {
+                keys.extend([k; 3]);
+            }
+        }
+        keys.extend([0, u64::MAX, u64::MAX - 1, 1, 5]);
+        for ranges in [ranges, vec![(5_000, 1 << 62)], vec![]] {
+            let mut got = u64::gather(&keys, &ranges);
+            got.sort_unstable();
+            let mut want: Vec<u64> = keys
+                .iter()
+                .copied()
+                .filter(|&k| ranges.iter().any(|&(a, b)| a <= k && k <= b))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want);
+        }
     }
 }

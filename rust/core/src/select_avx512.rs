@@ -1,7 +1,8 @@
-//! The AVX-512 kernels of the one-pass fit (`select.rs`): the byte-code pass and the gather of
-//! the selection. They compute exactly what their AVX2 twins in `select::avx2` compute, with
-//! 64 codes per compare, the inside test as one table lookup (`vpermi2b`) and the gathered
-//! values compressed with `vpcompressd` instead of a permute table.
+//! The AVX-512 kernels of the one-pass fit (`select.rs`): the byte-code pass (float32, and
+//! float64, which has no AVX2 twin) and the gather of the selection. The float32 ones compute
+//! exactly what their AVX2 twins in `select::avx2` compute, with 64 codes per compare, the
+//! inside test as one table lookup (`vpermi2b`) and the gathered values compressed with
+//! `vpcompressd` instead of a permute table.
 
 use std::arch::x86_64::*;
 
@@ -195,6 +196,172 @@ unsafe fn scan_folded<const F: usize>(
     out.close_byte_pass((first_key, len), counts, extremes, unordered != 0)
 }
 
+/// `scan_grid8_f32` for float64 values, 64 per step: the codes are computed in float64
+/// (`code8_f64`), the gathered values compressed 8 at a time as u64 order keys into
+/// `out.wide`, and every entry of `thresholds` counted (the float32 pass derives the upper
+/// bounds from bucket counts of its u32 keys; here the selection counts the u64 keys). `part`
+/// has a multiple of 64 values. `None` when the part holds a NaN or an infinity.
+///
+/// # Safety
+/// The CPU has AVX-512 F, BW and VBMI, FMA and POPCNT (`available`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,fma,popcnt")]
+pub unsafe fn scan_grid8_f64(
+    part: &[f64],
+    scale: f64,
+    offset: f64,
+    thresholds: &[i8],
+    open_low: bool,
+    out: &mut Scan,
+) -> Option<(Vec<u64>, f64, f64)> {
+    let grid = (scale, offset, thresholds, open_low);
+    match thresholds.len() {
+        0..=3 => scan_folded_f64::<3>(part, grid, out),
+        4..=6 => scan_folded_f64::<6>(part, grid, out),
+        7..=9 => scan_folded_f64::<9>(part, grid, out),
+        _ => scan_folded_f64::<12>(part, grid, out),
+    }
+}
+
+/// `scan_folded` for float64 values (see `scan_grid8_f64`).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,fma,popcnt")]
+unsafe fn scan_folded_f64<const F: usize>(
+    part: &[f64],
+    (scale, offset, thresholds, open_low): (f64, f64, &[i8], bool),
+    out: &mut Scan,
+) -> Option<(Vec<u64>, f64, f64)> {
+    debug_assert_eq!(part.len() % 64, 0);
+    let counted = thresholds;
+    let mut counts = vec![0u64; counted.len()];
+    let folded: [__m512i; F] =
+        std::array::from_fn(|g| _mm512_set1_epi8(counted.get(g).copied().unwrap_or(i8::MAX)));
+    let rest = counted.get(F..).unwrap_or(&[]);
+    let groups: Vec<Vec<__m512i>> = super::sweep_groups(rest)
+        .iter()
+        .map(|g| g.iter().map(|&t| _mm512_set1_epi8(t)).collect())
+        .collect();
+    let mut table = [0u8; 256];
+    for (u, entry) in table.iter_mut().enumerate() {
+        if super::code_is_inside(u as u8 as i8, thresholds, open_low) {
+            *entry = 0xFF;
+        }
+    }
+    let quarter = |i: usize| _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const _);
+    let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+    let scalev = _mm512_set1_pd(scale);
+    let offsetv = _mm512_set1_pd(offset);
+    let cap = _mm512_set1_pd(127.0);
+    let unpack = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    let sign = _mm512_set1_epi64(i64::MIN);
+    let zero = _mm512_setzero_pd();
+    let one = _mm512_set1_epi8(1);
+    let mut unordered: u8 = 0;
+    let (mut least, mut greatest) = (
+        _mm512_set1_pd(f64::INFINITY),
+        _mm512_set1_pd(f64::NEG_INFINITY),
+    );
+    let mut codes = [_mm512_setzero_si512(); CODE_BLOCK / 64];
+    let room = out.room;
+    let first_key = out.wide.len();
+    out.wide.reserve(room + 128);
+    let keys = out.wide.as_mut_ptr().add(first_key);
+    let mut len = 0usize;
+    // 16 codes as i32 from two vectors of 8 values (min(cap, y): a NaN y stays NaN, then
+    // truncates to i32::MIN, as code8_f64).
+    let code = |a: __m512d, b: __m512d| -> __m512i {
+        let c = |x: __m512d| {
+            _mm512_cvttpd_epi32(_mm512_min_pd(cap, _mm512_fmadd_pd(x, scalev, offsetv)))
+        };
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(c(a)), c(b))
+    };
+    for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
+        let vectors = block.len() / 64;
+        let next = part.as_ptr().wrapping_add((b + 1) * CODE_BLOCK);
+        let block_start = len;
+        let mut acc = [_mm512_setzero_si512(); F];
+        for (i, c) in codes[..vectors].iter_mut().enumerate() {
+            let p = block.as_ptr().add(64 * i);
+            for l in 0..8 {
+                _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(64 * i + 8 * l) as *const i8);
+            }
+            let x: [__m512d; 8] = std::array::from_fn(|h| _mm512_loadu_pd(p.add(8 * h)));
+            for h in (0..8).step_by(2) {
+                // min/max return the second operand when one is NaN: NaN is skipped (and seen
+                // by the unordered compares).
+                least = _mm512_min_pd(_mm512_min_pd(x[h], x[h + 1]), least);
+                greatest = _mm512_max_pd(_mm512_max_pd(x[h], x[h + 1]), greatest);
+                unordered |= _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x[h], x[h + 1]);
+            }
+            let lo = _mm512_packs_epi32(code(x[0], x[1]), code(x[2], x[3]));
+            let hi = _mm512_packs_epi32(code(x[4], x[5]), code(x[6], x[7]));
+            let v = _mm512_permutexvar_epi32(unpack, _mm512_packs_epi16(lo, hi));
+            *c = v;
+            for g in 0..F {
+                acc[g] =
+                    _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(v, folded[g]), acc[g], one);
+            }
+            let inside = _mm512_mask_blend_epi8(
+                _mm512_movepi8_mask(v),
+                _mm512_permutex2var_epi8(t0, v, t1),
+                _mm512_permutex2var_epi8(t2, v, t3),
+            );
+            let mask = _mm512_test_epi8_mask(inside, inside);
+            for (h, &xh) in x.iter().enumerate() {
+                let m = (mask >> (8 * h)) as u8;
+                // SAFETY: len <= room + 64 (checked per 64 values), the buffer holds
+                // room + 128 keys.
+                _mm512_storeu_si512(
+                    keys.add(len) as *mut _,
+                    _mm512_maskz_compress_epi64(m, _mm512_castpd_si512(xh)),
+                );
+                len += m.count_ones() as usize;
+            }
+            if len > room {
+                out.overflow = true;
+                return Some((counts, f64::INFINITY, f64::NEG_INFINITY));
+            }
+        }
+        let bytes = _mm512_setzero_si512();
+        for (c, a) in counts.iter_mut().zip(&acc) {
+            *c += _mm512_reduce_add_epi64(_mm512_sad_epu8(*a, bytes)) as u64;
+        }
+        let mut first = F;
+        for group in &groups {
+            let codes = &codes[..vectors];
+            let sums: Vec<u64> = match group.len() {
+                3 => sweep::<3>(codes, group).to_vec(),
+                6 => sweep::<6>(codes, group).to_vec(),
+                _ => sweep::<9>(codes, group).to_vec(),
+            };
+            for (c, s) in counts[first..].iter_mut().zip(sums) {
+                *c += s;
+            }
+            first += group.len();
+        }
+        // The block's gathered values to order keys, 8 at a time (past `len` within the
+        // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
+        // set the sign bit.
+        let mut k = block_start;
+        while k < len {
+            let v = keys.add(k) as *mut __m512i;
+            let bits = _mm512_castpd_si512(_mm512_add_pd(
+                _mm512_castsi512_pd(_mm512_loadu_si512(v as *const _)),
+                zero,
+            ));
+            let key = _mm512_xor_si512(bits, _mm512_or_si512(_mm512_srai_epi64::<63>(bits), sign));
+            _mm512_storeu_si512(v as *mut _, key);
+            k += 8;
+        }
+    }
+    let (least, greatest) = (_mm512_reduce_min_pd(least), _mm512_reduce_max_pd(greatest));
+    if unordered != 0 || least.is_infinite() || greatest.is_infinite() {
+        return None;
+    }
+    // SAFETY: the first `len` keys past the part's start are written, within the capacity.
+    out.wide.set_len(first_key + len);
+    out.room -= len;
+    Some((counts, least, greatest))
+}
+
 /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
 /// counter takes one value per vector, at most CODE_BLOCK / 64 = 32 per block.
 #[target_feature(enable = "avx512f,avx512bw")]
@@ -255,4 +422,44 @@ pub unsafe fn gather_u32(keys: &[u32], ranges: &[(u32, u32)]) -> Vec<u64> {
         hits.set_len(len);
     }
     super::with_gathered_tail(hits, &keys[body..], ranges)
+}
+
+/// `gather_u32` for u64 keys (float64's), 8 keys per step, the hits compressed with
+/// `vpcompressq`.
+///
+/// # Safety
+/// The CPU has AVX-512 F and POPCNT.
+#[target_feature(enable = "avx512f,popcnt")]
+pub unsafe fn gather_u64(keys: &[u64], ranges: &[(u64, u64)]) -> Vec<u64> {
+    let rv: Vec<(__m512i, __m512i)> = ranges
+        .iter()
+        .map(|&(a, b)| {
+            (
+                _mm512_set1_epi64(a as i64),
+                _mm512_set1_epi64((b - a) as i64),
+            )
+        })
+        .collect();
+    let mut hits: Vec<u64> = Vec::with_capacity(1024);
+    let body = keys.len() / 8 * 8;
+    for run in keys[..body].chunks(GATHER_RUN) {
+        hits.reserve(run.len());
+        let (base, mut len) = (hits.as_mut_ptr(), hits.len());
+        for c in run.chunks_exact(8) {
+            let k = _mm512_loadu_si512(c.as_ptr() as *const _);
+            let mut inside: u8 = 0;
+            for &(a, w) in &rv {
+                inside |= _mm512_cmple_epu64_mask(_mm512_sub_epi64(k, a), w);
+            }
+            // SAFETY: each step adds at most 8 keys, within the room reserved for the run.
+            _mm512_storeu_si512(
+                base.add(len) as *mut _,
+                _mm512_maskz_compress_epi64(inside, k),
+            );
+            len += inside.count_ones() as usize;
+        }
+        hits.set_len(len);
+    }
+    hits.extend(super::gather_scalar(&keys[body..], ranges));
+    hits
 }

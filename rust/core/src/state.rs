@@ -713,7 +713,7 @@ pub fn fit_numeric_rows<T: crate::matrix_quantiles::RowSample>(
     }
     let one_pass = matches!(binning, crate::edges::Binning::Quantile)
         && crate::select::takes_one_pass::<T>(nrows, bins.saturating_add(1));
-    if ncols <= NARROW_COLUMNS && one_pass {
+    if ncols <= narrow_columns::<T>() && one_pass {
         if let Some(columns) = fit_narrow_rows(names, data, bins, binning, nan_policy)? {
             return Ok(columns);
         }
@@ -799,9 +799,19 @@ fn fit_quantile_rows<T: crate::matrix_quantiles::RowSample>(
 /// columns most lanes are padding. `Reference.fit` of normal float32, 2e7 values, 2 threads,
 /// per-round ratio to the row passes in one process: 0.05 at 1 column (no copy), 0.28 at 2,
 /// 0.42 at 3, 0.64 at 4, 1.09 at 5, 1.18 at 6, 1.90 at 8 (each column is copied, a read of the
-/// whole matrix). Float64 columns take the radix selection, which lost to the row passes (1.2x
-/// at 1 column, 1.6-1.7x at 2 to 4).
+/// whole matrix).
 const NARROW_COLUMNS: usize = 4;
+
+/// `NARROW_COLUMNS` for float32; float64 (the one-pass fit on AVX-512) only at 1 column, the
+/// slice itself: 2e7 values, per-round ratio to the row passes 0.16 at 1 column, 0.98 at 2,
+/// 1.50 at 3 and 1.84 at 4 (the row passes code float64 rows 8 columns a vector).
+fn narrow_columns<T: 'static>() -> usize {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>() {
+        1
+    } else {
+        NARROW_COLUMNS
+    }
+}
 
 /// Each column of a narrow C-ordered matrix fitted on its own (`fit_numeric`), in column order
 /// (the first error is the first column's, as in `fit_transposed`). One column is the slice
