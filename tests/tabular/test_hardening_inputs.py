@@ -75,3 +75,28 @@ def test_missing_categorical_column_names_the_missing_column():
     ref = ut.Reference.fit({"store": np.array(["a", "b"] * 10), "x": np.arange(20.0)})
     with pytest.raises(ut.UndertowError, match=r"missing \['store'\]"):
         ref.psi({"x": np.arange(5.0)})
+
+
+WIDE_ROW = """
+import numpy as np, undertow as ut
+x = np.arange(200_000, dtype=np.float64).reshape(1, -1)
+ref = ut.Reference.fit(x)
+back = ut.Reference.from_bytes(ref.to_bytes())
+print(len(back.columns), back.columns[-1], back.edges("199999").tolist())
+"""
+
+
+def test_a_one_row_matrix_of_200000_columns_fits_in_linear_time():
+    # The reference's duplicate-name check compared each name with all before it: 64,000
+    # columns took 6 s and (1, 2**19 + 3) did not finish in 90 s (a hostile review). In a
+    # child with a timeout 40x the linear time, so a quadratic check fails instead of hanging.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", WIDE_ROW], capture_output=True, text=True, timeout=60, check=True
+    )
+    # A constant column (one value) gets the three bins below / equal / above.
+    assert done.stdout.split()[:2] == ["200000", "199999"]
+    edges = [-np.inf, 199999.0, float(np.nextafter(199999.0, np.inf)), np.inf]
+    assert done.stdout.split(maxsplit=2)[2].strip() == str(edges)

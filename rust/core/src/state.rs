@@ -120,8 +120,10 @@ impl PsiReference {
         if columns.is_empty() {
             return Err(Error::invalid("table", "has no columns"));
         }
-        for (i, c) in columns.iter().enumerate() {
-            if columns[..i].iter().any(|o| o.name == c.name) {
+        // A set, not a scan of the names before each: 64,000 columns took 6 s.
+        let mut seen = std::collections::HashSet::with_capacity(columns.len());
+        for c in columns.iter() {
+            if !seen.insert(c.name.as_str()) {
                 return Err(Error::invalid(
                     "table",
                     format!("column name {:?} appears twice", c.name),
