@@ -422,9 +422,23 @@ pub(crate) fn takes_one_pass<T: Sample>(len: usize, quantiles: usize) -> bool {
         && (1..=MAX_QUANTILES).contains(&quantiles)
 }
 
-/// float64 on a CPU with the AVX-512 byte-code kernel (`avx512::scan_grid8_f64`).
+/// float64 on a CPU with a float64 byte-code kernel (`avx512::scan_grid8_f64`, or its AVX2
+/// twin `avx2::scan_grid8_f64`).
 fn wide_kernel<T: Sample>() -> bool {
-    TypeId::of::<T>() == TypeId::of::<f64>() && avx512_kernel()
+    TypeId::of::<T>() == TypeId::of::<f64>() && (avx512_kernel() || avx2_fma_kernel())
+}
+
+fn avx2_fma_kernel() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("popcnt")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 fn vector_kernel<T: Sample>() -> bool {
@@ -1221,10 +1235,14 @@ fn scan_grid8_wide<T: Sample>(part: &[T], plan: &Plan<T>, grid: &Grid8<T>, out: 
     let body = part.len() / 64 * 64;
     let (len, room) = (out.wide.len(), out.room);
     // SAFETY: T is f64 (`wide_kernel` checked its TypeId), so the cast only renames the type;
-    // the CPU has the kernel's features (`avx512::available`, checked by `wide_kernel`).
+    // the CPU has the kernel's features (`wide_kernel`; `grid.wide` only with AVX-512).
     let scanned = unsafe {
         let x = std::slice::from_raw_parts(part.as_ptr() as *const f64, body);
-        avx512::scan_grid8_f64(x, grid.scale, grid.offset, &t, grid.open_low, out)
+        if grid.wide {
+            avx512::scan_grid8_f64(x, grid.scale, grid.offset, &t, grid.open_low, out)
+        } else {
+            avx2::scan_grid8_f64(x, grid.scale, grid.offset, &t, grid.open_low, out)
+        }
     };
     let Some((counts, least, greatest)) = scanned else {
         out.wide.truncate(len);
@@ -1583,45 +1601,8 @@ mod avx2 {
             _mm256_set1_ps(f32::INFINITY),
             _mm256_set1_ps(f32::NEG_INFINITY),
         );
-        // Whether each code is inside an interval (an odd number of entries below it, or even
-        // when the first interval is open low), as a 256-bit table over `code + 128`: byte
-        // k holds codes 8k - 128 .. 8k - 121, one bit each.
-        let mut table = [0u8; 32];
-        for u in 0..256usize {
-            if super::code_is_inside((u as i32 - 128) as i8, thresholds, open_low) {
-                table[u / 8] |= 1 << (u % 8);
-            }
-        }
-        let half = |h: usize| {
-            let mut t = [0u8; 32];
-            t[..16].copy_from_slice(&table[16 * h..16 * h + 16]);
-            t[16..].copy_from_slice(&table[16 * h..16 * h + 16]);
-            _mm256_loadu_si256(t.as_ptr() as *const __m256i)
-        };
-        let (table_lo, table_hi) = (half(0), half(1));
-        let bits = _mm256_setr_epi8(
-            1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64,
-            -128, 1, 2, 4, 8, 16, 32, 64, -128,
-        );
-        let (flip, seven, low5) = (
-            _mm256_set1_epi8(-128),
-            _mm256_set1_epi8(7),
-            _mm256_set1_epi8(31),
-        );
-        let (above15, sixteen) = (_mm256_set1_epi8(0x70), _mm256_set1_epi8(16));
-        let inside = |c: __m256i| -> __m256i {
-            let u = _mm256_xor_si256(c, flip);
-            // u >> 3 per byte (the 16-bit shift brings in the neighbour's bits: masked off).
-            let k = _mm256_and_si256(_mm256_srli_epi16::<3>(u), low5);
-            // pshufb gives 0 where the index has its top bit: k + 0x70 for k >= 16, k - 16
-            // for k < 16.
-            let byte = _mm256_or_si256(
-                _mm256_shuffle_epi8(table_lo, _mm256_add_epi8(k, above15)),
-                _mm256_shuffle_epi8(table_hi, _mm256_sub_epi8(k, sixteen)),
-            );
-            let bit = _mm256_shuffle_epi8(bits, _mm256_and_si256(u, seven));
-            _mm256_cmpeq_epi8(_mm256_and_si256(byte, bit), bit)
-        };
+        let table = InsideTable::new(thresholds, open_low);
+        let inside = |c: __m256i| table.test(c);
         let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 32];
         let room = out.room;
         let first_key = out.narrow.len();
@@ -1722,6 +1703,254 @@ mod avx2 {
             extremes,
             _mm256_movemask_ps(unordered) != 0,
         )
+    }
+
+    /// Whether each byte code is inside an interval (an odd number of entries below it, or even
+    /// when the first interval is open low), as a 256-bit table over `code + 128`: byte k holds
+    /// codes 8k - 128 .. 8k - 121, one bit each; looked up with three byte shuffles (cheaper
+    /// than an xor per entry).
+    struct InsideTable {
+        lo: __m256i,
+        hi: __m256i,
+        bits: __m256i,
+    }
+
+    impl InsideTable {
+        #[target_feature(enable = "avx2")]
+        fn new(thresholds: &[i8], open_low: bool) -> InsideTable {
+            let mut table = [0u8; 32];
+            for u in 0..256usize {
+                if super::code_is_inside((u as i32 - 128) as i8, thresholds, open_low) {
+                    table[u / 8] |= 1 << (u % 8);
+                }
+            }
+            let half = |h: usize| {
+                let mut t = [0u8; 32];
+                t[..16].copy_from_slice(&table[16 * h..16 * h + 16]);
+                t[16..].copy_from_slice(&table[16 * h..16 * h + 16]);
+                // SAFETY: `t` holds 32 bytes.
+                unsafe { _mm256_loadu_si256(t.as_ptr() as *const __m256i) }
+            };
+            InsideTable {
+                lo: half(0),
+                hi: half(1),
+                bits: _mm256_setr_epi8(
+                    1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32,
+                    64, -128, 1, 2, 4, 8, 16, 32, 64, -128,
+                ),
+            }
+        }
+
+        /// All-ones bytes where the code is inside.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn test(&self, c: __m256i) -> __m256i {
+            let u = _mm256_xor_si256(c, _mm256_set1_epi8(-128));
+            // u >> 3 per byte (the 16-bit shift brings in the neighbour's bits: masked off).
+            let k = _mm256_and_si256(_mm256_srli_epi16::<3>(u), _mm256_set1_epi8(31));
+            // pshufb gives 0 where the index has its top bit: k + 0x70 for k >= 16, k - 16
+            // for k < 16.
+            let byte = _mm256_or_si256(
+                _mm256_shuffle_epi8(self.lo, _mm256_add_epi8(k, _mm256_set1_epi8(0x70))),
+                _mm256_shuffle_epi8(self.hi, _mm256_sub_epi8(k, _mm256_set1_epi8(16))),
+            );
+            let bit = _mm256_shuffle_epi8(self.bits, _mm256_and_si256(u, _mm256_set1_epi8(7)));
+            _mm256_cmpeq_epi8(_mm256_and_si256(byte, bit), bit)
+        }
+    }
+
+    /// `scan_grid8_f32` for float64 values, 32 per step (the twin of
+    /// `select_avx512::scan_grid8_f64`): codes in float64 (`code8_f64`), every entry of
+    /// `thresholds` counted in sweeps, the gathered values compressed 4 at a time as u64 order
+    /// keys into `out.wide`. `part` has a multiple of 32 values. `None` when the part holds a
+    /// NaN or an infinity.
+    #[target_feature(enable = "avx2,fma,popcnt")]
+    pub unsafe fn scan_grid8_f64(
+        part: &[f64],
+        scale: f64,
+        offset: f64,
+        thresholds: &[i8],
+        open_low: bool,
+        out: &mut Scan,
+    ) -> Option<(Vec<u64>, f64, f64)> {
+        let mut counts = vec![0u64; thresholds.len()];
+        let groups: Vec<Vec<__m256i>> = super::sweep_groups(thresholds)
+            .iter()
+            .map(|g| g.iter().map(|&t| _mm256_set1_epi8(t)).collect())
+            .collect();
+        let (scalev, offsetv, cap) = (
+            _mm256_set1_pd(scale),
+            _mm256_set1_pd(offset),
+            _mm256_set1_pd(127.0),
+        );
+        let unpack = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let sign = _mm256_set1_epi64x(i64::MIN);
+        let (zero, zero_i) = (_mm256_setzero_pd(), _mm256_setzero_si256());
+        let mut unordered = _mm256_setzero_pd();
+        let (mut least, mut greatest) = (
+            _mm256_set1_pd(f64::INFINITY),
+            _mm256_set1_pd(f64::NEG_INFINITY),
+        );
+        let table = InsideTable::new(thresholds, open_low);
+        let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 32];
+        let room = out.room;
+        let first_key = out.wide.len();
+        out.wide.reserve(room + 64);
+        let keys = out.wide.as_mut_ptr().add(first_key);
+        let mut len = 0usize;
+        // 8 codes as i32 from two vectors of 4 values (min(cap, y): a NaN y stays NaN, then
+        // truncates to i32::MIN, as code8_f64).
+        let code = |a: __m256d, b: __m256d| -> __m256i {
+            let c = |x: __m256d| {
+                _mm256_cvttpd_epi32(_mm256_min_pd(cap, _mm256_fmadd_pd(x, scalev, offsetv)))
+            };
+            _mm256_set_m128i(c(b), c(a))
+        };
+        for (b, block) in part.chunks(CODE_BLOCK).enumerate() {
+            let vectors = block.len() / 32;
+            let next = part.as_ptr().wrapping_add((b + 1) * CODE_BLOCK);
+            for (i, c) in codes[..vectors].iter_mut().enumerate() {
+                let p = block.as_ptr().add(32 * i);
+                for l in 0..4 {
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(32 * i + 8 * l) as *const i8);
+                }
+                let x: [__m256d; 8] = std::array::from_fn(|h| _mm256_loadu_pd(p.add(4 * h)));
+                for h in (0..8).step_by(2) {
+                    // min/max return the second operand when one is NaN: NaN is skipped (and
+                    // seen by the unordered compares).
+                    least = _mm256_min_pd(_mm256_min_pd(x[h], x[h + 1]), least);
+                    greatest = _mm256_max_pd(_mm256_max_pd(x[h], x[h + 1]), greatest);
+                    unordered =
+                        _mm256_or_pd(unordered, _mm256_cmp_pd::<_CMP_UNORD_Q>(x[h], x[h + 1]));
+                }
+                let lo = _mm256_packs_epi32(code(x[0], x[1]), code(x[2], x[3]));
+                let hi = _mm256_packs_epi32(code(x[4], x[5]), code(x[6], x[7]));
+                *c = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), unpack);
+            }
+            let mut first = 0;
+            for group in &groups {
+                let codes = &codes[..vectors];
+                let sums: Vec<u64> = match group.len() {
+                    3 => sweep8::<3>(codes, group, None).to_vec(),
+                    6 => sweep8::<6>(codes, group, None).to_vec(),
+                    _ => sweep8::<9>(codes, group, None).to_vec(),
+                };
+                for (c, s) in counts[first..].iter_mut().zip(sums) {
+                    *c += s;
+                }
+                first += group.len();
+            }
+            let block_start = len;
+            for (i, &c) in codes[..vectors].iter().enumerate() {
+                let mask = _mm256_movemask_epi8(table.test(c)) as u32;
+                for h in 0..8 {
+                    let m = ((mask >> (4 * h)) & 0xF) as usize;
+                    let x =
+                        _mm256_loadu_si256(block.as_ptr().add(32 * i + 4 * h) as *const __m256i);
+                    // Each value is two dword lanes: the mask's bits spread to pairs.
+                    let order =
+                        _mm256_loadu_si256(COMPRESS[SPREAD[m] as usize].as_ptr() as *const __m256i);
+                    // SAFETY: len <= room + 32 (checked per 32 values), the buffer holds
+                    // room + 64 keys.
+                    _mm256_storeu_si256(
+                        keys.add(len) as *mut __m256i,
+                        _mm256_permutevar8x32_epi32(x, order),
+                    );
+                    len += m.count_ones() as usize;
+                }
+                if len > room {
+                    out.overflow = true;
+                    return Some((counts, f64::INFINITY, f64::NEG_INFINITY));
+                }
+            }
+            // The block's gathered values to order keys, 4 at a time (past `len` within the
+            // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
+            // set the sign bit.
+            let mut k = block_start;
+            while k < len {
+                let v = keys.add(k) as *mut __m256i;
+                let bits = _mm256_castpd_si256(_mm256_add_pd(
+                    _mm256_castsi256_pd(_mm256_loadu_si256(v)),
+                    zero,
+                ));
+                let negative = _mm256_cmpgt_epi64(zero_i, bits);
+                _mm256_storeu_si256(v, _mm256_xor_si256(bits, _mm256_or_si256(negative, sign)));
+                k += 4;
+            }
+        }
+        let fold = |v: __m256d, f: fn(f64, f64) -> f64| {
+            let mut lanes = [0f64; 4];
+            _mm256_storeu_pd(lanes.as_mut_ptr(), v);
+            lanes.into_iter().reduce(f).unwrap_or(f64::NAN)
+        };
+        let (least, greatest) = (fold(least, f64::min), fold(greatest, f64::max));
+        if _mm256_movemask_pd(unordered) != 0 || least.is_infinite() || greatest.is_infinite() {
+            return None;
+        }
+        // SAFETY: the first `len` keys past the part's start are written, within the capacity.
+        out.wide.set_len(first_key + len);
+        out.room -= len;
+        Some((counts, least, greatest))
+    }
+
+    /// `SPREAD[m]`: the 4-bit lane mask `m` of 64-bit lanes as the 8-bit mask of their dwords.
+    const SPREAD: [u8; 16] = {
+        let mut t = [0u8; 16];
+        let mut m = 0;
+        while m < 16 {
+            let mut lane = 0;
+            while lane < 4 {
+                if m & (1 << lane) != 0 {
+                    t[m] |= 3 << (2 * lane);
+                }
+                lane += 1;
+            }
+            m += 1;
+        }
+        t
+    };
+
+    /// `select_avx512::gather_u64` on AVX2: 4 keys per step (unsigned compares as signed ones
+    /// of the keys with their top bit flipped), compressed with the dword permute table.
+    #[target_feature(enable = "avx2,popcnt")]
+    pub unsafe fn gather_u64(keys: &[u64], ranges: &[(u64, u64)]) -> Vec<u64> {
+        let flip = _mm256_set1_epi64x(i64::MIN);
+        // k in [a, b]  <=>  k - a <= b - a (unsigned)  <=>  not ((k - a) ^ flip > (b - a) ^ flip)
+        let rv: Vec<(__m256i, __m256i)> = ranges
+            .iter()
+            .map(|&(a, b)| {
+                (
+                    _mm256_set1_epi64x(a as i64),
+                    _mm256_set1_epi64x(((b - a) ^ (1 << 63)) as i64),
+                )
+            })
+            .collect();
+        let mut hits: Vec<u64> = Vec::with_capacity(1024);
+        let body = keys.len() / 4 * 4;
+        for run in keys[..body].chunks(4096) {
+            hits.reserve(run.len());
+            let (base, mut len) = (hits.as_mut_ptr(), hits.len());
+            for c in run.chunks_exact(4) {
+                let k = _mm256_loadu_si256(c.as_ptr() as *const __m256i);
+                let mut outside = _mm256_set1_epi64x(-1);
+                for &(a, w) in &rv {
+                    let d = _mm256_xor_si256(_mm256_sub_epi64(k, a), flip);
+                    outside = _mm256_and_si256(outside, _mm256_cmpgt_epi64(d, w));
+                }
+                let m = (!_mm256_movemask_pd(_mm256_castsi256_pd(outside)) & 0xF) as usize;
+                let order =
+                    _mm256_loadu_si256(COMPRESS[SPREAD[m] as usize].as_ptr() as *const __m256i);
+                // SAFETY: each step adds at most 4 keys, within the room reserved for the run.
+                _mm256_storeu_si256(
+                    base.add(len) as *mut __m256i,
+                    _mm256_permutevar8x32_epi32(k, order),
+                );
+                len += m.count_ones() as usize;
+            }
+            hits.set_len(len);
+        }
+        hits.extend(super::gather_scalar(&keys[body..], ranges));
+        hits
     }
 
     /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
@@ -2193,6 +2422,11 @@ impl SelectKey for u64 {
         if avx512::available() {
             // SAFETY: AVX-512 F and POPCNT are available (checked just above).
             return unsafe { avx512::gather_u64(keys, ranges) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
+            // SAFETY: AVX2 and POPCNT are available (checked just above).
+            return unsafe { avx2::gather_u64(keys, ranges) };
         }
         gather_scalar(keys, ranges)
     }
@@ -2945,6 +3179,10 @@ mod tests {
             };
             let (wanted, shares) = wanted_intervals(&data, &linspace_unit(10), &tuning).unwrap();
             let (byte, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            // The same plan on the AVX2 kernel (`byte` takes the AVX-512 one where the CPU has
+            // it).
+            let (mut byte2, _, _) = grid8_plan(&wanted, &shares).expect("a byte-grid plan");
+            byte2.grid8.as_mut().unwrap().wide = false;
             let levels = Plan {
                 codes: None,
                 grid8: None,
@@ -2960,13 +3198,18 @@ mod tests {
             data.truncate(data.len() / 64 * 64 + 5); // a scalar tail
             let finite: Vec<f64> = data.iter().copied().filter(|x| x.is_finite()).collect();
             let finite = &finite[..finite.len() / 64 * 64 + 9];
-            for data in [&data[..], finite] {
+            for (data, byte) in [
+                (&data[..], &byte),
+                (finite, &byte),
+                (&data[..], &byte2),
+                (finite, &byte2),
+            ] {
                 let mut scalar = Scan::new(&levels, data.len());
                 scan_scalar(data, &levels.bounds, levels.gather_mask, &mut scalar);
                 scalar.wide.sort_unstable();
                 assert!(scalar.wide.len() > 100, "seed {seed}");
-                let mut vector = Scan::new(&byte, data.len());
-                scan_part(data, &byte, &mut vector);
+                let mut vector = Scan::new(byte, data.len());
+                scan_part(data, byte, &mut vector);
                 assert!(!vector.overflow, "seed {seed}");
                 assert_eq!(vector.levels, scalar.levels, "seed {seed}");
                 vector.wide.sort_unstable();
@@ -2977,26 +3220,27 @@ mod tests {
                     "seed {seed}"
                 );
                 // Past its room the kernel stops and says so (the caller falls back).
-                let mut short = Scan::new(&byte, 100);
-                scan_part(data, &byte, &mut short);
+                let mut short = Scan::new(byte, 100);
+                scan_part(data, byte, &mut short);
                 assert!(short.overflow, "seed {seed}");
                 // The kernel itself takes a finite part (the comparison above ran it).
                 #[cfg(target_arch = "x86_64")]
-                if avx512::available() {
+                {
                     let grid = byte.grid8.as_ref().unwrap();
                     let t: Vec<i8> = grid.entries.iter().map(|e| e.1).collect();
                     let body = &data[..data.len() / 64 * 64];
-                    let mut direct = Scan::new(&byte, data.len());
-                    // SAFETY: the CPU has the kernel's features (checked just above).
-                    let got = unsafe {
-                        avx512::scan_grid8_f64(
-                            body,
-                            grid.scale,
-                            grid.offset,
-                            &t,
-                            grid.open_low,
-                            &mut direct,
-                        )
+                    let mut direct = Scan::new(byte, data.len());
+                    let (scale, offset, open) = (grid.scale, grid.offset, grid.open_low);
+                    let got = if grid.wide && avx512::available() {
+                        // SAFETY: the CPU has the kernel's features (checked just above).
+                        unsafe {
+                            avx512::scan_grid8_f64(body, scale, offset, &t, open, &mut direct)
+                        }
+                    } else if !grid.wide && avx2_fma_kernel() {
+                        // SAFETY: the CPU has the kernel's features (checked just above).
+                        unsafe { avx2::scan_grid8_f64(body, scale, offset, &t, open, &mut direct) }
+                    } else {
+                        None
                     };
                     let all_finite = data.iter().all(|x| x.is_finite());
                     assert_eq!(got.is_some(), all_finite, "seed {seed}");
@@ -3004,7 +3248,7 @@ mod tests {
                 ran += 1;
             }
         }
-        assert_eq!(ran, 6);
+        assert_eq!(ran, 12);
     }
 
     #[test]
@@ -3039,6 +3283,14 @@ mod tests {
                 .collect();
             want.sort_unstable();
             assert_eq!(got, want);
+            // The AVX2 kernel too, whichever `gather` took.
+            #[cfg(target_arch = "x86_64")]
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
+                // SAFETY: AVX2 and POPCNT are available (checked just above).
+                let mut got = unsafe { avx2::gather_u64(&keys, &ranges) };
+                got.sort_unstable();
+                assert_eq!(got, want, "avx2");
+            }
         }
     }
 }
