@@ -1601,8 +1601,29 @@ mod avx2 {
             _mm256_set1_ps(f32::INFINITY),
             _mm256_set1_ps(f32::NEG_INFINITY),
         );
-        let table = InsideTable::new(thresholds, open_low);
-        let inside = |c: __m256i| table.test(c);
+        // The inside test's table and constants held in locals: through `InsideTable::test`
+        // this kernel measured 1.5-2% slower (1e7 values, AVX2 forced, 40-60 rounds).
+        let InsideTable {
+            lo: table_lo,
+            hi: table_hi,
+            bits,
+        } = InsideTable::new(thresholds, open_low);
+        let (flip, seven, low5) = (
+            _mm256_set1_epi8(-128),
+            _mm256_set1_epi8(7),
+            _mm256_set1_epi8(31),
+        );
+        let (above15, sixteen) = (_mm256_set1_epi8(0x70), _mm256_set1_epi8(16));
+        let inside = |c: __m256i| -> __m256i {
+            let u = _mm256_xor_si256(c, flip);
+            let k = _mm256_and_si256(_mm256_srli_epi16::<3>(u), low5);
+            let byte = _mm256_or_si256(
+                _mm256_shuffle_epi8(table_lo, _mm256_add_epi8(k, above15)),
+                _mm256_shuffle_epi8(table_hi, _mm256_sub_epi8(k, sixteen)),
+            );
+            let bit = _mm256_shuffle_epi8(bits, _mm256_and_si256(u, seven));
+            _mm256_cmpeq_epi8(_mm256_and_si256(byte, bit), bit)
+        };
         let mut codes = [_mm256_setzero_si256(); CODE_BLOCK / 32];
         let room = out.room;
         let first_key = out.narrow.len();
