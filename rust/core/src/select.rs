@@ -1663,20 +1663,7 @@ mod avx2 {
                 let hi = _mm256_packs_epi32(code(x[2]), code(x[3]));
                 *c = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), unpack);
             }
-            let mut first = 0;
-            for group in &groups {
-                let codes = &codes[..vectors];
-                let ahead = (first == 0).then_some(next);
-                let sums: Vec<u64> = match group.len() {
-                    3 => sweep8::<3>(codes, group, ahead).to_vec(),
-                    6 => sweep8::<6>(codes, group, ahead).to_vec(),
-                    _ => sweep8::<9>(codes, group, ahead).to_vec(),
-                };
-                for (c, s) in counts[first..].iter_mut().zip(sums) {
-                    *c += s;
-                }
-                first += group.len();
-            }
+            add_sweeps(&mut counts, &codes[..vectors], &groups, Some(next));
             let block_start = len;
             for (i, &c) in codes[..vectors].iter().enumerate() {
                 let mask = _mm256_movemask_epi8(inside(c)) as u32;
@@ -1848,19 +1835,7 @@ mod avx2 {
                 let hi = _mm256_packs_epi32(code(x[4], x[5]), code(x[6], x[7]));
                 *c = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), unpack);
             }
-            let mut first = 0;
-            for group in &groups {
-                let codes = &codes[..vectors];
-                let sums: Vec<u64> = match group.len() {
-                    3 => sweep8::<3>(codes, group, None).to_vec(),
-                    6 => sweep8::<6>(codes, group, None).to_vec(),
-                    _ => sweep8::<9>(codes, group, None).to_vec(),
-                };
-                for (c, s) in counts[first..].iter_mut().zip(sums) {
-                    *c += s;
-                }
-                first += group.len();
-            }
+            add_sweeps(&mut counts, &codes[..vectors], &groups, None);
             let block_start = len;
             for (i, &c) in codes[..vectors].iter().enumerate() {
                 let mask = _mm256_movemask_epi8(table.test(c)) as u32;
@@ -1972,6 +1947,34 @@ mod avx2 {
         }
         hits.extend(super::gather_scalar(&keys[body..], ranges));
         hits
+    }
+
+    /// A block's counts from the sweeps of its codes, a group of thresholds at a time; the
+    /// first sweep prefetches the next block (`ahead`, see `sweep8`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add_sweeps(
+        counts: &mut [u64],
+        codes: &[__m256i],
+        groups: &[Vec<__m256i>],
+        ahead: Option<*const f32>,
+    ) {
+        let mut first = 0;
+        for group in groups {
+            let ahead = ahead.filter(|_| first == 0);
+            // SAFETY: the caller has AVX2 (this function's feature).
+            let sums: Vec<u64> = unsafe {
+                match group.len() {
+                    3 => sweep8::<3>(codes, group, ahead).to_vec(),
+                    6 => sweep8::<6>(codes, group, ahead).to_vec(),
+                    _ => sweep8::<9>(codes, group, ahead).to_vec(),
+                }
+            };
+            for (c, s) in counts[first..].iter_mut().zip(sums) {
+                *c += s;
+            }
+            first += group.len();
+        }
     }
 
     /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte

@@ -59,23 +59,8 @@ unsafe fn scan_folded<const F: usize>(
 ) -> Option<(Vec<u64>, f32, f32)> {
     debug_assert_eq!(part.len() % 64, 0);
     let mut counts = vec![0u64; counted.len()];
-    let folded: [__m512i; F] =
-        std::array::from_fn(|g| _mm512_set1_epi8(counted.get(g).copied().unwrap_or(i8::MAX)));
-    let rest = counted.get(F..).unwrap_or(&[]);
-    let groups: Vec<Vec<__m512i>> = super::sweep_groups(rest)
-        .iter()
-        .map(|g| g.iter().map(|&t| _mm512_set1_epi8(t)).collect())
-        .collect();
-    // Whether each code is inside an interval (an odd number of thresholds below it, or even
-    // when the first interval is open low), one byte per code, indexed by the code's bits.
-    let mut table = [0u8; 256];
-    for (u, entry) in table.iter_mut().enumerate() {
-        if super::code_is_inside(u as u8 as i8, thresholds, open_low) {
-            *entry = 0xFF;
-        }
-    }
-    let quarter = |i: usize| _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const _);
-    let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+    let (folded, groups) = counted_thresholds::<F>(counted);
+    let table = inside_table(thresholds, open_low);
     let scalev = _mm512_set1_ps(scale);
     let offsetv = _mm512_set1_ps(offset);
     let cap = _mm512_set1_ps(127.0);
@@ -84,7 +69,6 @@ unsafe fn scan_folded<const F: usize>(
     let unpack = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let sign = _mm512_set1_epi32(i32::MIN);
     let zero = _mm512_setzero_ps();
-    let one = _mm512_set1_epi8(1);
     let mut unordered: u16 = 0;
     let (mut least, mut greatest) = (
         _mm512_set1_ps(f32::INFINITY),
@@ -132,16 +116,7 @@ unsafe fn scan_folded<const F: usize>(
             let hi = _mm512_packs_epi32(code(x[2]), code(x[3]));
             let v = _mm512_permutexvar_epi32(unpack, _mm512_packs_epi16(lo, hi));
             *c = v;
-            for g in 0..F {
-                acc[g] =
-                    _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(v, folded[g]), acc[g], one);
-            }
-            let inside = _mm512_mask_blend_epi8(
-                _mm512_movepi8_mask(v),
-                _mm512_permutex2var_epi8(t0, v, t1),
-                _mm512_permutex2var_epi8(t2, v, t3),
-            );
-            let mask = _mm512_test_epi8_mask(inside, inside);
+            let mask = count_and_test(v, &folded, &mut acc, &table);
             for (h, &xh) in x.iter().enumerate() {
                 let m = (mask >> (16 * h)) as u16;
                 // SAFETY: len <= room + 64 (checked per 64 values), the buffer holds
@@ -157,23 +132,7 @@ unsafe fn scan_folded<const F: usize>(
                 return Some((counts, f32::INFINITY, f32::NEG_INFINITY));
             }
         }
-        let bytes = _mm512_setzero_si512();
-        for (c, a) in counts.iter_mut().zip(&acc) {
-            *c += _mm512_reduce_add_epi64(_mm512_sad_epu8(*a, bytes)) as u64;
-        }
-        let mut first = F;
-        for group in &groups {
-            let codes = &codes[..vectors];
-            let sums: Vec<u64> = match group.len() {
-                3 => sweep::<3>(codes, group).to_vec(),
-                6 => sweep::<6>(codes, group).to_vec(),
-                _ => sweep::<9>(codes, group).to_vec(),
-            };
-            for (c, s) in counts[first..].iter_mut().zip(sums) {
-                *c += s;
-            }
-            first += group.len();
-        }
+        add_block_counts(&mut counts, &acc, &codes[..vectors], &groups);
         // The block's gathered values to order keys, 16 at a time (past `len` within the
         // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
         // set the sign bit.
@@ -230,30 +189,15 @@ unsafe fn scan_folded_f64<const F: usize>(
     out: &mut Scan,
 ) -> Option<(Vec<u64>, f64, f64)> {
     debug_assert_eq!(part.len() % 64, 0);
-    let counted = thresholds;
-    let mut counts = vec![0u64; counted.len()];
-    let folded: [__m512i; F] =
-        std::array::from_fn(|g| _mm512_set1_epi8(counted.get(g).copied().unwrap_or(i8::MAX)));
-    let rest = counted.get(F..).unwrap_or(&[]);
-    let groups: Vec<Vec<__m512i>> = super::sweep_groups(rest)
-        .iter()
-        .map(|g| g.iter().map(|&t| _mm512_set1_epi8(t)).collect())
-        .collect();
-    let mut table = [0u8; 256];
-    for (u, entry) in table.iter_mut().enumerate() {
-        if super::code_is_inside(u as u8 as i8, thresholds, open_low) {
-            *entry = 0xFF;
-        }
-    }
-    let quarter = |i: usize| _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const _);
-    let (t0, t1, t2, t3) = (quarter(0), quarter(1), quarter(2), quarter(3));
+    let mut counts = vec![0u64; thresholds.len()];
+    let (folded, groups) = counted_thresholds::<F>(thresholds);
+    let table = inside_table(thresholds, open_low);
     let scalev = _mm512_set1_pd(scale);
     let offsetv = _mm512_set1_pd(offset);
     let cap = _mm512_set1_pd(127.0);
     let unpack = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     let sign = _mm512_set1_epi64(i64::MIN);
     let zero = _mm512_setzero_pd();
-    let one = _mm512_set1_epi8(1);
     let mut unordered: u8 = 0;
     let (mut least, mut greatest) = (
         _mm512_set1_pd(f64::INFINITY),
@@ -295,16 +239,7 @@ unsafe fn scan_folded_f64<const F: usize>(
             let hi = _mm512_packs_epi32(code(x[4], x[5]), code(x[6], x[7]));
             let v = _mm512_permutexvar_epi32(unpack, _mm512_packs_epi16(lo, hi));
             *c = v;
-            for g in 0..F {
-                acc[g] =
-                    _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(v, folded[g]), acc[g], one);
-            }
-            let inside = _mm512_mask_blend_epi8(
-                _mm512_movepi8_mask(v),
-                _mm512_permutex2var_epi8(t0, v, t1),
-                _mm512_permutex2var_epi8(t2, v, t3),
-            );
-            let mask = _mm512_test_epi8_mask(inside, inside);
+            let mask = count_and_test(v, &folded, &mut acc, &table);
             for (h, &xh) in x.iter().enumerate() {
                 let m = (mask >> (8 * h)) as u8;
                 // SAFETY: len <= room + 64 (checked per 64 values), the buffer holds
@@ -320,23 +255,7 @@ unsafe fn scan_folded_f64<const F: usize>(
                 return Some((counts, f64::INFINITY, f64::NEG_INFINITY));
             }
         }
-        let bytes = _mm512_setzero_si512();
-        for (c, a) in counts.iter_mut().zip(&acc) {
-            *c += _mm512_reduce_add_epi64(_mm512_sad_epu8(*a, bytes)) as u64;
-        }
-        let mut first = F;
-        for group in &groups {
-            let codes = &codes[..vectors];
-            let sums: Vec<u64> = match group.len() {
-                3 => sweep::<3>(codes, group).to_vec(),
-                6 => sweep::<6>(codes, group).to_vec(),
-                _ => sweep::<9>(codes, group).to_vec(),
-            };
-            for (c, s) in counts[first..].iter_mut().zip(sums) {
-                *c += s;
-            }
-            first += group.len();
-        }
+        add_block_counts(&mut counts, &acc, &codes[..vectors], &groups);
         // The block's gathered values to order keys, 8 at a time (past `len` within the
         // buffer is harmless): + 0.0 makes -0.0 +0.0; negative values flip all bits, others
         // set the sign bit.
@@ -362,13 +281,94 @@ unsafe fn scan_folded_f64<const F: usize>(
     Some((counts, least, greatest))
 }
 
+/// The first `F` of `counted` as byte vectors for the coding loop (padded with a threshold no
+/// code passes), and the rest in sweep groups.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn counted_thresholds<const F: usize>(counted: &[i8]) -> ([__m512i; F], Vec<Vec<__m512i>>) {
+    let folded =
+        std::array::from_fn(|g| _mm512_set1_epi8(counted.get(g).copied().unwrap_or(i8::MAX)));
+    let groups = super::sweep_groups(counted.get(F..).unwrap_or(&[]))
+        .iter()
+        .map(|g| g.iter().map(|&t| _mm512_set1_epi8(t)).collect())
+        .collect();
+    (folded, groups)
+}
+
+/// Whether each code is inside an interval (an odd number of thresholds below it, or even when
+/// the first interval is open low), one byte per code indexed by the code's bits, in the four
+/// quarters `vpermi2b` looks up.
+#[target_feature(enable = "avx512f")]
+fn inside_table(thresholds: &[i8], open_low: bool) -> [__m512i; 4] {
+    let mut table = [0u8; 256];
+    for (u, entry) in table.iter_mut().enumerate() {
+        if super::code_is_inside(u as u8 as i8, thresholds, open_low) {
+            *entry = 0xFF;
+        }
+    }
+    // SAFETY: each quarter is 64 of the table's 256 bytes.
+    std::array::from_fn(|i| unsafe { _mm512_loadu_si512(table.as_ptr().add(64 * i) as *const _) })
+}
+
+/// One vector of 64 codes: each of the first `F` thresholds adds its passes to its byte
+/// counter; returns the mask of the codes inside an interval (`inside_table`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+fn count_and_test<const F: usize>(
+    v: __m512i,
+    folded: &[__m512i; F],
+    acc: &mut [__m512i; F],
+    [t0, t1, t2, t3]: &[__m512i; 4],
+) -> u64 {
+    let one = _mm512_set1_epi8(1);
+    for g in 0..F {
+        acc[g] = _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(v, folded[g]), acc[g], one);
+    }
+    let inside = _mm512_mask_blend_epi8(
+        _mm512_movepi8_mask(v),
+        _mm512_permutex2var_epi8(*t0, v, *t1),
+        _mm512_permutex2var_epi8(*t2, v, *t3),
+    );
+    _mm512_test_epi8_mask(inside, inside)
+}
+
+/// A block's counts: the coding loop's byte counters (`acc`, the first `F` thresholds) summed,
+/// then the sweeps of the other thresholds over the block's codes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn add_block_counts<const F: usize>(
+    counts: &mut [u64],
+    acc: &[__m512i; F],
+    codes: &[__m512i],
+    groups: &[Vec<__m512i>],
+) {
+    let bytes = _mm512_setzero_si512();
+    for (c, a) in counts.iter_mut().zip(acc) {
+        *c += _mm512_reduce_add_epi64(_mm512_sad_epu8(*a, bytes)) as u64;
+    }
+    let mut first = F;
+    for group in groups {
+        // SAFETY: the caller has AVX-512 F and BW (this function's features).
+        let sums: Vec<u64> = unsafe {
+            match group.len() {
+                3 => sweep::<3>(codes, group).to_vec(),
+                6 => sweep::<6>(codes, group).to_vec(),
+                _ => sweep::<9>(codes, group).to_vec(),
+            }
+        };
+        for (c, s) in counts[first..].iter_mut().zip(sums) {
+            *c += s;
+        }
+        first += group.len();
+    }
+}
+
 /// The counts of the byte codes `> t` for each of G thresholds over one block: each byte
 /// counter takes one value per vector, at most CODE_BLOCK / 64 = 32 per block.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn sweep<const G: usize>(codes: &[__m512i], thresholds: &[__m512i]) -> [u64; G] {
     let t: [__m512i; G] = std::array::from_fn(|g| thresholds[g]);
-    let one = _mm512_set1_epi8(1);
     let mut acc = [_mm512_setzero_si512(); G];
+    let one = _mm512_set1_epi8(1);
     for c in codes {
         for g in 0..G {
             acc[g] = _mm512_mask_add_epi8(acc[g], _mm512_cmpgt_epi8_mask(*c, t[g]), acc[g], one);
