@@ -19,7 +19,9 @@
 //!    with AVX-512, `select_avx512.rs`). The byte kernels also count the selection's buckets of
 //!    the keys they gather while a block's keys are in L1, which spares the selection a read of
 //!    all the keys; and they count only each interval's lower bound: the upper one's count is
-//!    the lower one's less the interval's keys, a sum of those buckets (`Uppers`).
+//!    the lower one's less the interval's keys, a sum of those buckets (`Uppers`). float64
+//!    takes only the byte-code grid, coded in float64 (`code8_f64`), with every bound counted
+//!    and its u64 keys counted by the selection.
 //! 3. Every rank is checked to fall inside its interval (`below <= rank < below + inside`); its
 //!    value is then a selection among the gathered keys. If any rank falls outside (the sample
 //!    misled: sorted runs it missed, heavy ties, huge outliers) or the gathered keys would pass
@@ -400,8 +402,9 @@ impl<T: Sample> OnePassFit<T> {
 /// `np.quantile(finite_values, q)` (linear method) in one pass, or `None` when the input is
 /// small, `q` is long, or the sample misled (then use `quantile::linear_quantiles`).
 ///
-/// Only float32 on an AVX2 CPU takes this path: that is the kernel measured faster than the
-/// radix selection (BENCHMARKS.md); float64 goes through the scalar pass, which was not.
+/// float32 takes this path on an AVX2 CPU, float64 on one with AVX-512 or AVX2 and FMA and
+/// only with the byte-code plan: those are the kernels measured faster than the radix
+/// selection (BENCHMARKS.md); float64's scalar level pass was not.
 pub fn linear_quantiles_one_pass<T: Sample>(data: &[T], q: &[f64]) -> Option<OnePassFit<T>> {
     if vector_kernel::<T>() {
         return fit_with(data, q, &TUNING);
