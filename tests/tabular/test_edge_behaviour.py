@@ -66,3 +66,13 @@ def test_matrix_fit_matches_per_column_psi(order: str) -> None:
         np.testing.assert_array_equal(report[str(j)].edges, one.edges)
         np.testing.assert_array_equal(report[str(j)].expected_counts, one.expected_counts)
         assert report[str(j)].value == one.value
+
+
+def test_a_constant_reference_at_the_largest_float64_gets_below_and_equal_bins():
+    # Its "above" edge would be +inf: it was refused ("edges must be finite"), at any size.
+    big = np.finfo(np.float64).max
+    for n in (100, 2**19 + 5):  # the radix selection and the one-pass fit
+        r = ut.psi(np.full(n, big), np.r_[np.full(5, big), np.ones(5)])
+        np.testing.assert_array_equal(r.edges, [-np.inf, big, np.inf])
+        np.testing.assert_array_equal(r.expected_counts, [0, n])
+        np.testing.assert_array_equal(r.actual_counts, [5, 5])

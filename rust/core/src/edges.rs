@@ -116,14 +116,20 @@ pub fn interior_from_quantiles(q: &[f64], bins: usize) -> Vec<f64> {
     tidy_interior(q[1..bins].to_vec(), q[0], q[bins])
 }
 
-/// Sorted, without duplicates, and three bins around the value of a constant reference.
+/// Sorted, without duplicates, and three bins around the value of a constant reference (two
+/// at the largest finite value, above which no finite value lies).
 fn tidy_interior(mut interior: Vec<f64>, min: f64, max: f64) -> Vec<f64> {
     interior.sort_by(|a, b| a.total_cmp(b));
     interior.dedup();
     if min == max {
         // A constant reference: bins below / equal / above the one value, so a move either way is
-        // drift (plain de-duplication would leave a single edge and miss a rise).
-        interior = vec![min, min.next_up()];
+        // drift (plain de-duplication would leave a single edge and miss a rise). At f64::MAX
+        // the edge above would be +inf, which an edge may not be.
+        interior = if min.next_up().is_finite() {
+            vec![min, min.next_up()]
+        } else {
+            vec![min]
+        };
     }
     interior
 }
@@ -274,6 +280,22 @@ mod tests {
         let (e, _) = fit_interior_edges(&data, 10, &Binning::Quantile).unwrap();
         assert_eq!(e, vec![3.0, 3.0f64.next_up()]);
         assert_eq!(bin_counts(&data, &e).unwrap().0, vec![0, 10, 0]);
+    }
+
+    #[test]
+    fn constant_reference_at_the_largest_float64_gets_two_bins() {
+        // Below / equal only: the edge above f64::MAX would be +inf (a hostile review found
+        // the reference refused, "edges must be finite").
+        let data = vec![f64::MAX; 10];
+        let (e, _) = fit_interior_edges(&data, 10, &Binning::Quantile).unwrap();
+        assert_eq!(e, vec![f64::MAX]);
+        let below = [1.0, f64::MAX, f64::MAX];
+        assert_eq!(bin_counts(&below, &e).unwrap().0, vec![1, 2]);
+        // The lowest value and float32's largest keep three bins.
+        let (e, _) = fit_interior_edges(&[f64::MIN; 4], 10, &Binning::Quantile).unwrap();
+        assert_eq!(e, vec![f64::MIN, f64::MIN.next_up()]);
+        let (e, _) = fit_interior_edges(&[f32::MAX; 4], 10, &Binning::Quantile).unwrap();
+        assert_eq!(e, vec![f32::MAX as f64, (f32::MAX as f64).next_up()]);
     }
 
     #[test]
