@@ -61,3 +61,33 @@ def test_fortran_matrix_with_nan_in_a_later_column_leaves_no_partial_update():
     with pytest.raises(ut.UndertowError, match='column "1"'):
         acc.update(m)
     assert acc.to_bytes() == before
+
+
+def _last_column_full(acc, bins):
+    """The accumulator's bytes with its last column's total raised to 2**64 - 1 (the state
+    ends with that column's counts, its missing count and a CRC32 of the body)."""
+    import struct
+    import zlib
+
+    raw = bytearray(acc.to_bytes())
+    body_end = len(raw) - 4
+    start = body_end - 8 - bins * 8
+    counts = list(struct.unpack_from(f"<{bins}Q", raw, start))
+    counts[0] += 2**64 - 1 - sum(counts)
+    struct.pack_into(f"<{bins}Q", raw, start, *counts)
+    struct.pack_into("<I", raw, body_end, zlib.crc32(bytes(raw[:body_end])))
+    return ut.PsiAccumulator.from_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("order", ["dict", "F", "C"])
+def test_a_column_total_past_2_64_refuses_the_whole_batch(order):
+    # A loaded state near the limit (a hostile review): the dict and column-major paths added
+    # the first column before the last one's total was refused.
+    ref = ut.Reference.fit(np.stack([np.arange(100.0)] * 2, axis=1), bins=4)
+    acc = _last_column_full(ref.accumulator().update(np.ones((1, 2))), 4)
+    before = acc.to_bytes()
+    batch = np.full((3, 2), 5.0)
+    batch = {"0": batch[:, 0], "1": batch[:, 1]} if order == "dict" else np.asarray(batch, order=order)
+    with pytest.raises(ut.UndertowError, match="past 2\\*\\*64"):
+        acc.update(batch)
+    assert acc.to_bytes() == before

@@ -326,12 +326,13 @@ class PsiAccumulator:
                 plans.append((j, None, (bins, per_bin), missing))
             else:
                 plans.append((j, _count_numeric(self._core, j, column.values), None, 0))
-        for j, dense, sparse, missing in plans:
-            if sparse is not None:
-                # the batch's categories only: the cost does not grow with the category list
-                self._core.update_counts_sparse(j, *sparse, missing)
-            else:
-                self._core.update_counts(j, *dense)
+        # Added at once, or none (a column total that would pass 2**64 is refused too); the
+        # categorical counts as the batch's categories only: the cost does not grow with the
+        # category list.
+        self._core.update_counts_all(
+            [(j, *dense) for j, dense, sparse, _ in plans if sparse is None],
+            [(j, *sparse, missing) for j, _, sparse, missing in plans if sparse is not None],
+        )
         return self
 
     def _copy_core(self) -> Any:
@@ -348,8 +349,9 @@ class PsiAccumulator:
             return
         # column-major: contiguous columns, no copy of the data; all counted first (see update)
         counted = [_count_numeric(self._core, j, matrix[:, p]) for p, j in enumerate(indices)]
-        for j, (counts, missing) in zip(indices, counted, strict=True):
-            self._core.update_counts(j, counts, missing)
+        self._core.update_counts_all(
+            [(j, counts, missing) for j, (counts, missing) in zip(indices, counted, strict=True)], []
+        )
 
     def merge(self, other: PsiAccumulator) -> PsiAccumulator:
         """Adds another accumulator's counts (same reference). Returns self."""

@@ -452,64 +452,94 @@ impl PsiAccumulator {
         counts: &[u64],
         missing: u64,
     ) -> Result<()> {
-        let c = self
-            .reference
-            .columns
-            .get(column)
-            .ok_or_else(|| Error::invalid("column", "index out of range"))?;
-        if indices.len() != counts.len() {
-            return Err(Error::invalid(
-                "counts",
-                format!("{} counts for {} indices", counts.len(), indices.len()),
-            ));
-        }
-        let bins = c.bins() as u64;
-        if let Some(bad) = indices.iter().find(|&&i| i >= bins) {
-            return Err(Error::invalid(
-                "indices",
-                format!("index {bad} out of range for {bins} bins"),
-            ));
-        }
-        self.reference
-            .nan_policy
-            .check("actual", &c.name, missing)?;
-        // The column total stays <= 2**64 - 1 (see check_room), so no single count can wrap.
-        let added = checked_total(counts, missing);
-        if added
-            .and_then(|b| self.totals[column].checked_add(b))
-            .is_none()
-        {
-            return Err(Error::invalid(
-                "counts",
-                format!("column {:?}: the counts would sum past 2**64", c.name),
-            ));
-        }
-        for (&i, &n) in indices.iter().zip(counts) {
-            self.counts[column][i as usize] += n;
-        }
-        self.missing[column] += missing;
-        self.totals[column] += added.unwrap_or(0);
-        Ok(())
+        self.update_counts_all(&[], &[(column, indices, counts, missing)])
     }
 
     /// Adds counts computed elsewhere (categorical columns are encoded by the caller).
     pub fn update_counts(&mut self, column: usize, counts: &[u64], missing: u64) -> Result<()> {
-        let c = self
-            .reference
-            .columns
-            .get(column)
-            .ok_or_else(|| Error::invalid("column", "index out of range"))?;
-        if counts.len() != c.bins() {
-            return Err(Error::invalid(
-                "counts",
-                format!("{} counts for {} bins", counts.len(), c.bins()),
-            ));
+        self.update_counts_all(&[(column, counts, missing)], &[])
+    }
+
+    /// A table's counts, dense (column, bin counts, missing) and sparse (column, bin indices,
+    /// counts, missing), added only once every one has passed its checks (the bins, nan_policy,
+    /// a column total below 2**64): a refused batch adds nothing, whichever column failed.
+    pub fn update_counts_all(
+        &mut self,
+        dense: &[(usize, &[u64], u64)],
+        sparse: &[(usize, &[u64], &[u64], u64)],
+    ) -> Result<()> {
+        // Each column's addition, summed over the batch (a column may come twice).
+        let mut added: Vec<(usize, u64)> = Vec::with_capacity(dense.len() + sparse.len());
+        let mut add = |column: usize, name: &str, n: Option<u64>| -> Result<()> {
+            let past = || {
+                Error::invalid(
+                    "counts",
+                    format!("column {name:?}: the counts would sum past 2**64"),
+                )
+            };
+            let n = n.ok_or_else(past)?;
+            let slot = match added.iter().position(|&(c, _)| c == column) {
+                Some(i) => i,
+                None => {
+                    added.push((column, 0));
+                    added.len() - 1
+                }
+            };
+            let sum = added[slot].1.checked_add(n).ok_or_else(past)?;
+            self.totals[column].checked_add(sum).ok_or_else(past)?;
+            added[slot].1 = sum;
+            Ok(())
+        };
+        let columns = &self.reference.columns;
+        let column_of = |column: usize| {
+            columns
+                .get(column)
+                .ok_or_else(|| Error::invalid("column", "index out of range"))
+        };
+        for &(column, counts, missing) in dense {
+            let c = column_of(column)?;
+            if counts.len() != c.bins() {
+                return Err(Error::invalid(
+                    "counts",
+                    format!("{} counts for {} bins", counts.len(), c.bins()),
+                ));
+            }
+            self.reference
+                .nan_policy
+                .check("actual", &c.name, missing)?;
+            add(column, &c.name, checked_total(counts, missing))?;
         }
-        self.reference
-            .nan_policy
-            .check("actual", &c.name, missing)?;
-        self.check_room(column, counts, missing)?;
-        self.apply(column, counts, missing);
+        for &(column, indices, counts, missing) in sparse {
+            let c = column_of(column)?;
+            if indices.len() != counts.len() {
+                return Err(Error::invalid(
+                    "counts",
+                    format!("{} counts for {} indices", counts.len(), indices.len()),
+                ));
+            }
+            let bins = c.bins() as u64;
+            if let Some(bad) = indices.iter().find(|&&i| i >= bins) {
+                return Err(Error::invalid(
+                    "indices",
+                    format!("index {bad} out of range for {bins} bins"),
+                ));
+            }
+            self.reference
+                .nan_policy
+                .check("actual", &c.name, missing)?;
+            add(column, &c.name, checked_total(counts, missing))?;
+        }
+        // Every column total stays <= 2**64 - 1, so no single count can wrap.
+        for &(column, counts, missing) in dense {
+            self.apply(column, counts, missing);
+        }
+        for &(column, indices, counts, missing) in sparse {
+            for (&i, &n) in indices.iter().zip(counts) {
+                self.counts[column][i as usize] += n;
+            }
+            self.missing[column] += missing;
+            self.totals[column] += checked_total(counts, missing).unwrap_or(0);
+        }
         Ok(())
     }
 

@@ -406,6 +406,31 @@ impl PsiAccumulator {
             .map_err(to_py)
     }
 
+    /// A table's counts added at once, or none when any is refused: `dense` holds (column,
+    /// bin counts, missing) of numeric columns, `sparse` (column, bin indices, counts, missing)
+    /// of categorical ones.
+    #[allow(clippy::type_complexity)]
+    fn update_counts_all(
+        &mut self,
+        dense: Vec<(usize, Vec<u64>, u64)>,
+        sparse: Vec<(
+            usize,
+            PyReadonlyArray1<'_, u64>,
+            PyReadonlyArray1<'_, u64>,
+            u64,
+        )>,
+    ) -> PyResult<()> {
+        let dense: Vec<(usize, &[u64], u64)> = dense
+            .iter()
+            .map(|(c, n, m)| (*c, n.as_slice(), *m))
+            .collect();
+        let sparse: Vec<(usize, &[u64], &[u64], u64)> = sparse
+            .iter()
+            .map(|(c, i, n, m)| Ok((*c, contiguous(i, "indices")?, contiguous(n, "counts")?, *m)))
+            .collect::<PyResult<_>>()?;
+        self.inner.update_counts_all(&dense, &sparse).map_err(to_py)
+    }
+
     /// Adds `counts[k]` to bin `indices[k]` of `column`: a batch's categories only.
     fn update_counts_sparse(
         &mut self,
