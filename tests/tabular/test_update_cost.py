@@ -91,3 +91,19 @@ def test_a_column_total_past_2_64_refuses_the_whole_batch(order):
     with pytest.raises(ut.UndertowError, match="past 2\\*\\*64"):
         acc.update(batch)
     assert acc.to_bytes() == before
+
+
+def test_finalize_refuses_counts_past_int64_by_name():
+    # An honest state: one row merged with itself 63 times holds 2**63 rows, which the report's
+    # int64 counts wrapped into a "negative count" error (a hostile review).
+    ref = ut.Reference.fit({"x": np.arange(100.0)}, bins=4)
+    acc = ref.accumulator().update({"x": np.array([1.0])})
+    for _ in range(63):
+        acc.merge(acc)
+    assert acc.rows == 2**63
+    with pytest.raises(ut.UndertowError, match="column 'x' has a bin count of 2\\*\\*63 or more"):
+        acc.finalize()
+    acc = ref.accumulator().update({"x": np.array([1.0])})
+    for _ in range(62):  # 2**62 rows still report
+        acc.merge(acc)
+    assert acc.finalize()["x"].actual_counts.tolist() == [2**62, 0, 0, 0]

@@ -369,6 +369,14 @@ class PsiAccumulator:
         alpha = check_alpha(alpha)
         ref = self._reference
         outs = self._core.finalize()
+        for info, out in zip(ref._columns, outs, strict=True):
+            # The report's counts are int64: a count of 2**63 or more (a state merged 63 times
+            # with itself) would wrap to a negative one.
+            if max(out["expected_counts"].max(initial=0), out["actual_counts"].max(initial=0)) >= 2**63:
+                raise UndertowError(
+                    f"finalize: column {info['name']!r} has a bin count of 2**63 or more; "
+                    "the report's int64 counts cannot hold it"
+                )
         expected = [out["expected_counts"].astype(np.int64) for out in outs]
         actual = [out["actual_counts"].astype(np.int64) for out in outs]
         # the statistics of all columns in a few numpy calls; per column only the result object
