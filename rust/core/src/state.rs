@@ -397,7 +397,7 @@ impl PsiAccumulator {
     }
 
     /// One numeric column's bin counts and missing count, checked against nan_policy but not
-    /// added (`update_counts` adds them): a table's columns are all counted before any is
+    /// added (`update_counts_all` adds them): a table's columns are all counted before any is
     /// added, so a refused batch leaves no partial update and no column is read twice.
     pub fn count_numeric<T: Sample>(&self, column: usize, data: &[T]) -> Result<(Vec<u64>, u64)> {
         let edges = self.numeric_edges(column)?;
@@ -468,8 +468,10 @@ impl PsiAccumulator {
         dense: &[(usize, &[u64], u64)],
         sparse: &[(usize, &[u64], &[u64], u64)],
     ) -> Result<()> {
-        // Each column's addition, summed over the batch (a column may come twice).
-        let mut added: Vec<(usize, u64)> = Vec::with_capacity(dense.len() + sparse.len());
+        // Each column's addition, summed over the batch (a column may come twice); a map, not
+        // a search per column: a batch of 200,000 columns would be quadratic.
+        let mut added: std::collections::HashMap<usize, u64> =
+            std::collections::HashMap::with_capacity(dense.len() + sparse.len());
         let mut add = |column: usize, name: &str, n: Option<u64>| -> Result<()> {
             let past = || {
                 Error::invalid(
@@ -478,16 +480,10 @@ impl PsiAccumulator {
                 )
             };
             let n = n.ok_or_else(past)?;
-            let slot = match added.iter().position(|&(c, _)| c == column) {
-                Some(i) => i,
-                None => {
-                    added.push((column, 0));
-                    added.len() - 1
-                }
-            };
-            let sum = added[slot].1.checked_add(n).ok_or_else(past)?;
+            let slot = added.entry(column).or_insert(0);
+            let sum = slot.checked_add(n).ok_or_else(past)?;
             self.totals[column].checked_add(sum).ok_or_else(past)?;
-            added[slot].1 = sum;
+            *slot = sum;
             Ok(())
         };
         let columns = &self.reference.columns;

@@ -363,7 +363,7 @@ impl PsiAccumulator {
         update_one(py, &mut self.inner, column, x)
     }
     /// One numeric float32 column's (bin counts, missing count), refused under
-    /// nan_policy="raise" as `update_f32`, not added: `update_counts` adds them.
+    /// nan_policy="raise" as `update_f32`, not added: `update_counts_all` adds them.
     fn count_f32(
         &self,
         py: Python<'_>,
