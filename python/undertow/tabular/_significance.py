@@ -19,7 +19,11 @@ Why these (docs/calibration_psi.md has the derivation and the simulations):
   count < 1, or more than 20% of them < 5), the p-value is a Monte-Carlo permutation test of
   the same X^2: tables with the same margins are drawn (multivariate hypergeometric, a fixed
   seed, so the result is deterministic for a numpy version) and p = (1 + #{X*^2 >= X^2}) /
-  (tables + 1), which has exactly its nominal size.
+  (tables + 1), which has exactly its nominal size. 1,999 tables first; when fewer than 10 of
+  them reach X^2, up to 99,999 in all, so that p can go below 1/2000 (a Bonferroni alpha of
+  0.01 / c). When one side has fewer rows than a quarter of the cells, only that side's rows
+  are drawn (a uniform subset of the pooled rows), so a table of a million categories against
+  a small window costs the window's size, not the categories'.
 * Status. The plain band (``status_threshold``) is reported only when the drift is also
   significant, p <= alpha (default 0.01, per column); otherwise "stable". Per column, not
   across columns, so a column's status does not change when other columns are added; a
@@ -39,13 +43,23 @@ from undertow import _core
 from undertow._core import UndertowError
 
 DEFAULT_ALPHA = 0.01
-#: permutation tables of the Monte-Carlo test: p-values in steps of 1/2000
+#: permutation tables of the Monte-Carlo test's first stage: p-values in steps of 1/2000
 MONTE_CARLO_TABLES = 1999
-#: the Monte-Carlo test draws about this many hypergeometric variates at most (~0.3 s); with
-#: many bins it draws fewer tables (never below 199: steps of 1/200, still below alpha = 0.01)
+#: the first stage draws about this many variates at most (~20 ms); with many cells it draws
+#: fewer tables (never below 199: steps of 1/200, still below alpha = 0.01)
 MONTE_CARLO_BUDGET = 200_000
 MONTE_CARLO_MIN_TABLES = 199
+#: a first stage with fewer hits than this goes on to more tables: its p-value is below
+#: 11/2000 and 1,999 tables cannot resolve a smaller one, so a per-column alpha of 0.01 / c
+#: (Bonferroni over c columns) could never be reached; the second stage draws up to
+#: MONTE_CARLO_MAX_TABLES in all, within MONTE_CARLO_EXTENDED_BUDGET variates (about 0.5 s)
+MONTE_CARLO_EXTEND_BELOW = 10
+MONTE_CARLO_MAX_TABLES = 99_999
+MONTE_CARLO_EXTENDED_BUDGET = 4_000_000
 MONTE_CARLO_SEED = 20261130
+#: tables are drawn and tested this many variates at a time: memory stays bounded (tens of
+#: MB) whatever the number of cells (a million categories took 11 GB drawn at once)
+MONTE_CARLO_CHUNK = 1 << 20
 #: numpy's hypergeometric sampler takes fewer than 10^9 balls
 _HYPERGEOMETRIC_LIMIT = 10**9
 #: and its multinomial sampler int64 trials
@@ -147,27 +161,130 @@ def _tests_and_floors(expected: np.ndarray, actual: np.ndarray) -> tuple[list[fl
             if n + m > _MULTINOMIAL_LIMIT:  # no sampler draws tables of 2^63 rows
                 p_values[row] = math.nan
             else:
-                p_values[row] = _monte_carlo(totals[totals > 0], n, m, float(statistics[row]))
+                cells = totals > 0
+                p_values[row] = _monte_carlo(totals[cells], a[row][cells], n, m, float(statistics[row]))
             methods[row] = "monte_carlo"
     return p_values, methods, floors.tolist()
 
 
-def _monte_carlo(totals: np.ndarray, n: int, m: int, statistic: float) -> float:
-    tables = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // totals.size)))
+def _monte_carlo(totals: np.ndarray, actual: np.ndarray, n: int, m: int, statistic: float) -> float:
+    """Permutation p-value of X^2 for the 2 x k table with pooled cell totals `totals` (all
+    positive), actual counts `actual`, n expected and m actual rows: tables with the same
+    margins are drawn, p = (1 + #{X*^2 >= X^2}) / (tables + 1), in two stages (see the
+    MONTE_CARLO_* constants). A valid test at every alpha: where alpha >= 10 / (first + 1) the
+    rows it rejects are rejected by the first stage alone, elsewhere by the full set of tables
+    alone, and each of those is an exact permutation test."""
     rng = np.random.Generator(np.random.PCG64(MONTE_CARLO_SEED))
-    if n + m < _HYPERGEOMETRIC_LIMIT:
-        actual = rng.multivariate_hypergeometric(totals, m, size=tables).astype(np.float64)
-        expected = totals.astype(np.float64) - actual
+    smaller = min(n, m)
+    if 0 < 4 * smaller < totals.size:
+        # few rows on one side against many cells (a small window, many categories): draw that
+        # side's rows, not every cell of every table
+        small_counts = actual if m <= n else totals - actual
+        draw, cost = _sparse_sampler(rng, totals, n, m), smaller
+        touched = small_counts > 0
+        statistic = float(
+            _sparse_pearson(
+                small_counts[touched], totals[touched], np.zeros(int(touched.sum()), np.intp), 1, n, m
+            )[0]
+        )
     else:
-        # beyond numpy's hypergeometric sampler: both samples drawn from the pooled
-        # proportions (a parametric bootstrap, the permutation test's limit for a large pool)
-        pooled = totals / totals.sum()
-        actual = rng.multinomial(m, pooled, size=tables).astype(np.float64)
-        expected = rng.multinomial(n, pooled, size=tables).astype(np.float64)
-    simulated = _pearson(expected, actual, n, m)
+        draw, cost = _dense_sampler(rng, totals, n, m), totals.size
+    first = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // cost)))
+    most = int(min(MONTE_CARLO_MAX_TABLES, max(first, MONTE_CARLO_EXTENDED_BUDGET // cost)))
     # a relative tolerance: the same table must count as "at least as extreme" despite rounding
-    at_least = int(np.count_nonzero(simulated >= statistic * (1.0 - 1e-9)))
-    return (1 + at_least) / (tables + 1)
+    threshold = statistic * (1.0 - 1e-9)
+    hits = _hits(draw, first, cost, threshold)
+    tables = first
+    if hits < MONTE_CARLO_EXTEND_BELOW and most > first:
+        hits += _hits(draw, most - first, cost, threshold)
+        tables = most
+    return (1 + hits) / (tables + 1)
+
+
+def _hits(draw: Any, tables: int, cost: int, threshold: float) -> int:
+    """#{X*^2 >= threshold} over `tables` more tables, drawn MONTE_CARLO_CHUNK variates at a time."""
+    per_chunk = max(1, MONTE_CARLO_CHUNK // cost)
+    hits = 0
+    for start in range(0, tables, per_chunk):
+        hits += int(np.count_nonzero(draw(min(per_chunk, tables - start)) >= threshold))
+    return hits
+
+
+def _dense_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int) -> Any:
+    """draw(t): X^2 of t more tables, every cell drawn; one stream, so the tables do not depend
+    on how they are chunked."""
+    if n + m < _HYPERGEOMETRIC_LIMIT:
+
+        def draw(t: int) -> np.ndarray:
+            actual = rng.multivariate_hypergeometric(totals, m, size=t).astype(np.float64)
+            return _pearson(totals.astype(np.float64) - actual, actual, n, m)
+
+        return draw
+    # beyond numpy's hypergeometric sampler: both samples drawn from the pooled proportions (a
+    # parametric bootstrap, the permutation test's limit for a large pool), table by table
+    pooled = totals / totals.sum()
+
+    def bootstrap(t: int) -> np.ndarray:
+        both = rng.multinomial([m, n], pooled, size=(t, 2)).astype(np.float64)
+        return _pearson(both[:, 1], both[:, 0], n, m)
+
+    return bootstrap
+
+
+def _sparse_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int) -> Any:
+    """draw(t): X^2 of t more tables, drawing only the smaller side: its rows are a uniform
+    subset of the n + m pooled rows (which is the multivariate hypergeometric draw of its
+    counts), so a table costs min(n, m) variates instead of one per cell."""
+    pool, small = n + m, min(n, m)
+    ends = np.cumsum(totals)  # pooled row r is in the cell whose range of rows holds it
+
+    def draw(t: int) -> np.ndarray:
+        rows = _subsets(rng, pool, small, t)
+        cells = np.searchsorted(ends, rows, side="right").ravel()  # sorted within each table
+        starts = np.ones(cells.size, dtype=bool)
+        starts[1:] = cells[1:] != cells[:-1]
+        starts[::small] = True  # a table's first row starts a run even in its neighbour's cell
+        first = np.flatnonzero(starts)
+        counts = np.diff(first, append=cells.size)
+        return _sparse_pearson(counts, totals[cells[first]], first // small, t, n, m)
+
+    return draw
+
+
+def _subsets(rng: np.random.Generator, pool: int, size: int, t: int) -> np.ndarray:
+    """t uniform `size`-subsets of range(pool), each sorted, as a (t, size) array: rows drawn
+    with replacement, repeats redrawn until none is left. The result depends on the drawn
+    values only through equality, so its law is the same under any relabelling of the pool:
+    uniform over subsets. `size` <= pool / 4 here, so few rounds are needed."""
+    rows = rng.integers(0, pool, size=(t, size), dtype=np.int64)
+    rows.sort(axis=1)
+    while True:
+        repeat = np.zeros(rows.shape, dtype=bool)
+        repeat[:, 1:] = rows[:, 1:] == rows[:, :-1]
+        again = int(np.count_nonzero(repeat))
+        if not again:
+            return rows
+        rows[repeat] = rng.integers(0, pool, size=again, dtype=np.int64)
+        rows.sort(axis=1)
+
+
+def _sparse_pearson(
+    counts: np.ndarray, cell_totals: np.ndarray, table: np.ndarray, t: int, n: int, m: int
+) -> np.ndarray:
+    """X^2 of t tables from the smaller side's nonzero counts only: with N = n + m, s the
+    smaller side's count and c the pooled total of a cell, a cell's two terms are
+    (N s - min(n, m) c)^2 / (n m c), and the cells that side leaves empty add
+    min(n, m)^2 (N - seen) / (n m), `seen` the pooled rows of the cells it touches (summed
+    exactly). Every term is >= 0: no cancellation. `table` is each count's table index,
+    nondecreasing; the observed table goes through the same sums in the same order, so an
+    equal table gets equal bits."""
+    pool, small, product = float(n + m), float(min(n, m)), float(n) * float(m)
+    c = cell_totals.astype(np.float64)
+    terms = (pool * counts.astype(np.float64) - small * c) ** 2 / c
+    first = np.searchsorted(table, np.arange(t))
+    seen = np.add.reduceat(cell_totals, first) if counts.size else np.zeros(t, np.int64)
+    missing = (n + m - seen).astype(np.float64)
+    return (np.bincount(table, weights=terms, minlength=t) + small * small * missing) / product
 
 
 def column_significance(
