@@ -246,7 +246,7 @@ mod tests {
             .collect()
     }
 
-    type DenseFn = dyn Fn(&[f32], &[f32], &mut [u64]);
+    type DenseFn<T> = dyn Fn(&[T], &[T], &mut [u64]);
 
     #[test]
     fn dense_and_search_agree_with_naive_counts() {
@@ -274,30 +274,106 @@ mod tests {
                 .map(|&t| f32::threshold_at_least(t))
                 .collect();
             assert_eq!(count_at_least(&as32, &t32), naive(&back, &thresholds));
-            // Each compiled form of the dense loop, whichever the dispatch took.
-            if thresholds.len() <= DENSE_MAX {
-                let want = naive(&back, &thresholds).at_least;
-                let run = |f: &DenseFn| {
-                    let mut got = vec![0u64; t32.len()];
-                    f(&as32, &t32, &mut got);
-                    got
-                };
-                assert_eq!(run(&|d, t, a| dense(d, t, a)), want);
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if std::is_x86_feature_detected!("avx2") {
-                        // SAFETY: AVX2 is available (checked just above).
-                        assert_eq!(run(&|d, t, a| unsafe { dense_avx2(d, t, a) }), want);
-                    }
-                    if std::is_x86_feature_detected!("avx512f")
-                        && std::is_x86_feature_detected!("avx512vl")
-                    {
-                        // SAFETY: AVX-512 F and VL are available (checked just above).
-                        assert_eq!(run(&|d, t, a| unsafe { dense_avx512vl(d, t, a) }), want);
+        }
+    }
+
+    /// Each compiled form of the dense strategy this CPU can run: (name, count function).
+    fn dense_forms<T: Sample>() -> Vec<(&'static str, Box<DenseFn<T>>)> {
+        let mut forms: Vec<(&'static str, Box<DenseFn<T>>)> =
+            vec![("dense", Box::new(|d, t, a| dense(d, t, a)))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is available (checked just above).
+                forms.push((
+                    "dense_avx2",
+                    Box::new(|d, t, a| unsafe { dense_avx2(d, t, a) }),
+                ));
+            }
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL are available (checked just above).
+                forms.push((
+                    "dense_avx512vl",
+                    Box::new(|d, t, a| unsafe { dense_avx512vl(d, t, a) }),
+                ));
+            }
+        }
+        forms
+    }
+
+    /// Every form against a naive count, at every dense threshold count (1 to DENSE_MAX: one
+    /// to three groups, every padding width), on NaN, +-inf, -0.0 and 0.0, values equal to
+    /// thresholds, NaN thresholds at the end, and lengths around the vector and block sizes.
+    fn every_dense_form_at<T: Sample>(convert: impl Fn(f64) -> T, name: &str) {
+        let special = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            0.5,
+            -1.25,
+            f64::MIN,
+            f64::MAX,
+            1e-300,
+        ];
+        let longest = 16_415;
+        let mut values = pseudo_random(longest, 11);
+        for (i, x) in values.iter_mut().enumerate() {
+            if i % 5 == 0 {
+                *x = special[(i / 5) % special.len()];
+            }
+        }
+        let values: Vec<T> = values.into_iter().map(&convert).collect();
+        let forms = dense_forms::<T>();
+        for m in 1..=DENSE_MAX {
+            for nan_last in [false, true] {
+                // m - 2 spread thresholds among values of the data, then the sentinels
+                let mut edges: Vec<f64> = (0..m.saturating_sub(2))
+                    .map(|k| match k % 4 {
+                        0 => 0.5,
+                        1 => -1.25,
+                        2 => 0.0,
+                        _ => -2.0 + 4.0 * (k as f64 + 0.5) / m as f64,
+                    })
+                    .collect();
+                if m % 3 == 0 {
+                    edges.push(-0.0);
+                }
+                edges.truncate(m.saturating_sub(2));
+                edges.sort_by(f64::total_cmp);
+                let mut thresholds: Vec<T> = Vec::with_capacity(m);
+                if m >= 2 {
+                    thresholds.push(T::LOWEST);
+                }
+                thresholds.extend(edges.iter().map(|&e| convert(e)));
+                thresholds.push(if nan_last {
+                    convert(f64::NAN)
+                } else {
+                    T::INFINITY
+                });
+                assert_eq!(thresholds.len(), m);
+                for n in [0usize, 1, 7, 8, 9, 31, 33, 4097, 16_411, longest] {
+                    let data = &values[..n];
+                    let want: Vec<u64> = thresholds
+                        .iter()
+                        .map(|&t| data.iter().filter(|&&x| x >= t).count() as u64)
+                        .collect();
+                    for (form, f) in &forms {
+                        let mut got = vec![0u64; m];
+                        f(data, &thresholds, &mut got);
+                        assert_eq!(got, want, "{form} {name}, {m} thresholds, {n} values");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_dense_form_at_every_threshold_count() {
+        every_dense_form_at(|x| x as f32, "f32");
+        every_dense_form_at(|x| x, "f64");
     }
 
     #[test]
