@@ -8,20 +8,27 @@
 //! Two strategies, chosen by the number of thresholds:
 //!
 //! * dense (<= 32 thresholds, the PSI case): every value is compared with every threshold and
-//!   the comparison masks are summed. No scatter, no branches: the loop vectorizes and runs at
-//!   memory speed (for 10 bins, 12 thresholds: ~2 vector uops per value on 8 lanes). A scatter
-//!   histogram stalls on store forwarding when neighbouring values hit the same bin, which is
-//!   the common case for a handful of bins.
+//!   the comparison masks are summed. No scatter, no branches. A scatter histogram stalls on
+//!   store forwarding when neighbouring values hit the same bin, which is the common case for a
+//!   handful of bins. On x86-64 with AVX2 the kernel is register-blocked (`blocked`): each
+//!   vector is loaded once per group of up to 12 thresholds, held in registers with a lane
+//!   accumulator each, instead of once per threshold. The portable loop (`dense`, one sweep
+//!   per threshold, still the fallback) spends a load and loop overhead on every (threshold,
+//!   vector) and was load-bound at ~0.45 of the read rate for 10 bins; the blocked one is down
+//!   to a compare and a subtract per (threshold, vector), the vector ports' limit: 0.53-0.68x
+//!   the old time at 1e7-1e8 float32 and float64 values, 0.7-0.9 of the read rate.
 //! * search (more thresholds): a binary search per value and one increment.
 //!
-//! AVX2 is chosen at run time (`is_x86_feature_detected!`), never at compile time, so wheels
-//! stay portable; elsewhere the same code is compiled for the baseline (SSE2, NEON). Work is
-//! split in fixed-size tasks over rayon and the partial counts are integers, so results are
-//! identical for any thread count.
+//! AVX2 and AVX-512 are chosen at run time (`is_x86_feature_detected!`), never at compile time,
+//! so wheels stay portable; elsewhere the portable loop is compiled for the baseline (SSE2,
+//! NEON). Work is split in fixed-size tasks over rayon and the partial counts are integers, so
+//! results are identical for any thread count.
 
 use crate::parallel::map_reduce;
 use crate::sample::Sample;
 
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 mod rows;
 
 /// Thresholds up to this many use the dense strategy.
@@ -81,9 +88,12 @@ pub fn count_at_least<T: Sample>(data: &[T], thresholds: &[T]) -> AtLeastCounts 
 fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU supports AVX-512 F and BW, checked just above.
-            return unsafe { dense_avx512(chunk, thresholds, at_least) };
+        if std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU supports AVX2 and AVX-512 F and VL, checked just above.
+            return unsafe { dense_avx512vl(chunk, thresholds, at_least) };
         }
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
@@ -93,17 +103,24 @@ fn dense_dispatch<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]
     dense(chunk, thresholds, at_least)
 }
 
+/// The register-blocked kernel (`blocked`) with AVX2: 16 vector registers, so a group's
+/// thresholds are memory operands of the compares.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn dense_avx2<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
-    dense(chunk, thresholds, at_least)
+    // SAFETY: AVX2 is enabled here, and the caller checked the CPU has it.
+    unsafe { blocked::count(chunk, thresholds, at_least) }
 }
 
-/// The same loop compiled for AVX-512: 16 lanes per compare, into a mask.
+/// The same 256-bit kernel where AVX-512 VL is there: 32 vector registers hold a group's
+/// thresholds as well as its accumulators. Still 256-bit on purpose: on Zen 4 (AVX-512
+/// double-pumped) 512-bit vectors took 1.2-1.3x the time at L2-resident sizes, and compares into
+/// mask registers with masked subtracts 1.5x.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn dense_avx512<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
-    dense(chunk, thresholds, at_least)
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+unsafe fn dense_avx512vl<T: Sample>(chunk: &[T], thresholds: &[T], at_least: &mut [u64]) {
+    // SAFETY: AVX2 is enabled here, and the caller checked the CPU has it.
+    unsafe { blocked::count(chunk, thresholds, at_least) }
 }
 
 #[inline(always)]
@@ -229,7 +246,7 @@ mod tests {
             .collect()
     }
 
-    type DenseFn = dyn Fn(&[f32], &[f32], &mut [u64]);
+    type DenseFn<T> = dyn Fn(&[T], &[T], &mut [u64]);
 
     #[test]
     fn dense_and_search_agree_with_naive_counts() {
@@ -257,30 +274,106 @@ mod tests {
                 .map(|&t| f32::threshold_at_least(t))
                 .collect();
             assert_eq!(count_at_least(&as32, &t32), naive(&back, &thresholds));
-            // Each compiled form of the dense loop, whichever the dispatch took.
-            if thresholds.len() <= DENSE_MAX {
-                let want = naive(&back, &thresholds).at_least;
-                let run = |f: &DenseFn| {
-                    let mut got = vec![0u64; t32.len()];
-                    f(&as32, &t32, &mut got);
-                    got
-                };
-                assert_eq!(run(&|d, t, a| dense(d, t, a)), want);
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if std::is_x86_feature_detected!("avx2") {
-                        // SAFETY: AVX2 is available (checked just above).
-                        assert_eq!(run(&|d, t, a| unsafe { dense_avx2(d, t, a) }), want);
-                    }
-                    if std::is_x86_feature_detected!("avx512f")
-                        && std::is_x86_feature_detected!("avx512bw")
-                    {
-                        // SAFETY: AVX-512 F and BW are available (checked just above).
-                        assert_eq!(run(&|d, t, a| unsafe { dense_avx512(d, t, a) }), want);
+        }
+    }
+
+    /// Each compiled form of the dense strategy this CPU can run: (name, count function).
+    fn dense_forms<T: Sample>() -> Vec<(&'static str, Box<DenseFn<T>>)> {
+        let mut forms: Vec<(&'static str, Box<DenseFn<T>>)> =
+            vec![("dense", Box::new(|d, t, a| dense(d, t, a)))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is available (checked just above).
+                forms.push((
+                    "dense_avx2",
+                    Box::new(|d, t, a| unsafe { dense_avx2(d, t, a) }),
+                ));
+            }
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL are available (checked just above).
+                forms.push((
+                    "dense_avx512vl",
+                    Box::new(|d, t, a| unsafe { dense_avx512vl(d, t, a) }),
+                ));
+            }
+        }
+        forms
+    }
+
+    /// Every form against a naive count, at every dense threshold count (1 to DENSE_MAX: one
+    /// to three groups, every padding width), on NaN, +-inf, -0.0 and 0.0, values equal to
+    /// thresholds, NaN thresholds at the end, and lengths around the vector and block sizes.
+    fn every_dense_form_at<T: Sample>(convert: impl Fn(f64) -> T, name: &str) {
+        let special = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            0.5,
+            -1.25,
+            f64::MIN,
+            f64::MAX,
+            1e-300,
+        ];
+        let longest = 16_415;
+        let mut values = pseudo_random(longest, 11);
+        for (i, x) in values.iter_mut().enumerate() {
+            if i % 5 == 0 {
+                *x = special[(i / 5) % special.len()];
+            }
+        }
+        let values: Vec<T> = values.into_iter().map(&convert).collect();
+        let forms = dense_forms::<T>();
+        for m in 1..=DENSE_MAX {
+            for nan_last in [false, true] {
+                // m - 2 spread thresholds among values of the data, then the sentinels
+                let mut edges: Vec<f64> = (0..m.saturating_sub(2))
+                    .map(|k| match k % 4 {
+                        0 => 0.5,
+                        1 => -1.25,
+                        2 => 0.0,
+                        _ => -2.0 + 4.0 * (k as f64 + 0.5) / m as f64,
+                    })
+                    .collect();
+                if m % 3 == 0 {
+                    edges.push(-0.0);
+                }
+                edges.truncate(m.saturating_sub(2));
+                edges.sort_by(f64::total_cmp);
+                let mut thresholds: Vec<T> = Vec::with_capacity(m);
+                if m >= 2 {
+                    thresholds.push(T::LOWEST);
+                }
+                thresholds.extend(edges.iter().map(|&e| convert(e)));
+                thresholds.push(if nan_last {
+                    convert(f64::NAN)
+                } else {
+                    T::INFINITY
+                });
+                assert_eq!(thresholds.len(), m);
+                for n in [0usize, 1, 7, 8, 9, 31, 33, 4097, 16_411, longest] {
+                    let data = &values[..n];
+                    let want: Vec<u64> = thresholds
+                        .iter()
+                        .map(|&t| data.iter().filter(|&&x| x >= t).count() as u64)
+                        .collect();
+                    for (form, f) in &forms {
+                        let mut got = vec![0u64; m];
+                        f(data, &thresholds, &mut got);
+                        assert_eq!(got, want, "{form} {name}, {m} thresholds, {n} values");
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_dense_form_at_every_threshold_count() {
+        every_dense_form_at(|x| x as f32, "f32");
+        every_dense_form_at(|x| x, "f64");
     }
 
     #[test]

@@ -190,8 +190,9 @@ pub fn thresholds_for<T: Sample>(interior: &[f64]) -> Vec<T> {
 /// bin i is `at_least[i] - at_least[i + 1]`, and +inf cancels out of every difference.
 ///
 /// Counts at rising thresholds never rise in one read of the data; the counting kernels read a
-/// block once per threshold, so when another thread writes to the data meanwhile they can (a
-/// difference would wrap): `Error::Changed`, for the caller to name.
+/// block more than once (once per threshold, or per group of 12 thresholds), so when another
+/// thread writes to the data meanwhile they can (a difference would wrap): `Error::Changed`,
+/// for the caller to name.
 pub fn bins_from_at_least(at_least: &[u64], total: u64) -> Result<(Vec<u64>, u64)> {
     falling(at_least)?;
     if at_least.first().is_some_and(|&counted| counted > total) {
