@@ -100,18 +100,44 @@ def test_a_pool_past_2_53_rows_keeps_the_most_likely_table_at_p_1() -> None:
 
 def test_a_strong_sparse_drift_reaches_a_bonferroni_alpha() -> None:
     """1,999 tables cannot give p < 1/2000; a drift that no permutation reaches goes on to the
-    second stage and gets p = 1/(tables + 1) < 0.01 / 100, so a 100-column alpha flags it."""
+    second stage when alpha asks for it (below 10/2000) and gets p = 1/(tables + 1) <
+    0.01 / 100, so a 100-column alpha flags it. At the default alpha (0.01) the first stage
+    already decides, and no more tables are drawn."""
     for e, a in [([30] * 10, [0] * 8 + [1, 9]), ([5] * 300, [12] + [0] * 299), ([100] * 40, [6] + [0] * 39)]:
-        p, method = sig.homogeneity_test(np.array(e), np.array(a))
-        assert method == "monte_carlo"
         small = min(sum(e), sum(a))
         cost = small if 4 * small < len(e) else len(e)  # the sparse draw costs the window's rows
         first = min(sig.MONTE_CARLO_TABLES, max(sig.MONTE_CARLO_MIN_TABLES, sig.MONTE_CARLO_BUDGET // cost))
         most = min(sig.MONTE_CARLO_MAX_TABLES, max(first, sig.MONTE_CARLO_EXTENDED_BUDGET // cost))
+        p, method = sig.homogeneity_test(np.array(e), np.array(a), 0.01 / 100)
+        assert method == "monte_carlo"
         assert p == 1 / (most + 1) < 0.01 / 100, (e, a, p)
+        for alpha in (None, 0.01):
+            assert sig.homogeneity_test(np.array(e), np.array(a), alpha) == (1 / (first + 1), "monte_carlo")
     ref = ut.Reference.fit({"c": np.repeat(np.array(list("abcdefghij")), 30)}, categorical=["c"])
     window = {"c": np.array(["i"] + ["j"] * 9)}
     assert ref.psi(window, alpha=0.01 / 100)["c"].status == "significant"
+    assert ref.psi(window, alpha=0.01 / 100)["c"].p_value == 1 / (sig.MONTE_CARLO_MAX_TABLES + 1)
+    assert ref.psi(window)["c"].p_value == 1 / (sig.MONTE_CARLO_TABLES + 1)
+
+
+def test_pools_past_2_53_rows_keep_the_null_table_unremarkable() -> None:
+    """A giant cell of 2^60 rows and eleven singletons, the window all in the giant cell: the
+    table the null draws almost surely. A small window takes the exact subset draw (p = 1),
+    a large one the bootstrap (its p-value is that of a Poisson count of the singletons, about
+    0.5); both gave p = 1e-5 when the giant cell's probability rounded to 1.0 and the
+    full-table X^2 lost its last digits. Also through an accumulator merged 60 times."""
+    e = np.array([2**60] + [1] * 11)
+    assert sig.homogeneity_test(e, np.array([3] + [0] * 11), 1e-4) == (1.0, "monte_carlo")
+    p, method = sig.homogeneity_test(e, np.array([2**31] + [0] * 11), 1e-4)
+    assert method == "monte_carlo" and 0.2 < p < 0.9, p
+    ref = ut.Reference.fit({"c": np.array(["a", "a", "a"])}, categorical=["c"])
+    big = ref.accumulator().update({"c": np.array(["a"])})
+    for _ in range(60):
+        big.merge(big)
+    acc = ref.accumulator().update({"c": np.array(["zzz"])}).merge(big)
+    result = acc.finalize(alpha=0.01 / 200)["c"]
+    assert result.actual_counts.tolist() == [2**60, 1]
+    assert (result.p_value, result.p_value_method, result.status) == (1.0, "monte_carlo", "stable")
 
 
 def test_the_test_keeps_its_size_at_small_alpha() -> None:
@@ -120,30 +146,32 @@ def test_the_test_keeps_its_size_at_small_alpha() -> None:
     alpha = 1e-4 (the second stage must not invent significance)."""
     rng = np.random.default_rng(8)
     probabilities = rng.dirichlet(np.ones(80) * 2)
-    p_values = []
+    p_values, small_alpha = [], []
     for _ in range(400):
         e = rng.multinomial(400, probabilities)
         a = rng.multinomial(12, probabilities)
         assert 4 * 12 < np.count_nonzero(e + a)
         p_values.append(sig.homogeneity_test(e, a)[0])
+        small_alpha.append(sig.homogeneity_test(e, a, 1e-4)[0])
     p_values = np.array(p_values)
     for alpha in (0.05, 0.01):
         low, high = stats.binom.interval(0.99, 400, alpha)
         assert low <= np.count_nonzero(p_values <= alpha) <= high, alpha
-    assert np.count_nonzero(p_values <= 1e-4) <= 1
+    assert np.count_nonzero(np.array(small_alpha) <= 1e-4) <= 1
 
 
 def test_chunks_do_not_change_the_dense_draws(monkeypatch: pytest.MonkeyPatch) -> None:
     """The hypergeometric and multinomial streams run table after table: drawing them a few
-    cells at a time gives the same p-values as in one piece."""
+    cells at a time gives the same p-values as in one piece. (The subset draws redraw repeats
+    within a chunk, so their p-values depend on the chunk size, a constant.)"""
     tables = [
         (np.array([3, 2, 1, 1, 1, 4, 2]), np.array([0, 0, 4, 5, 3, 1, 0])),
-        (np.array([2 * 10**9, 0, 1]), np.array([10, 1, 0])),  # past the hypergeometric sampler
+        (np.array([2 * 10**9, 0, 1]), np.array([2**20, 1, 0])),  # the bootstrap
         (np.array([30] * 10), np.array([0] * 8 + [1, 9])),  # a second stage
     ]
-    whole = [sig.homogeneity_test(e, a) for e, a in tables]
+    whole = [sig.homogeneity_test(e, a, 1e-4) for e, a in tables]
     monkeypatch.setattr(sig, "MONTE_CARLO_CHUNK", 7)
-    assert [sig.homogeneity_test(e, a) for e, a in tables] == whole
+    assert [sig.homogeneity_test(e, a, 1e-4) for e, a in tables] == whole
 
 
 def test_a_million_categories_finalize_in_bounded_memory() -> None:

@@ -54,7 +54,9 @@ def old_pearson(expected_side, actual_side, n, m):
     return np.where(total > 0, terms, 0.0).sum(axis=-1)
 
 
-def old_homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray) -> tuple[float, str]:
+def old_homogeneity_test(
+    expected_counts: np.ndarray, actual_counts: np.ndarray, alpha: float | None = None
+) -> tuple[float, str]:
     e = np.asarray(expected_counts, dtype=np.int64)
     a = np.asarray(actual_counts, dtype=np.int64)
     populated = (e + a) > 0
@@ -67,7 +69,7 @@ def old_homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray)
     cells = np.concatenate((n * totals / (n + m), m * totals / (n + m)))
     if cells.min() >= 1.0 and np.count_nonzero(cells < 5.0) <= 0.2 * cells.size:
         return float(_core.chi2_survival(statistic, float(e.size - 1))), "chi2"
-    return old_monte_carlo(totals, a, n, m, statistic), "monte_carlo"
+    return old_monte_carlo(totals, a, n, m, statistic, alpha), "monte_carlo"
 
 
 def stage_tables(cost: int) -> tuple[int, int]:
@@ -76,23 +78,34 @@ def stage_tables(cost: int) -> tuple[int, int]:
     return first, min(MONTE_CARLO_MAX_TABLES, max(first, MONTE_CARLO_EXTENDED_BUDGET // cost))
 
 
-def old_monte_carlo(totals: np.ndarray, actual: np.ndarray, n: int, m: int, statistic: float) -> float:
-    """The Monte-Carlo rule with whole tables: the dense draws in one piece per stage (their
-    streams do not depend on chunking), the sparse draws rebuilt into full tables and their
-    X^2 taken by old_pearson."""
+def closed_form(small_side: np.ndarray, totals: np.ndarray, n: int, m: int) -> np.ndarray:
+    """X^2 of tables from the smaller side's counts and the cells' totals (both rows of the
+    table in one sum per cell; the samplers' form past 2^53 rows)."""
+    pool, k = float(n + m), float(min(n, m))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (pool * small_side.astype(np.float64) - k * totals.astype(np.float64)) ** 2 / totals
+    return np.where(totals > 0, terms, 0.0).sum(axis=-1) / (float(n) * float(m))
+
+
+def old_monte_carlo(
+    totals: np.ndarray, actual: np.ndarray, n: int, m: int, statistic: float, alpha: float | None
+) -> float:
+    """The Monte-Carlo rule with whole tables: the hypergeometric draws in one piece per stage
+    (their stream does not depend on chunking), the subset draws rebuilt into full tables and
+    their X^2 taken by old_pearson; the second stage only for an alpha below 10/(first + 1)."""
     rng = np.random.Generator(np.random.PCG64(MONTE_CARLO_SEED))
     small = min(n, m)
-    sparse = 0 < 4 * small < totals.size
-    first, most = stage_tables(small if sparse else totals.size)
     pool = n + m
+    sparse = 0 < small and (4 * small < totals.size or (pool >= _HYPERGEOMETRIC_LIMIT and small <= 1 << 16))
+    first, most = stage_tables(small if sparse else totals.size)
+    order = np.argsort(totals, kind="stable")  # the bootstrap draws the smallest cells first
 
     def dense(t: int) -> np.ndarray:
         if pool < _HYPERGEOMETRIC_LIMIT:
             act = rng.multivariate_hypergeometric(totals, m, size=t).astype(np.float64)
             return old_pearson(totals.astype(np.float64) - act, act, n, m)
-        pooled = totals / totals.sum()
-        both = rng.multinomial([m, n], pooled, size=(t, 2)).astype(np.float64)
-        return old_pearson(both[:, 1], both[:, 0], n, m)
+        both = rng.multinomial([m, n], totals[order] / totals.sum(), size=(t, 2))
+        return closed_form(both[:, 0] if m <= n else both[:, 1], both[:, 0] + both[:, 1], n, m)
 
     def sparse_chunk(t: int) -> np.ndarray:
         rows = rng.integers(0, pool, size=(t, small), dtype=np.int64)
@@ -116,11 +129,15 @@ def old_monte_carlo(totals: np.ndarray, actual: np.ndarray, n: int, m: int, stat
         per_chunk = max(1, MONTE_CARLO_CHUNK // small)
         return np.concatenate([sparse_chunk(min(per_chunk, t - s)) for s in range(0, t, per_chunk)])
 
+    small_side = actual if m <= n else totals - actual
     if sparse:
         statistic = float(old_pearson(totals - actual, actual.astype(np.float64), n, m))
+    elif pool >= _HYPERGEOMETRIC_LIMIT:
+        statistic = float(closed_form(small_side[order], totals[order], n, m))
     threshold = statistic * (1.0 - 1e-9)
     hits = int(np.count_nonzero(stage(first) >= threshold))
-    if hits >= MONTE_CARLO_EXTEND_BELOW or most == first:
+    reach = alpha is not None and alpha < MONTE_CARLO_EXTEND_BELOW / (first + 1)
+    if not reach or hits >= MONTE_CARLO_EXTEND_BELOW or most == first:
         return (1 + hits) / (first + 1)
     hits += int(np.count_nonzero(stage(most - first) >= threshold))
     return (1 + hits) / (most + 1)
@@ -166,11 +183,12 @@ BIN_COUNTS = [1, 2, 3, 5, 7, 8, 9, 10, 11, 16, 17, 31, 129, 300]
 def test_vectorized_equals_the_per_column_functions_bit_for_bit(bins: int) -> None:
     rng = np.random.default_rng(1000 + bins)
     e, a = random_tables(rng, 48 if bins < 100 else 24, bins)
-    p_values, methods = homogeneity_tests(e, a)
+    alpha = 1e-4 if bins % 2 else None  # odd: the second stage where the first has few hits
+    p_values, methods = homogeneity_tests(e, a, alpha)
     floors = noise_floors(e, a)
     seen = set()
     for r in range(e.shape[0]):
-        want_p, want_method = old_homogeneity_test(e[r], a[r])
+        want_p, want_method = old_homogeneity_test(e[r], a[r], alpha)
         assert (p_values[r], methods[r]) == (want_p, want_method), r
         assert type(p_values[r]) is float
         want_floor = old_noise_floor(e[r], a[r])
@@ -178,7 +196,7 @@ def test_vectorized_equals_the_per_column_functions_bit_for_bit(bins: int) -> No
         # the scalar functions are the vectorized ones on one row (every third: each of
         # them may draw up to 4e6 variates)
         if r % 3 == 0:
-            assert homogeneity_test(e[r], a[r]) == (want_p, want_method)
+            assert homogeneity_test(e[r], a[r], alpha) == (want_p, want_method)
         assert noise_floor(e[r], a[r]) == want_floor or math.isnan(want_floor)
         seen.add(want_method)
     assert seen == ({"chi2", "monte_carlo"} if bins >= 2 else {"chi2"})
@@ -205,15 +223,10 @@ def test_p_values_and_methods_against_scipy(bins: int) -> None:
         if sparse:
             n, m = int(table[0].sum()), int(table[1].sum())
             few = 0 < 4 * min(n, m) < table.shape[1]
-            first, most = stage_tables(min(n, m) if few else table.shape[1])
-            # an integer number of hits over the first stage's tables (at least 10 of them),
-            # or over all the tables (the first stage had fewer)
-            hits_first = p_values[r] * (first + 1) - 1
-            hits_all = p_values[r] * (most + 1) - 1
-            whole = abs(hits_first - round(hits_first)) < 1e-6
-            ok_first = whole and round(hits_first) >= MONTE_CARLO_EXTEND_BELOW
-            ok_all = abs(hits_all - round(hits_all)) < 1e-6 and 0 <= round(hits_all) <= most
-            assert ok_first or ok_all, r
+            first, _ = stage_tables(min(n, m) if few else table.shape[1])
+            # an integer number of hits over the first stage's tables (no alpha: no second)
+            hits = p_values[r] * (first + 1) - 1
+            assert abs(hits - round(hits)) < 1e-6 and 0 <= round(hits) <= first, r
         else:
             want = stats.chi2_contingency(table, correction=False).pvalue
             assert p_values[r] == pytest.approx(want, rel=1e-9, abs=1e-300), r
@@ -245,15 +258,17 @@ def test_column_significance_groups_columns_by_their_bin_count() -> None:
     assert column_significance([], []) == ([], [], [])
 
 
-def test_large_pools_take_the_multinomial_branch_row_by_row() -> None:
-    """n + m beyond numpy's hypergeometric sampler with a sparse table: the parametric
-    bootstrap branch, the same as the per-column function."""
-    e = np.array([[2 * 10**9, 0, 1], [5, 5, 5]], dtype=np.int64)
-    a = np.array([[10, 1, 0], [5, 5, 5]], dtype=np.int64)
-    p_values, methods = homogeneity_tests(e, a)
-    for r in range(2):
-        assert (p_values[r], methods[r]) == old_homogeneity_test(e[r], a[r])
-    assert methods[0] == "monte_carlo"
+def test_large_pools_take_the_subset_or_bootstrap_branch_row_by_row() -> None:
+    """n + m beyond numpy's hypergeometric sampler with a sparse table: a small side is drawn
+    as a subset of the pooled rows (row 0), a large one bootstrapped (row 2), the same as the
+    per-column function; at alpha 1e-4 both can go on to the second stage."""
+    e = np.array([[2 * 10**9, 0, 1], [5, 5, 5], [2 * 10**9, 0, 1]], dtype=np.int64)
+    a = np.array([[10, 1, 0], [5, 5, 5], [2**20, 1, 0]], dtype=np.int64)
+    for alpha in (None, 1e-4):
+        p_values, methods = homogeneity_tests(e, a, alpha)
+        for r in range(3):
+            assert (p_values[r], methods[r]) == old_homogeneity_test(e[r], a[r], alpha)
+        assert methods[0] == methods[2] == "monte_carlo"
 
 
 def mixed_table(rng: np.random.Generator, rows: int) -> dict[str, np.ndarray]:
@@ -281,7 +296,7 @@ def test_finalize_reports_the_per_column_statistics(rows: int, actual_rows: int,
         bins = {r.name: r.bins for r in report}
         assert len(set(bins.values())) >= 4, bins  # several groups of bin counts
         for result in report:
-            p_value, method = old_homogeneity_test(result.expected_counts, result.actual_counts)
+            p_value, method = old_homogeneity_test(result.expected_counts, result.actual_counts, alpha)
             assert (result.p_value, result.p_value_method) == (p_value, method), result.name
             assert result.noise_floor == old_noise_floor(result.expected_counts, result.actual_counts)
             assert result.status == significant_status(result.status_threshold, p_value, alpha)

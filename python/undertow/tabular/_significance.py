@@ -19,11 +19,11 @@ Why these (docs/calibration_psi.md has the derivation and the simulations):
   count < 1, or more than 20% of them < 5), the p-value is a Monte-Carlo permutation test of
   the same X^2: tables with the same margins are drawn (multivariate hypergeometric, a fixed
   seed, so the result is deterministic for a numpy version) and p = (1 + #{X*^2 >= X^2}) /
-  (tables + 1), which has exactly its nominal size. 1,999 tables first; when fewer than 10 of
-  them reach X^2, up to 99,999 in all, so that p can go below 1/2000 (a Bonferroni alpha of
-  0.01 / c). When one side has fewer rows than a quarter of the cells, only that side's rows
-  are drawn (a uniform subset of the pooled rows), so a table of a million categories against
-  a small window costs the window's size, not the categories'.
+  (tables + 1), which has its nominal size. 1,999 tables first; when fewer than 10 of them
+  reach X^2 and alpha is below 10/2000 (a Bonferroni alpha of 0.01 / c), up to 99,999 in all,
+  so that p can go below 1/2000. When one side has fewer rows than a quarter of the cells,
+  only that side's rows are drawn (a uniform subset of the pooled rows), so a table of a
+  million categories against a small window costs the window's size, not the categories'.
 * Status. The plain band (``status_threshold``) is reported only when the drift is also
   significant, p <= alpha (default 0.01, per column); otherwise "stable". Per column, not
   across columns, so a column's status does not change when other columns are added; a
@@ -49,10 +49,11 @@ MONTE_CARLO_TABLES = 1999
 #: fewer tables (never below 199: steps of 1/200, still below alpha = 0.01)
 MONTE_CARLO_BUDGET = 200_000
 MONTE_CARLO_MIN_TABLES = 199
-#: a first stage with fewer hits than this goes on to more tables: its p-value is below
-#: 11/2000 and 1,999 tables cannot resolve a smaller one, so a per-column alpha of 0.01 / c
-#: (Bonferroni over c columns) could never be reached; the second stage draws up to
-#: MONTE_CARLO_MAX_TABLES in all, within MONTE_CARLO_EXTENDED_BUDGET variates (about 0.5 s)
+#: a first stage with fewer hits than this goes on to more tables when alpha is below
+#: 10 / (first + 1): its p-value is below 11/2000 and 1,999 tables cannot resolve a smaller
+#: one, so a per-column alpha of 0.01 / c (Bonferroni over c columns) could never be reached;
+#: the second stage draws up to MONTE_CARLO_MAX_TABLES in all, within
+#: MONTE_CARLO_EXTENDED_BUDGET variates (0.2-1 s a column)
 MONTE_CARLO_EXTEND_BELOW = 10
 MONTE_CARLO_MAX_TABLES = 99_999
 MONTE_CARLO_EXTENDED_BUDGET = 4_000_000
@@ -60,8 +61,10 @@ MONTE_CARLO_SEED = 20261130
 #: tables are drawn and tested this many variates at a time: memory stays bounded (tens of
 #: MB) whatever the number of cells (a million categories took 11 GB drawn at once)
 MONTE_CARLO_CHUNK = 1 << 20
-#: numpy's hypergeometric sampler takes fewer than 10^9 balls
+#: numpy's hypergeometric sampler takes fewer than 10^9 balls; past it, a side of at most this
+#: many rows is drawn as a subset of the pooled rows (the exact test), a larger one bootstrapped
 _HYPERGEOMETRIC_LIMIT = 10**9
+_SUBSET_MAX_ROWS = 1 << 16
 #: and its multinomial sampler int64 trials
 _MULTINOMIAL_LIMIT = 2**63 - 1
 
@@ -129,26 +132,34 @@ def _pearson(expected_side: np.ndarray, actual_side: np.ndarray, n: int, m: int)
     return np.where(expected_side + actual_side > 0, terms, 0.0).sum(axis=-1)  # an empty bin adds nothing
 
 
-def homogeneity_test(expected_counts: np.ndarray, actual_counts: np.ndarray) -> tuple[float, str]:
+def homogeneity_test(
+    expected_counts: np.ndarray, actual_counts: np.ndarray, alpha: float | None = None
+) -> tuple[float, str]:
     """(p-value, method) of the test that both rows of the 2 x k table of counts come from one
-    distribution; method is "chi2" or "monte_carlo" (see the module docstring)."""
+    distribution; method is "chi2" or "monte_carlo" (see the module docstring). `alpha` is the
+    level the p-value will be compared with: below 10/2000 the Monte-Carlo test draws more
+    tables, so that it can reach it."""
     e = np.asarray(expected_counts, dtype=np.int64)[None, :]
-    p_values, methods = homogeneity_tests(e, np.asarray(actual_counts, dtype=np.int64)[None, :])
+    p_values, methods = homogeneity_tests(e, np.asarray(actual_counts, dtype=np.int64)[None, :], alpha)
     return p_values[0], methods[0]
 
 
-def homogeneity_tests(expected: np.ndarray, actual: np.ndarray) -> tuple[list[float], list[str]]:
+def homogeneity_tests(
+    expected: np.ndarray, actual: np.ndarray, alpha: float | None = None
+) -> tuple[list[float], list[str]]:
     """homogeneity_test of each row of (columns x bins) int64 count tables; a row's p-value and
     method do not depend on the other rows.
 
     A row's X^2 sums its populated bins only, by numpy's pairwise summation (in
     ``undertow_core::homogeneity``), so each row sums the same terms in the same order whatever
     its empty bins, and the bits are those of ``np.sum`` over the populated terms."""
-    p_values, methods, _ = _tests_and_floors(expected, actual)
+    p_values, methods, _ = _tests_and_floors(expected, actual, alpha)
     return p_values, methods
 
 
-def _tests_and_floors(expected: np.ndarray, actual: np.ndarray) -> tuple[list[float], list[str], list[float]]:
+def _tests_and_floors(
+    expected: np.ndarray, actual: np.ndarray, alpha: float | None = None
+) -> tuple[list[float], list[str], list[float]]:
     """(p-values, methods, noise floors) per row, from one call of the kernel."""
     e, a = _tables(expected, actual)
     statistics, _, monte_carlo, p, floors = _core.homogeneity_rows(e, a)
@@ -162,23 +173,30 @@ def _tests_and_floors(expected: np.ndarray, actual: np.ndarray) -> tuple[list[fl
                 p_values[row] = math.nan
             else:
                 cells = totals > 0
-                p_values[row] = _monte_carlo(totals[cells], a[row][cells], n, m, float(statistics[row]))
+                statistic = float(statistics[row])
+                p_values[row] = _monte_carlo(totals[cells], a[row][cells], n, m, statistic, alpha)
             methods[row] = "monte_carlo"
     return p_values, methods, floors.tolist()
 
 
-def _monte_carlo(totals: np.ndarray, actual: np.ndarray, n: int, m: int, statistic: float) -> float:
+def _monte_carlo(
+    totals: np.ndarray, actual: np.ndarray, n: int, m: int, statistic: float, alpha: float | None = None
+) -> float:
     """Permutation p-value of X^2 for the 2 x k table with pooled cell totals `totals` (all
     positive), actual counts `actual`, n expected and m actual rows: tables with the same
     margins are drawn, p = (1 + #{X*^2 >= X^2}) / (tables + 1), in two stages (see the
-    MONTE_CARLO_* constants). A valid test at every alpha: where alpha >= 10 / (first + 1) the
-    rows it rejects are rejected by the first stage alone, elsewhere by the full set of tables
-    alone, and each of those is an exact permutation test."""
+    MONTE_CARLO_* constants). The second stage runs only for an alpha the first cannot reach
+    (alpha < 10 / (first + 1)): a drifted column at the default alpha costs no more than one
+    stage. Valid at every alpha: where alpha >= 10 / (first + 1) the test is the first stage
+    alone; below, a row is rejected only if the full set of tables rejects it (with fewer than
+    10 first-stage hits it is that test; with more, p >= 11 / (first + 1) > alpha)."""
     rng = np.random.Generator(np.random.PCG64(MONTE_CARLO_SEED))
     smaller = min(n, m)
-    if 0 < 4 * smaller < totals.size:
-        # few rows on one side against many cells (a small window, many categories): draw that
-        # side's rows, not every cell of every table
+    few = 4 * smaller < totals.size or (n + m >= _HYPERGEOMETRIC_LIMIT and smaller <= _SUBSET_MAX_ROWS)
+    if 0 < smaller and few:
+        # few rows on one side against many cells (a small window, many categories), or a pool
+        # too large for the hypergeometric sampler: draw that side's rows, not every cell of
+        # every table (past 10^9 rows, the exact test instead of a bootstrap)
         small_counts = actual if m <= n else totals - actual
         draw, cost = _sparse_sampler(rng, totals, n, m), smaller
         touched = small_counts > 0
@@ -188,14 +206,17 @@ def _monte_carlo(totals: np.ndarray, actual: np.ndarray, n: int, m: int, statist
             )[0]
         )
     else:
-        draw, cost = _dense_sampler(rng, totals, n, m), totals.size
+        draw, observed = _dense_sampler(rng, totals, actual, n, m)
+        cost = totals.size
+        statistic = statistic if observed is None else observed
     first = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // cost)))
     most = int(min(MONTE_CARLO_MAX_TABLES, max(first, MONTE_CARLO_EXTENDED_BUDGET // cost)))
     # a relative tolerance: the same table must count as "at least as extreme" despite rounding
     threshold = statistic * (1.0 - 1e-9)
     hits = _hits(draw, first, cost, threshold)
     tables = first
-    if hits < MONTE_CARLO_EXTEND_BELOW and most > first:
+    reach = alpha is not None and alpha < MONTE_CARLO_EXTEND_BELOW / (first + 1)
+    if reach and hits < MONTE_CARLO_EXTEND_BELOW and most > first:
         hits += _hits(draw, most - first, cost, threshold)
         tables = most
     return (1 + hits) / (tables + 1)
@@ -210,25 +231,48 @@ def _hits(draw: Any, tables: int, cost: int, threshold: float) -> int:
     return hits
 
 
-def _dense_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int) -> Any:
-    """draw(t): X^2 of t more tables, every cell drawn; one stream, so the tables do not depend
-    on how they are chunked."""
+def _dense_sampler(
+    rng: np.random.Generator, totals: np.ndarray, actual: np.ndarray, n: int, m: int
+) -> tuple[Any, float | None]:
+    """(draw, observed): draw(t) gives X^2 of t more tables, every cell drawn, from one stream,
+    so the tables do not depend on how they are chunked; `observed` replaces the kernel's X^2
+    when the draws take it another way (None: they do not)."""
     if n + m < _HYPERGEOMETRIC_LIMIT:
 
         def draw(t: int) -> np.ndarray:
-            actual = rng.multivariate_hypergeometric(totals, m, size=t).astype(np.float64)
-            return _pearson(totals.astype(np.float64) - actual, actual, n, m)
+            drawn = rng.multivariate_hypergeometric(totals, m, size=t).astype(np.float64)
+            return _pearson(totals.astype(np.float64) - drawn, drawn, n, m)
 
-        return draw
-    # beyond numpy's hypergeometric sampler: both samples drawn from the pooled proportions (a
-    # parametric bootstrap, the permutation test's limit for a large pool), table by table
-    pooled = totals / totals.sum()
+        return draw, None
+    # beyond numpy's hypergeometric sampler, with both sides large: both samples drawn from
+    # the pooled proportions (a parametric bootstrap, the permutation test's limit for a large
+    # pool), table by table. X^2 by the smaller side's closed form, for the observed table
+    # too: past 2^53 rows the full-table form lost the tie between equal tables. The cells go
+    # smallest first: numpy's multinomial draws them in order, each from the probability left,
+    # so a giant cell last takes the remainder; first, its probability rounded to 1.0 past
+    # 2^53 rows and the small cells were never drawn
+    order = np.argsort(totals, kind="stable")
+    pooled = totals[order] / totals.sum()
 
     def bootstrap(t: int) -> np.ndarray:
-        both = rng.multinomial([m, n], pooled, size=(t, 2)).astype(np.float64)
-        return _pearson(both[:, 1], both[:, 0], n, m)
+        both = rng.multinomial([m, n], pooled, size=(t, 2))
+        drawn_a, drawn_e = both[:, 0], both[:, 1]
+        return _pooled_pearson(drawn_a, drawn_e, n, m) if m <= n else _pooled_pearson(drawn_e, drawn_a, n, m)
 
-    return bootstrap
+    small, other = (actual, totals - actual) if m <= n else (totals - actual, actual)
+    return bootstrap, float(_pooled_pearson(small[order][None], other[order][None], n, m)[0])
+
+
+def _pooled_pearson(small: np.ndarray, other: np.ndarray, n: int, m: int) -> np.ndarray:
+    """X^2 of tables (last axis: cells) from the smaller side's counts and the other side's:
+    with c = small + other (exact integers), the sum over c > 0 of
+    (N s - min(n, m) c)^2 / (n m c), the closed form of `_sparse_pearson` over every cell."""
+    pool, k = float(n + m), float(min(n, m))
+    c = small + other
+    cf = c.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = (pool * small.astype(np.float64) - k * cf) ** 2 / cf
+    return np.where(c > 0, terms, 0.0).sum(axis=-1) / (float(n) * float(m))
 
 
 def _sparse_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int) -> Any:
@@ -288,12 +332,12 @@ def _sparse_pearson(
 
 
 def column_significance(
-    expected: list[np.ndarray], actual: list[np.ndarray]
+    expected: list[np.ndarray], actual: list[np.ndarray], alpha: float | None = None
 ) -> tuple[list[float], list[str], list[float]]:
     """(p-values, methods, noise floors) of many columns' int64 count tables: one call of the
     kernel per number of bins (categorical columns differ)."""
     if len(expected) == 1:  # ut.psi: no grouping, no stacking (a fifth of a small call's time)
-        return _tests_and_floors(np.asarray(expected[0])[None], np.asarray(actual[0])[None])
+        return _tests_and_floors(np.asarray(expected[0])[None], np.asarray(actual[0])[None], alpha)
     p_values, methods, floors = [1.0] * len(expected), ["chi2"] * len(expected), [math.nan] * len(expected)
     groups: dict[int, list[int]] = {}
     for j, counts in enumerate(expected):
@@ -301,7 +345,7 @@ def column_significance(
     for members in groups.values():
         e = np.stack([expected[j] for j in members]).astype(np.int64, copy=False)
         a = np.stack([actual[j] for j in members]).astype(np.int64, copy=False)
-        group_p, group_methods, group_floors = _tests_and_floors(e, a)
+        group_p, group_methods, group_floors = _tests_and_floors(e, a, alpha)
         for j, p, method, floor in zip(members, group_p, group_methods, group_floors, strict=True):
             p_values[j], methods[j], floors[j] = p, method, floor
     return p_values, methods, floors

@@ -380,7 +380,7 @@ class PsiAccumulator:
         expected = [out["expected_counts"].astype(np.int64) for out in outs]
         actual = [out["actual_counts"].astype(np.int64) for out in outs]
         # the statistics of all columns in a few numpy calls; per column only the result object
-        p_values, methods, floors = column_significance(expected, actual)
+        p_values, methods, floors = column_significance(expected, actual, alpha)
         nan_policy, eps = ref.nan_policy, ref._core.eps
         results = []
         for j, (info, out) in enumerate(zip(ref._columns, outs, strict=True)):
