@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import itertools
 import json
 import math
 
 import numpy as np
 import polars as pl
 import pytest
+from permutation_reference import exact_permutation_p_value
 from scipy import stats
 
 import undertow as ut
@@ -118,31 +118,6 @@ def test_noise_floor_is_the_null_mean_of_psi(n: int, m: int) -> None:
     assert np.mean([v.value for v in values]) / floor == pytest.approx(1.0, abs=0.06)
 
 
-def _exact_permutation_p_value(expected: list[int], actual: list[int]) -> float:
-    """Exact conditional p-value of Pearson's X^2 by enumerating every table with the margins."""
-    totals = [e + a for e, a in zip(expected, actual, strict=True)]
-    n, m = sum(expected), sum(actual)
-
-    def x2(act: tuple[int, ...]) -> float:
-        out = 0.0
-        for total, a in zip(totals, act, strict=True):
-            want_a, want_e = m * total / (n + m), n * total / (n + m)
-            out += (a - want_a) ** 2 / want_a + (total - a - want_e) ** 2 / want_e
-        return out
-
-    observed = x2(tuple(actual))
-    p = 0.0
-    for act in itertools.product(*(range(t + 1) for t in totals)):
-        if sum(act) != m:
-            continue
-        probability = math.prod(math.comb(t, a) for t, a in zip(totals, act, strict=True)) / math.comb(
-            n + m, m
-        )
-        if x2(act) >= observed * (1 - 1e-9):
-            p += probability
-    return p
-
-
 @pytest.mark.parametrize(
     ("expected", "actual"),
     [([5, 3, 1, 1], [1, 2, 4, 3]), ([6, 6, 0, 2], [2, 3, 4, 1]), ([9, 1, 1], [3, 3, 4])],
@@ -153,7 +128,7 @@ def test_sparse_tables_use_a_monte_carlo_permutation_test(expected: list[int], a
     p, method = homogeneity_test(np.array(expected), np.array(actual))
     assert method == "monte_carlo"
     assert homogeneity_test(np.array(expected), np.array(actual)) == (p, method)  # fixed seed
-    exact = _exact_permutation_p_value(expected, actual)
+    exact = exact_permutation_p_value(expected, actual)
     sd = math.sqrt(exact * (1 - exact) / (MONTE_CARLO_TABLES + 1))
     assert abs(p - exact) <= 4 * sd + 1 / (MONTE_CARLO_TABLES + 1), (p, exact)
 

@@ -246,6 +246,20 @@ mod tests {
             .collect()
     }
 
+    /// Values that trip comparisons: NaN, the infinities, both zeros, values on the tests'
+    /// thresholds, the extremes.
+    const SPECIAL: [f64; 9] = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.0,
+        0.5,
+        -1.25,
+        f64::MIN,
+        f64::MAX,
+    ];
+
     type DenseFn<T> = dyn Fn(&[T], &[T], &mut [u64]);
 
     #[test]
@@ -306,18 +320,7 @@ mod tests {
     /// to three groups, every padding width), on NaN, +-inf, -0.0 and 0.0, values equal to
     /// thresholds, NaN thresholds at the end, and lengths around the vector and block sizes.
     fn every_dense_form_at<T: Sample>(convert: impl Fn(f64) -> T, name: &str) {
-        let special = [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            -0.0,
-            0.0,
-            0.5,
-            -1.25,
-            f64::MIN,
-            f64::MAX,
-            1e-300,
-        ];
+        let special: Vec<f64> = SPECIAL.iter().copied().chain([1e-300]).collect();
         let longest = 16_415;
         let mut values = pseudo_random(longest, 11);
         for (i, x) in values.iter_mut().enumerate() {
@@ -427,17 +430,7 @@ mod tests {
         // the layout changes (super-rows for 1..7, 9, 100; plain rows with a masked block for
         // 1001), 1 row, rows past the last super-row and past one task; threshold lists of
         // different lengths (6 to 30: up to three sweeps) and one over DENSE_MAX (scalar path)
-        let special = [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            -0.0,
-            0.0,
-            0.5,
-            -1.25,
-            f64::MIN,
-            f64::MAX,
-        ];
+        let special = SPECIAL;
         for (ncols, nrows) in [
             (1usize, 1usize),
             (1, 3001),
