@@ -2402,13 +2402,20 @@ fn refine_pass<T: RowSample>(
         let ahead = 64 / std::mem::size_of::<T>();
         let rows = &data[r0 * ncols..r1 * ncols];
         let kernel = (tuning.avx512, tuning.super_rows);
+        // A value another thread rewrites between the kernel's two reads of it can name a
+        // bucket past its column's groups: noted and reported as a change, never an index out
+        // of bounds (a group of another column is caught by the counts below).
+        let mut torn = false;
         if whole {
             // Slot g is group g and takes every value of its bucket. A closure of its own, small
             // enough to be inlined into the scans (in one with the refining passes' hits, each
             // hit was a call: the fit of 1e6 x 100 float32 took 1.04x the time).
             let hit = |j: usize, x: T, t: u32| {
                 let g = first_group[j] + t as usize;
-                let at = cursor[g];
+                let Some(&at) = cursor.get(g) else {
+                    torn = true;
+                    return;
+                };
                 if let Some(v) = values.get_mut(at) {
                     *v = x;
                 }
@@ -2422,8 +2429,13 @@ fn refine_pass<T: RowSample>(
             let hit = |j: usize, x: T, t: u32| {
                 let g = first_group[j] + t as usize;
                 let key = x.order_key();
+                let (Some(&first), Some(&end)) = (group_slots.get(g), group_slots.get(g + 1))
+                else {
+                    torn = true;
+                    return;
+                };
                 // The slots of one (column, bucket) have disjoint ascending key ranges.
-                for k in group_slots[g]..group_slots[g + 1] {
+                for k in first..end {
                     let s = &keys[k];
                     if key < s.lo {
                         break;
@@ -2449,11 +2461,12 @@ fn refine_pass<T: RowSample>(
         }
         // Each gathered slot got what the last pass counted of it, unless another thread wrote
         // to the rows in between.
-        let agrees = cursor
-            .iter()
-            .zip(&starts[p])
-            .zip(slots.iter().zip(gather))
-            .all(|((c, s), (slot, &g))| !g || c - s - offset == slot.part_counts[p] as usize);
+        let agrees = !torn
+            && cursor
+                .iter()
+                .zip(&starts[p])
+                .zip(slots.iter().zip(gather))
+                .all(|((c, s), (slot, &g))| !g || c - s - offset == slot.part_counts[p] as usize);
         (values, sub, extremes, offset, agrees)
     });
     if !partials.iter().all(|part| part.4) {
