@@ -197,18 +197,12 @@ def _monte_carlo(
         # few rows on one side against many cells (a small window, many categories), or a pool
         # too large for the hypergeometric sampler: draw that side's rows, not every cell of
         # every table (past 10^9 rows, the exact test instead of a bootstrap)
-        small_counts = actual if m <= n else totals - actual
-        draw, cost = _sparse_sampler(rng, totals, n, m), smaller
-        touched = small_counts > 0
-        statistic = float(
-            _sparse_pearson(
-                small_counts[touched], totals[touched], np.zeros(int(touched.sum()), np.intp), 1, n, m
-            )[0]
-        )
+        draw, observed = _sparse_sampler(rng, totals, actual, n, m)
+        cost = smaller
     else:
         draw, observed = _dense_sampler(rng, totals, actual, n, m)
         cost = totals.size
-        statistic = statistic if observed is None else observed
+    statistic = statistic if observed is None else observed
     first = int(min(MONTE_CARLO_TABLES, max(MONTE_CARLO_MIN_TABLES, MONTE_CARLO_BUDGET // cost)))
     most = int(min(MONTE_CARLO_MAX_TABLES, max(first, MONTE_CARLO_EXTENDED_BUDGET // cost)))
     # a relative tolerance: the same table must count as "at least as extreme" despite rounding
@@ -275,12 +269,20 @@ def _pooled_pearson(small: np.ndarray, other: np.ndarray, n: int, m: int) -> np.
     return np.where(c > 0, terms, 0.0).sum(axis=-1) / (float(n) * float(m))
 
 
-def _sparse_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int) -> Any:
-    """draw(t): X^2 of t more tables, drawing only the smaller side: its rows are a uniform
-    subset of the n + m pooled rows (which is the multivariate hypergeometric draw of its
-    counts), so a table costs min(n, m) variates instead of one per cell."""
+def _sparse_sampler(
+    rng: np.random.Generator, totals: np.ndarray, actual: np.ndarray, n: int, m: int
+) -> tuple[Any, float]:
+    """(draw, observed): draw(t) gives X^2 of t more tables, drawing only the smaller side: its
+    rows are a uniform subset of the n + m pooled rows (which is the multivariate
+    hypergeometric draw of its counts), so a table costs min(n, m) variates instead of one per
+    cell. `observed` is the observed table's X^2 by the same closed form, so that an equal
+    table ties with it."""
     pool, small = n + m, min(n, m)
     ends = np.cumsum(totals)  # pooled row r is in the cell whose range of rows holds it
+    small_counts = actual if m <= n else totals - actual
+    touched = small_counts > 0
+    one_table = np.zeros(int(touched.sum()), np.intp)
+    observed = float(_sparse_pearson(small_counts[touched], totals[touched], one_table, 1, n, m)[0])
 
     def draw(t: int) -> np.ndarray:
         rows = _subsets(rng, pool, small, t)
@@ -292,7 +294,7 @@ def _sparse_sampler(rng: np.random.Generator, totals: np.ndarray, n: int, m: int
         counts = np.diff(first, append=cells.size)
         return _sparse_pearson(counts, totals[cells[first]], first // small, t, n, m)
 
-    return draw
+    return draw, observed
 
 
 def _subsets(rng: np.random.Generator, pool: int, size: int, t: int) -> np.ndarray:

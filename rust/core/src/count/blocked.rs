@@ -12,8 +12,9 @@
 //!
 //! Group widths are compile-time constants so that the accumulators and thresholds are
 //! registers, not arrays: a group is padded up to the next of the widths 3, 6, 9, 10, 11, 12
-//! with NaN thresholds, which never count (`x >= NaN` is false); their counts are discarded. More than `GROUP_MAX`
-//! thresholds take further groups over the same block, which stays in L1/L2 meanwhile.
+//! with NaN thresholds, which never count (`x >= NaN` is false); their counts are discarded.
+//! More than `GROUP_MAX` thresholds take further groups over the same block, which stays in
+//! L1/L2 meanwhile.
 //!
 //! The next block is prefetched while the groups sweep this one, one line per line swept
 //! (spread over the groups), as the portable loop does per threshold. Values after the last
@@ -144,8 +145,9 @@ unsafe fn blocked<S: Lanes>(chunk: &[S::T], thresholds: &[S::T], at_least: &mut 
     let block_values = BLOCK_BYTES / std::mem::size_of::<S::T>();
     let (vectors, tail) = chunk.split_at(chunk.len() / S::LANES * S::LANES);
     let groups = thresholds.len().div_ceil(GROUP_MAX);
-    // Each group's sweep prefetches its share of the next block's lines: the k-th line pair of
-    // the sweep prefetches `share / lines` further, so that the groups together cover the block.
+    // Each group's sweep prefetches its share of the next block (group g from g / groups of
+    // the way in), one prefetch per line it sweeps, `stride` bytes apart, so that the groups
+    // together cover the block.
     let stride = LINE.div_ceil(groups.max(1));
     for block in vectors.chunks(block_values) {
         let next = block.as_ptr_range().end;
