@@ -43,6 +43,7 @@ use crate::parallel::map_parts;
 use crate::quantile::{lerp, rank_plan};
 use crate::random::splitmix64;
 use crate::sample::Sample;
+use crate::scratch::Scratch;
 
 #[cfg(target_arch = "x86_64")]
 #[path = "select_avx512.rs"]
@@ -137,8 +138,8 @@ struct Scan {
     levels: Vec<u64>,
     /// Order keys of the gathered values, all intervals together (they are disjoint, so a
     /// value's rank among them says its interval): u32 for float32, u64 for float64.
-    narrow: Vec<u32>,
-    wide: Vec<u64>,
+    narrow: Scratch<u32>,
+    wide: Scratch<u64>,
     room: usize,
     overflow: bool,
     /// The order keys of the least and the greatest finite value (`u64::MAX` and 0: none yet).
@@ -156,7 +157,7 @@ struct Buckets {
     lo: u32,
     hi: u32,
     shift: u32,
-    counts: Vec<u32>,
+    counts: Scratch<u32>,
 }
 
 impl Buckets {
@@ -165,7 +166,7 @@ impl Buckets {
             lo: lo as u32,
             hi: hi as u32,
             shift: bucket_shift(lo, hi, bits),
-            counts: vec![0; 1 << bits],
+            counts: Scratch::filled(1 << bits, 0),
         })
     }
 
@@ -258,8 +259,8 @@ impl Scan {
     fn new<T>(plan: &Plan<T>, room: usize) -> Scan {
         Scan {
             levels: vec![0; plan.bounds.len() + 1],
-            narrow: Vec::new(),
-            wide: Vec::new(),
+            narrow: Scratch::default(),
+            wide: Scratch::default(),
             room,
             overflow: false,
             min_key: u64::MAX,
@@ -485,7 +486,7 @@ fn fit_planned<T: Sample>(
 /// The sample's order keys (finite values only, unsorted): one seeded position per stratum.
 /// A position depends only on its stratum index (a counter-based hash), so the reads run in
 /// parallel chunks with no shared state and the sample is the same for any thread count.
-fn sample_keys<T: Sample>(data: &[T], size: usize) -> Vec<u64> {
+fn sample_keys<T: Sample>(data: &[T], size: usize) -> Scratch<u64> {
     let n = data.len() as u128;
     let size = (size as u128).clamp(1, n.max(1));
     // Stratum width in 64.64 fixed point: multiplies instead of a division per position.
@@ -519,7 +520,11 @@ fn sample_keys<T: Sample>(data: &[T], size: usize) -> Vec<u64> {
         }
         keys
     });
-    parts.concat()
+    let mut keys = Scratch::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in &parts {
+        keys.extend_from_slice(p);
+    }
+    keys
 }
 
 fn prefetch<T>(x: &T) {
@@ -543,7 +548,8 @@ fn select_sample(keys: &[u64], at: &[usize]) -> Vec<u64> {
     let size = keys.len().div_ceil(parts).max(1);
     if hi <= u32::MAX as u64 {
         // float32 keys: the u32 kernels.
-        let narrow: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+        let mut narrow = Scratch::with_capacity(keys.len());
+        narrow.extend(keys.iter().map(|&k| k as u32));
         let parts: Vec<&[u32]> = narrow.chunks(size).collect();
         select_parts(&parts, at, lo, hi, None, SAMPLE_BITS)
     } else {
@@ -1003,15 +1009,15 @@ fn coded_plan<T: Sample>(wanted: &[(T, T)]) -> Option<Plan<T>> {
 
 /// The gathered keys of every part, in part order (not copied together).
 enum Keys {
-    Narrow(Vec<Vec<u32>>),
-    Wide(Vec<Vec<u64>>),
+    Narrow(Vec<Scratch<u32>>),
+    Wide(Vec<Scratch<u64>>),
 }
 
 impl Keys {
     fn len(&self) -> usize {
         match self {
-            Keys::Narrow(p) => p.iter().map(Vec::len).sum(),
-            Keys::Wide(p) => p.iter().map(Vec::len).sum(),
+            Keys::Narrow(p) => p.iter().map(|v| v.len()).sum(),
+            Keys::Wide(p) => p.iter().map(|v| v.len()).sum(),
         }
     }
 
@@ -1038,16 +1044,16 @@ impl Keys {
         at: &[usize],
         lo: u64,
         hi: u64,
-        counted: Option<Vec<Vec<u32>>>,
+        counted: Option<Vec<Scratch<u32>>>,
         bits: u32,
     ) -> Vec<(u64, u64)> {
         match self {
             Keys::Narrow(p) => {
-                let parts: Vec<&[u32]> = p.iter().map(Vec::as_slice).collect();
+                let parts: Vec<&[u32]> = p.iter().map(|v| v.as_slice()).collect();
                 select_parts(&parts, at, lo, hi, counted, bits)
             }
             Keys::Wide(p) => {
-                let parts: Vec<&[u64]> = p.iter().map(Vec::as_slice).collect();
+                let parts: Vec<&[u64]> = p.iter().map(|v| v.as_slice()).collect();
                 select_parts(&parts, at, lo, hi, None, bits)
             }
         }
@@ -1060,7 +1066,7 @@ impl Keys {
 fn scan<T: Sample>(
     data: &[T],
     plan: &Plan<T>,
-) -> (Vec<u64>, Keys, bool, (u64, u64), Option<Vec<Vec<u32>>>) {
+) -> (Vec<u64>, Keys, bool, (u64, u64), Option<Vec<Scratch<u32>>>) {
     // The byte kernels count the selection's buckets of the keys they gather (float32 keys).
     let span = (plan.grid8.is_some() && T::KEY_BITS == 32)
         .then(|| select_span(plan))
@@ -1071,12 +1077,12 @@ fn scan<T: Sample>(
         out.buckets = span.and_then(|(lo, hi)| Buckets::new(lo, hi, gathered_bits(data.len())));
         if T::KEY_BITS == 32 {
             // Room for every kernel's overshoot past `room`.
-            out.narrow.reserve(out.room + 128);
+            out.narrow = Scratch::with_capacity(out.room + 128);
             // The gathered keys of a fit of 1e8 values touch 33 MB of fresh memory: 8,000
             // faults of 4 kB pages cost 17 ms of system time per fit, a fifth of its CPU time.
             crate::alloc::advise_huge_pages(&out.narrow);
         } else if plan.grid8.is_some() {
-            out.wide.reserve(out.room + 128);
+            out.wide = Scratch::with_capacity(out.room + 128);
             crate::alloc::advise_huge_pages(&out.wide);
         }
         scan_part(part, plan, &mut out);
@@ -1090,7 +1096,7 @@ fn scan<T: Sample>(
     let (mut narrow, mut wide) = (Vec::new(), Vec::new());
     let mut counted = Some(Vec::with_capacity(parts.len()));
     for p in parts {
-        counted = counted.and_then(|mut c: Vec<Vec<u32>>| {
+        counted = counted.and_then(|mut c: Vec<Scratch<u32>>| {
             c.push(p.buckets?.counts);
             Some(c)
         });
@@ -2136,7 +2142,7 @@ fn finish<T: Sample>(
     levels: &[u64],
     keys: Keys,
     (min_key, max_key): (u64, u64),
-    counted: Option<Vec<Vec<u32>>>,
+    counted: Option<Vec<Scratch<u32>>>,
 ) -> Option<OnePassFit<T>> {
     // #{x >= t} for a bound t: the values whose level passes t's first position.
     let bounds = &plan.bounds;
@@ -2287,14 +2293,14 @@ fn select_parts<K: SelectKey>(
     at: &[usize],
     lo: u64,
     hi: u64,
-    counted: Option<Vec<Vec<u32>>>,
+    counted: Option<Vec<Scratch<u32>>>,
     bits: u32,
 ) -> Vec<(u64, u64)> {
     let shift = bucket_shift(lo, hi, bits);
     let bucket_of = move |k: u64| ((k.clamp(lo, hi) - lo) >> shift) as usize;
     let counts = counted.unwrap_or_else(|| {
         crate::parallel::map_indexed(parts.len(), |p| {
-            let mut counts = vec![0u32; 1 << bits];
+            let mut counts = Scratch::filled(1 << bits, 0u32);
             K::count_buckets(parts[p], lo, hi, shift, &mut counts);
             counts
         })
@@ -2746,6 +2752,28 @@ mod tests {
     }
 
     #[test]
+    fn buffers_taken_back_from_the_pool_leave_no_trace() {
+        // A fit hands its keys, counters and sample back to the pool (`scratch.rs`), and the
+        // next fit takes them unzeroed: each case's fit again after all the others (their
+        // values left in the buffers), the same bits and counts.
+        let bins = 10;
+        let q = linspace_unit(bins);
+        let tuning = tunings()[0];
+        let data: Vec<Vec<f32>> = cases()
+            .iter()
+            .map(|(_, d)| d.iter().map(|&x| x as f32).collect())
+            .collect();
+        let first: Vec<_> = data
+            .iter()
+            .map(|d| fit_on(d, &q, bins, &tuning, 2))
+            .collect();
+        assert!(first.iter().filter(|f| f.is_some()).count() >= 5);
+        for (d, want) in data.iter().zip(&first).rev() {
+            assert_eq!(&fit_on(d, &q, bins, &tuning, 2), want);
+        }
+    }
+
+    #[test]
     fn public_fit_falls_back_to_the_same_result() {
         // Through the public entry: fast path (f32) or radix (f64), and a forced overflow of the
         // gathered keys (z huge: every interval is the whole range), all the same edges.
@@ -2868,7 +2896,7 @@ mod tests {
                         let b = vector.buckets.as_ref().expect("bucket counts");
                         let mut want = vec![0u32; 1 << GATHERED_BITS];
                         count_buckets_scalar(&vector.narrow, span.0, span.1, b.shift, &mut want);
-                        assert_eq!(b.counts, want, "seed {seed}");
+                        assert_eq!(*b.counts, want, "seed {seed}");
                         assert_eq!(b.counts.iter().sum::<u32>() as usize, vector.narrow.len());
                     }
                     if plan.grid8.is_none() || !finite {
@@ -2899,7 +2927,7 @@ mod tests {
                     scan_part(data, plan, &mut short);
                     assert!(short.overflow, "seed {seed}");
                     vector.narrow.sort_unstable();
-                    assert_eq!(vector.narrow, scalar.narrow, "seed {seed}");
+                    assert_eq!(*vector.narrow, *scalar.narrow, "seed {seed}");
                     // The kernels' min/max: the finite extremes, unless an infinity hid them.
                     let infinite = data.iter().any(|x| x.is_infinite());
                     assert_eq!(vector.extremes_unknown, infinite, "seed {seed}");
@@ -3240,7 +3268,7 @@ mod tests {
                 assert!(!vector.overflow, "seed {seed}");
                 assert_eq!(vector.levels, scalar.levels, "seed {seed}");
                 vector.wide.sort_unstable();
-                assert_eq!(vector.wide, scalar.wide, "seed {seed}");
+                assert_eq!(*vector.wide, *scalar.wide, "seed {seed}");
                 assert_eq!(
                     (vector.min_key, vector.max_key),
                     (scalar.min_key, scalar.max_key),
