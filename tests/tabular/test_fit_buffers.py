@@ -68,7 +68,9 @@ _RETAINED_CHILD = textwrap.dedent(
 
 def test_the_kept_buffers_do_not_grow_with_the_number_of_fits():
     # After one round of three sizes the pool holds their buffers; 45 fits more reuse them.
-    done = subprocess.run([sys.executable, "-c", _RETAINED_CHILD], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _RETAINED_CHILD], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     grown = int(done.stdout.split()[-1])
     assert grown < 24 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over 45 fits"
