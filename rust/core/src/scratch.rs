@@ -6,80 +6,100 @@
 //! every page: 6-16 ms of system time per fit, a sixth of its CPU time. A fit that finds its
 //! buffers here writes into pages that are already mapped.
 //!
-//! A pool holds at most `MAX_BUFFERS` buffers and `RETAIN_BYTES` of written bytes, least
-//! recently returned dropped first. A buffer's written bytes are its length when returned:
-//! a caller writes only below the length it sets, plus a vector's overshoot. The locks are only
-//! ever tried, never waited on. A child forked while another thread held one sees it held
-//! forever, and then it allocates as if the pool were empty instead of hanging.
+//! The pools keep at most `MAX_BUFFERS` buffers and `RETAIN_BYTES` of capacity, all item types
+//! together, least recently returned dropped first. A buffer counts by its capacity, not by its
+//! length: a kernel that runs out of room writes its whole buffer and returns with the length
+//! it had (the fit then falls back), so only the capacity bounds the pages it touched. The lock
+//! is only ever tried, never waited on: a child forked while another thread held it sees it held
+//! forever, and then it allocates as if the pools were empty instead of hanging.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
-/// The written bytes a pool keeps between calls, at most: a 1e8 fit's buffers, not more.
-pub const RETAIN_BYTES: usize = 64 << 20;
-/// Buffers a pool keeps, at most (a fit takes two per part, eight parts at most).
+/// The capacity the pools keep between calls, in bytes, at most: a fit of 1e8 float32 values
+/// takes 110 MB (its gathered keys have room for a quarter of the data; it writes about 40 MB).
+pub const RETAIN_BYTES: usize = 128 << 20;
+/// Buffers kept, at most (a fit takes two per part, eight parts at most, and its sample).
 const MAX_BUFFERS: usize = 32;
 
-/// Buffers returned and not yet taken again, oldest first, with their written bytes.
-pub struct Pool<T> {
-    free: Mutex<Vec<(Vec<T>, usize)>>,
+/// Buffers returned and not yet taken again, oldest first, per item type.
+pub struct Kept {
+    u32s: Vec<Vec<u32>>,
+    u64s: Vec<Vec<u64>>,
 }
 
-impl<T> Pool<T> {
-    const fn new() -> Pool<T> {
-        Pool {
-            free: Mutex::new(Vec::new()),
+fn bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
+impl Kept {
+    const fn new() -> Kept {
+        Kept {
+            u32s: Vec::new(),
+            u64s: Vec::new(),
         }
+    }
+
+    /// The capacity held, in bytes, and the number of buffers.
+    pub fn held(&self) -> (usize, usize) {
+        let b =
+            self.u32s.iter().map(bytes).sum::<usize>() + self.u64s.iter().map(bytes).sum::<usize>();
+        (b, self.u32s.len() + self.u64s.len())
     }
 
     /// The most recently returned buffer that holds `capacity` items, emptied.
-    fn take(&self, capacity: usize) -> Option<Vec<T>> {
-        let mut free = self.free.try_lock().ok()?;
-        let i = free.iter().rposition(|(v, _)| v.capacity() >= capacity)?;
-        Some(free.remove(i).0)
+    fn take<T: Pooled>(&mut self, capacity: usize) -> Option<Vec<T>> {
+        let list = T::list(self);
+        let i = list.iter().rposition(|v| v.capacity() >= capacity)?;
+        Some(list.remove(i))
     }
 
-    fn give(&self, mut v: Vec<T>) {
-        let written = v.len() * std::mem::size_of::<T>();
-        if written > RETAIN_BYTES || v.capacity() == 0 {
+    fn give<T: Pooled>(&mut self, mut v: Vec<T>) {
+        let b = bytes(&v);
+        if b == 0 || b > RETAIN_BYTES {
             return;
         }
         v.clear();
-        let Ok(mut free) = self.free.try_lock() else {
-            return;
-        };
-        let mut kept: usize = free.iter().map(|&(_, w)| w).sum();
-        while !free.is_empty() && (kept + written > RETAIN_BYTES || free.len() >= MAX_BUFFERS) {
-            kept -= free.remove(0).1;
+        loop {
+            let (held, count) = self.held();
+            if held + b <= RETAIN_BYTES && count < MAX_BUFFERS {
+                break;
+            }
+            // The oldest of this type first, then of the other (rarely both are in use).
+            if !T::list(self).is_empty() {
+                T::list(self).remove(0);
+            } else if !self.u32s.is_empty() {
+                self.u32s.remove(0);
+            } else {
+                self.u64s.remove(0);
+            }
         }
-        free.push((v, written));
-    }
-
-    /// The buffers held and their written bytes (for tests).
-    pub fn held(&self) -> (usize, usize) {
-        let free = self.free.lock().unwrap_or_else(|e| e.into_inner());
-        (free.len(), free.iter().map(|&(_, w)| w).sum())
+        T::list(self).push(v);
     }
 }
 
-/// Item types with a pool of their own.
+static KEPT: Mutex<Kept> = Mutex::new(Kept::new());
+
+/// Item types the pools keep.
 pub trait Pooled: Copy + Send + 'static {
-    fn pool() -> &'static Pool<Self>;
+    fn list(kept: &mut Kept) -> &mut Vec<Vec<Self>>;
 }
-
-static POOL_U32: Pool<u32> = Pool::new();
-static POOL_U64: Pool<u64> = Pool::new();
 
 impl Pooled for u32 {
-    fn pool() -> &'static Pool<u32> {
-        &POOL_U32
+    fn list(kept: &mut Kept) -> &mut Vec<Vec<u32>> {
+        &mut kept.u32s
     }
 }
 
 impl Pooled for u64 {
-    fn pool() -> &'static Pool<u64> {
-        &POOL_U64
+    fn list(kept: &mut Kept) -> &mut Vec<Vec<u64>> {
+        &mut kept.u64s
     }
+}
+
+/// The capacity the pools hold, in bytes, and the number of buffers.
+pub fn held() -> (usize, usize) {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner()).held()
 }
 
 /// A `Vec` that goes back to its pool when dropped.
@@ -89,8 +109,9 @@ impl<T: Pooled> Scratch<T> {
     /// An empty buffer that holds `capacity` items without growing.
     pub fn with_capacity(capacity: usize) -> Scratch<T> {
         Scratch(
-            T::pool()
-                .take(capacity)
+            KEPT.try_lock()
+                .ok()
+                .and_then(|mut kept| kept.take(capacity))
                 .unwrap_or_else(|| Vec::with_capacity(capacity)),
         )
     }
@@ -112,7 +133,10 @@ impl<T: Pooled> Default for Scratch<T> {
 
 impl<T: Pooled> Drop for Scratch<T> {
     fn drop(&mut self) {
-        T::pool().give(std::mem::take(&mut self.0));
+        let v = std::mem::take(&mut self.0);
+        if let Ok(mut kept) = KEPT.try_lock() {
+            kept.give(v);
+        }
     }
 }
 
@@ -141,43 +165,61 @@ mod tests {
 
     #[test]
     fn a_returned_buffer_is_taken_again_empty_and_the_bounds_hold() {
-        // A pool of its own: the statics are shared with every other test thread.
-        let pool: Pool<u32> = Pool::new();
+        // Pools of their own: the static one is shared with every other test thread.
+        let mut kept = Kept::new();
         let mut v = Vec::with_capacity(1000);
         v.extend(0..700u32);
         let ptr = v.as_ptr();
-        pool.give(v);
-        assert_eq!(pool.held(), (1, 2800));
+        kept.give(v);
+        assert_eq!(kept.held(), (4000, 1), "counted by capacity, not length");
         assert!(
-            pool.take(1001).is_none(),
+            kept.take::<u32>(1001).is_none(),
             "too small a buffer is not handed out"
         );
-        let again = pool.take(1000).unwrap();
+        assert!(kept.take::<u64>(10).is_none(), "nor one of another type");
+        let again = kept.take::<u32>(1000).unwrap();
         assert_eq!((again.as_ptr(), again.len()), (ptr, 0));
-        assert_eq!(pool.held(), (0, 0));
-        // Past RETAIN_BYTES the oldest go first; a buffer bigger than the bound is dropped.
-        let quarter = RETAIN_BYTES / 4 / 4;
-        for _ in 0..5 {
-            pool.give(vec![1u32; quarter]);
+        assert_eq!(kept.held(), (0, 0));
+        // Past RETAIN_BYTES the oldest of the same type go first, then of the other; a buffer
+        // bigger than the bound is dropped; an empty one (a length of 0 after an overflow)
+        // counts in full.
+        let quarter = RETAIN_BYTES / 4;
+        kept.give(Vec::<u64>::with_capacity(quarter / 8));
+        for _ in 0..4 {
+            kept.give(Vec::<u32>::with_capacity(quarter / 4));
         }
-        assert_eq!(pool.held(), (4, RETAIN_BYTES));
-        pool.give(vec![0u32; RETAIN_BYTES / 4 + 1]);
-        assert_eq!(pool.held(), (4, RETAIN_BYTES));
+        assert_eq!(kept.held(), (RETAIN_BYTES, 4));
+        assert_eq!((kept.u32s.len(), kept.u64s.len()), (3, 1));
+        kept.give(vec![0u32; RETAIN_BYTES / 4 + 1]);
+        assert_eq!(kept.held(), (RETAIN_BYTES, 4));
+        let taken = kept.take::<u64>(1).unwrap();
+        drop(taken);
+        kept.give(Vec::<u64>::with_capacity(2 * quarter / 8));
+        assert_eq!(kept.held(), (RETAIN_BYTES, 3));
+        assert_eq!(
+            (kept.u32s.len(), kept.u64s.len()),
+            (2, 1),
+            "a u32 buffer made room"
+        );
+        let mut kept = Kept::new();
         for _ in 0..(MAX_BUFFERS + 3) {
-            pool.give(vec![0u32; 1]);
+            kept.give(vec![0u32; 1]);
         }
-        assert_eq!(pool.held().0, MAX_BUFFERS);
+        assert_eq!(kept.held().1, MAX_BUFFERS);
     }
 
     #[test]
     fn a_held_lock_neither_blocks_take_nor_give() {
-        let pool: Pool<u64> = Pool::new();
-        pool.give(vec![5u64; 10]);
-        let guard = pool.free.lock().unwrap();
-        assert!(pool.take(1).is_none());
-        pool.give(vec![6u64; 10]);
-        drop(guard);
-        assert_eq!(pool.held(), (1, 80));
+        let guard = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        let (before, _) = guard.held();
+        let s: Scratch<u64> = Scratch::with_capacity(10);
+        assert!(s.capacity() >= 10);
+        drop(s);
+        assert_eq!(
+            guard.held().0,
+            before,
+            "dropped, not kept, while the lock was held"
+        );
     }
 
     #[test]
