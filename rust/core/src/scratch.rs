@@ -47,10 +47,17 @@ impl Kept {
         (b, self.u32s.len() + self.u64s.len())
     }
 
-    /// The most recently returned buffer that holds `capacity` items, emptied.
+    /// The smallest buffer that holds `capacity` items (of those, the most recently returned),
+    /// emptied. The smallest: a fit's bucket counters would otherwise take the key buffers,
+    /// twelve times their size, and leave its key buffers to fresh allocations.
     fn take<T: Pooled>(&mut self, capacity: usize) -> Option<Vec<T>> {
         let list = T::list(self);
-        let i = list.iter().rposition(|v| v.capacity() >= capacity)?;
+        let (i, _) = list
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, v)| v.capacity() >= capacity)
+            .min_by_key(|(_, v)| v.capacity())?;
         Some(list.remove(i))
     }
 
@@ -177,8 +184,17 @@ mod tests {
             "too small a buffer is not handed out"
         );
         assert!(kept.take::<u64>(10).is_none(), "nor one of another type");
+        kept.give(Vec::<u32>::with_capacity(5000));
+        kept.give(Vec::<u32>::with_capacity(900));
         let again = kept.take::<u32>(1000).unwrap();
-        assert_eq!((again.as_ptr(), again.len()), (ptr, 0));
+        assert_eq!(
+            (again.as_ptr(), again.len()),
+            (ptr, 0),
+            "the smallest that holds it"
+        );
+        assert_eq!(kept.held(), (23600, 2));
+        kept.take::<u32>(1).unwrap();
+        kept.take::<u32>(1).unwrap();
         assert_eq!(kept.held(), (0, 0));
         // Past RETAIN_BYTES the oldest of the same type go first, then of the other; a buffer
         // bigger than the bound is dropped; an empty one (a length of 0 after an overflow)
