@@ -26,7 +26,7 @@ pub mod random;
 pub mod rff;
 pub mod rows;
 pub mod sample;
-pub mod scratch;
+mod scratch;
 pub mod select;
 pub mod simd;
 pub mod special;

@@ -23,6 +23,7 @@ pub const RETAIN_BYTES: usize = 128 << 20;
 const MAX_BUFFERS: usize = 32;
 
 /// Buffers returned and not yet taken again, oldest first, per item type.
+#[derive(Default)]
 pub struct Kept {
     u32s: Vec<Vec<u32>>,
     u64s: Vec<Vec<u64>>,
@@ -94,12 +95,6 @@ impl Kept {
 #[derive(Default)]
 struct Evicted(Kept);
 
-impl Default for Kept {
-    fn default() -> Kept {
-        Kept::new()
-    }
-}
-
 static KEPT: Mutex<Kept> = Mutex::new(Kept::new());
 /// The process that first used the pools.
 static OWNER: OnceLock<u32> = OnceLock::new();
@@ -132,11 +127,6 @@ impl Pooled for u64 {
     fn list(kept: &mut Kept) -> &mut Vec<Vec<u64>> {
         &mut kept.u64s
     }
-}
-
-/// The capacity the pools hold, in bytes, and the number of buffers.
-pub fn held() -> (usize, usize) {
-    KEPT.lock().unwrap_or_else(|e| e.into_inner()).held()
 }
 
 /// A `Vec` that goes back to its pool when dropped.

@@ -1078,8 +1078,9 @@ fn scan<T: Sample>(
         if T::KEY_BITS == 32 {
             // Room for every kernel's overshoot past `room`.
             out.narrow = Scratch::with_capacity(out.room + 128);
-            // The gathered keys of a fit of 1e8 values touch 33 MB of fresh memory: 8,000
-            // faults of 4 kB pages cost 17 ms of system time per fit, a fifth of its CPU time.
+            // The gathered keys of a fit of 1e8 values touch 33 MB: 8,000 faults of 4 kB pages
+            // cost 17 ms of system time per fit where the memory is fresh (a first fit; later
+            // ones take their buffers back from `scratch`).
             crate::alloc::advise_huge_pages(&out.narrow);
         } else if plan.grid8.is_some() {
             out.wide = Scratch::with_capacity(out.room + 128);
