@@ -511,8 +511,9 @@ fn visit_runs<T: Sample, S: Send>(
     let size = (strata as u128).clamp(1, n.max(1));
     // Stratum width in 64.64 fixed point: multiplies instead of a division per position.
     let step = (n << 64) / size;
-    // Values per chunk of reads, 8,192 (as many chunks as the pool has threads, and more).
-    let chunk = ((1usize << 13) / run).max(1);
+    // Values per chunk of reads, 8,192 (as many chunks as the pool has threads, and more); an
+    // even number of runs (`sample_measured_runs` pairs them within a chunk).
+    let chunk = ((1usize << 13) / run).max(2) & !1;
     let strata = size as usize;
     crate::parallel::map_indexed(strata.div_ceil(chunk), |c| {
         let positions: Vec<usize> = (c * chunk..((c + 1) * chunk).min(strata))
@@ -545,27 +546,79 @@ fn visit_runs<T: Sample, S: Send>(
 /// The sample's order keys: one seeded run of `run` values per stratum (`visit_runs`), in
 /// stratum order, `NOT_FINITE` for a NaN or an infinity; and whether there was one.
 fn sample_runs<T: Sample>(data: &[T], strata: usize, run: usize) -> (Scratch<u64>, bool) {
+    let (keys, holes, _) = sample_measured_runs(data, strata, run, &[]);
+    (keys, holes)
+}
+
+/// `sample_runs`, and `run_variances`' sums at the keys `at` (with their quantiles), taken
+/// from each run as it is read: the runs' counts cost nothing next to the misses of the reads
+/// (over the stored sample, every pair took 0.2-0.4 ms of a fit).
+fn sample_measured_runs<T: Sample>(
+    data: &[T],
+    strata: usize,
+    run: usize,
+    at: &[(u64, f64)],
+) -> (Scratch<u64>, bool, Vec<f64>) {
+    struct Part {
+        keys: Vec<u64>,
+        holes: bool,
+        sums: Vec<f64>,
+        /// The first run of the pair being read: its `c - q f` per key of `at`.
+        first: Vec<f64>,
+        odd: bool,
+    }
     let parts = visit_runs(
         data,
         strata,
         run,
-        |len| (Vec::with_capacity(len), false),
-        |(keys, holes): &mut (Vec<u64>, bool), values| {
-            keys.extend(values.iter().map(|x| {
+        |len| Part {
+            keys: Vec::with_capacity(len),
+            holes: false,
+            sums: vec![0.0; at.len()],
+            first: vec![0.0; at.len()],
+            odd: false,
+        },
+        |part: &mut Part, values| {
+            let from = part.keys.len();
+            let mut holes = false;
+            part.keys.extend(values.iter().map(|x| {
                 if x.is_finite_value() {
                     x.order_key()
                 } else {
-                    *holes = true;
+                    holes = true;
                     NOT_FINITE
                 }
-            }))
+            }));
+            part.holes |= holes;
+            if at.is_empty() {
+                return;
+            }
+            let keys = &part.keys[from..];
+            let finite = if holes {
+                keys.iter().filter(|&&k| k != NOT_FINITE).count()
+            } else {
+                keys.len()
+            } as f64;
+            for (j, &(v, qi)) in at.iter().enumerate() {
+                let d = keys.iter().filter(|&&k| k <= v).count() as f64 - qi * finite;
+                if part.odd {
+                    part.sums[j] += (part.first[j] - d) * (part.first[j] - d);
+                } else {
+                    part.first[j] = d;
+                }
+            }
+            part.odd = !part.odd;
         },
     );
-    let mut keys = Scratch::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let mut keys = Scratch::with_capacity(parts.iter().map(|p| p.keys.len()).sum());
     for p in &parts {
-        keys.extend_from_slice(&p.0);
+        keys.extend_from_slice(&p.keys);
     }
-    (keys, parts.iter().any(|p| p.1))
+    // Chunk sums added in chunk order: the same for any thread count.
+    let sums = (0..at.len())
+        .map(|j| parts.iter().map(|p| p.sums[j]).sum())
+        .collect();
+    (keys, parts.iter().any(|p| p.holes), sums)
 }
 
 /// A sampled value that is not finite (above every finite value's order key).
@@ -631,71 +684,76 @@ fn independent_margins(q: &[f64], m: usize, z: f64) -> Vec<f64> {
         .collect()
 }
 
-/// The margins of a sample of runs (`raw`: `run` keys per stratum, in stratum order; `keys`:
-/// its finite ones): `z` standard deviations of the sample count below each quantile, the
-/// variance estimated from the runs themselves, so that runs of alike values (sorted data,
-/// clusters of rows) widen the intervals as much as they must and no more. Neighbouring strata
-/// are paired and `sum (c_a - c_b)^2` over the pairs, `c` a run's count below the quantile, is
-/// the variance of the pairs' strata as one, which is at least that of the stratified sample
-/// (and `m q (1 - q)` for independent values). The counts are taken at a rough quantile, from
-/// one key per run: near a quantile the variance changes slowly. `2 run` for the rounding.
-fn run_margins(raw: &[u64], keys: &[u64], run: usize, q: &[f64], z: f64) -> Vec<f64> {
-    // A few thousand keys in BLOCKS blocks spread over the sample (contiguous: a strided read
-    // of a sample still in cache cost a miss per key).
-    let mut rough = spread(keys, ROUGH, 1);
-    let last = rough.len() - 1;
-    let rank = |qi: f64| (qi * last as f64).round() as usize;
-    let mut order: Vec<usize> = (0..q.len()).collect();
-    order.sort_by(|&a, &b| q[a].total_cmp(&q[b]));
-    // Each rank selected in what is left above the last (a few thousand keys: serial).
-    let (mut values, mut from) = (vec![0u64; q.len()], 0usize);
-    for j in order {
-        let r = rank(q[j]).max(from);
-        if r <= last {
-            let (_, v, _) = rough[from..].select_nth_unstable(r - from);
-            values[j] = *v;
-            from = r;
-        }
-    }
-    // At most PAIRS pairs, spread evenly over the sample: a subsample of the pairs estimates
-    // the same variance (to about 5% with 1,024 of them, for independent values).
-    const PAIRS: usize = 1 << 9;
-    let pairs = raw.len() / (2 * run);
-    let mut sums = vec![0u64; values.len()];
-    let taken = spread(&raw[..pairs * 2 * run], PAIRS * 2 * run, 2 * run);
-    for pair in taken.chunks_exact(2 * run) {
-        let (a, b) = pair.split_at(run);
-        for (s, &v) in sums.iter_mut().zip(&values) {
-            let below = |r: &[u64]| r.iter().filter(|&&k| k <= v).count() as i64;
-            let d = below(a) - below(b);
-            *s += (d * d) as u64;
-        }
-    }
-    let used = taken.len() / (2 * run);
-    let scale = pairs as f64 / used.max(1) as f64;
-    sums.iter()
-        .map(|&sum| z * (sum as f64 * scale).sqrt() + 2.0 * run as f64)
+/// The margins of a sample of runs: `z` standard deviations of the sample count below each
+/// quantile, the variance from the runs themselves (`run_variances`), so that runs of alike
+/// values (sorted data, clusters of rows) widen the intervals as much as they must and no more;
+/// `2 run` for the rounding.
+fn margins_of(variances: &[f64], run: usize, z: f64) -> Vec<f64> {
+    variances
+        .iter()
+        .map(|&v| z * v.sqrt() + 2.0 * run as f64)
         .collect()
 }
 
-/// Keys of `run_margins`' rough quantiles, at most.
-const ROUGH: usize = 1 << 11;
-/// Blocks of `spread`.
-const BLOCKS: usize = 32;
+/// The keys at the quantiles `q` of about ROUGH of `keys`, taken evenly over them.
+fn rough_quantiles(keys: &[u64], q: &[f64]) -> Vec<u64> {
+    let stride = keys.len().div_ceil(ROUGH).max(1);
+    let mut rough: Vec<u64> = keys.iter().step_by(stride).copied().collect();
+    select_ranks(&mut rough, q)
+}
 
-/// About `count` of `keys` (all when there are fewer), in BLOCKS equal blocks spread evenly
-/// over them; a block's length is a multiple of `align`.
-fn spread(keys: &[u64], count: usize, align: usize) -> Vec<u64> {
-    if keys.len() <= count {
-        return keys.to_vec();
-    }
-    let block = (count / BLOCKS).next_multiple_of(align).max(align);
-    let blocks = (keys.len() / block).min(BLOCKS);
-    let stride = keys.len() / block / blocks * block;
-    (0..blocks)
-        .flat_map(|b| &keys[b * stride..b * stride + block])
-        .copied()
+/// Per quantile, the variance of the sample's count of finite keys below it, from every pair
+/// of neighbouring runs: `sum (d_a - d_b)^2`, `d = c - q f` of a run with `c` finite keys at
+/// or below the quantile and `f` finite keys. That is the variance of the pair's strata as one
+/// stratum, at least that of the stratified sample (`m q (1 - q)` for independent values), and
+/// the `q f` term leaves out what the runs' varying numbers of NaN add. Every pair counts: a
+/// subset of them (512 pairs in 32 blocks) was calm on data made calm there only, and the fit
+/// fell back. The counts are taken at rough quantiles (`values`): near a quantile the variance
+/// changes slowly.
+fn run_variances(raw: &[u64], values: &[u64], run: usize, q: &[f64]) -> Vec<f64> {
+    const PAIRS: usize = 1 << 11;
+    let pairs = raw.len() / (2 * run);
+    let sums = crate::parallel::map_indexed(pairs.div_ceil(PAIRS), |c| {
+        let mut sums = vec![0.0f64; q.len()];
+        let end = ((c + 1) * PAIRS).min(pairs) * 2 * run;
+        for pair in raw[c * PAIRS * 2 * run..end].chunks_exact(2 * run) {
+            let (a, b) = pair.split_at(run);
+            let finite = |r: &[u64]| r.iter().filter(|&&k| k != NOT_FINITE).count() as f64;
+            let (fa, fb) = (finite(a), finite(b));
+            for ((s, &v), &qi) in sums.iter_mut().zip(values).zip(q) {
+                let below = |r: &[u64]| r.iter().filter(|&&k| k <= v).count() as f64;
+                let d = (below(a) - qi * fa) - (below(b) - qi * fb);
+                *s += d * d;
+            }
+        }
+        sums
+    });
+    // Chunk sums added in chunk order: the same for any thread count.
+    (0..q.len())
+        .map(|j| sums.iter().map(|s| s[j]).sum())
         .collect()
+}
+
+/// Keys of `run_variances`' rough quantiles, at most.
+const ROUGH: usize = 1 << 11;
+/// Runs of the probe that tells whether a run's values are alike before the sample of runs
+/// is drawn (`probe_runs`).
+const PROBE_RUNS: usize = 1 << 7;
+
+/// The keys at fractions `at` of the sorted `keys`, by selections (a few thousand keys:
+/// serial); `keys` is reordered.
+fn select_ranks(keys: &mut [u64], at: &[f64]) -> Vec<u64> {
+    let last = keys.len() - 1;
+    let mut order: Vec<usize> = (0..at.len()).collect();
+    order.sort_by(|&a, &b| at[a].total_cmp(&at[b]));
+    let (mut values, mut from) = (vec![0u64; at.len()], 0usize);
+    for j in order {
+        let r = ((at[j] * last as f64).round() as usize).clamp(from, last);
+        let (_, v, _) = keys[from..].select_nth_unstable(r - from);
+        values[j] = *v;
+        from = r;
+    }
+    values
 }
 
 /// The number of strata of the sample of `n` values.
@@ -754,6 +812,31 @@ fn fma_kernel() -> bool {
     }
 }
 
+/// Rough quantiles `q` for a sample of runs from a probe of PROBE_RUNS runs, or `None` when a
+/// run's values are alike: when the probe's variance of the runs' counts below the quantiles is
+/// more than 1.25^2 that of as many independent values (about 1 for shuffled data, `run` for
+/// runs of equal values). Runs of alike values are common (a user's features repeated on each
+/// of the user's rows): the probe sends them to the sample of single values before a sample of
+/// runs is drawn in vain (0.4 ms of a 1e7 fit).
+fn probe_runs<T: Sample>(data: &[T], run: usize, q: &[f64]) -> Option<Vec<u64>> {
+    let (raw, holes) = sample_runs(data, PROBE_RUNS, run);
+    let keys: Vec<u64> = if holes {
+        raw.iter().copied().filter(|&k| k != NOT_FINITE).collect()
+    } else {
+        raw.to_vec()
+    };
+    if keys.len() < 4 * run {
+        return None;
+    }
+    let values = rough_quantiles(&keys, q);
+    let variance: f64 = run_variances(&raw, &values, run, q).iter().sum();
+    let independent: f64 = q
+        .iter()
+        .map(|&qi| keys.len() as f64 * qi * (1.0 - qi))
+        .sum();
+    (variance <= 1.25 * 1.25 * independent).then_some(values)
+}
+
 /// The wanted value interval `[lo, hi)` of each inner quantile (`T::LOWEST`, `T::INFINITY`:
 /// open) and the share of the sample inside it.
 #[allow(clippy::type_complexity)]
@@ -778,18 +861,19 @@ fn wanted_intervals<T: Sample>(
     };
     let mut keys = Scratch::default();
     let mut spans = Vec::new();
-    if run > 1 {
-        let (raw, holes) = sample_runs(data, size / run, run);
+    // The share of a sample of `m` keys inside intervals of these margins.
+    let share = |margins: &[f64], m: usize| margins.iter().sum::<f64>() / m as f64;
+    if let Some(rough) = (run > 1).then(|| probe_runs(data, run, &inner)).flatten() {
+        let at: Vec<(u64, f64)> = rough.into_iter().zip(inner.iter().copied()).collect();
+        let (raw, holes, variances) = sample_measured_runs(data, size / run, run, &at);
         let finite = holes.then(|| compact(&raw));
         let found: &[u64] = finite.as_ref().map_or(&raw[..], |c| &c[..]);
         if found.len() >= 2 * run {
             let m = found.len();
-            let margins = run_margins(&raw, found, run, &inner, tuning.z);
+            let margins = margins_of(&variances, run, tuning.z);
             // Runs of alike values make wide intervals: then the sample of single values,
             // unless the runs' intervals are still about as narrow.
-            let single = independent_margins(&inner, size, tuning.z);
-            let share = |margins: &[f64], m: usize| margins.iter().sum::<f64>() / m as f64;
-            if share(&margins, m) <= 1.25 * share(&single, size) {
+            if share(&margins, m) <= 1.25 * share(&independent_margins(&inner, m, tuning.z), m) {
                 spans = sample_spans(&inner, m, &margins);
                 keys = finite.unwrap_or(raw);
             }
@@ -3180,6 +3264,46 @@ mod tests {
         }
     }
 
+    /// The margins of a sample of runs (`raw`: `run` keys per stratum, in stratum order;
+    /// `keys`: its finite ones), as the plan takes them.
+    fn run_margins(raw: &[u64], keys: &[u64], run: usize, q: &[f64], z: f64) -> Vec<f64> {
+        margins_of(
+            &run_variances(raw, &rough_quantiles(keys, q), run, q),
+            run,
+            z,
+        )
+    }
+
+    /// The runs' sums taken as the sample is read equal those over the stored sample.
+    #[test]
+    fn runs_measured_while_read_equal_the_stored_sample_s() {
+        let q = [0.1, 0.5, 0.9];
+        for (name, data) in [
+            ("uniform", lcg(1 << 20, 26, |u, _| u)),
+            (
+                "alike",
+                lcg(1 << 20, 27, |u, i| {
+                    ((i / 8) as f64 * 0.618).fract() + u * 1e-9
+                }),
+            ),
+            (
+                "holes",
+                lcg(1 << 20, 28, |u, i| if i % 7 == 3 { f64::NAN } else { u }),
+            ),
+        ] {
+            let (raw, _) = sample_runs(&data, 8192, 8);
+            let keys: Vec<u64> = raw.iter().copied().filter(|&k| k != NOT_FINITE).collect();
+            let values = rough_quantiles(&keys, &q);
+            let at: Vec<(u64, f64)> = values.iter().copied().zip(q).collect();
+            let (again, _, measured) = sample_measured_runs(&data, 8192, 8, &at);
+            assert_eq!(raw[..], again[..], "{name}: the same sample");
+            for (m, s) in measured.iter().zip(run_variances(&raw, &values, 8, &q)) {
+                assert!((m - s).abs() <= 1e-9 * s.max(1.0), "{name}: {m} vs {s}");
+                assert!(s > 0.0, "{name}");
+            }
+        }
+    }
+
     /// The run sample's margins against those of as many independent values: about equal on
     /// shuffled data, wider where a run's values are alike, narrower on sorted data.
     #[test]
@@ -3205,6 +3329,43 @@ mod tests {
         let sorted: Vec<f64> = (0..n).map(|i| i as f64).collect();
         for r in ratios(&sorted) {
             assert!(r < 0.3, "sorted: {r}");
+        }
+        // Half the values NaN, at random: the runs' varying numbers of finite values add
+        // nothing (the margins are those of as many independent finite values).
+        let holes = lcg(n, 25, |u, i| if (i * 7919) % 13 < 6 { f64::NAN } else { u });
+        let (raw, found) = sample_runs(&holes, 8192, 8);
+        assert!(found);
+        let keys: Vec<u64> = raw.iter().copied().filter(|&k| k != NOT_FINITE).collect();
+        let got = run_margins(&raw, &keys, 8, &q, 4.0);
+        for (g, i) in got.iter().zip(independent_margins(&q, keys.len(), 4.0)) {
+            assert!((0.8..1.3).contains(&(g / i)), "half NaN: {}", g / i);
+        }
+    }
+
+    /// Data made calm (independent values) on an eighth of the positions and runs of 8 equal
+    /// values elsewhere: the margins come from every pair of runs, so the fit takes the sample
+    /// of single values and does not fall back (with the pairs of the calm eighth only, it did
+    /// for every seed).
+    #[test]
+    fn runs_calm_in_places_do_not_mislead_the_plan() {
+        let n = 1 << 21;
+        let period = n / 32;
+        let q = linspace_unit(10);
+        for seed in 0..3u64 {
+            let data: Vec<f32> = lcg(n, 40 + seed, |u, i| {
+                if i % period < period / 8 + 64 {
+                    ((i % 8) as f64 + u) / 8.0
+                } else {
+                    lcg(1, (i / 8) as u64 + 1000 * seed, |w, _| w)[0]
+                }
+            })
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+            assert!(
+                fit_with(&data, &q, &TUNING).is_some(),
+                "seed {seed}: fell back"
+            );
         }
     }
 
