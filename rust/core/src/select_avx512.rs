@@ -378,6 +378,20 @@ unsafe fn sweep<const G: usize>(codes: &[__m512i], thresholds: &[__m512i]) -> [u
     std::array::from_fn(|g| _mm512_reduce_add_epi64(_mm512_sad_epu8(acc[g], zero)) as u64)
 }
 
+/// The number of the 8 `keys` at or below each of `values`, into `below`: a run's counts for
+/// the sample's variance (`select::sample_measured_runs`).
+///
+/// # Safety
+/// The CPU has AVX-512 F and POPCNT; `keys` holds 8 keys.
+#[target_feature(enable = "avx512f,popcnt")]
+pub unsafe fn counts_at_or_below(keys: &[u64], values: &[u64], below: &mut [u32]) {
+    debug_assert_eq!(keys.len(), 8);
+    let k = _mm512_loadu_si512(keys.as_ptr() as *const _);
+    for (b, &v) in below.iter_mut().zip(values) {
+        *b = _mm512_cmple_epu64_mask(k, _mm512_set1_epi64(v as i64)).count_ones();
+    }
+}
+
 /// Keys per run of `gather_u32`'s steps (a multiple of 16).
 const GATHER_RUN: usize = 4096;
 
