@@ -4,7 +4,10 @@ normal float32 column alternating between them, beside numpy's read pass of the 
 yardstick of issue 16's "the fit <= 2 read passes").
 
     python benches/compare_fit_inprocess.py NAME=PATH_TO__core.abi3.so ... [--n N] [--rounds R]
-        [--dtype float32|float64]
+        [--dtype float32|float64] [--data normal|repeated|half-nan]
+
+`--data`: normal values (the default), each normal value repeated on 8 consecutive rows (a
+user's feature on each of the user's rows: the sample's runs are alike), or half the values NaN.
 
 Prints per build the median fit time, in read passes of the column, and the median of the
 per-round ratios to the first build; every build's fitted column must serialize to the same
@@ -26,19 +29,28 @@ from compare_matrix_inprocess import alternate, parse, report  # noqa: E402
 
 
 def main() -> None:
-    builds, n, rounds, args = parse(
-        "n", 1e7, 60, lambda p: p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    )
-    column = np.random.default_rng(0).standard_normal(n).astype(args.dtype)
+    def options(p):
+        p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+        p.add_argument("--data", choices=("normal", "repeated", "half-nan"), default="normal")
+
+    builds, n, rounds, args = parse("n", 1e7, 60, options)
+    rng = np.random.default_rng(0)
+    column = rng.standard_normal(n)
+    if args.data == "repeated":
+        column = np.repeat(column[: n // 8 + 1], 8)[:n]
+    elif args.data == "half-nan":
+        column[rng.random(n) < 0.5] = np.nan
+    column = np.ascontiguousarray(column.astype(args.dtype))
+    policy = "omit" if args.data == "half-nan" else "raise"
     suffix = "f32" if args.dtype == "float32" else "f64"
     times, read = alternate(
         builds,
         rounds,
-        lambda core: getattr(core, f"fit_numeric_{suffix}")("x", column, 10, "quantile", None, "raise"),
-        lambda core, fitted: core.PsiReference([fitted], "raise", 1e-4, 0.1, 0.25).to_bytes(),
+        lambda core: getattr(core, f"fit_numeric_{suffix}")("x", column, 10, "quantile", None, policy),
+        lambda core, fitted: core.PsiReference([fitted], policy, 1e-4, 0.1, 0.25).to_bytes(),
         lambda: read_pass_threads(column),
     )
-    print(f"{n:,} {args.dtype}, {rounds} rounds; read pass {read * 1e3:.2f} ms")
+    print(f"{n:,} {args.dtype} ({args.data}), {rounds} rounds; read pass {read * 1e3:.2f} ms")
     report(times, read, lambda fit, read: f"fit {fit * 1e3:.2f} ms = {fit / read:.2f} read passes")
 
 

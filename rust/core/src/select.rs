@@ -515,7 +515,7 @@ fn visit_runs<T: Sample, S: Send>(
     // even number of runs (`sample_measured_runs` pairs them within a chunk).
     let chunk = ((1usize << 13) / run).max(2) & !1;
     let strata = size as usize;
-    crate::parallel::map_indexed(strata.div_ceil(chunk), |c| {
+    let read = |c: usize| {
         let positions: Vec<usize> = (c * chunk..((c + 1) * chunk).min(strata))
             .map(|i| {
                 let start = (i as u128 * step) >> 64;
@@ -540,7 +540,12 @@ fn visit_runs<T: Sample, S: Send>(
             visit(&mut state, &data[p..p + run]);
         }
         state
-    })
+    };
+    // One chunk (the probe's) is read here: waking the pool for it cost more than the reads.
+    match strata.div_ceil(chunk) {
+        1 => vec![read(0)],
+        chunks => crate::parallel::map_indexed(chunks, read),
+    }
 }
 
 /// The sample's order keys: one seeded run of `run` values per stratum (`visit_runs`), in
@@ -728,27 +733,19 @@ fn rough_quantiles(keys: &[u64], q: &[f64]) -> Vec<u64> {
 /// fell back. The counts are taken at rough quantiles (`values`): near a quantile the variance
 /// changes slowly.
 fn run_variances(raw: &[u64], values: &[u64], run: usize, q: &[f64]) -> Vec<f64> {
-    const PAIRS: usize = 1 << 11;
-    let pairs = raw.len() / (2 * run);
-    let sums = crate::parallel::map_indexed(pairs.div_ceil(PAIRS), |c| {
-        let mut sums = vec![0.0f64; q.len()];
-        let end = ((c + 1) * PAIRS).min(pairs) * 2 * run;
-        for pair in raw[c * PAIRS * 2 * run..end].chunks_exact(2 * run) {
-            let (a, b) = pair.split_at(run);
-            let finite = |r: &[u64]| r.iter().filter(|&&k| k != NOT_FINITE).count() as f64;
-            let (fa, fb) = (finite(a), finite(b));
-            for ((s, &v), &qi) in sums.iter_mut().zip(values).zip(q) {
-                let below = |r: &[u64]| r.iter().filter(|&&k| k <= v).count() as f64;
-                let d = (below(a) - qi * fa) - (below(b) - qi * fb);
-                *s += d * d;
-            }
+    // Serial: the probe's 64 pairs (the plan's sample measures its runs as it reads them).
+    let mut sums = vec![0.0f64; q.len()];
+    for pair in raw.chunks_exact(2 * run) {
+        let (a, b) = pair.split_at(run);
+        let finite = |r: &[u64]| r.iter().filter(|&&k| k != NOT_FINITE).count() as f64;
+        let (fa, fb) = (finite(a), finite(b));
+        for ((s, &v), &qi) in sums.iter_mut().zip(values).zip(q) {
+            let below = |r: &[u64]| r.iter().filter(|&&k| k <= v).count() as f64;
+            let d = (below(a) - qi * fa) - (below(b) - qi * fb);
+            *s += d * d;
         }
-        sums
-    });
-    // Chunk sums added in chunk order: the same for any thread count.
-    (0..q.len())
-        .map(|j| sums.iter().map(|s| s[j]).sum())
-        .collect()
+    }
+    sums
 }
 
 /// Keys of `run_variances`' rough quantiles, at most.
