@@ -4,10 +4,13 @@ normal float32 column alternating between them, beside numpy's read pass of the 
 yardstick of issue 16's "the fit <= 2 read passes").
 
     python benches/compare_fit_inprocess.py NAME=PATH_TO__core.abi3.so ... [--n N] [--rounds R]
-        [--dtype float32|float64] [--data normal|repeated|half-nan]
+        [--dtype float32|float64] [--data normal|repeated|half-nan|calm-window]
 
 `--data`: normal values (the default), each normal value repeated on 8 consecutive rows (a
-user's feature on each of the user's rows: the sample's runs are alike), or half the values NaN.
+user's feature on each of the user's rows: the sample's runs are alike), half the values NaN,
+or `calm-window`: uniform values, each aligned block of 8 rows holding one value per eighth of
+[0, 1) on the first eighth of every n/32 rows, and each value on 8 rows elsewhere (a sample
+variance taken from the first eighth only was misled by it).
 
 Prints per build the median fit time, in read passes of the column, and the median of the
 per-round ratios to the first build; every build's fitted column must serialize to the same
@@ -31,7 +34,7 @@ from compare_matrix_inprocess import alternate, parse, report  # noqa: E402
 def main() -> None:
     def options(p):
         p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-        p.add_argument("--data", choices=("normal", "repeated", "half-nan"), default="normal")
+        p.add_argument("--data", choices=("normal", "repeated", "half-nan", "calm-window"), default="normal")
 
     builds, n, rounds, args = parse("n", 1e7, 60, options)
     rng = np.random.default_rng(0)
@@ -40,6 +43,10 @@ def main() -> None:
         column = np.repeat(column[: n // 8 + 1], 8)[:n]
     elif args.data == "half-nan":
         column[rng.random(n) < 0.5] = np.nan
+    elif args.data == "calm-window":
+        rows, period, uniform = np.arange(n), max(n // 32, 8), rng.random(n)
+        calm = rows % period < period // 8 + 64
+        column = np.where(calm, (rows % 8 + uniform) / 8, np.repeat(uniform[: n // 8 + 1], 8)[:n])
     column = np.ascontiguousarray(column.astype(args.dtype))
     policy = "omit" if args.data == "half-nan" else "raise"
     suffix = "f32" if args.dtype == "float32" else "f64"
