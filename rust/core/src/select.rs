@@ -76,7 +76,7 @@ pub(crate) struct Tuning {
 /// run rather than per value (on this VM a read of another 4 kB page cost 70-130 ns however
 /// it was prefetched): at 1e7 values 0.9 -> 0.3-0.5 ms for the same 65,536 values, at 1e8
 /// 2.8-3.3 -> 1.2-1.8 ms. Where a run's values are alike the margins widen with them
-/// (`run_margins`), and past 1.25 times those of single values the plan samples single
+/// (`margins_of`), and past 1.25 times those of single values the plan samples single
 /// values instead.
 ///
 /// `min_len` 2^19: on the idle machine the one-pass fit beat the radix selection at 5e5 values
@@ -646,6 +646,14 @@ fn sample_measured_runs<T: Sample>(
 /// A sampled value that is not finite (above every finite value's order key).
 const NOT_FINITE: u64 = u64::MAX;
 
+/// The finite keys of a sample (its callers copy only when the sample met a NaN or an
+/// infinity).
+fn finite_keys(raw: &[u64]) -> Scratch<u64> {
+    let mut keys = Scratch::with_capacity(raw.len());
+    keys.extend(raw.iter().copied().filter(|&k| k != NOT_FINITE));
+    keys
+}
+
 fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint; the address is a valid reference.
@@ -834,15 +842,12 @@ fn fma_kernel() -> bool {
 /// runs is drawn in vain (0.4 ms of a 1e7 fit).
 fn probe_runs<T: Sample>(data: &[T], run: usize, q: &[f64]) -> Option<Vec<u64>> {
     let (raw, holes) = sample_runs(data, PROBE_RUNS, run);
-    let keys: Vec<u64> = if holes {
-        raw.iter().copied().filter(|&k| k != NOT_FINITE).collect()
-    } else {
-        raw.to_vec()
-    };
+    let finite = holes.then(|| finite_keys(&raw));
+    let keys: &[u64] = finite.as_ref().map_or(&raw[..], |c| &c[..]);
     if keys.len() < 4 * run {
         return None;
     }
-    let values = rough_quantiles(&keys, q);
+    let values = rough_quantiles(keys, q);
     let variance: f64 = run_variances(&raw, &values, run, q).iter().sum();
     let independent: f64 = q
         .iter()
@@ -867,12 +872,6 @@ fn wanted_intervals<T: Sample>(
     }
     let size = strata(data.len(), tuning);
     let run = tuning.run.max(1);
-    // The finite keys (a copy only when the sample met a NaN or an infinity).
-    let compact = |raw: &[u64]| -> Scratch<u64> {
-        let mut keys = Scratch::with_capacity(raw.len());
-        keys.extend(raw.iter().copied().filter(|&k| k != NOT_FINITE));
-        keys
-    };
     let mut keys = Scratch::default();
     let mut spans = Vec::new();
     // The share of a sample of `m` keys inside intervals of these margins.
@@ -882,7 +881,7 @@ fn wanted_intervals<T: Sample>(
         // A run's 8 keys counted at once where the CPU has AVX-512: counted one at a time they
         // cost a fit of 1e7 values 5-7%.
         let (raw, holes, variances) = sample_measured_runs(data, size / run, run, &at, true);
-        let finite = holes.then(|| compact(&raw));
+        let finite = holes.then(|| finite_keys(&raw));
         let found: &[u64] = finite.as_ref().map_or(&raw[..], |c| &c[..]);
         if found.len() >= 2 * run {
             let m = found.len();
@@ -897,7 +896,7 @@ fn wanted_intervals<T: Sample>(
     }
     if spans.is_empty() {
         let (raw, holes) = sample_runs(data, size, 1);
-        keys = if holes { compact(&raw) } else { raw };
+        keys = if holes { finite_keys(&raw) } else { raw };
         if keys.len() < 2 {
             return None;
         }
